@@ -1,0 +1,407 @@
+//! The server side of a read transfer: sends a file's blocks to one client.
+//!
+//! # Driving it
+//!
+//! ```text
+//! let mut t = ReadTransfer::new(now, peer, content, negotiation, &config)?;
+//! loop {
+//!     while let Some(tx) = t.poll_transmit(now, &mut buf) { send(&buf[..tx.len], tx.destination) }
+//!     if let Some(outcome) = t.outcome() { break }
+//!     wait for a datagram or t.poll_timeout();
+//!     t.handle_datagram(now, from, &datagram) or t.handle_timeout(now);
+//! }
+//! ```
+//!
+//! Inputs never send anything themselves; everything to send is drained with `poll_transmit`
+//! after every input, and the next deadline read with `poll_timeout`.
+//!
+//! # Rules implemented
+//!
+//! - RFC 1123 §4.2.3.1 (Sorcerer's Apprentice): DATA is retransmitted only on timeout. A
+//!   duplicate or stale ACK changes nothing and sends nothing.
+//! - RFC 7440 §4: up to `windowsize` blocks are sent before waiting for the ACK of the last one;
+//!   an ACK inside the window means the blocks after it were lost, and sending restarts after it.
+//! - RFC 2347: an OACK is retransmitted like DATA until the client's ACK 0; an ERROR in reply to
+//!   it (a firmware "tsize probe") ends the transfer as [`Outcome::OptionsRejected`].
+//! - RFC 1350: the last block is shorter than `blksize`, so a file whose size is a multiple of
+//!   `blksize` (or is empty) ends with a zero-length block.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::block::Rollover;
+use crate::options::Negotiation;
+use crate::packet::{self, ErrorCode, Packet};
+use crate::transfer::{MAX_QUEUED_STRANGERS, RetryPolicy, Stats, Transmit};
+
+/// How a server-side read transfer ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The client acknowledged the final block.
+    Completed,
+    /// Every block was sent but the final ACK never came: most likely a lost ACK.
+    Unconfirmed,
+    /// The client answered the OACK with an ERROR: a firmware probing the size, or refusing an
+    /// option. Not a failure (spec tftp-protocol.md A4).
+    OptionsRejected { code: ErrorCode },
+    /// The client sent an ERROR during the transfer.
+    PeerError { code: ErrorCode, message: String },
+    /// The client stopped answering before the data was all sent.
+    TimedOut,
+    /// The client sent a packet that has no place in a read transfer; it was told so.
+    ProtocolViolation,
+}
+
+impl Outcome {
+    /// True when the client has (or most likely has) the whole file.
+    pub fn is_success(&self) -> bool {
+        matches!(self, Outcome::Completed | Outcome::Unconfirmed)
+    }
+}
+
+/// Configuration of server-side read transfers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SenderConfig {
+    pub retry: RetryPolicy,
+    /// What follows block 65535, unless the client chose with the `rollover` option.
+    pub rollover: Rollover,
+}
+
+/// Why a transfer could not start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RefuseReason {
+    #[error(
+        "file needs {blocks} blocks of {blksize} bytes, more than 65535, and rollover is refused"
+    )]
+    TooManyBlocks { blocks: u64, blksize: u16 },
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Waiting for ACK 0 to an OACK. `due` means the OACK must be (re)sent.
+    Negotiating {
+        oack: Vec<u8>,
+        due: bool,
+    },
+    /// Sending data. Blocks `next..=end` remain to be sent in the current pass; `acked` is the
+    /// highest acknowledged block; `sent` the highest block ever sent (bounds which ACKs are
+    /// plausible). Invariant: `acked < next <= end + 1`, `end <= last`, `acked <= sent`.
+    Sending {
+        acked: u64,
+        sent: u64,
+        next: u64,
+        end: u64,
+    },
+    Finished(Outcome),
+}
+
+/// The server side of one read transfer. See the module documentation.
+#[derive(Debug)]
+pub struct ReadTransfer {
+    peer: SocketAddr,
+    content: Bytes,
+    blksize: usize,
+    window: u64,
+    rollover: Rollover,
+    /// Index of the final block (always shorter than `blksize`, possibly empty).
+    last: u64,
+    retry: RetryPolicy,
+    base_timeout: Duration,
+    timeout: Duration,
+    retries: u32,
+    deadline: Option<Instant>,
+    phase: Phase,
+    strangers: VecDeque<SocketAddr>,
+    /// An ERROR to send to the peer before the transfer is over.
+    farewell: Option<(ErrorCode, &'static str)>,
+    stats: Stats,
+}
+
+impl ReadTransfer {
+    /// Starts a read transfer of `content` to `peer` with the result of option negotiation.
+    pub fn new(
+        now: Instant,
+        peer: SocketAddr,
+        content: Bytes,
+        negotiation: &Negotiation,
+        config: &SenderConfig,
+    ) -> Result<Self, RefuseReason> {
+        let params = negotiation.params;
+        let blksize = usize::from(params.blksize);
+        let last = content.len() as u64 / u64::from(params.blksize) + 1;
+        let rollover = params.rollover.unwrap_or(config.rollover);
+        if rollover == Rollover::Refuse && last > u64::from(u16::MAX) {
+            return Err(RefuseReason::TooManyBlocks {
+                blocks: last,
+                blksize: params.blksize,
+            });
+        }
+        let window = u64::from(params.windowsize.max(1));
+        let base_timeout = config.retry.base(params.timeout);
+        let phase = if negotiation.oack.is_empty() {
+            // RFC 2347 §3: no accepted option, no OACK; DATA 1 answers the request directly.
+            Phase::Sending {
+                acked: 0,
+                sent: 0,
+                next: 1,
+                end: window.min(last),
+            }
+        } else {
+            let mut oack = Vec::new();
+            Packet::Oack(negotiation.oack.as_options()).emit(&mut oack);
+            Phase::Negotiating { oack, due: true }
+        };
+        Ok(Self {
+            peer,
+            content,
+            blksize,
+            window,
+            rollover,
+            last,
+            retry: config.retry,
+            base_timeout,
+            timeout: base_timeout,
+            retries: 0,
+            deadline: Some(now + base_timeout),
+            phase,
+            strangers: VecDeque::new(),
+            farewell: None,
+            stats: Stats::default(),
+        })
+    }
+
+    /// The client's address (its TID).
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// The negotiated block size.
+    pub fn blksize(&self) -> usize {
+        self.blksize
+    }
+
+    /// The negotiated window size.
+    pub fn windowsize(&self) -> u64 {
+        self.window
+    }
+
+    /// Bytes this transfer sends in total.
+    pub fn size(&self) -> u64 {
+        self.content.len() as u64
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// How the transfer ended, once it has. Drain `poll_transmit` first: a farewell ERROR may
+    /// still be queued.
+    pub fn outcome(&self) -> Option<&Outcome> {
+        match &self.phase {
+            Phase::Finished(outcome) => Some(outcome),
+            _ => None,
+        }
+    }
+
+    /// When `handle_timeout` must be called next, if ever.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Finished(_) => None,
+            _ => self.deadline,
+        }
+    }
+
+    /// Feeds one datagram received on the transfer's socket from `from`.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        let packet = Packet::parse(datagram);
+        if from != self.peer {
+            // RFC 1350 §4: a packet from a wrong TID gets ERROR 5 and does not disturb the
+            // transfer. Never answer an ERROR with an ERROR.
+            self.stats.foreign_datagrams += 1;
+            let is_error = matches!(packet, Ok(Packet::Error { .. }));
+            if !is_error && self.strangers.len() < MAX_QUEUED_STRANGERS {
+                self.strangers.push_back(from);
+            }
+            return;
+        }
+        if matches!(self.phase, Phase::Finished(_)) {
+            return;
+        }
+        match packet {
+            Ok(Packet::Ack { block }) => self.on_ack(now, block),
+            Ok(Packet::Error { code, message }) => {
+                let outcome = if matches!(self.phase, Phase::Negotiating { .. }) {
+                    Outcome::OptionsRejected { code }
+                } else {
+                    Outcome::PeerError {
+                        code,
+                        message: String::from_utf8_lossy(message).into_owned(),
+                    }
+                };
+                self.phase = Phase::Finished(outcome);
+            }
+            Ok(other) => {
+                // DATA, a request or an OACK on a read transfer's port is illegal here.
+                let _ = other;
+                self.farewell = Some((ErrorCode::IllegalOperation, "Illegal TFTP operation"));
+                self.phase = Phase::Finished(Outcome::ProtocolViolation);
+            }
+            // A corrupted or truncated datagram from the peer: ignore it, the timeout recovers.
+            Err(_) => self.stats.ignored_datagrams += 1,
+        }
+    }
+
+    fn on_ack(&mut self, now: Instant, block: u16) {
+        match &mut self.phase {
+            Phase::Negotiating { .. } => {
+                if block != 0 {
+                    // Not an answer to the OACK; the OACK timeout recovers (no resend here: an
+                    // input never triggers a retransmission).
+                    self.stats.ignored_datagrams += 1;
+                    return;
+                }
+                self.phase = Phase::Sending {
+                    acked: 0,
+                    sent: 0,
+                    next: 1,
+                    end: self.window.min(self.last),
+                };
+                self.progress(now);
+            }
+            Phase::Sending {
+                acked,
+                sent,
+                next,
+                end,
+            } => {
+                let Some(index) = self.rollover.index_in(block, *acked, *sent - *acked) else {
+                    // An ACK for a block never sent, or from long ago.
+                    self.stats.ignored_datagrams += 1;
+                    return;
+                };
+                if index == *acked {
+                    // A duplicate ACK: the Sorcerer's Apprentice fix is to do nothing at all.
+                    self.stats.ignored_datagrams += 1;
+                    return;
+                }
+                self.stats.segments_acknowledged += index - *acked;
+                *acked = index;
+                if index == self.last {
+                    self.phase = Phase::Finished(Outcome::Completed);
+                    return;
+                }
+                // RFC 7440 §4: an ACK for a block before the last one sent in this pass tells
+                // that the blocks after it were lost: go back and send from there.
+                if index + 1 < *next {
+                    *next = index + 1;
+                }
+                *end = (index + self.window).min(self.last);
+                self.progress(now);
+            }
+            Phase::Finished(_) => {}
+        }
+    }
+
+    /// New data was acknowledged: the retry budget and the backoff start over.
+    fn progress(&mut self, now: Instant) {
+        self.retries = 0;
+        self.timeout = self.base_timeout;
+        self.deadline = Some(now + self.timeout);
+    }
+
+    /// Call when `poll_timeout`'s instant has passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.deadline.is_none_or(|d| now < d) {
+            return;
+        }
+        let limit = match &self.phase {
+            Phase::Negotiating { .. } => self.retry.max_retries,
+            Phase::Sending { end, next, .. } if *end == self.last && *next > *end => {
+                self.retry.final_retries.min(self.retry.max_retries)
+            }
+            Phase::Sending { .. } => self.retry.max_retries,
+            Phase::Finished(_) => return,
+        };
+        if self.retries >= limit {
+            let outcome = match &self.phase {
+                Phase::Sending { sent, .. } if *sent == self.last => Outcome::Unconfirmed,
+                _ => Outcome::TimedOut,
+            };
+            self.phase = Phase::Finished(outcome);
+            self.deadline = None;
+            return;
+        }
+        self.retries += 1;
+        self.stats.timeouts += 1;
+        self.timeout = self.retry.backoff(self.timeout, self.base_timeout);
+        self.deadline = Some(now + self.timeout);
+        match &mut self.phase {
+            Phase::Negotiating { due, .. } => *due = true,
+            Phase::Sending {
+                acked, next, end, ..
+            } => {
+                // Resend the whole window after the last acknowledged block.
+                *next = *acked + 1;
+                *end = (*acked + self.window).min(self.last);
+            }
+            Phase::Finished(_) => {}
+        }
+    }
+
+    /// Writes the next datagram to send into `buf` (which must hold `blksize + 4` bytes and at
+    /// least 516) and says where to send it.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if let Some(stranger) = self.strangers.pop_front() {
+            let len =
+                packet::write_error(buf, ErrorCode::UnknownTransferId, "Unknown transfer ID")?;
+            return Some(Transmit {
+                destination: stranger,
+                len,
+            });
+        }
+        if let Some((code, message)) = self.farewell.take() {
+            let len = packet::write_error(buf, code, message)?;
+            return Some(self.to_peer(len));
+        }
+        match &mut self.phase {
+            Phase::Negotiating { oack, due } if *due => {
+                *due = false;
+                let len = oack.len();
+                buf.get_mut(..len)?.copy_from_slice(oack);
+                self.deadline = Some(now + self.timeout);
+                Some(self.to_peer(len))
+            }
+            Phase::Sending {
+                sent, next, end, ..
+            } if *next <= *end => {
+                let index = *next;
+                let start = usize::try_from((index - 1) * self.blksize as u64).ok()?;
+                let stop = (start + self.blksize).min(self.content.len());
+                let payload = self.content.get(start..stop).unwrap_or_default();
+                let len = packet::write_data(buf, self.rollover.wire(index), payload)?;
+                self.stats.segments_sent += 1;
+                if index <= *sent {
+                    self.stats.segments_retransmitted += 1;
+                }
+                *sent = (*sent).max(index);
+                *next += 1;
+                if *next > *end {
+                    // The window is out: now wait for its ACK.
+                    self.deadline = Some(now + self.timeout);
+                }
+                Some(self.to_peer(len))
+            }
+            _ => None,
+        }
+    }
+
+    fn to_peer(&self, len: usize) -> Transmit {
+        Transmit {
+            destination: self.peer,
+            len,
+        }
+    }
+}

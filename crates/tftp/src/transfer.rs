@@ -1,0 +1,69 @@
+//! Types shared by both sides of a transfer: what to send, when to retry, and statistics.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// A datagram the caller must send: the first `len` bytes of the buffer it passed to
+/// `poll_transmit`, to `destination`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmit {
+    pub destination: SocketAddr,
+    pub len: usize,
+}
+
+/// Retransmission policy (RFC 1123 §4.2.3.2: an adaptive timeout; we use exponential backoff).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retransmission timeout before the first retry, unless the peer negotiated `timeout`.
+    pub initial_timeout: Duration,
+    /// The backoff doubles the timeout up to this value (or the negotiated `timeout`, if larger).
+    pub max_timeout: Duration,
+    /// Retransmissions of one packet before the transfer is abandoned.
+    pub max_retries: u32,
+    /// Retransmissions of the final window before the sender stops waiting for its ACK: the data
+    /// is all out, so a lost final ACK should not hold a serving slot for a minute.
+    pub final_retries: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            initial_timeout: Duration::from_secs(1),
+            max_timeout: Duration::from_secs(8),
+            max_retries: 5,
+            final_retries: 2,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The first timeout for a transfer, honouring a negotiated `timeout`.
+    pub(crate) fn base(&self, negotiated: Option<Duration>) -> Duration {
+        negotiated.unwrap_or(self.initial_timeout)
+    }
+
+    /// The timeout after one more backoff step.
+    pub(crate) fn backoff(&self, current: Duration, base: Duration) -> Duration {
+        (current * 2).min(self.max_timeout.max(base))
+    }
+}
+
+/// Counts a transfer keeps about itself; the driver turns them into metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// DATA packets sent, retransmissions included.
+    pub segments_sent: u64,
+    /// DATA packets sent again after a timeout or a loss signal.
+    pub segments_retransmitted: u64,
+    /// Distinct blocks the peer acknowledged (sender) or that arrived in order (receiver).
+    pub segments_acknowledged: u64,
+    /// Datagrams from another address or port, answered with ERROR 5.
+    pub foreign_datagrams: u64,
+    /// Datagrams from the peer that did not parse, or that were stale duplicates.
+    pub ignored_datagrams: u64,
+    /// Timeouts that led to a retransmission.
+    pub timeouts: u64,
+}
+
+/// Bound on queued ERROR 5 replies to strangers: a flood of foreign datagrams costs nothing.
+pub(crate) const MAX_QUEUED_STRANGERS: usize = 4;

@@ -1,0 +1,604 @@
+//! Virtual-time tests of read transfers: every rule of the sender and the receiver, under loss,
+//! duplication and reordering of every packet kind.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod sim;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use phoneboot_tftp::packet::{Opcode, Packet};
+use phoneboot_tftp::*;
+use proptest::prelude::*;
+use sim::*;
+
+fn opts(blksize: Option<u16>, windowsize: Option<u16>, tsize: bool) -> ClientRequest {
+    ClientRequest {
+        blksize,
+        windowsize,
+        timeout: None,
+        tsize,
+    }
+}
+
+#[test]
+fn lock_step_delivers_files_of_every_boundary_size() {
+    for len in [0usize, 1, 511, 512, 513, 1024, 5000] {
+        let content = pseudo_random(len, len as u64);
+        let run = Sim::new(content.clone()).run();
+        assert_eq!(run.client_result.as_deref(), Ok(&content[..]), "len {len}");
+        assert_eq!(run.outcome, Some(Outcome::Completed));
+        // RFC 1350: the last block is short, so a multiple of 512 ends with an empty block.
+        assert_eq!(
+            run.sent(Dir::ToClient, Opcode::Data),
+            len / 512 + 1,
+            "len {len}"
+        );
+    }
+}
+
+#[test]
+fn file_that_is_a_multiple_of_blksize_ends_with_an_empty_block() {
+    let run = Sim::new(vec![7u8; 1024]).run();
+    let (_, _, last) = run
+        .log
+        .iter()
+        .rev()
+        .find(|(_, d, _)| *d == Dir::ToClient)
+        .unwrap();
+    assert_eq!(
+        Packet::parse(last),
+        Ok(Packet::Data {
+            block: 3,
+            payload: &[]
+        })
+    );
+}
+
+#[test]
+fn no_oack_when_no_option_is_granted() {
+    let run = Sim::new(vec![1u8; 100])
+        .options(ClientRequest {
+            timeout: None,
+            ..opts(Some(4), None, false) // blksize 4 is invalid: left out
+        })
+        .run();
+    assert_eq!(run.sent(Dir::ToClient, Opcode::Oack), 0);
+    assert_eq!(run.negotiated.blksize, 512);
+    assert!(run.client_result.is_ok());
+}
+
+#[test]
+fn oack_carries_blksize_and_tsize_and_is_acknowledged_with_ack_zero() {
+    let content = pseudo_random(10_000, 3);
+    let run = Sim::new(content.clone())
+        .options(opts(Some(1428), None, true))
+        .run();
+    assert_eq!(run.client_result.as_deref(), Ok(&content[..]));
+    assert_eq!(run.tsize, Some(10_000));
+    assert_eq!(run.negotiated.blksize, 1428);
+    let first_ack = run
+        .log
+        .iter()
+        .find(|(_, d, b)| *d == Dir::ToServer && b[1] == Opcode::Ack as u8)
+        .unwrap();
+    assert_eq!(Packet::parse(&first_ack.2), Ok(Packet::Ack { block: 0 }));
+    assert_eq!(run.sent(Dir::ToClient, Opcode::Data), 10_000 / 1428 + 1);
+}
+
+#[test]
+fn tsize_is_left_out_for_an_empty_file() {
+    let run = Sim::new(Vec::new()).options(opts(None, None, true)).run();
+    assert_eq!(run.sent(Dir::ToClient, Opcode::Oack), 0);
+    assert_eq!(run.tsize, None);
+    assert_eq!(run.client_result, Ok(vec![]));
+}
+
+#[test]
+fn windowed_transfer_acks_once_per_window() {
+    let content = pseudo_random(64 * 512 + 100, 9);
+    let run = Sim::new(content.clone())
+        .options(opts(None, Some(16), false))
+        .run();
+    assert_eq!(run.client_result.as_deref(), Ok(&content[..]));
+    assert_eq!(run.negotiated.windowsize, 16);
+    // 65 blocks: ACK 0, ACKs of blocks 16, 32, 48, 64, and of the final block 65.
+    assert_eq!(run.sent(Dir::ToServer, Opcode::Ack), 6);
+    assert_eq!(run.server_stats.unwrap().segments_retransmitted, 0);
+}
+
+#[test]
+fn windowsize_is_capped_by_the_server() {
+    let mut sim = Sim::new(vec![0u8; 100_000]).options(opts(None, Some(1000), false));
+    sim.limits.max_windowsize = 8;
+    let run = sim.run();
+    assert_eq!(run.negotiated.windowsize, 8);
+    assert!(run.client_result.is_ok());
+}
+
+/// Every packet kind of a windowed, optioned transfer, lost once, then duplicated, then delayed
+/// behind the next ones: the file always arrives intact.
+#[test]
+fn survives_loss_duplication_and_reordering_of_every_packet_kind() {
+    let content = pseudo_random(20 * 512 + 17, 5);
+    // (direction, opcode, block) of each packet kind in the transfer.
+    let kinds: Vec<(Dir, Opcode, Option<u16>)> = vec![
+        (Dir::ToServer, Opcode::Rrq, None),
+        (Dir::ToClient, Opcode::Oack, None),
+        (Dir::ToServer, Opcode::Ack, Some(0)),
+        (Dir::ToClient, Opcode::Data, Some(1)),
+        (Dir::ToClient, Opcode::Data, Some(3)),
+        (Dir::ToServer, Opcode::Ack, Some(4)),
+        (Dir::ToClient, Opcode::Data, Some(21)), // the final, short block
+        (Dir::ToServer, Opcode::Ack, Some(21)),  // the final ACK
+    ];
+    for fate in [
+        Fate::Drop,
+        Fate::Duplicate,
+        Fate::Delay(Duration::from_millis(30)),
+    ] {
+        for &(dir, opcode, block) in &kinds {
+            for windowsize in [None, Some(4)] {
+                let run = Sim::new(content.clone())
+                    .options(opts(Some(512), windowsize, true))
+                    .fault(move |s| {
+                        if s.dir == dir
+                            && s.opcode == Some(opcode)
+                            && s.block == block
+                            && s.occurrence == 0
+                        {
+                            fate
+                        } else {
+                            Fate::Deliver
+                        }
+                    })
+                    .run();
+                let what =
+                    format!("{fate:?} of {dir:?} {opcode:?} {block:?}, window {windowsize:?}");
+                assert_eq!(run.client_result.as_deref(), Ok(&content[..]), "{what}");
+                let outcome = run.outcome.unwrap();
+                assert!(outcome.is_success(), "{what}: {outcome:?}");
+                if fate == Fate::Duplicate {
+                    // Sorcerer's Apprentice: duplicates never cause a retransmission.
+                    assert_eq!(
+                        run.server_stats.unwrap().segments_retransmitted,
+                        0,
+                        "{what}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn duplicate_acks_never_trigger_a_resend() {
+    // Every ACK duplicated for the whole transfer: still exactly one DATA per block.
+    let content = pseudo_random(50 * 512, 11);
+    let run = Sim::new(content.clone())
+        .fault(|s| {
+            if s.opcode == Some(Opcode::Ack) {
+                Fate::Duplicate
+            } else {
+                Fate::Deliver
+            }
+        })
+        .run();
+    assert_eq!(run.client_result.as_deref(), Ok(&content[..]));
+    assert_eq!(run.sent(Dir::ToClient, Opcode::Data), 51);
+    assert_eq!(run.server_stats.unwrap().segments_retransmitted, 0);
+}
+
+#[test]
+fn delayed_ack_after_timeout_does_not_start_the_sorcerers_apprentice() {
+    // ACK 3 arrives after the server already timed out and resent DATA 4... no: DATA 3. The
+    // classic trigger; afterwards every block must still be sent once more at most.
+    let content = pseudo_random(30 * 512, 12);
+    let run = Sim::new(content.clone())
+        .fault(|s| match (s.opcode, s.block, s.occurrence) {
+            (Some(Opcode::Ack), Some(3), 0) => Fate::Delay(Duration::from_millis(1500)),
+            _ => Fate::Deliver,
+        })
+        .run();
+    assert_eq!(run.client_result.as_deref(), Ok(&content[..]));
+    assert_eq!(run.server_stats.unwrap().segments_retransmitted, 1);
+}
+
+#[test]
+fn loss_inside_a_window_restarts_after_the_last_in_order_block() {
+    let content = pseudo_random(32 * 512 + 1, 13);
+    let run = Sim::new(content.clone())
+        .options(opts(None, Some(8), false))
+        .fault(|s| match (s.dir, s.opcode, s.block, s.occurrence) {
+            (Dir::ToClient, Some(Opcode::Data), Some(5), 0) => Fate::Drop,
+            _ => Fate::Deliver,
+        })
+        .run();
+    assert_eq!(run.client_result.as_deref(), Ok(&content[..]));
+    let stats = run.server_stats.unwrap();
+    // The client ACKs block 4 at once when 6 arrives; the sender goes back to 5 and resends
+    // 5..=8 of the window plus what it had already sent past the gap (6, 7, 8), nothing more.
+    assert!(stats.segments_retransmitted <= 4, "{stats:?}");
+    assert_eq!(
+        stats.timeouts, 0,
+        "recovery must not wait for a timeout: {stats:?}"
+    );
+}
+
+#[test]
+fn reordered_window_is_recovered() {
+    let content = pseudo_random(16 * 512 + 3, 14);
+    let run = Sim::new(content.clone())
+        .options(opts(None, Some(16), false))
+        .fault(|s| match (s.dir, s.block, s.occurrence) {
+            (Dir::ToClient, Some(2), 0) => Fate::Delay(Duration::from_micros(500)),
+            _ => Fate::Deliver,
+        })
+        .run();
+    assert_eq!(run.client_result.as_deref(), Ok(&content[..]));
+}
+
+#[test]
+fn silent_client_times_out_after_bounded_retries_with_exponential_backoff() {
+    let mut sim = Sim::new(vec![1u8; 2000]).fault(|s| {
+        if s.dir == Dir::ToServer && s.opcode == Some(Opcode::Ack) {
+            Fate::Drop
+        } else {
+            Fate::Deliver
+        }
+    });
+    sim.client.max_retries = 100; // keep the client alive: we test the server's give-up
+    sim.client.timeout = Duration::from_secs(100);
+    let run = sim.run();
+    assert_eq!(run.outcome, Some(Outcome::TimedOut));
+    let data_times: Vec<Duration> = run
+        .log
+        .iter()
+        .filter(|(_, d, b)| *d == Dir::ToClient && b[1] == Opcode::Data as u8)
+        .map(|(t, _, _)| *t)
+        .collect();
+    // DATA 1 once plus 5 retries, 1, 2, 4, 8, 8 seconds apart (capped at 8).
+    assert_eq!(data_times.len(), 6);
+    let gaps: Vec<u64> = data_times
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_secs())
+        .collect();
+    assert_eq!(gaps, [1, 2, 4, 8, 8]);
+}
+
+#[test]
+fn lost_final_ack_ends_unconfirmed_after_a_short_linger() {
+    let content = pseudo_random(3 * 512 + 1, 15);
+    let mut sim = Sim::new(content.clone()).fault(|s| {
+        if s.dir == Dir::ToServer && s.block == Some(4) {
+            Fate::Drop
+        } else {
+            Fate::Deliver
+        }
+    });
+    sim.client.timeout = Duration::from_millis(200); // the client dallies briefly and leaves
+    let run = sim.run();
+    assert_eq!(run.client_result.as_deref(), Ok(&content[..]));
+    assert_eq!(run.outcome, Some(Outcome::Unconfirmed));
+    // The final block is resent final_retries (2) times, not max_retries (5).
+    assert_eq!(run.sent(Dir::ToClient, Opcode::Data), 4 + 2);
+}
+
+#[test]
+fn unacknowledged_oack_is_retransmitted() {
+    let content = pseudo_random(700, 16);
+    let mut sim = Sim::new(content.clone());
+    // A patient client, so that the server's own retransmissions are what recover.
+    sim.client.timeout = Duration::from_secs(30);
+    let run = sim
+        .options(opts(Some(1024), None, true))
+        .fault(|s| match (s.dir, s.opcode, s.occurrence) {
+            (Dir::ToServer, Some(Opcode::Ack), 0 | 1) if s.block == Some(0) => Fate::Drop,
+            _ => Fate::Deliver,
+        })
+        .run();
+    assert_eq!(run.client_result.as_deref(), Ok(&content[..]));
+    assert_eq!(run.sent(Dir::ToClient, Opcode::Oack), 3);
+}
+
+#[test]
+fn error_8_in_reply_to_the_oack_ends_as_options_rejected() {
+    let now = Instant::now();
+    let mut req = packet::OptionsBuf::new();
+    req.push(b"tsize", b"0");
+    let n = negotiate_read(req.as_options(), 5000, &ServerLimits::default());
+    let mut t = ReadTransfer::new(
+        now,
+        addr(CLIENT),
+        Bytes::from(vec![0; 5000]),
+        &n,
+        &SenderConfig::default(),
+    )
+    .unwrap();
+    let mut buf = vec![0u8; 600];
+    let tx = t.poll_transmit(now, &mut buf).unwrap();
+    assert!(matches!(Packet::parse(&buf[..tx.len]), Ok(Packet::Oack(_))));
+    t.handle_datagram(now, addr(CLIENT), b"\0\x05\0\x08tsize probe\0");
+    assert_eq!(
+        t.outcome(),
+        Some(&Outcome::OptionsRejected {
+            code: ErrorCode::OptionRefused
+        })
+    );
+    assert!(!t.outcome().unwrap().is_success());
+    assert_eq!(
+        t.poll_transmit(now, &mut buf),
+        None,
+        "never answer an ERROR"
+    );
+}
+
+#[test]
+fn datagram_from_a_wrong_tid_gets_error_5_and_leaves_the_transfer_alone() {
+    let now = Instant::now();
+    let n = negotiate_read(Default::default(), 600, &ServerLimits::default());
+    let mut t = ReadTransfer::new(
+        now,
+        addr(CLIENT),
+        Bytes::from(vec![0; 600]),
+        &n,
+        &SenderConfig::default(),
+    )
+    .unwrap();
+    let mut buf = vec![0u8; 600];
+    t.poll_transmit(now, &mut buf).unwrap(); // DATA 1
+    let stranger = addr("192.0.2.99:1234");
+    t.handle_datagram(now, stranger, &[0, 4, 0, 1]);
+    let tx = t.poll_transmit(now, &mut buf).unwrap();
+    assert_eq!(tx.destination, stranger);
+    assert!(matches!(
+        Packet::parse(&buf[..tx.len]),
+        Ok(Packet::Error {
+            code: ErrorCode::UnknownTransferId,
+            ..
+        })
+    ));
+    assert_eq!(
+        t.poll_transmit(now, &mut buf),
+        None,
+        "the stranger's ACK moved nothing"
+    );
+    // An ERROR from a stranger is not answered.
+    t.handle_datagram(now, stranger, b"\0\x05\0\x00x\0");
+    assert_eq!(t.poll_transmit(now, &mut buf), None);
+    // The real client goes on.
+    t.handle_datagram(now, addr(CLIENT), &[0, 4, 0, 1]);
+    let tx = t.poll_transmit(now, &mut buf).unwrap();
+    assert_eq!(
+        Packet::parse(&buf[..tx.len]),
+        Ok(Packet::Data {
+            block: 2,
+            payload: &[0; 88]
+        })
+    );
+    assert_eq!(t.stats().foreign_datagrams, 2);
+}
+
+#[test]
+fn stranger_flood_queues_a_bounded_number_of_replies() {
+    let now = Instant::now();
+    let n = negotiate_read(Default::default(), 10, &ServerLimits::default());
+    let mut t = ReadTransfer::new(
+        now,
+        addr(CLIENT),
+        Bytes::from(vec![0; 10]),
+        &n,
+        &SenderConfig::default(),
+    )
+    .unwrap();
+    let mut buf = vec![0u8; 600];
+    t.poll_transmit(now, &mut buf).unwrap();
+    for port in 0..10_000u16 {
+        t.handle_datagram(
+            now,
+            format!("192.0.2.7:{port}").parse().unwrap(),
+            &[0, 4, 0, 1],
+        );
+    }
+    let mut replies = 0;
+    while t.poll_transmit(now, &mut buf).is_some() {
+        replies += 1;
+    }
+    assert!(replies <= 4);
+}
+
+#[test]
+fn data_sent_to_the_server_is_an_illegal_operation() {
+    let now = Instant::now();
+    let n = negotiate_read(Default::default(), 10, &ServerLimits::default());
+    let mut t = ReadTransfer::new(
+        now,
+        addr(CLIENT),
+        Bytes::from(vec![0; 10]),
+        &n,
+        &SenderConfig::default(),
+    )
+    .unwrap();
+    let mut buf = vec![0u8; 600];
+    t.poll_transmit(now, &mut buf).unwrap();
+    t.handle_datagram(now, addr(CLIENT), &[0, 3, 0, 1, 9]);
+    let tx = t.poll_transmit(now, &mut buf).unwrap();
+    assert!(matches!(
+        Packet::parse(&buf[..tx.len]),
+        Ok(Packet::Error {
+            code: ErrorCode::IllegalOperation,
+            ..
+        })
+    ));
+    assert_eq!(t.outcome(), Some(&Outcome::ProtocolViolation));
+}
+
+#[test]
+fn ack_for_a_future_block_is_ignored() {
+    let now = Instant::now();
+    let n = negotiate_read(Default::default(), 5000, &ServerLimits::default());
+    let mut t = ReadTransfer::new(
+        now,
+        addr(CLIENT),
+        Bytes::from(vec![0; 5000]),
+        &n,
+        &SenderConfig::default(),
+    )
+    .unwrap();
+    let mut buf = vec![0u8; 600];
+    t.poll_transmit(now, &mut buf).unwrap(); // DATA 1
+    t.handle_datagram(now, addr(CLIENT), &[0, 4, 0, 7]);
+    assert_eq!(t.poll_transmit(now, &mut buf), None);
+    assert_eq!(t.stats().segments_acknowledged, 0);
+}
+
+fn rollover_run(policy: Rollover, client_policy: Rollover) -> Run {
+    // 65536 + 10 blocks of 8 bytes: the block numbers wrap once.
+    let content = pseudo_random(8 * (65_536 + 10) + 3, 17);
+    let mut sim = Sim::new(content).options(opts(Some(8), Some(64), false));
+    sim.sender.rollover = policy;
+    sim.client.rollover = client_policy;
+    sim.run()
+}
+
+#[test]
+fn block_numbers_wrap_to_zero_by_default() {
+    let run = rollover_run(Rollover::ToZero, Rollover::ToZero);
+    assert!(run.client_result.is_ok());
+    assert_eq!(run.outcome, Some(Outcome::Completed));
+    assert!(
+        run.log
+            .iter()
+            .any(|(_, d, b)| *d == Dir::ToClient && b[..4] == [0, 3, 0, 0])
+    );
+}
+
+#[test]
+fn block_numbers_can_wrap_to_one() {
+    let run = rollover_run(Rollover::ToOne, Rollover::ToOne);
+    assert!(run.client_result.is_ok());
+    assert!(
+        !run.log
+            .iter()
+            .any(|(_, d, b)| *d == Dir::ToClient && b[..4] == [0, 3, 0, 0])
+    );
+}
+
+#[test]
+fn rollover_can_be_refused() {
+    let run = rollover_run(Rollover::Refuse, Rollover::ToZero);
+    assert!(matches!(
+        run.client_result,
+        Err(ClientError::Remote {
+            code: ErrorCode::NotDefined,
+            ..
+        })
+    ));
+    // A file that needs no more than 65535 blocks is still served.
+    let mut sim = Sim::new(vec![1u8; 8 * 1000]).options(opts(Some(8), None, false));
+    sim.sender.rollover = Rollover::Refuse;
+    assert!(sim.run().client_result.is_ok());
+}
+
+#[test]
+fn client_may_choose_the_wrap_with_the_rollover_option() {
+    let content = pseudo_random(8 * 65_540, 18);
+    let now = Instant::now();
+    let mut req = packet::OptionsBuf::new();
+    req.push(b"blksize", b"8").push(b"rollover", b"1");
+    let n = negotiate_read(
+        req.as_options(),
+        content.len() as u64,
+        &ServerLimits::default(),
+    );
+    assert_eq!(n.params.rollover, Some(Rollover::ToOne));
+    let t = ReadTransfer::new(
+        now,
+        addr(CLIENT),
+        Bytes::from(content),
+        &n,
+        &SenderConfig::default(),
+    );
+    assert!(t.is_ok());
+}
+
+#[test]
+fn netascii_transfer_converts_line_ends_both_ways() {
+    let text = b"line one\nline two\r\nbare cr\r end\n".repeat(40);
+    let mut sim = Sim::new(text.clone()).options(opts(None, None, true));
+    sim.mode = packet::Mode::Netascii;
+    sim.client.mode = packet::Mode::Netascii;
+    let run = sim.run();
+    assert_eq!(run.client_result.as_deref(), Ok(&text[..]));
+    // tsize is the size on the wire, after conversion.
+    assert_eq!(run.tsize, Some(netascii::encode(&text).len() as u64));
+}
+
+#[test]
+fn client_refuses_an_oack_with_an_unrequested_option() {
+    let now = Instant::now();
+    let mut c = ReadClient::new(now, addr(LISTEN), b"f", ClientConfig::default());
+    let mut buf = vec![0u8; 600];
+    c.poll_transmit(now, &mut buf).unwrap();
+    c.handle_datagram(now, addr(TRANSFER), b"\0\x06blksize\x001024\0");
+    let tx = c.poll_transmit(now, &mut buf).unwrap();
+    assert!(matches!(
+        Packet::parse(&buf[..tx.len]),
+        Ok(Packet::Error {
+            code: ErrorCode::OptionRefused,
+            ..
+        })
+    ));
+    assert!(matches!(c.error(), Some(ClientError::BadOack(_))));
+}
+
+#[test]
+fn client_answers_a_stranger_with_error_5_and_keeps_its_server() {
+    let now = Instant::now();
+    let mut c = ReadClient::new(now, addr(LISTEN), b"f", ClientConfig::default());
+    let mut buf = vec![0u8; 600];
+    c.poll_transmit(now, &mut buf).unwrap();
+    c.handle_datagram(now, addr(TRANSFER), &[0, 3, 0, 1, b'a']);
+    assert!(c.is_complete());
+    let tx = c.poll_transmit(now, &mut buf).unwrap();
+    assert_eq!(tx.destination, addr(TRANSFER));
+    c.handle_datagram(now, addr("192.0.2.1:50001"), &[0, 3, 0, 1, b'b']);
+    let tx = c.poll_transmit(now, &mut buf).unwrap();
+    assert_eq!(tx.destination, addr("192.0.2.1:50001"));
+    assert_eq!(c.finish(), Ok(b"a".to_vec()));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, .. ProptestConfig::default() })]
+
+    /// Any mix of loss, duplication and delay: the transfer either delivers the exact file or
+    /// both ends give up cleanly, in bounded virtual time.
+    #[test]
+    fn random_faults_never_corrupt_and_always_end(
+        len in 0usize..6000,
+        windowsize in prop_oneof![Just(None), (1u16..=16).prop_map(Some)],
+        blksize in prop_oneof![Just(None), (8u16..=1500).prop_map(Some)],
+        faults in proptest::collection::vec(0u8..10, 1..64),
+    ) {
+        let content = pseudo_random(len, len as u64 + 1);
+        let mut i = 0usize;
+        let run = Sim::new(content.clone())
+            .options(opts(blksize, windowsize, true))
+            .fault(move |_| {
+                let f = faults[i % faults.len()];
+                i += 1;
+                match f {
+                    0 => Fate::Drop,
+                    1 => Fate::Duplicate,
+                    2 => Fate::Delay(Duration::from_millis(3)),
+                    _ => Fate::Deliver,
+                }
+            })
+            .run();
+        if let Ok(data) = &run.client_result {
+            prop_assert_eq!(data, &content);
+        }
+        prop_assert!(run.elapsed < Duration::from_secs(3600));
+    }
+}
