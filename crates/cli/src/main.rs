@@ -1,1 +1,85 @@
-fn main() {}
+//! `phoneboot`: the command line. Two layers (after ripgrep): clap parses what the user typed,
+//! then `phoneboot_server::config` merges it with the file and validates it.
+
+mod client;
+mod counters;
+mod load;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Provisioning server for IP phones and voice gateways: serves phone files over TFTP, with
+/// counters and a busy limit, as the Cisco Unified CM "Cisco TFTP" service does.
+#[derive(Debug, Parser)]
+#[command(
+    name = "phoneboot",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+struct Cli {
+    /// Log filter: error, warn, info, debug, trace, or a tracing directive such as
+    /// `phoneboot_server=debug`. RUST_LOG overrides it.
+    #[arg(long, global = true, env = "PHONEBOOT_LOG", default_value = "info")]
+    log_level: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the TFTP root (and alternate locations) over TFTP, with the admin listener.
+    Serve(Box<serve::ServeArgs>),
+    /// Show a running server's Cisco TFTP counters (read from its admin listener).
+    Counters(counters::CountersArgs),
+    /// Download one file over TFTP with phoneboot's own client.
+    Get(client::GetArgs),
+    /// Load generator: many downloads of one file at a given concurrency, with rates and
+    /// latencies (the benchmark's client).
+    Load(load::LoadArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::run(*args).await,
+            Command::Counters(args) => counters::run(args).await,
+            Command::Get(args) => client::run(args).await,
+            Command::Load(args) => load::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+}

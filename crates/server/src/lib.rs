@@ -1,1 +1,204 @@
+//! `phoneboot-server`: everything that touches the network and the disk.
+//!
+//! [`Server::bind`] opens every socket first (so that a port problem is reported before
+//! anything runs), then [`Server::run`] serves until the shutdown future resolves:
+//!
+//! ```text
+//! UDP :69 ─► listener (parse, dedupe, lookup, admission) ─► transfer task (own socket, engine)
+//!                 └─► ERROR 1 / 2 / 4 / 5 / busy, answered from :69
+//! TCP admin ─► /metrics /counters /healthz
+//! ```
+//!
+//! Shutdown is bounded: listeners stop at once; running transfers get `shutdown_grace` to
+//! finish; the rest are told "Server shutting down" and end.
 
+pub mod admin;
+mod admission;
+pub mod config;
+pub mod counters;
+pub mod files;
+mod listener;
+mod sockopt;
+mod transfer;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use phoneboot_tftp::SenderConfig;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::admission::Admission;
+pub use crate::config::Config;
+use crate::counters::{Counter, Counters};
+use crate::files::FileRoots;
+pub use crate::listener::BindError;
+
+/// State shared by the listeners and the transfer tasks.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) files: Arc<FileRoots>,
+    pub(crate) admission: Arc<Admission>,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) sender: SenderConfig,
+    /// Turns true when running transfers must stop.
+    pub(crate) abort: watch::Receiver<bool>,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    #[error(
+        "{0}\n  create the directory, or point --root at the folder that holds the phone files"
+    )]
+    Root(io::Error),
+}
+
+/// A bound, ready server.
+#[derive(Debug)]
+pub struct Server {
+    shared: Arc<Shared>,
+    listeners: Vec<Arc<listener::Listener>>,
+    admin: Option<tokio::net::TcpListener>,
+    abort_tx: watch::Sender<bool>,
+}
+
+impl Server {
+    /// Opens the file roots and binds every socket.
+    pub async fn bind(config: Config) -> Result<Self, StartError> {
+        let mut roots = vec![config.root.clone()];
+        roots.extend(config.alternate_roots.iter().cloned());
+        let files = FileRoots::new(&roots, config.case_insensitive, config.cache_max_bytes)
+            .map_err(StartError::Root)?;
+        let mut listeners = Vec::new();
+        for addr in &config.tftp_listen {
+            for l in listener::Listener::bind(*addr, config.recv_buffer_bytes)? {
+                listeners.push(Arc::new(l));
+            }
+        }
+        let admin = match config.admin_listen {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| BindError::new(addr, e, "admin-listen"))?,
+            ),
+            None => None,
+        };
+        let counters = Arc::new(Counters::default());
+        counters.set(
+            Counter::MaxServingCount,
+            u64::from(config.max_serving_count),
+        );
+        let (abort_tx, abort) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            admission: Admission::new(config.max_serving_count as usize),
+            sender: SenderConfig {
+                retry: config.retry,
+                rollover: config.rollover,
+            },
+            files: Arc::new(files),
+            counters,
+            abort,
+            config,
+        });
+        Ok(Self {
+            shared,
+            listeners,
+            admin,
+            abort_tx,
+        })
+    }
+
+    /// The addresses the TFTP listeners are bound to (with the real port when 0 was asked).
+    pub fn tftp_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners.iter().map(|l| l.local_addr()).collect()
+    }
+
+    /// The admin listener's address, if enabled.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The live counters.
+    pub fn counters(&self) -> Arc<Counters> {
+        Arc::clone(&self.shared.counters)
+    }
+
+    /// Serves until `shutdown` resolves, then shuts down within the configured grace.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let (stop_tx, stop) = watch::channel(false);
+        let mut tasks = Vec::new();
+        for l in &self.listeners {
+            info!("TFTP listening on udp {}", l.local_addr());
+            tasks.push(tokio::spawn(
+                Arc::clone(l).run(Arc::clone(&self.shared), stop.clone()),
+            ));
+        }
+        if let Some(admin) = self.admin {
+            let addr = admin.local_addr().ok();
+            info!(
+                "admin HTTP on http://{}/metrics",
+                addr.map_or_else(String::new, |a| a.to_string())
+            );
+            let app = admin::app(Arc::clone(&self.shared.counters));
+            let mut stop = stop.clone();
+            tasks.push(tokio::spawn(async move {
+                let serve = axum::serve(admin, app).with_graceful_shutdown(async move {
+                    raised(&mut stop).await;
+                });
+                if let Err(e) = serve.await {
+                    warn!("admin HTTP stopped: {e}");
+                }
+            }));
+        }
+        let counters = Arc::clone(&self.shared.counters);
+        let mut heartbeat_stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => counters.incr(Counter::HeartBeat),
+                    () = raised(&mut heartbeat_stop) => return,
+                }
+            }
+        }));
+
+        shutdown.await;
+        info!("shutting down: no new requests; waiting for running transfers");
+        let _ = stop_tx.send(true);
+        let in_progress = || self.shared.counters.get(Counter::RequestsInProgress);
+        if !wait_until(|| in_progress() == 0, self.shared.config.shutdown_grace).await {
+            info!("{} transfers still running; stopping them", in_progress());
+            let _ = self.abort_tx.send(true);
+            wait_until(|| in_progress() == 0, Duration::from_secs(2)).await;
+        }
+        for t in tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(1), t).await;
+        }
+        info!("stopped");
+    }
+}
+
+/// Polls `done` every 10 ms until it holds or `limit` passes; says whether it held.
+async fn wait_until(done: impl Fn() -> bool, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !done() {
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    true
+}
+
+/// Resolves once `flag` is true (or its sender is gone). Unlike `wait_for`, the future holds
+/// no lock guard, so it can sit in a `select!` of a `Send` task.
+pub(crate) async fn raised(flag: &mut watch::Receiver<bool>) {
+    let _ = flag.wait_for(|v| *v).await;
+}

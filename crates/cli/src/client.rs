@@ -1,0 +1,160 @@
+//! phoneboot's TFTP client: the engine's `ReadClient` driven by a tokio socket. Used by
+//! `phoneboot get`, by `phoneboot load`, and by the tests.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use phoneboot_tftp::packet::{self, Mode};
+use phoneboot_tftp::{ClientConfig, ClientError, ClientRequest, ReadClient};
+use tokio::net::UdpSocket;
+
+#[derive(Debug, Args)]
+pub(crate) struct GetArgs {
+    /// Server address: HOST, HOST:PORT or [V6]:PORT (port 69 when omitted).
+    server: String,
+    /// File to download.
+    file: String,
+    /// Where to write it; "-" for standard output. [default: the file's base name]
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    options: TransferArgs,
+}
+
+/// Transfer options shared by `get` and `load`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct TransferArgs {
+    /// Ask for this block size (RFC 2348).
+    #[arg(long, value_name = "BYTES")]
+    pub(crate) blksize: Option<u16>,
+    /// Ask for this window size (RFC 7440).
+    #[arg(long, value_name = "BLOCKS")]
+    pub(crate) windowsize: Option<u16>,
+    /// Ask the server for the transfer size (RFC 2349).
+    #[arg(long)]
+    pub(crate) tsize: bool,
+    /// Text mode (netascii) instead of octet.
+    #[arg(long)]
+    pub(crate) netascii: bool,
+    /// Retransmission timeout in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub(crate) timeout_ms: u64,
+    /// Retransmissions before giving up.
+    #[arg(long, default_value_t = 5)]
+    pub(crate) retries: u32,
+}
+
+impl TransferArgs {
+    pub(crate) fn config(&self) -> ClientConfig {
+        ClientConfig {
+            mode: if self.netascii {
+                Mode::Netascii
+            } else {
+                Mode::Octet
+            },
+            options: ClientRequest {
+                blksize: self.blksize,
+                windowsize: self.windowsize,
+                timeout: None,
+                tsize: self.tsize,
+            },
+            timeout: Duration::from_millis(self.timeout_ms.max(1)),
+            max_retries: self.retries,
+            ..ClientConfig::default()
+        }
+    }
+}
+
+pub(crate) async fn run(args: GetArgs) -> anyhow::Result<()> {
+    let server = resolve(&args.server)?;
+    let started = Instant::now();
+    let data = fetch(server, args.file.as_bytes(), args.options.config())
+        .await
+        .with_context(|| format!("downloading {} from {server}", args.file))?;
+    let elapsed = started.elapsed();
+    let output = args.output.unwrap_or_else(|| {
+        PathBuf::from(args.file.rsplit(['/', '\\']).next().unwrap_or("download"))
+    });
+    if output.as_os_str() == "-" {
+        use std::io::Write as _;
+        std::io::stdout().write_all(&data)?;
+    } else {
+        std::fs::write(&output, &data).with_context(|| format!("writing {}", output.display()))?;
+        eprintln!(
+            "{} bytes in {:.3} s -> {}",
+            data.len(),
+            elapsed.as_secs_f64(),
+            output.display()
+        );
+    }
+    Ok(())
+}
+
+/// Parses HOST[:PORT], defaulting to port 69.
+pub(crate) fn resolve(server: &str) -> anyhow::Result<SocketAddr> {
+    if let Ok(addr) = server.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    if let Ok(ip) = server.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, 69));
+    }
+    let with_port = if server.contains(':') {
+        server.to_owned()
+    } else {
+        format!("{server}:69")
+    };
+    match with_port.to_socket_addrs() {
+        Ok(mut addrs) => match addrs.next() {
+            Some(addr) => Ok(addr),
+            None => bail!("{server} has no address"),
+        },
+        Err(e) => bail!("cannot resolve {server}: {e}"),
+    }
+}
+
+/// Downloads one file.
+pub(crate) async fn fetch(
+    server: SocketAddr,
+    file: &[u8],
+    config: ClientConfig,
+) -> Result<Vec<u8>, ClientError> {
+    let bind = match server {
+        SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+        SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
+    };
+    let socket = UdpSocket::bind(bind)
+        .await
+        .map_err(|_| ClientError::TimedOut)?;
+    let mut client = ReadClient::new(Instant::now(), server, file, config);
+    let mut send_buf = vec![0u8; 1024];
+    let mut recv_buf = vec![0u8; packet::MAX_DATAGRAM + 1];
+    loop {
+        let now = Instant::now();
+        while let Some(tx) = client.poll_transmit(now, &mut send_buf) {
+            let _ = socket.send_to(&send_buf[..tx.len], tx.destination).await;
+        }
+        // No need to dally in a tool: the data is in, and a lost final ACK only makes the
+        // server wait for its own short linger.
+        if client.is_complete() || client.is_finished() {
+            return client.finish();
+        }
+        let deadline = client.poll_timeout().map(tokio::time::Instant::from_std);
+        tokio::select! {
+            received = socket.recv_from(&mut recv_buf) => {
+                if let Ok((len, from)) = received {
+                    let from = SocketAddr::new(from.ip().to_canonical(), from.port());
+                    client.handle_datagram(Instant::now(), from, &recv_buf[..len]);
+                }
+            }
+            () = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            } => client.handle_timeout(Instant::now()),
+        }
+    }
+}

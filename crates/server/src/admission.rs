@@ -1,0 +1,106 @@
+//! Admission control: the Maximum Serving Count and the duplicate-request guard.
+//!
+//! Both hand out RAII guards, so a slot or a claim can never leak, whatever path a transfer
+//! takes to its end.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Serving slots and the set of clients with a request being handled.
+#[derive(Debug)]
+pub(crate) struct Admission {
+    limit: usize,
+    serving: AtomicUsize,
+    clients: Mutex<HashSet<SocketAddr>>,
+}
+
+impl Admission {
+    pub(crate) fn new(limit: usize) -> Arc<Self> {
+        Arc::new(Self {
+            limit,
+            serving: AtomicUsize::new(0),
+            clients: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Claims a client's address and port for one request. `None` means a request from the
+    /// same address and port is already being handled: this one is a retransmission and must
+    /// not start a second transfer.
+    pub(crate) fn claim(self: &Arc<Self>, client: SocketAddr) -> Option<Claim> {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        clients.insert(client).then(|| Claim {
+            admission: Arc::clone(self),
+            client,
+        })
+    }
+
+    /// Takes a serving slot, or `None` at Maximum Serving Count.
+    pub(crate) fn try_slot(self: &Arc<Self>) -> Option<Slot> {
+        self.serving
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.limit).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot {
+                admission: Arc::clone(self),
+            })
+    }
+}
+
+/// A client's claim; released on drop.
+#[derive(Debug)]
+pub(crate) struct Claim {
+    admission: Arc<Admission>,
+    client: SocketAddr,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut clients = self
+            .admission
+            .clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        clients.remove(&self.client);
+    }
+}
+
+/// A serving slot; released on drop.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    admission: Arc<Admission>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.admission.serving.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_stop_at_the_limit_and_come_back_on_drop() {
+        let a = Admission::new(2);
+        let s1 = a.try_slot().unwrap();
+        let _s2 = a.try_slot().unwrap();
+        assert!(a.try_slot().is_none());
+        drop(s1);
+        assert!(a.try_slot().is_some());
+    }
+
+    #[test]
+    fn a_client_can_hold_one_claim_at_a_time() {
+        let a = Admission::new(1);
+        let c: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let claim = a.claim(c).unwrap();
+        assert!(a.claim(c).is_none());
+        assert!(a.claim("127.0.0.1:5001".parse().unwrap()).is_some());
+        drop(claim);
+        assert!(a.claim(c).is_some());
+    }
+}

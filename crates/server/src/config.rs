@@ -1,0 +1,484 @@
+//! Configuration: a strict TOML file and command-line/environment overrides, merged into one
+//! validated [`Config`]. Precedence, lowest first: built-in defaults, the file, `PHONEBOOT_*`
+//! environment variables, flags (the last two are merged by the CLI before they reach here).
+
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use phoneboot_tftp::options::{MAX_BLKSIZE, MAX_WINDOWSIZE, MIN_BLKSIZE};
+use phoneboot_tftp::{RetryPolicy, Rollover, ServerLimits};
+use serde::Deserialize;
+
+/// Defaults, in one place so that `--help` and the code agree.
+pub mod default {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+    pub const TFTP_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 69);
+    pub const ADMIN_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 6990);
+    pub const ROOT: &str = "tftp";
+    /// The seed chapter's Maximum Serving Count.
+    pub const MAX_SERVING_COUNT: u32 = 200;
+    pub const BUSY_MESSAGE: &str = "Server busy, try again later";
+    pub const MAX_BLKSIZE: u16 = 1468;
+    pub const MAX_WINDOWSIZE: u16 = 64;
+    pub const TIMEOUT_MS: u64 = 1000;
+    pub const MAX_TIMEOUT_MS: u64 = 8000;
+    pub const RETRIES: u32 = 5;
+    pub const FINAL_RETRIES: u32 = 2;
+    /// Enough for a burst of several thousand RRQs (each costs ~1 KiB of kernel memory).
+    pub const RECV_BUFFER_BYTES: usize = 8 << 20;
+    pub const CACHE_MAX_BYTES: u64 = 1 << 30;
+    pub const SHUTDOWN_GRACE_MS: u64 = 5000;
+    pub const MAX_ALTERNATE_ROOTS: usize = 10;
+}
+
+/// What the server answers when it is at Maximum Serving Count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BusyReply {
+    /// A TFTP ERROR with code 0 and the busy message: the phone retries the same server later.
+    Error,
+    /// No answer at all: the phone times out and retries.
+    Drop,
+}
+
+/// The validated configuration of `phoneboot serve`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub tftp_listen: Vec<SocketAddr>,
+    /// `None` disables the admin listener.
+    pub admin_listen: Option<SocketAddr>,
+    pub root: PathBuf,
+    pub alternate_roots: Vec<PathBuf>,
+    pub case_insensitive: bool,
+    pub max_serving_count: u32,
+    pub busy_reply: BusyReply,
+    pub busy_message: String,
+    pub limits: ServerLimits,
+    pub retry: RetryPolicy,
+    pub rollover: Rollover,
+    pub recv_buffer_bytes: usize,
+    pub cache_max_bytes: u64,
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            tftp_listen: vec![default::TFTP_LISTEN],
+            admin_listen: Some(default::ADMIN_LISTEN),
+            root: PathBuf::from(default::ROOT),
+            alternate_roots: Vec::new(),
+            case_insensitive: true,
+            max_serving_count: default::MAX_SERVING_COUNT,
+            busy_reply: BusyReply::Error,
+            busy_message: default::BUSY_MESSAGE.to_owned(),
+            limits: ServerLimits {
+                max_blksize: default::MAX_BLKSIZE,
+                max_windowsize: default::MAX_WINDOWSIZE,
+                ..ServerLimits::default()
+            },
+            retry: RetryPolicy {
+                initial_timeout: Duration::from_millis(default::TIMEOUT_MS),
+                max_timeout: Duration::from_millis(default::MAX_TIMEOUT_MS),
+                max_retries: default::RETRIES,
+                final_retries: default::FINAL_RETRIES,
+            },
+            rollover: Rollover::ToZero,
+            recv_buffer_bytes: default::RECV_BUFFER_BYTES,
+            cache_max_bytes: default::CACHE_MAX_BYTES,
+            shutdown_grace: Duration::from_millis(default::SHUTDOWN_GRACE_MS),
+        }
+    }
+}
+
+/// A configuration value that was rejected: which option, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {option}: {reason}")]
+pub struct ConfigError {
+    pub option: &'static str,
+    pub reason: String,
+}
+
+fn invalid(option: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        option,
+        reason: reason.into(),
+    }
+}
+
+/// The TOML file. Unknown keys are errors, so that a typo never silently does nothing.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub root: Option<PathBuf>,
+    pub alternate_roots: Option<Vec<PathBuf>>,
+    pub case_insensitive: Option<bool>,
+    #[serde(default)]
+    pub tftp: TftpSection,
+    #[serde(default)]
+    pub admin: AdminSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TftpSection {
+    pub listen: Option<Vec<String>>,
+    pub max_serving_count: Option<u32>,
+    pub busy_reply: Option<BusyReply>,
+    pub busy_message: Option<String>,
+    pub max_blksize: Option<u16>,
+    pub max_windowsize: Option<u16>,
+    pub timeout_ms: Option<u64>,
+    pub max_timeout_ms: Option<u64>,
+    pub retries: Option<u32>,
+    pub final_retries: Option<u32>,
+    pub rollover: Option<String>,
+    pub recv_buffer_bytes: Option<usize>,
+    pub cache_max_bytes: Option<u64>,
+    pub shutdown_grace_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    /// An address, or "off".
+    pub listen: Option<String>,
+}
+
+impl FileConfig {
+    /// Reads and parses a TOML configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| invalid("--config", format!("cannot read {}: {e}", path.display())))?;
+        toml::from_str(&text)
+            .map_err(|e| invalid("--config", format!("{}: {}", path.display(), e.message())))
+    }
+}
+
+/// Values given on the command line or in the environment; `None` means "not given".
+/// Strings are parsed here so that the error names the option.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub tftp_listen: Vec<String>,
+    pub admin_listen: Option<String>,
+    pub root: Option<PathBuf>,
+    pub alternate_roots: Vec<PathBuf>,
+    pub case_sensitive: bool,
+    pub max_serving_count: Option<u32>,
+    pub busy_reply: Option<BusyReply>,
+    pub busy_message: Option<String>,
+    pub max_blksize: Option<u16>,
+    pub max_windowsize: Option<u16>,
+    pub timeout_ms: Option<u64>,
+    pub max_timeout_ms: Option<u64>,
+    pub retries: Option<u32>,
+    pub final_retries: Option<u32>,
+    pub rollover: Option<String>,
+    pub recv_buffer_bytes: Option<usize>,
+    pub cache_max_bytes: Option<u64>,
+}
+
+impl Config {
+    /// Merges the file and the overrides over the defaults, then validates the result.
+    pub fn from_layers(file: FileConfig, over: Overrides) -> Result<Self, ConfigError> {
+        let d = Config::default();
+        let t = file.tftp;
+        let listen_strings = if !over.tftp_listen.is_empty() {
+            Some(over.tftp_listen)
+        } else {
+            t.listen
+        };
+        let tftp_listen = match listen_strings {
+            Some(list) => list
+                .iter()
+                .map(|s| parse_listen(s, 69).map_err(|r| invalid("tftp listen address", r)))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => d.tftp_listen,
+        };
+        let admin_listen = match over.admin_listen.or(file.admin.listen) {
+            None => d.admin_listen,
+            Some(s) if s.eq_ignore_ascii_case("off") => None,
+            Some(s) => Some(
+                parse_listen(&s, default::ADMIN_LISTEN.port())
+                    .map_err(|r| invalid("admin listen address", r))?,
+            ),
+        };
+        let rollover = match over.rollover.or(t.rollover) {
+            None => d.rollover,
+            Some(s) => parse_rollover(&s)?,
+        };
+        let mut alternate_roots = file.alternate_roots.unwrap_or_default();
+        alternate_roots.extend(over.alternate_roots);
+        let config = Config {
+            tftp_listen,
+            admin_listen,
+            root: over.root.or(file.root).unwrap_or(d.root),
+            alternate_roots,
+            case_insensitive: !over.case_sensitive
+                && file.case_insensitive.unwrap_or(d.case_insensitive),
+            max_serving_count: over
+                .max_serving_count
+                .or(t.max_serving_count)
+                .unwrap_or(d.max_serving_count),
+            busy_reply: over.busy_reply.or(t.busy_reply).unwrap_or(d.busy_reply),
+            busy_message: over
+                .busy_message
+                .or(t.busy_message)
+                .unwrap_or(d.busy_message),
+            limits: ServerLimits {
+                max_blksize: over
+                    .max_blksize
+                    .or(t.max_blksize)
+                    .unwrap_or(d.limits.max_blksize),
+                max_windowsize: over
+                    .max_windowsize
+                    .or(t.max_windowsize)
+                    .unwrap_or(d.limits.max_windowsize),
+                ..d.limits
+            },
+            retry: RetryPolicy {
+                initial_timeout: Duration::from_millis(
+                    over.timeout_ms
+                        .or(t.timeout_ms)
+                        .unwrap_or(default::TIMEOUT_MS),
+                ),
+                max_timeout: Duration::from_millis(
+                    over.max_timeout_ms
+                        .or(t.max_timeout_ms)
+                        .unwrap_or(default::MAX_TIMEOUT_MS),
+                ),
+                max_retries: over.retries.or(t.retries).unwrap_or(d.retry.max_retries),
+                final_retries: over
+                    .final_retries
+                    .or(t.final_retries)
+                    .unwrap_or(d.retry.final_retries),
+            },
+            rollover,
+            recv_buffer_bytes: over
+                .recv_buffer_bytes
+                .or(t.recv_buffer_bytes)
+                .unwrap_or(d.recv_buffer_bytes),
+            cache_max_bytes: over
+                .cache_max_bytes
+                .or(t.cache_max_bytes)
+                .unwrap_or(d.cache_max_bytes),
+            shutdown_grace: t
+                .shutdown_grace_ms
+                .map(Duration::from_millis)
+                .unwrap_or(d.shutdown_grace),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value; the error names the option and says what is allowed.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.tftp_listen.is_empty() {
+            return Err(invalid(
+                "tftp listen address",
+                "at least one address is needed",
+            ));
+        }
+        if !(1..=100_000).contains(&self.max_serving_count) {
+            return Err(invalid(
+                "max serving count",
+                format!("{} is outside 1..=100000", self.max_serving_count),
+            ));
+        }
+        if !(MIN_BLKSIZE..=MAX_BLKSIZE).contains(&self.limits.max_blksize) {
+            return Err(invalid(
+                "max blksize",
+                format!(
+                    "{} is outside {MIN_BLKSIZE}..={MAX_BLKSIZE} (RFC 2348)",
+                    self.limits.max_blksize
+                ),
+            ));
+        }
+        if !(1..=MAX_WINDOWSIZE).contains(&self.limits.max_windowsize) {
+            return Err(invalid(
+                "max windowsize",
+                format!(
+                    "{} is outside 1..={MAX_WINDOWSIZE}",
+                    self.limits.max_windowsize
+                ),
+            ));
+        }
+        let timeout = self.retry.initial_timeout;
+        if timeout < Duration::from_millis(10) || timeout > Duration::from_secs(255) {
+            return Err(invalid("timeout", "must be between 10 ms and 255 s"));
+        }
+        if self.retry.max_timeout < timeout || self.retry.max_timeout > Duration::from_secs(255) {
+            return Err(invalid(
+                "max timeout",
+                "must be at least the timeout and at most 255 s",
+            ));
+        }
+        if !(1..=20).contains(&self.retry.max_retries) {
+            return Err(invalid("retries", "must be between 1 and 20"));
+        }
+        if self.retry.final_retries > self.retry.max_retries {
+            return Err(invalid("final retries", "must not exceed retries"));
+        }
+        if self.busy_message.len() > 200 {
+            return Err(invalid("busy message", "must be at most 200 bytes"));
+        }
+        if self.alternate_roots.len() > default::MAX_ALTERNATE_ROOTS {
+            return Err(invalid(
+                "alternate roots",
+                format!("at most {} are allowed", default::MAX_ALTERNATE_ROOTS),
+            ));
+        }
+        if self.recv_buffer_bytes < 64 * 1024 {
+            return Err(invalid("receive buffer", "must be at least 64 KiB"));
+        }
+        Ok(())
+    }
+}
+
+/// Parses `ADDR:PORT`, `[V6]:PORT`, a bare address (default port) or `:PORT` (all addresses).
+fn parse_listen(text: &str, default_port: u16) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, default_port));
+    }
+    if let Some(port) = text.strip_prefix(':')
+        && let Ok(port) = port.parse::<u16>()
+    {
+        return Ok(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port));
+    }
+    Err(format!(
+        "\"{text}\" is not an address; use ADDR:PORT, e.g. 0.0.0.0:6969 or [::]:69"
+    ))
+}
+
+fn parse_rollover(text: &str) -> Result<Rollover, ConfigError> {
+    match text.to_ascii_lowercase().as_str() {
+        "0" | "zero" => Ok(Rollover::ToZero),
+        "1" | "one" => Ok(Rollover::ToOne),
+        "refuse" => Ok(Rollover::Refuse),
+        other => Err(invalid(
+            "rollover",
+            format!("\"{other}\" is not one of zero, one, refuse"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_listen_dual_stack_on_69() {
+        let c = Config::from_layers(FileConfig::default(), Overrides::default()).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.tftp_listen, ["[::]:69".parse().unwrap()]);
+        assert_eq!(c.max_serving_count, 200);
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let file: FileConfig = toml::from_str(
+            "root = \"/srv\"\n[tftp]\nmax_serving_count = 50\nlisten = [\"127.0.0.1:6969\"]\n",
+        )
+        .unwrap();
+        let over = Overrides {
+            max_serving_count: Some(70),
+            ..Overrides::default()
+        };
+        let c = Config::from_layers(file, over).unwrap();
+        assert_eq!(c.max_serving_count, 70);
+        assert_eq!(c.root, PathBuf::from("/srv"));
+        assert_eq!(c.tftp_listen, ["127.0.0.1:6969".parse().unwrap()]);
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_rejected() {
+        let err = toml::from_str::<FileConfig>("[tftp]\nmax_serving_cnt = 5\n").unwrap_err();
+        assert!(
+            err.message().contains("max_serving_cnt"),
+            "{}",
+            err.message()
+        );
+    }
+
+    #[test]
+    fn wrong_values_name_the_option() {
+        let cases: Vec<(Overrides, &str)> = vec![
+            (
+                Overrides {
+                    max_serving_count: Some(0),
+                    ..Default::default()
+                },
+                "max serving count",
+            ),
+            (
+                Overrides {
+                    max_blksize: Some(65_465),
+                    ..Default::default()
+                },
+                "max blksize",
+            ),
+            (
+                Overrides {
+                    tftp_listen: vec!["localhost:69".into()],
+                    ..Default::default()
+                },
+                "tftp listen address",
+            ),
+            (
+                Overrides {
+                    rollover: Some("2".into()),
+                    ..Default::default()
+                },
+                "rollover",
+            ),
+            (
+                Overrides {
+                    retries: Some(0),
+                    ..Default::default()
+                },
+                "retries",
+            ),
+        ];
+        for (over, option) in cases {
+            let err = Config::from_layers(FileConfig::default(), over).unwrap_err();
+            assert_eq!(err.option, option, "{err}");
+        }
+    }
+
+    #[test]
+    fn listen_accepts_the_usual_spellings() {
+        assert_eq!(
+            parse_listen("127.0.0.1", 69).unwrap(),
+            "127.0.0.1:69".parse().unwrap()
+        );
+        assert_eq!(
+            parse_listen("::1", 69).unwrap(),
+            "[::1]:69".parse().unwrap()
+        );
+        assert_eq!(
+            parse_listen(":6969", 69).unwrap(),
+            "[::]:6969".parse().unwrap()
+        );
+        assert!(parse_listen("nonsense", 69).is_err());
+    }
+
+    #[test]
+    fn admin_listener_can_be_turned_off() {
+        let over = Overrides {
+            admin_listen: Some("off".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            Config::from_layers(FileConfig::default(), over)
+                .unwrap()
+                .admin_listen,
+            None
+        );
+    }
+}

@@ -1,0 +1,285 @@
+//! The "Cisco TFTP Server" perfmon counters (spec cisco-tftp.md §3), plus a few of phoneboot's
+//! own, as atomics. Rendered as Prometheus text on `/metrics` and as a CUCM-named list on
+//! `/counters` (what `phoneboot counters` reads).
+//!
+//! Accounting identity for TFTP requests, checked by the tests:
+//!
+//! ```text
+//! Requests = RequestsProcessed + RequestsNotFound + RequestsOverflow + RequestsAborted
+//!          + RequestsInProgress + RequestsDenied + RequestsOptionProbe
+//! ```
+//!
+//! CUCM's identity has only the first five; the last two are phoneboot's, so that a refused
+//! path or a firmware's tsize probe is neither a success nor a failure.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// One counter: its CUCM name, its Prometheus name, its help text and its kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter {
+    Requests,
+    RequestsProcessed,
+    RequestsNotFound,
+    RequestsOverflow,
+    RequestsAborted,
+    RequestsInProgress,
+    SegmentsSent,
+    SegmentsAcknowledged,
+    MaxServingCount,
+    HeartBeat,
+    // phoneboot's own.
+    RequestsDenied,
+    RequestsOptionProbe,
+    RequestsUnconfirmed,
+    RequestsDuplicate,
+    SegmentsRetransmitted,
+    MalformedDatagrams,
+    ForeignDatagrams,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Cumulative,
+    Gauge,
+}
+
+#[derive(Debug)]
+pub struct Def {
+    pub counter: Counter,
+    pub cucm_name: &'static str,
+    pub metric: &'static str,
+    pub help: &'static str,
+    pub kind: Kind,
+}
+
+/// Every counter, in display order.
+pub const DEFS: &[Def] = &[
+    def(
+        Counter::Requests,
+        "Requests",
+        "phoneboot_tftp_requests_total",
+        "TFTP file requests received (RRQ and WRQ), duplicates of a running transfer excluded.",
+        Kind::Cumulative,
+    ),
+    def(
+        Counter::RequestsProcessed,
+        "RequestsProcessed",
+        "phoneboot_tftp_requests_processed_total",
+        "TFTP requests served to the end (final ACK received, or every block sent and the final ACK lost).",
+        Kind::Cumulative,
+    ),
+    def(
+        Counter::RequestsNotFound,
+        "RequestsNotFound",
+        "phoneboot_tftp_requests_not_found_total",
+        "TFTP requests for a file that exists in no root (answered ERROR 1). CTL/ITL misses in a nonsecure cluster land here and are normal.",
+        Kind::Cumulative,
+    ),
+    def(
+        Counter::RequestsOverflow,
+        "RequestsOverflow",
+        "phoneboot_tftp_requests_overflow_total",
+        "TFTP requests refused because Maximum Serving Count transfers were in flight (answered busy).",
+        Kind::Cumulative,
+    ),
+    def(
+        Counter::RequestsAborted,
+        "RequestsAborted",
+        "phoneboot_tftp_requests_aborted_total",
+        "TFTP transfers that ended before the file was sent: client silent, client ERROR, protocol violation, shutdown.",
+        Kind::Cumulative,
+    ),
+    def(
+        Counter::RequestsInProgress,
+        "RequestsInProgress",
+        "phoneboot_tftp_requests_in_progress",
+        "TFTP transfers running now.",
+        Kind::Gauge,
+    ),
+    def(
+        Counter::SegmentsSent,
+        "SegmentsSent",
+        "phoneboot_tftp_segments_sent_total",
+        "TFTP DATA packets sent, retransmissions included.",
+        Kind::Cumulative,
+    ),
+    def(
+        Counter::SegmentsAcknowledged,
+        "SegmentsAcknowledged",
+        "phoneboot_tftp_segments_acknowledged_total",
+        "TFTP DATA blocks acknowledged by clients.",
+        Kind::Cumulative,
+    ),
+    def(
+        Counter::MaxServingCount,
+        "MaxServingCount",
+        "phoneboot_tftp_max_serving_count",
+        "The Maximum Serving Count in force.",
+        Kind::Gauge,
+    ),
+    def(
+        Counter::HeartBeat,
+        "HeartBeat",
+        "phoneboot_heartbeat_total",
+        "Increases once a second while the service is alive.",
+        Kind::Cumulative,
+    ),
+    def(
+        Counter::RequestsDenied,
+        "RequestsDenied",
+        "phoneboot_tftp_requests_denied_total",
+        "TFTP requests refused with ERROR 2: write requests, names outside the roots, bad names.",
+        Kind::Cumulative,
+    ),
+    def(
+        Counter::RequestsOptionProbe,
+        "RequestsOptionProbe",
+        "phoneboot_tftp_requests_option_probe_total",
+        "TFTP requests whose client answered the OACK with an ERROR (firmware size probes).",
+        Kind::Cumulative,
+    ),
+    def(
+        Counter::RequestsUnconfirmed,
+        "RequestsUnconfirmed",
+        "phoneboot_tftp_requests_unconfirmed_total",
+        "Processed TFTP requests whose final ACK never arrived.",
+        Kind::Cumulative,
+    ),
+    def(
+        Counter::RequestsDuplicate,
+        "RequestsDuplicate",
+        "phoneboot_tftp_requests_duplicate_total",
+        "Retransmitted RRQs from a client whose transfer is running (ignored).",
+        Kind::Cumulative,
+    ),
+    def(
+        Counter::SegmentsRetransmitted,
+        "SegmentsRetransmitted",
+        "phoneboot_tftp_segments_retransmitted_total",
+        "TFTP DATA packets sent again after a timeout or a loss signal.",
+        Kind::Cumulative,
+    ),
+    def(
+        Counter::MalformedDatagrams,
+        "MalformedDatagrams",
+        "phoneboot_tftp_malformed_datagrams_total",
+        "Datagrams on the TFTP port that are not a valid request (answered ERROR 4).",
+        Kind::Cumulative,
+    ),
+    def(
+        Counter::ForeignDatagrams,
+        "ForeignDatagrams",
+        "phoneboot_tftp_foreign_datagrams_total",
+        "Datagrams reaching a transfer from a wrong address or port (answered ERROR 5).",
+        Kind::Cumulative,
+    ),
+];
+
+const fn def(
+    counter: Counter,
+    cucm_name: &'static str,
+    metric: &'static str,
+    help: &'static str,
+    kind: Kind,
+) -> Def {
+    Def {
+        counter,
+        cucm_name,
+        metric,
+        help,
+        kind,
+    }
+}
+
+const COUNT: usize = 17;
+
+/// The live counter values.
+#[derive(Debug)]
+pub struct Counters {
+    values: [AtomicU64; COUNT],
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Self {
+            values: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+impl Counters {
+    pub fn add(&self, counter: Counter, n: u64) {
+        if n > 0 {
+            self.values[counter as usize].fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    pub fn incr(&self, counter: Counter) {
+        self.add(counter, 1);
+    }
+
+    pub fn decr(&self, counter: Counter) {
+        self.values[counter as usize].fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub fn set(&self, counter: Counter, value: u64) {
+        self.values[counter as usize].store(value, Ordering::Relaxed);
+    }
+
+    pub fn get(&self, counter: Counter) -> u64 {
+        self.values[counter as usize].load(Ordering::Relaxed)
+    }
+
+    /// Prometheus text exposition format 0.0.4.
+    pub fn render_prometheus(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        for d in DEFS {
+            let kind = match d.kind {
+                Kind::Cumulative => "counter",
+                Kind::Gauge => "gauge",
+            };
+            let _ = writeln!(
+                out,
+                "# HELP {} {} (CUCM: {})",
+                d.metric, d.help, d.cucm_name
+            );
+            let _ = writeln!(out, "# TYPE {} {kind}", d.metric);
+            let _ = writeln!(out, "{} {}", d.metric, self.get(d.counter));
+        }
+        out
+    }
+
+    /// One `Name value` line per counter, with the CUCM names.
+    pub fn render_cucm(&self) -> String {
+        let mut out = String::with_capacity(1024);
+        for d in DEFS {
+            let _ = writeln!(out, "{} {}", d.cucm_name, self.get(d.counter));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_counter_has_exactly_one_definition_in_order() {
+        assert_eq!(DEFS.len(), COUNT);
+        for (i, d) in DEFS.iter().enumerate() {
+            assert_eq!(d.counter as usize, i, "{}", d.cucm_name);
+        }
+    }
+
+    #[test]
+    fn prometheus_text_has_help_type_and_value() {
+        let c = Counters::default();
+        c.add(Counter::RequestsNotFound, 3);
+        let text = c.render_prometheus();
+        assert!(text.contains("# TYPE phoneboot_tftp_requests_not_found_total counter\n"));
+        assert!(text.contains("\nphoneboot_tftp_requests_not_found_total 3\n"));
+        assert!(text.contains("# TYPE phoneboot_tftp_requests_in_progress gauge\n"));
+        assert!(c.render_cucm().contains("RequestsNotFound 3\n"));
+    }
+}

@@ -1,0 +1,526 @@
+//! The file namespace TFTP serves: the root and the alternate locations, in order.
+//!
+//! # Names
+//!
+//! A requested name is bytes from the network. It is normalised once ([`FileName::parse`]):
+//! `\` counts as `/`, a leading `/` means the root (boot ROMs send such names), empty and `.`
+//! components vanish; `..` components, control characters, NUL and non-UTF-8 are refused.
+//! Nothing is percent-decoded: `%2e%2e` is a file of that name.
+//!
+//! # Confinement
+//!
+//! A name is looked up in each root in turn. The file found must, after every symlink is
+//! resolved, lie inside the canonical form of the root it was found in; a symlink leading out of
+//! the root is refused, never followed. The check runs whenever a file is (re)loaded, and a
+//! cached file is reused only while `stat` of its path still shows the same inode, size and
+//! times — so swapping a symlink forces a new check.
+//!
+//! # Case
+//!
+//! Phones differ in the case of the names they ask for (spec cisco-tftp.md §1.1). With
+//! case-insensitive lookup, a component that does not exist as spelled is matched against the
+//! directory's listing, which is cached and re-read when the directory's mtime changes.
+//!
+//! # Memory
+//!
+//! Contents are read once and shared as [`Bytes`] by every transfer of the file. The cache is
+//! bounded by bytes; files are re-read when they change on disk, so no restart is ever needed.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fs::Metadata;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use bytes::Bytes;
+
+/// Longest name accepted, in bytes. Cisco's names are short; CVE-2009-2957 and friends were
+/// overflows on long names.
+pub const MAX_NAME_LEN: usize = 1024;
+/// Deepest path accepted.
+pub const MAX_COMPONENTS: usize = 32;
+
+/// Why a name is refused (answered with ERROR 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Denied {
+    #[error("name longer than {MAX_NAME_LEN} bytes")]
+    TooLong,
+    #[error("name with more than {MAX_COMPONENTS} components")]
+    TooDeep,
+    #[error("name is not UTF-8")]
+    NotUtf8,
+    #[error("name contains a control character")]
+    ControlCharacter,
+    #[error("name contains a '..' component")]
+    ParentComponent,
+    #[error("name resolves outside the root (symlink)")]
+    OutsideRoot,
+    #[error("name is not a regular file")]
+    NotAFile,
+}
+
+/// A normalised, confined name: non-empty components without `/`, `.` or `..`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FileName {
+    components: Vec<String>,
+}
+
+impl FileName {
+    /// Normalises a requested name. See the module documentation for the rules.
+    pub fn parse(raw: &[u8]) -> Result<Self, Denied> {
+        if raw.len() > MAX_NAME_LEN {
+            return Err(Denied::TooLong);
+        }
+        let text = std::str::from_utf8(raw).map_err(|_| Denied::NotUtf8)?;
+        if text.chars().any(char::is_control) {
+            return Err(Denied::ControlCharacter);
+        }
+        let mut components = Vec::new();
+        for part in text.split(['/', '\\']) {
+            match part {
+                "" | "." => {}
+                ".." => return Err(Denied::ParentComponent),
+                _ => components.push(part.to_owned()),
+            }
+        }
+        if components.len() > MAX_COMPONENTS {
+            return Err(Denied::TooDeep);
+        }
+        Ok(Self { components })
+    }
+
+    /// The name as a relative path, for logs.
+    pub fn display(&self) -> String {
+        self.components.join("/")
+    }
+
+    fn is_root(&self) -> bool {
+        self.components.is_empty()
+    }
+}
+
+/// What a lookup found.
+#[derive(Debug)]
+pub enum Lookup {
+    /// The content is in memory.
+    Found(Bytes),
+    /// The file exists, is allowed, and must be read: call [`FileRoots::load`] (blocking).
+    NeedsLoad(Pending),
+    NotFound,
+    Denied(Denied),
+}
+
+/// A file that exists and must be read from disk.
+#[derive(Debug)]
+pub struct Pending {
+    path: PathBuf,
+    root: usize,
+    len: u64,
+}
+
+impl Pending {
+    /// Its size per `stat`, known before reading (admission needs it).
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// Identity of a file's version on disk, per `stat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Version {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+}
+
+impl Version {
+    fn of(meta: &Metadata) -> Self {
+        Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+            ctime_ns: i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct CachedFile {
+    version: Version,
+    content: Bytes,
+}
+
+#[derive(Debug)]
+struct Listing {
+    mtime_ns: i128,
+    /// Lower-case name -> actual name. When names differ only in case, the smallest wins, so
+    /// that the choice is stable.
+    by_lower: HashMap<String, OsString>,
+}
+
+#[derive(Debug)]
+struct Root {
+    /// As configured, used to build paths.
+    path: PathBuf,
+    /// Canonical form, for the confinement check.
+    canonical: PathBuf,
+}
+
+#[derive(Debug, Default)]
+struct Cache {
+    files: HashMap<PathBuf, CachedFile>,
+    bytes: u64,
+    listings: HashMap<PathBuf, Listing>,
+}
+
+/// The ordered roots, with the content and listing caches.
+#[derive(Debug)]
+pub struct FileRoots {
+    roots: Vec<Root>,
+    case_insensitive: bool,
+    cache_max_bytes: u64,
+    cache: Mutex<Cache>,
+}
+
+impl FileRoots {
+    /// Opens the roots. Each must exist and be a directory.
+    pub fn new(
+        roots: &[PathBuf],
+        case_insensitive: bool,
+        cache_max_bytes: u64,
+    ) -> io::Result<Self> {
+        let roots = roots
+            .iter()
+            .map(|path| {
+                let canonical = std::fs::canonicalize(path).map_err(|e| {
+                    io::Error::new(e.kind(), format!("file root {}: {e}", path.display()))
+                })?;
+                if !canonical.is_dir() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::NotADirectory,
+                        format!("file root {} is not a directory", path.display()),
+                    ));
+                }
+                Ok(Root {
+                    path: canonical.clone(),
+                    canonical,
+                })
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        Ok(Self {
+            roots,
+            case_insensitive,
+            cache_max_bytes,
+            cache: Mutex::new(Cache::default()),
+        })
+    }
+
+    /// Looks a name up in each root, in order. Cheap: a few `stat` calls, no reads; a file
+    /// whose cached content is current comes back as [`Lookup::Found`].
+    pub fn lookup(&self, name: &FileName) -> Lookup {
+        if name.is_root() {
+            return Lookup::NotFound;
+        }
+        for (index, root) in self.roots.iter().enumerate() {
+            let Some(path) = self.resolve(&root.path, name) else {
+                continue;
+            };
+            let meta = match std::fs::metadata(&path) {
+                Ok(meta) => meta,
+                Err(_) => continue, // a dangling symlink, or raced with a delete
+            };
+            if !meta.is_file() {
+                return Lookup::Denied(Denied::NotAFile);
+            }
+            let version = Version::of(&meta);
+            if let Some(hit) = self.cached(&path, version) {
+                return Lookup::Found(hit);
+            }
+            return Lookup::NeedsLoad(Pending {
+                path,
+                root: index,
+                len: meta.len(),
+            });
+        }
+        Lookup::NotFound
+    }
+
+    fn cached(&self, path: &Path, version: Version) -> Option<Bytes> {
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .files
+            .get(path)
+            .filter(|c| c.version == version)
+            .map(|c| c.content.clone())
+    }
+
+    /// Reads a file found by [`lookup`](Self::lookup), checking confinement. Blocking: call it
+    /// off the async runtime's workers.
+    pub fn load(&self, pending: Pending) -> Result<Bytes, LoadError> {
+        let root = self.roots.get(pending.root).ok_or(LoadError::NotFound)?;
+        // Symlinks: the real file must lie inside the real root.
+        let real = std::fs::canonicalize(&pending.path).map_err(|_| LoadError::NotFound)?;
+        if !real.starts_with(&root.canonical) {
+            return Err(LoadError::Denied(Denied::OutsideRoot));
+        }
+        let file = std::fs::File::open(&real).map_err(LoadError::Io)?;
+        let meta = file.metadata().map_err(LoadError::Io)?;
+        if !meta.is_file() {
+            return Err(LoadError::Denied(Denied::NotAFile));
+        }
+        let version = Version::of(&meta);
+        let mut content = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+        io::Read::read_to_end(&mut io::BufReader::new(file), &mut content)
+            .map_err(LoadError::Io)?;
+        let content = Bytes::from(content);
+        self.remember(pending.path, version, content.clone());
+        Ok(content)
+    }
+
+    fn remember(&self, path: PathBuf, version: Version, content: Bytes) {
+        let size = content.len() as u64;
+        if size > self.cache_max_bytes {
+            return;
+        }
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(old) = cache.files.remove(&path) {
+            cache.bytes -= old.content.len() as u64;
+        }
+        // Evict until the new file fits. Transfers in flight keep their own `Bytes` alive.
+        while cache.bytes + size > self.cache_max_bytes {
+            let Some(victim) = cache.files.keys().next().cloned() else {
+                break;
+            };
+            if let Some(old) = cache.files.remove(&victim) {
+                cache.bytes -= old.content.len() as u64;
+            }
+        }
+        cache.bytes += size;
+        cache.files.insert(path, CachedFile { version, content });
+    }
+
+    /// Bytes of file content held by the cache.
+    pub fn cached_bytes(&self) -> u64 {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).bytes
+    }
+
+    /// Maps a name to a path under `root`, matching case-insensitively where allowed.
+    fn resolve(&self, root: &Path, name: &FileName) -> Option<PathBuf> {
+        let exact: PathBuf = name
+            .components
+            .iter()
+            .fold(root.to_path_buf(), |p, c| p.join(c));
+        if !self.case_insensitive || std::fs::symlink_metadata(&exact).is_ok() {
+            return Some(exact);
+        }
+        let mut path = root.to_path_buf();
+        for component in &name.components {
+            let candidate = path.join(component);
+            if std::fs::symlink_metadata(&candidate).is_ok() {
+                path = candidate;
+                continue;
+            }
+            let actual = self.find_in_listing(&path, component)?;
+            path.push(actual);
+        }
+        Some(path)
+    }
+
+    fn find_in_listing(&self, dir: &Path, component: &str) -> Option<OsString> {
+        let meta = std::fs::metadata(dir).ok()?;
+        let mtime_ns = Version::of(&meta).mtime_ns;
+        let lower = component.to_lowercase();
+        {
+            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(listing) = cache.listings.get(dir).filter(|l| l.mtime_ns == mtime_ns) {
+                return listing.by_lower.get(&lower).cloned();
+            }
+        }
+        let mut by_lower: HashMap<String, OsString> = HashMap::new();
+        for entry in std::fs::read_dir(dir).ok()?.flatten() {
+            let name = entry.file_name();
+            let Some(text) = name.to_str() else { continue };
+            let key = text.to_lowercase();
+            match by_lower.get(&key) {
+                Some(existing) if existing <= &name => {}
+                _ => {
+                    by_lower.insert(key, name);
+                }
+            }
+        }
+        let found = by_lower.get(&lower).cloned();
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        // Bound the listing cache like everything else: a root with very many directories only
+        // costs re-reads, never memory.
+        if cache.listings.len() >= 4096 {
+            cache.listings.clear();
+        }
+        cache
+            .listings
+            .insert(dir.to_path_buf(), Listing { mtime_ns, by_lower });
+        found
+    }
+}
+
+/// Why a found file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("file vanished")]
+    NotFound,
+    #[error("{0}")]
+    Denied(Denied),
+    #[error("read failed: {0}")]
+    Io(io::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(s: &str) -> FileName {
+        FileName::parse(s.as_bytes()).unwrap()
+    }
+
+    fn get(roots: &FileRoots, s: &str) -> Result<Bytes, String> {
+        let parsed = FileName::parse(s.as_bytes()).map_err(|e| format!("denied: {e}"))?;
+        match roots.lookup(&parsed) {
+            Lookup::Found(b) => Ok(b),
+            Lookup::NeedsLoad(p) => roots.load(p).map_err(|e| format!("load: {e}")),
+            Lookup::NotFound => Err("not found".into()),
+            Lookup::Denied(d) => Err(format!("denied: {d}")),
+        }
+    }
+
+    #[test]
+    fn names_are_normalised() {
+        assert_eq!(name("/a/b"), name("a/b"));
+        assert_eq!(name("\\a\\b"), name("a/b"));
+        assert_eq!(name("a//./b"), name("a/b"));
+        assert_eq!(name("%2e%2e/x").display(), "%2e%2e/x");
+    }
+
+    #[test]
+    fn hostile_names_are_refused() {
+        for (raw, why) in [
+            (&b"../etc/passwd"[..], Denied::ParentComponent),
+            (b"/../x", Denied::ParentComponent),
+            (b"a\\..\\..\\x", Denied::ParentComponent),
+            (b"a\x01b", Denied::ControlCharacter),
+            (b"a\nb", Denied::ControlCharacter),
+            (b"a\x7fb", Denied::ControlCharacter),
+            (b"\xff\xfe", Denied::NotUtf8),
+        ] {
+            assert_eq!(FileName::parse(raw), Err(why), "{raw:?}");
+        }
+        assert_eq!(
+            FileName::parse(&[b'a'; MAX_NAME_LEN + 1]),
+            Err(Denied::TooLong)
+        );
+        assert_eq!(
+            FileName::parse("a/".repeat(40).as_bytes()),
+            Err(Denied::TooDeep)
+        );
+    }
+
+    #[test]
+    fn lookup_is_case_insensitive_and_follows_root_order() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        std::fs::create_dir(a.path().join("Desktops")).unwrap();
+        std::fs::write(a.path().join("Desktops/BG.png"), b"root").unwrap();
+        std::fs::write(b.path().join("only-alt.bin"), b"alt").unwrap();
+        std::fs::write(a.path().join("both"), b"first").unwrap();
+        std::fs::write(b.path().join("both"), b"second").unwrap();
+        let roots = FileRoots::new(&[a.path().into(), b.path().into()], true, 1 << 20).unwrap();
+        assert_eq!(get(&roots, "desktops/bg.PNG").unwrap(), "root");
+        assert_eq!(get(&roots, "ONLY-ALT.BIN").unwrap(), "alt");
+        assert_eq!(get(&roots, "both").unwrap(), "first");
+        assert_eq!(get(&roots, "missing").unwrap_err(), "not found");
+
+        let strict = FileRoots::new(&[a.path().into()], false, 1 << 20).unwrap();
+        assert_eq!(get(&strict, "desktops/bg.png").unwrap_err(), "not found");
+        assert_eq!(get(&strict, "Desktops/BG.png").unwrap(), "root");
+    }
+
+    #[test]
+    fn symlink_out_of_the_root_is_refused_and_inside_is_served() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), b"secret").unwrap();
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("real"), b"inside").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), root.path().join("leak"))
+            .unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.path().join("dirleak")).unwrap();
+        std::os::unix::fs::symlink("real", root.path().join("alias")).unwrap();
+        let roots = FileRoots::new(&[root.path().into()], true, 1 << 20).unwrap();
+        assert!(
+            get(&roots, "leak")
+                .unwrap_err()
+                .contains("outside the root")
+        );
+        assert!(
+            get(&roots, "dirleak/secret")
+                .unwrap_err()
+                .contains("outside the root")
+        );
+        assert_eq!(get(&roots, "alias").unwrap(), "inside");
+    }
+
+    #[test]
+    fn a_directory_is_not_served() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("dir")).unwrap();
+        let roots = FileRoots::new(&[root.path().into()], true, 1 << 20).unwrap();
+        assert!(
+            get(&roots, "dir")
+                .unwrap_err()
+                .contains("not a regular file")
+        );
+        assert_eq!(get(&roots, "/").unwrap_err(), "not found");
+    }
+
+    #[test]
+    fn content_is_shared_and_changes_on_disk_are_noticed() {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("f");
+        std::fs::write(&path, b"one").unwrap();
+        let roots = FileRoots::new(&[root.path().into()], true, 1 << 20).unwrap();
+        let first = get(&roots, "f").unwrap();
+        let again = match roots.lookup(&name("f")) {
+            Lookup::Found(b) => b,
+            other => panic!("expected a cache hit, got {other:?}"),
+        };
+        assert_eq!(first.as_ptr(), again.as_ptr(), "one copy shared");
+        // Replace atomically, as an editor or `file put` does.
+        std::fs::write(root.path().join("f.new"), b"two!").unwrap();
+        std::fs::rename(root.path().join("f.new"), &path).unwrap();
+        assert_eq!(get(&roots, "f").unwrap(), "two!");
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(get(&roots, "f").unwrap_err(), "not found");
+        // A file added later, in a new case, is found (the listing follows the directory).
+        std::fs::write(root.path().join("NewFile"), b"new").unwrap();
+        assert_eq!(get(&roots, "newfile").unwrap(), "new");
+    }
+
+    #[test]
+    fn cache_stays_within_its_byte_bound() {
+        let root = tempfile::tempdir().unwrap();
+        for i in 0..10 {
+            std::fs::write(root.path().join(format!("f{i}")), vec![0u8; 400]).unwrap();
+        }
+        let roots = FileRoots::new(&[root.path().into()], true, 1000).unwrap();
+        for i in 0..10 {
+            assert_eq!(get(&roots, &format!("f{i}")).unwrap().len(), 400);
+            assert!(roots.cached_bytes() <= 1000);
+        }
+    }
+}

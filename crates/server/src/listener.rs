@@ -1,0 +1,359 @@
+//! The request port (UDP 69): binding, the receive loop, and the decision for each datagram.
+//!
+//! This path must stay cheap during a boot storm: a request is parsed, deduplicated, looked up
+//! (a few `stat`s, no reads when the file is cached) and either answered at once from this
+//! socket (not found, denied, busy) or handed to a transfer task with its own socket.
+
+use std::io::{self, IoSliceMut};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use phoneboot_tftp::packet::{self, ErrorCode, Opcode, Packet};
+use quinn_udp::{RecvMeta, UdpSocketState};
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use crate::config::BusyReply;
+use crate::counters::Counter;
+use crate::files::{FileName, Lookup};
+use crate::transfer::{self, Content, Job};
+use crate::{Shared, sockopt};
+
+/// Why a listening socket could not be opened, with advice a person can act on.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr}: {source}{hint}")]
+pub struct BindError {
+    pub addr: SocketAddr,
+    pub source: io::Error,
+    pub hint: String,
+}
+
+impl BindError {
+    pub(crate) fn new(addr: SocketAddr, source: io::Error, what: &str) -> Self {
+        let hint = match source.kind() {
+            io::ErrorKind::PermissionDenied if addr.port() < 1024 => format!(
+                "\n  port {} needs root or CAP_NET_BIND_SERVICE; try --{what} 0.0.0.0:{}, or grant \
+                 the binary the capability: sudo setcap cap_net_bind_service=+ep $(command -v phoneboot)",
+                addr.port(),
+                if what == "tftp-listen" { 6969 } else { 8080 },
+            ),
+            io::ErrorKind::AddrInUse => format!(
+                "\n  another process holds this port (is tftpd-hpa, atftpd or dnsmasq running? \
+                 `ss -lunp 'sport = :{}'` tells); stop it or choose another --{what}",
+                addr.port()
+            ),
+            io::ErrorKind::AddrNotAvailable => {
+                "\n  this address is not configured on any interface of this host".to_owned()
+            }
+            _ => String::new(),
+        };
+        Self { addr, source, hint }
+    }
+}
+
+/// One listening socket.
+#[derive(Debug)]
+pub(crate) struct Listener {
+    socket: UdpSocket,
+    state: UdpSocketState,
+    local: SocketAddr,
+}
+
+impl Listener {
+    /// Opens the sockets for one configured address: for `[::]` one dual-stack socket where the
+    /// OS allows it, else one per family.
+    pub(crate) fn bind(addr: SocketAddr, recv_buffer: usize) -> Result<Vec<Self>, BindError> {
+        if addr.ip() == IpAddr::V6(Ipv6Addr::UNSPECIFIED) {
+            match Self::bind_one(addr, Some(false), recv_buffer) {
+                Ok(l) => return Ok(vec![l]),
+                Err(e) if e.source.kind() == io::ErrorKind::AddrInUse => return Err(e),
+                Err(e) if e.source.kind() == io::ErrorKind::PermissionDenied => return Err(e),
+                Err(e) => {
+                    debug!("dual-stack socket on {addr} failed ({e}); trying one per family");
+                }
+            }
+            let v4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), addr.port());
+            let mut out = vec![Self::bind_one(v4, None, recv_buffer)?];
+            match Self::bind_one(addr, Some(true), recv_buffer) {
+                Ok(v6) => out.push(v6),
+                Err(e) => warn!("IPv6 unavailable, serving IPv4 only: {e}"),
+            }
+            return Ok(out);
+        }
+        Ok(vec![Self::bind_one(addr, None, recv_buffer)?])
+    }
+
+    fn bind_one(
+        addr: SocketAddr,
+        only_v6: Option<bool>,
+        recv_buffer: usize,
+    ) -> Result<Self, BindError> {
+        let fail = |e| BindError::new(addr, e, "tftp-listen");
+        let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))
+            .map_err(fail)?;
+        if let Some(v6) = only_v6 {
+            socket.set_only_v6(v6).map_err(fail)?;
+        }
+        size_recv_buffer(&socket, addr, recv_buffer);
+        socket.set_nonblocking(true).map_err(fail)?;
+        socket.bind(&addr.into()).map_err(fail)?;
+        let std_socket: std::net::UdpSocket = socket.into();
+        let state = UdpSocketState::new((&std_socket).into()).map_err(fail)?;
+        let local = std_socket.local_addr().map_err(fail)?;
+        let socket = UdpSocket::from_std(std_socket).map_err(fail)?;
+        Ok(Self {
+            socket,
+            state,
+            local,
+        })
+    }
+
+    pub(crate) fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Receives and dispatches requests until `stop` turns true.
+    pub(crate) async fn run(self: Arc<Self>, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+        const BUF: usize = u16::MAX as usize + 1;
+        let batch = quinn_udp::BATCH_SIZE.min(32);
+        let mut storage = vec![0u8; BUF * batch];
+        let mut meta = vec![RecvMeta::default(); batch];
+        loop {
+            tokio::select! {
+                biased;
+                () = crate::raised(&mut stop) => return,
+                ready = self.socket.readable() => {
+                    if let Err(e) = ready {
+                        warn!("TFTP listener {} failed: {e}", self.local);
+                        return;
+                    }
+                }
+            }
+            let mut bufs: Vec<IoSliceMut<'_>> =
+                storage.chunks_mut(BUF).map(IoSliceMut::new).collect();
+            let received = self.socket.try_io(Interest::READABLE, || {
+                self.state.recv((&self.socket).into(), &mut bufs, &mut meta)
+            });
+            let count = match received {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => {
+                    debug!("receive on {}: {e}", self.local);
+                    continue;
+                }
+            };
+            for (m, buf) in meta.iter().zip(bufs.iter()).take(count) {
+                // With UDP GRO one buffer may hold several datagrams of one client.
+                let stride = m.stride.max(1);
+                for datagram in buf[..m.len].chunks(stride) {
+                    let client = canonical(m.addr);
+                    let local_ip = m.dst_ip.map(|ip| ip.to_canonical());
+                    self.dispatch(&shared, datagram, client, local_ip);
+                }
+            }
+        }
+    }
+
+    /// Decides what to do with one datagram from `client` that arrived on `local_ip`.
+    fn dispatch(
+        &self,
+        shared: &Arc<Shared>,
+        datagram: &[u8],
+        client: SocketAddr,
+        local_ip: Option<IpAddr>,
+    ) {
+        let counters = &shared.counters;
+        match Packet::parse(datagram) {
+            Ok(Packet::Rrq(request)) => {
+                self.on_read_request(shared, datagram, request.filename, client, local_ip);
+            }
+            Ok(Packet::Wrq(_)) => {
+                counters.incr(Counter::Requests);
+                counters.incr(Counter::RequestsDenied);
+                info!(%client, "write request refused: the server is read-only");
+                self.reply_error(
+                    client,
+                    local_ip,
+                    ErrorCode::AccessViolation,
+                    "Read-only server",
+                );
+            }
+            // RFC 1350: never answer an ERROR.
+            Ok(Packet::Error { .. }) => counters.incr(Counter::MalformedDatagrams),
+            Ok(other) => {
+                // DATA, ACK or OACK on the request port belongs to no transfer here.
+                counters.incr(Counter::MalformedDatagrams);
+                debug!(%client, opcode = ?other.opcode(), "packet for no transfer on the request port");
+                self.reply_error(
+                    client,
+                    local_ip,
+                    ErrorCode::UnknownTransferId,
+                    "Unknown transfer ID",
+                );
+            }
+            Err(e) => {
+                counters.incr(Counter::MalformedDatagrams);
+                debug!(%client, "malformed request: {e}");
+                let is_error = datagram.get(..2) == Some(&(Opcode::Error as u16).to_be_bytes()[..]);
+                if !is_error {
+                    self.reply_error(
+                        client,
+                        local_ip,
+                        ErrorCode::IllegalOperation,
+                        &e.to_string(),
+                    );
+                }
+            }
+        }
+    }
+
+    fn on_read_request(
+        &self,
+        shared: &Arc<Shared>,
+        datagram: &[u8],
+        filename: &[u8],
+        client: SocketAddr,
+        local_ip: Option<IpAddr>,
+    ) {
+        let counters = &shared.counters;
+        let Some(claim) = shared.admission.claim(client) else {
+            // The client retransmitted its request before our first answer reached it.
+            counters.incr(Counter::RequestsDuplicate);
+            return;
+        };
+        counters.incr(Counter::Requests);
+        let name = match FileName::parse(filename) {
+            Ok(name) => name,
+            Err(why) => {
+                counters.incr(Counter::RequestsDenied);
+                info!(%client, file = %String::from_utf8_lossy(filename), "refused: {why}");
+                self.reply_error(
+                    client,
+                    local_ip,
+                    ErrorCode::AccessViolation,
+                    "Access violation",
+                );
+                return;
+            }
+        };
+        let (content, len) = match shared.files.lookup(&name) {
+            Lookup::Found(bytes) => {
+                let len = bytes.len() as u64;
+                (Content::Ready(bytes), len)
+            }
+            Lookup::NeedsLoad(pending) => {
+                let len = pending.len();
+                (Content::Load(pending), len)
+            }
+            Lookup::NotFound => {
+                counters.incr(Counter::RequestsNotFound);
+                debug!(%client, file = %name.display(), "not found");
+                self.reply_error(client, local_ip, ErrorCode::FileNotFound, "File not found");
+                return;
+            }
+            Lookup::Denied(why) => {
+                counters.incr(Counter::RequestsDenied);
+                info!(%client, file = %name.display(), "refused: {why}");
+                self.reply_error(
+                    client,
+                    local_ip,
+                    ErrorCode::AccessViolation,
+                    "Access violation",
+                );
+                return;
+            }
+        };
+        // An empty file is one DATA packet: it never takes a serving slot (a CUCM defect is
+        // that missing and empty files did).
+        let slot = if len == 0 {
+            None
+        } else {
+            match shared.admission.try_slot() {
+                Some(slot) => Some(slot),
+                None => {
+                    counters.incr(Counter::RequestsOverflow);
+                    debug!(%client, file = %name.display(), "busy: Maximum Serving Count reached");
+                    if shared.config.busy_reply == BusyReply::Error {
+                        self.reply_error(
+                            client,
+                            local_ip,
+                            ErrorCode::NotDefined,
+                            &shared.config.busy_message,
+                        );
+                    }
+                    return;
+                }
+            }
+        };
+        let job = Job {
+            client,
+            local_ip: local_ip.or_else(|| Some(self.local.ip()).filter(|ip| !ip.is_unspecified())),
+            request: datagram.to_vec(),
+            name,
+            content,
+            claim,
+            slot,
+        };
+        transfer::spawn(Arc::clone(shared), job);
+    }
+
+    /// Sends an ERROR from the request port, from the address the request was sent to.
+    fn reply_error(
+        &self,
+        to: SocketAddr,
+        local_ip: Option<IpAddr>,
+        code: ErrorCode,
+        message: &str,
+    ) {
+        let mut buf = [0u8; 256];
+        let Some(len) = packet::write_error(&mut buf, code, message) else {
+            return;
+        };
+        let destination = match (self.local, to) {
+            // A dual-stack socket addresses IPv4 clients in their mapped form.
+            (SocketAddr::V6(_), SocketAddr::V4(v4)) => {
+                SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
+            }
+            _ => to,
+        };
+        let transmit = quinn_udp::Transmit {
+            destination,
+            ecn: None,
+            contents: &buf[..len],
+            segment_size: None,
+            src_ip: local_ip.map(|ip| match (self.local, ip) {
+                (SocketAddr::V6(_), IpAddr::V4(v4)) => IpAddr::V6(v4.to_ipv6_mapped()),
+                _ => ip,
+            }),
+        };
+        // Best effort: an error reply that cannot be sent now is not worth a queue.
+        if let Err(e) = self.state.try_send((&self.socket).into(), &transmit) {
+            debug!("error reply to {to}: {e}");
+        }
+    }
+}
+
+/// IPv4 clients of a dual-stack socket show up as `::ffff:a.b.c.d`; use the plain form.
+pub(crate) fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}
+
+/// Sizes the receive buffer for bursts: the plain option first (capped by `rmem_max`), then the
+/// forced one (needs CAP_NET_ADMIN), and a warning with the fix if neither reached the goal.
+fn size_recv_buffer(socket: &Socket, addr: SocketAddr, wanted: usize) {
+    let _ = socket.set_recv_buffer_size(wanted);
+    // Linux reports twice the value set (the kernel's bookkeeping overhead).
+    let enough = |s: &Socket| s.recv_buffer_size().is_ok_and(|got| got >= wanted);
+    if enough(socket) || (sockopt::force_recv_buffer(socket, wanted).is_ok() && enough(socket)) {
+        return;
+    }
+    let got = socket.recv_buffer_size().unwrap_or(0);
+    warn!(
+        "receive buffer of {addr} is {got} bytes, not the {wanted} asked for: a burst of requests \
+         may be dropped by the kernel. Raise the limit with `sysctl -w net.core.rmem_max={wanted}` \
+         or run with CAP_NET_ADMIN"
+    );
+}

@@ -1,0 +1,256 @@
+//! The driver of one read transfer: a task with its own UDP socket (its TID, RFC 1350 §4), bound
+//! to the address the request arrived on, running the engine's state machine.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use phoneboot_tftp::packet::{self, ErrorCode, Mode, Packet};
+use phoneboot_tftp::{Outcome, ReadTransfer, Stats, negotiate_read, netascii};
+use tokio::net::UdpSocket;
+use tracing::{debug, info, warn};
+
+use crate::Shared;
+use crate::admission::{Claim, Slot};
+use crate::counters::Counter;
+use crate::files::{FileName, LoadError, Pending};
+use crate::listener::canonical;
+
+/// The content of the requested file: in memory already, or to be read first.
+#[derive(Debug)]
+pub(crate) enum Content {
+    Ready(Bytes),
+    Load(Pending),
+}
+
+/// Everything a transfer task needs, handed over by the listener.
+#[derive(Debug)]
+pub(crate) struct Job {
+    pub(crate) client: SocketAddr,
+    /// The local address the request was sent to, when known.
+    pub(crate) local_ip: Option<IpAddr>,
+    /// The request datagram, parsed again in the task (cheaper than owning its parts).
+    pub(crate) request: Vec<u8>,
+    pub(crate) name: FileName,
+    pub(crate) content: Content,
+    /// Held until the task ends: a retransmitted request from this client is a duplicate.
+    pub(crate) claim: Claim,
+    /// Held until the task ends; `None` for an empty file.
+    pub(crate) slot: Option<Slot>,
+}
+
+/// How a transfer task ended, for the counters and the log.
+#[derive(Debug)]
+enum End {
+    Transfer(Outcome),
+    NotFound,
+    Denied(String),
+    Failed(String),
+    Shutdown,
+}
+
+pub(crate) fn spawn(shared: Arc<Shared>, job: Job) {
+    shared.counters.incr(Counter::RequestsInProgress);
+    tokio::spawn(async move {
+        let started = Instant::now();
+        let client = job.client;
+        let name = job.name.display();
+        let _claim = job.claim;
+        let _slot = job.slot;
+        let mut report = Report::default();
+        let end = serve(
+            &shared,
+            client,
+            job.local_ip,
+            &job.request,
+            job.content,
+            &mut report,
+        )
+        .await;
+        shared.counters.decr(Counter::RequestsInProgress);
+        let counter = match &end {
+            End::Transfer(o) if o.is_success() => Counter::RequestsProcessed,
+            End::Transfer(Outcome::OptionsRejected { .. }) => Counter::RequestsOptionProbe,
+            End::Transfer(_) | End::Failed(_) | End::Shutdown => Counter::RequestsAborted,
+            End::NotFound => Counter::RequestsNotFound,
+            End::Denied(_) => Counter::RequestsDenied,
+        };
+        shared.counters.incr(counter);
+        if matches!(end, End::Transfer(Outcome::Unconfirmed)) {
+            shared.counters.incr(Counter::RequestsUnconfirmed);
+        }
+        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        match &end {
+            End::Transfer(outcome) => info!(
+                %client,
+                file = %name,
+                bytes = report.bytes,
+                blksize = report.blksize,
+                windowsize = report.windowsize,
+                duration_ms,
+                retransmits = report.retransmits,
+                outcome = ?outcome,
+                "transfer finished"
+            ),
+            End::NotFound => debug!(%client, file = %name, "not found"),
+            End::Denied(why) => info!(%client, file = %name, "refused: {why}"),
+            End::Failed(why) => warn!(%client, file = %name, duration_ms, "transfer failed: {why}"),
+            End::Shutdown => {
+                info!(%client, file = %name, duration_ms, "transfer stopped by shutdown");
+            }
+        }
+    });
+}
+
+#[derive(Debug, Default)]
+struct Report {
+    bytes: u64,
+    blksize: usize,
+    windowsize: u64,
+    retransmits: u64,
+}
+
+async fn serve(
+    shared: &Shared,
+    client: SocketAddr,
+    local_ip: Option<IpAddr>,
+    request: &[u8],
+    content: Content,
+    report: &mut Report,
+) -> End {
+    let bind_ip = local_ip.unwrap_or(match client {
+        SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    });
+    let socket = match UdpSocket::bind(SocketAddr::new(bind_ip, 0)).await {
+        Ok(s) => s,
+        Err(e) => return End::Failed(format!("cannot open a transfer socket on {bind_ip}: {e}")),
+    };
+    let Ok(Packet::Rrq(rrq)) = Packet::parse(request) else {
+        return End::Failed("request vanished".into());
+    };
+    let content = match content {
+        Content::Ready(bytes) => bytes,
+        Content::Load(pending) => {
+            let files = Arc::clone(&shared.files);
+            match tokio::task::spawn_blocking(move || files.load(pending)).await {
+                Ok(Ok(bytes)) => bytes,
+                Ok(Err(LoadError::NotFound)) => {
+                    send_error(&socket, client, ErrorCode::FileNotFound, "File not found").await;
+                    return End::NotFound;
+                }
+                Ok(Err(LoadError::Denied(why))) => {
+                    send_error(
+                        &socket,
+                        client,
+                        ErrorCode::AccessViolation,
+                        "Access violation",
+                    )
+                    .await;
+                    return End::Denied(why.to_string());
+                }
+                Ok(Err(LoadError::Io(e))) => {
+                    send_error(&socket, client, ErrorCode::NotDefined, "Read error").await;
+                    return End::Failed(format!("read error: {e}"));
+                }
+                Err(e) => return End::Failed(format!("load task: {e}")),
+            }
+        }
+    };
+    let content = match rrq.mode {
+        Mode::Octet => content,
+        // Converted once per transfer so that block offsets and tsize are exact.
+        Mode::Netascii => Bytes::from(netascii::encode(&content)),
+    };
+    let negotiation = negotiate_read(rrq.options, content.len() as u64, &shared.config.limits);
+    let now = Instant::now();
+    let mut transfer = match ReadTransfer::new(now, client, content, &negotiation, &shared.sender) {
+        Ok(t) => t,
+        Err(refused) => {
+            send_error(
+                &socket,
+                client,
+                ErrorCode::NotDefined,
+                "File too large for this block size",
+            )
+            .await;
+            return End::Denied(refused.to_string());
+        }
+    };
+    report.bytes = transfer.size();
+    report.blksize = transfer.blksize();
+    report.windowsize = transfer.windowsize();
+
+    let mut abort = shared.abort.clone();
+    let mut send_buf = vec![0u8; transfer.blksize().max(512) + packet::HEADER_LEN];
+    // Clients only send ACKs and ERRORs here; anything longer is garbage either way.
+    let mut recv_buf = [0u8; 2048];
+    let mut seen = Stats::default();
+    loop {
+        let now = Instant::now();
+        while let Some(tx) = transfer.poll_transmit(now, &mut send_buf) {
+            if let Err(e) = socket.send_to(&send_buf[..tx.len], tx.destination).await {
+                debug!(%client, "send: {e}");
+            }
+        }
+        record(shared, &mut seen, transfer.stats(), report);
+        if let Some(outcome) = transfer.outcome() {
+            return End::Transfer(outcome.clone());
+        }
+        let deadline = transfer.poll_timeout().map(tokio::time::Instant::from_std);
+        tokio::select! {
+            biased;
+            () = crate::raised(&mut abort) => {
+                send_error(&socket, client, ErrorCode::NotDefined, "Server shutting down").await;
+                return End::Shutdown;
+            }
+            received = socket.recv_from(&mut recv_buf) => match received {
+                Ok((len, from)) => {
+                    transfer.handle_datagram(Instant::now(), canonical(from), &recv_buf[..len]);
+                }
+                Err(e) => debug!(%client, "receive: {e}"),
+            },
+            _ = sleep_until(deadline) => transfer.handle_timeout(Instant::now()),
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Adds what the transfer did since the last call to the shared counters.
+fn record(shared: &Shared, seen: &mut Stats, now: Stats, report: &mut Report) {
+    let c = &shared.counters;
+    c.add(
+        Counter::SegmentsSent,
+        now.segments_sent - seen.segments_sent,
+    );
+    c.add(
+        Counter::SegmentsAcknowledged,
+        now.segments_acknowledged - seen.segments_acknowledged,
+    );
+    c.add(
+        Counter::SegmentsRetransmitted,
+        now.segments_retransmitted - seen.segments_retransmitted,
+    );
+    c.add(
+        Counter::ForeignDatagrams,
+        now.foreign_datagrams - seen.foreign_datagrams,
+    );
+    report.retransmits = now.segments_retransmitted;
+    *seen = now;
+}
+
+async fn send_error(socket: &UdpSocket, to: SocketAddr, code: ErrorCode, message: &str) {
+    let mut buf = [0u8; 256];
+    if let Some(len) = packet::write_error(&mut buf, code, message)
+        && let Err(e) = socket.send_to(&buf[..len], to).await
+    {
+        debug!(%to, "error reply: {e}");
+    }
+}
