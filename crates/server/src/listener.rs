@@ -147,10 +147,15 @@ impl Listener {
             };
             for (m, buf) in meta.iter().zip(bufs.iter()).take(count) {
                 // With UDP GRO one buffer may hold several datagrams of one client.
-                let stride = m.stride.max(1);
-                for datagram in buf[..m.len].chunks(stride) {
-                    let client = canonical(m.addr);
-                    let local_ip = m.dst_ip.map(|ip| ip.to_canonical());
+                let client = canonical(m.addr);
+                let local_ip = m.dst_ip.map(|ip| ip.to_canonical());
+                let payload = &buf[..m.len];
+                if payload.is_empty() {
+                    // `chunks` yields nothing for an empty datagram, which still deserves its
+                    // ERROR 4.
+                    self.dispatch(&shared, payload, client, local_ip);
+                }
+                for datagram in payload.chunks(m.stride.max(1)) {
                     self.dispatch(&shared, datagram, client, local_ip);
                 }
             }

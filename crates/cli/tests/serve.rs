@@ -1,0 +1,490 @@
+//! `phoneboot serve` end to end: addresses, admission, counters, shutdown, configuration errors.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
+mod support;
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::*;
+
+fn phoneboot(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_phoneboot"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn wildcard_server(listen: &str, root: &std::path::Path) -> Server {
+    Server::start_with(&[
+        "serve".into(),
+        "--root".into(),
+        root.display().to_string(),
+        "--tftp-listen".into(),
+        listen.into(),
+        "--admin-listen".into(),
+        "off".into(),
+    ])
+}
+
+/// A multi-homed host: the answer must come from the address the request was sent to, or
+/// embedded clients reject it. 127.0.0.2 and .3 are other addresses of the loopback interface.
+#[test]
+fn replies_come_from_the_address_the_request_was_sent_to() {
+    let root = temp_root();
+    write_fixtures(root.path(), false);
+    for listen in ["0.0.0.0:0", "[::]:0"] {
+        let server = wildcard_server(listen, root.path());
+        let port = server.v4.port();
+        for local in ["127.0.0.2", "127.0.0.3"] {
+            let to = SocketAddr::new(local.parse().unwrap(), port);
+            let raw = Raw::new(false);
+            let (d, from) = raw
+                .exchange(to, &rrq(&[b"size513.bin", b"octet"]))
+                .expect("DATA 1");
+            assert_eq!(&d[..4], &[0, 3, 0, 1]);
+            assert_eq!(from.ip(), to.ip(), "{listen}: DATA from the wrong address");
+            let raw = Raw::new(false);
+            let (d, from) = raw
+                .exchange(to, &rrq(&[b"missing", b"octet"]))
+                .expect("ERROR 1");
+            assert_eq!(as_error(&d).unwrap().0, 1);
+            assert_eq!(from.ip(), to.ip(), "{listen}: ERROR from the wrong address");
+        }
+    }
+}
+
+#[test]
+fn dual_stack_socket_serves_ipv4_and_ipv6() {
+    let root = temp_root();
+    write_fixtures(root.path(), false);
+    let server = wildcard_server("[::]:0", root.path());
+    let port = server.v4.port();
+    for (v6, to) in [(false, "127.0.0.1"), (true, "::1")] {
+        let raw = Raw::new(v6);
+        let to = SocketAddr::new(to.parse::<IpAddr>().unwrap(), port);
+        let (d, _) = raw.exchange(to, &rrq(&[b"size1.bin", b"octet"])).unwrap();
+        assert_eq!(&d[..4], &[0, 3, 0, 1], "{to}");
+    }
+}
+
+#[test]
+fn busy_reply_can_be_a_silent_drop() {
+    let root = temp_root();
+    write_fixtures(root.path(), false);
+    let server = Server::start(
+        root.path(),
+        &["--max-serving-count", "1", "--busy-reply", "drop"],
+    );
+    let holder = Raw::new(false);
+    assert!(
+        holder
+            .exchange(server.v4, &rrq(&[b"size513.bin", b"octet"]))
+            .is_some()
+    );
+    let second = Raw::new(false);
+    assert!(
+        second
+            .exchange(server.v4, &rrq(&[b"size513.bin", b"octet"]))
+            .is_none()
+    );
+    assert_eq!(server.counters()["RequestsOverflow"], 1);
+}
+
+#[test]
+fn busy_reply_is_error_0_with_the_configured_text() {
+    let root = temp_root();
+    write_fixtures(root.path(), false);
+    let server = Server::start(
+        root.path(),
+        &[
+            "--max-serving-count",
+            "1",
+            "--busy-message",
+            "Busy: retry in 30 s",
+        ],
+    );
+    let holder = Raw::new(false);
+    assert!(
+        holder
+            .exchange(server.v4, &rrq(&[b"size513.bin", b"octet"]))
+            .is_some()
+    );
+    let (d, from) = Raw::new(false)
+        .exchange(server.v4, &rrq(&[b"size513.bin", b"octet"]))
+        .unwrap();
+    assert_eq!(as_error(&d), Some((0, "Busy: retry in 30 s".into())));
+    assert_eq!(
+        from, server.v4,
+        "the busy answer comes from the request port"
+    );
+}
+
+/// A scripted sequence, then every counter's exact value, in /metrics and `phoneboot counters`.
+#[test]
+fn counters_count_exactly_what_happened() {
+    let root = temp_root();
+    write_fixtures(root.path(), false);
+    let server = Server::start(root.path(), &["--max-serving-count", "1"]);
+    let file = rrq(&[b"size1536.bin", b"octet"]);
+
+    // 1: a complete transfer, 4 blocks (the last one empty).
+    let c = Raw::new(false);
+    let (_, tid) = c.exchange(server.v4, &file).unwrap();
+    for block in 1..=4u8 {
+        c.send(tid, &[0, 4, 0, block]);
+        if block < 4 {
+            assert!(c.recv().is_some());
+        }
+    }
+    // 2: not found.
+    assert_eq!(
+        as_error(
+            &Raw::new(false)
+                .exchange(server.v4, &rrq(&[b"nope", b"octet"]))
+                .unwrap()
+                .0
+        )
+        .unwrap()
+        .0,
+        1
+    );
+    // 3: a transfer held open, so that 4 overflows.
+    let holder = Raw::new(false);
+    let (_, held_tid) = holder.exchange(server.v4, &file).unwrap();
+    // 4: overflow.
+    assert_eq!(
+        as_error(&Raw::new(false).exchange(server.v4, &file).unwrap().0)
+            .unwrap()
+            .0,
+        0
+    );
+    // 5: denied.
+    assert_eq!(
+        as_error(
+            &Raw::new(false)
+                .exchange(server.v4, &rrq(&[b"../x", b"octet"]))
+                .unwrap()
+                .0
+        )
+        .unwrap()
+        .0,
+        2
+    );
+    // 3 ends: the client aborts it.
+    holder.send(held_tid, b"\0\x05\0\x00bye\0");
+    std::thread::sleep(Duration::from_millis(300));
+
+    let c = server.counters();
+    let expect = [
+        ("Requests", 5),
+        ("RequestsProcessed", 1),
+        ("RequestsNotFound", 1),
+        ("RequestsOverflow", 1),
+        ("RequestsAborted", 1),
+        ("RequestsInProgress", 0),
+        ("RequestsDenied", 1),
+        ("RequestsOptionProbe", 0),
+        ("SegmentsSent", 5),
+        ("SegmentsAcknowledged", 4),
+        ("MaxServingCount", 1),
+    ];
+    for (name, value) in expect {
+        assert_eq!(c[name], value, "{name} in {c:?}");
+    }
+    let identity = c["RequestsProcessed"]
+        + c["RequestsNotFound"]
+        + c["RequestsOverflow"]
+        + c["RequestsAborted"]
+        + c["RequestsInProgress"]
+        + c["RequestsDenied"]
+        + c["RequestsOptionProbe"];
+    assert_eq!(c["Requests"], identity);
+
+    let metrics = http_get(server.admin.unwrap(), "/metrics");
+    assert!(
+        metrics.contains("\nphoneboot_tftp_requests_total 5\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("\nphoneboot_tftp_segments_sent_total 5\n"));
+    assert!(metrics.contains("# TYPE phoneboot_tftp_requests_in_progress gauge"));
+
+    let admin = server.admin.unwrap().to_string();
+    let (ok, table, err) = phoneboot(&["counters", "--admin", &admin]);
+    assert!(ok, "{err}");
+    assert!(table.starts_with("Cisco TFTP"), "{table}");
+    let row = table
+        .lines()
+        .find(|l| l.trim_start().starts_with("RequestsNotFound "))
+        .unwrap();
+    assert_eq!(row.split_whitespace().last(), Some("1"), "{table}");
+}
+
+#[test]
+fn heartbeat_ticks_while_alive() {
+    let root = temp_root();
+    let server = Server::start(root.path(), &[]);
+    let first = server.counters()["HeartBeat"];
+    std::thread::sleep(Duration::from_millis(2100));
+    assert!(server.counters()["HeartBeat"] >= first + 2);
+}
+
+#[test]
+fn sigterm_stops_the_server_within_the_grace_period() {
+    let root = temp_root();
+    write_fixtures(root.path(), false);
+    let mut server = Server::start(root.path(), &[]);
+    // A stalled transfer: the client never ACKs.
+    let stalled = Raw::new(false);
+    assert!(
+        stalled
+            .exchange(server.v4, &rrq(&[b"random-1MiB.bin", b"octet"]))
+            .is_some()
+    );
+    let started = Instant::now();
+    let status = server
+        .terminate(Duration::from_secs(15))
+        .expect("exit within the bound");
+    assert!(status.success(), "{status}");
+    // 5 s grace for running transfers, then they are stopped.
+    assert!(
+        started.elapsed() < Duration::from_secs(9),
+        "{:?}",
+        started.elapsed()
+    );
+    // The stalled client was told why.
+    let mut told = false;
+    while let Some((d, _)) = stalled.recv() {
+        told |= as_error(&d).is_some_and(|e| e.1.contains("shutting down"));
+    }
+    assert!(told, "the client of a stopped transfer gets an ERROR");
+    assert!(server.log_text().contains("stopped"));
+}
+
+#[test]
+fn a_file_changed_on_disk_is_served_new_without_restart() {
+    let root = temp_root();
+    std::fs::write(root.path().join("RingList.xml"), b"<old/>").unwrap();
+    let server = Server::start(root.path(), &[]);
+    let get = || {
+        let (d, _) = Raw::new(false)
+            .exchange(server.v4, &rrq(&[b"ringlist.xml", b"octet"]))
+            .unwrap();
+        d[4..].to_vec()
+    };
+    assert_eq!(get(), b"<old/>");
+    std::fs::write(root.path().join("RingList.tmp"), b"<new version/>").unwrap();
+    std::fs::rename(
+        root.path().join("RingList.tmp"),
+        root.path().join("RingList.xml"),
+    )
+    .unwrap();
+    assert_eq!(get(), b"<new version/>");
+    std::fs::remove_file(root.path().join("RingList.xml")).unwrap();
+    let (d, _) = Raw::new(false)
+        .exchange(server.v4, &rrq(&[b"ringlist.xml", b"octet"]))
+        .unwrap();
+    assert_eq!(as_error(&d).unwrap().0, 1);
+}
+
+#[test]
+fn alternate_roots_are_searched_in_order_after_the_root() {
+    let root = temp_root();
+    let alt1 = temp_root();
+    let alt2 = temp_root();
+    std::fs::write(alt1.path().join("load.bin"), b"alt1").unwrap();
+    std::fs::write(alt2.path().join("load.bin"), b"alt2").unwrap();
+    std::fs::write(alt2.path().join("only2.bin"), b"only2").unwrap();
+    let a1 = alt1.path().display().to_string();
+    let a2 = alt2.path().display().to_string();
+    let server = Server::start(
+        root.path(),
+        &["--alternate-root", &a1, "--alternate-root", &a2],
+    );
+    let get = |name: &[u8]| {
+        Raw::new(false)
+            .exchange(server.v4, &rrq(&[name, b"octet"]))
+            .unwrap()
+            .0[4..]
+            .to_vec()
+    };
+    assert_eq!(get(b"load.bin"), b"alt1");
+    assert_eq!(get(b"only2.bin"), b"only2");
+}
+
+#[test]
+fn wrong_configuration_is_rejected_with_the_option_and_the_reason() {
+    let (ok, _, err) = phoneboot(&[
+        "serve",
+        "--max-serving-count",
+        "0",
+        "--tftp-listen",
+        "127.0.0.1:0",
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("invalid max serving count: 0 is outside 1..=100000"),
+        "{err}"
+    );
+
+    let (ok, _, err) = phoneboot(&["serve", "--tftp-listen", "localhost69"]);
+    assert!(!ok);
+    assert!(err.contains("invalid tftp listen address"), "{err}");
+
+    let dir = temp_root();
+    let cfg = dir.path().join("phoneboot.toml");
+    std::fs::write(&cfg, "[tftp]\nmax_serving_cnt = 5\n").unwrap();
+    let (ok, _, err) = phoneboot(&["serve", "--config", cfg.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("max_serving_cnt"), "{err}");
+
+    let (ok, _, err) = phoneboot(&[
+        "serve",
+        "--root",
+        "/nonexistent/phoneboot",
+        "--tftp-listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "off",
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("/nonexistent/phoneboot") && err.contains("--root"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_taken_port_is_explained_not_panicked_on() {
+    let holder = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = holder.local_addr().unwrap().to_string();
+    let root = temp_root();
+    let (ok, _, err) = phoneboot(&[
+        "serve",
+        "--root",
+        root.path().to_str().unwrap(),
+        "--tftp-listen",
+        &addr,
+        "--admin-listen",
+        "off",
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("cannot listen on") && err.contains("another process holds this port"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"));
+}
+
+#[test]
+fn port_69_without_privilege_names_the_fix() {
+    // As root, drop to nobody for this one command; as a user, just try.
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    let bin = env!("CARGO_BIN_EXE_phoneboot");
+    let args = [
+        "serve",
+        "--root",
+        "/",
+        "--tftp-listen",
+        "127.0.0.1:69",
+        "--admin-listen",
+        "off",
+    ];
+    let out = if is_root {
+        if !require("setpriv") {
+            return;
+        }
+        Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--inh-caps=-all",
+                "--bounding-set=-all",
+                bin,
+            ])
+            .args(args)
+            .output()
+            .unwrap()
+    } else {
+        Command::new(bin).args(args).output().unwrap()
+    };
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("CAP_NET_BIND_SERVICE") && err.contains("0.0.0.0:6969"),
+        "{err}"
+    );
+}
+
+#[test]
+fn help_explains_each_option_with_its_default() {
+    let (ok, help, _) = phoneboot(&["serve", "--help"]);
+    assert!(ok);
+    // Compare with the line wrapping undone.
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    for needle in [
+        "--tftp-listen",
+        "[default: [::]:69",
+        "--max-serving-count",
+        "[default: 200]",
+        "--busy-reply",
+        "--root",
+        "[default: ./tftp",
+        "CAP_NET_BIND_SERVICE",
+        "PHONEBOOT_MAX_SERVING_COUNT",
+    ] {
+        assert!(help.contains(needle), "--help lacks {needle:?}:\n{help}");
+    }
+}
+
+#[test]
+fn get_command_downloads_with_our_own_client() {
+    let root = temp_root();
+    let fixtures = write_fixtures(root.path(), false);
+    let server = Server::start(root.path(), &[]);
+    let out = temp_root();
+    for f in &fixtures {
+        let dest = out_path(out.path(), &f.request);
+        let (ok, _, err) = phoneboot(&[
+            "get",
+            &server.v4.to_string(),
+            &f.request,
+            "-o",
+            dest.to_str().unwrap(),
+            "--blksize",
+            "1428",
+            "--windowsize",
+            "8",
+            "--tsize",
+        ]);
+        assert!(ok, "{}: {err}", f.request);
+        assert_eq!(
+            sha256(&std::fs::read(&dest).unwrap()),
+            sha256(&f.content),
+            "{}",
+            f.request
+        );
+    }
+    let (ok, _, err) = phoneboot(&[
+        "get",
+        &server.v4.to_string(),
+        "missing.bin",
+        "-o",
+        "/dev/null",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("File not found"), "{err}");
+}
