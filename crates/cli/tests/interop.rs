@@ -42,6 +42,7 @@ fn run(program: &str, args: &[String], limit: Duration) -> (bool, String) {
     }
 }
 
+#[allow(clippy::needless_pass_by_value)] // called with the temporary result of `run`
 fn check_download(tool: &str, label: &str, fixture: &Fixture, out: &Path, result: (bool, String)) {
     assert!(result.0, "{tool} {label} {}: {}", fixture.request, result.1);
     let got = std::fs::read(out).unwrap_or_default();
