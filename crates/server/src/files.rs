@@ -231,12 +231,8 @@ impl FileRoots {
             return Lookup::NotFound;
         }
         for (index, root) in self.roots.iter().enumerate() {
-            let Some(path) = self.resolve(&root.path, name) else {
+            let Some((path, meta)) = self.resolve(&root.path, name) else {
                 continue;
-            };
-            let meta = match std::fs::metadata(&path) {
-                Ok(meta) => meta,
-                Err(_) => continue, // a dangling symlink, or raced with a delete
             };
             if !meta.is_file() {
                 return Lookup::Denied(Denied::NotAFile);
@@ -313,14 +309,19 @@ impl FileRoots {
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).bytes
     }
 
-    /// Maps a name to a path under `root`, matching case-insensitively where allowed.
-    fn resolve(&self, root: &Path, name: &FileName) -> Option<PathBuf> {
+    /// Maps a name to an existing path under `root` (following symlinks; confinement is checked
+    /// on load), matching case-insensitively where allowed. One `stat` when the case is exact.
+    fn resolve(&self, root: &Path, name: &FileName) -> Option<(PathBuf, Metadata)> {
         let exact: PathBuf = name
             .components
             .iter()
             .fold(root.to_path_buf(), |p, c| p.join(c));
-        if !self.case_insensitive || std::fs::symlink_metadata(&exact).is_ok() {
-            return Some(exact);
+        match std::fs::metadata(&exact) {
+            Ok(meta) => return Some((exact, meta)),
+            // A dangling symlink, or a component that is a file: nothing to find by case.
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return None,
+            Err(_) if !self.case_insensitive => return None,
+            Err(_) => {}
         }
         let mut path = root.to_path_buf();
         for component in &name.components {
@@ -332,7 +333,8 @@ impl FileRoots {
             let actual = self.find_in_listing(&path, component)?;
             path.push(actual);
         }
-        Some(path)
+        let meta = std::fs::metadata(&path).ok()?;
+        Some((path, meta))
     }
 
     fn find_in_listing(&self, dir: &Path, component: &str) -> Option<OsString> {

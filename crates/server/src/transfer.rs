@@ -187,6 +187,11 @@ async fn serve(
     // Clients only send ACKs and ERRORs here; anything longer is garbage either way.
     let mut recv_buf = [0u8; 2048];
     let mut seen = Stats::default();
+    // One timer for the whole transfer, moved only when the engine's deadline moves: creating
+    // a new one per packet costs a timer-wheel registration per block.
+    let timer = tokio::time::sleep(std::time::Duration::from_secs(3600));
+    tokio::pin!(timer);
+    let mut armed: Option<Instant> = None;
     loop {
         let now = Instant::now();
         while let Some(tx) = transfer.poll_transmit(now, &mut send_buf) {
@@ -198,7 +203,13 @@ async fn serve(
         if let Some(outcome) = transfer.outcome() {
             return End::Transfer(outcome.clone());
         }
-        let deadline = transfer.poll_timeout().map(tokio::time::Instant::from_std);
+        let deadline = transfer.poll_timeout();
+        if deadline != armed {
+            if let Some(d) = deadline {
+                timer.as_mut().reset(tokio::time::Instant::from_std(d));
+            }
+            armed = deadline;
+        }
         tokio::select! {
             biased;
             () = crate::raised(&mut abort) => {
@@ -211,15 +222,11 @@ async fn serve(
                 }
                 Err(e) => debug!(%client, "receive: {e}"),
             },
-            _ = sleep_until(deadline) => transfer.handle_timeout(Instant::now()),
+            () = &mut timer, if armed.is_some() => {
+                armed = None; // fired: re-arm on the next turn even if the instant is unchanged
+                transfer.handle_timeout(Instant::now());
+            }
         }
-    }
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# Side-by-side TFTP benchmark on loopback: phoneboot against tftpd-hpa, atftpd and dnsmasq,
+# all serving the same files, all measured in one run with the same client.
+#
+#   bench/compare.sh            # full run: 100 MiB file, 5000 x 4 KiB at concurrency 100 and 500
+#   bench/compare.sh --quick    # smoke run: 20 MiB, 1000 transfers
+#
+# Needs root (dnsmasq's TFTP port is fixed at 69; each server runs in its own cgroup so that
+# forked children are counted). Installs the peers with apt-get when missing. Every server it
+# starts is stopped by PID on exit.
+#
+# The client is `phoneboot load` (our Rust client engine); it reports its own CPU time, so the
+# "client ceiling" row says how many transfers per second it could drive if the server cost
+# nothing. Throughput and rates: higher is better; ratio = phoneboot / peer (> 1: phoneboot is
+# better). CPU per transfer: lower is better; ratio = phoneboot / peer (< 1: phoneboot is better).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+QUICK=0
+[ "${1:-}" = "--quick" ] && QUICK=1
+BIG_MIB=100; COUNT=5000
+[ $QUICK = 1 ] && { BIG_MIB=20; COUNT=1000; }
+
+[ "$(id -u)" -eq 0 ] || { echo "run as root (dnsmasq serves TFTP on port 69; cgroups)" >&2; exit 1; }
+
+WORK=$(mktemp -d /tmp/phoneboot-bench.XXXXXX)
+ROOT=$WORK/root
+PEERS=$WORK/peers
+mkdir -p "$ROOT" "$PEERS"
+PIDS=()
+CGROUPS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    sleep 0.3
+    for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+    for cg in "${CGROUPS[@]}"; do rmdir "$cg" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# --- peers -------------------------------------------------------------------------------
+export DEBIAN_FRONTEND=noninteractive
+need_apt=0
+command -v in.tftpd >/dev/null || need_apt=1
+command -v dnsmasq >/dev/null || need_apt=1
+if [ $need_apt = 1 ]; then
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends tftpd-hpa dnsmasq-base >/dev/null
+fi
+# atftpd conflicts with tftpd-hpa as a package (both provide tftpd): unpack its binary instead.
+ATFTPD=$(command -v atftpd || true)
+if [ -z "$ATFTPD" ]; then
+    (cd "$PEERS" && apt-get download atftpd >/dev/null 2>&1 && dpkg -x atftpd_*.deb x)
+    ATFTPD=$PEERS/x/usr/sbin/atftpd
+fi
+HPA_VERSION=$(dpkg-query -W -f='${Version}' tftpd-hpa 2>/dev/null || echo '?')
+DNSMASQ_VERSION=$(dnsmasq --version | head -1 | awk '{print $3}')
+ATFTPD_VERSION=$(apt-cache policy atftpd 2>/dev/null | awk '/Candidate/ {print $2}')
+
+cargo build --release -q -p phoneboot
+PB=$PWD/target/release/phoneboot
+
+# --- files -------------------------------------------------------------------------------
+head -c $((BIG_MIB << 20)) /dev/urandom > "$ROOT/big.bin"
+head -c 4096 /dev/urandom > "$ROOT/cfg4k.xml"
+chmod 755 "$WORK" "$ROOT"; chmod 644 "$ROOT"/*
+
+# --- servers, each in its own cgroup -------------------------------------------------------
+declare -A ADDR CG
+start() { # name addr command...
+    local name=$1 addr=$2; shift 2
+    local cpu=/sys/fs/cgroup/cpuacct/pb-bench-$name mem=/sys/fs/cgroup/memory/pb-bench-$name
+    mkdir -p "$cpu" "$mem"; CGROUPS+=("$cpu" "$mem")
+    sh -c 'echo $$ > "$1/cgroup.procs"; echo $$ > "$2/cgroup.procs"; shift 2; exec "$@"' \
+        _ "$cpu" "$mem" "$@" >"$WORK/$name.log" 2>&1 &
+    PIDS+=($!)
+    ADDR[$name]=$addr
+    CG[$name]=$name
+}
+start phoneboot 127.0.0.1:16900 "$PB" serve --root "$ROOT" --tftp-listen 127.0.0.1:16900 \
+    --admin-listen off --max-serving-count 1000 --max-blksize 65464 --max-windowsize 64
+start tftpd-hpa 127.0.0.2:16901 in.tftpd --foreground --listen --address 127.0.0.2:16901 \
+    --secure --user nobody --blocksize 65464 "$ROOT"
+start atftpd 127.0.0.3:16902 "$ATFTPD" --daemon --no-fork --port 16902 --bind-address 127.0.0.3 \
+    --maxthread 1000 --logfile /dev/null "$ROOT"
+start dnsmasq 127.0.0.1:69 dnsmasq --keep-in-foreground --conf-file=/dev/null --port=0 \
+    --enable-tftp --tftp-root="$ROOT" --listen-address=127.0.0.1 --bind-interfaces \
+    --tftp-max=1000 --pid-file="$WORK/dnsmasq.pid" --log-facility="$WORK/dnsmasq.syslog"
+SERVERS=(phoneboot tftpd-hpa atftpd dnsmasq)
+sleep 1
+for s in "${SERVERS[@]}"; do
+    "$PB" get "${ADDR[$s]}" cfg4k.xml -o /dev/null --retries 2 >/dev/null 2>&1 \
+        || { echo "$s did not answer; its log:" >&2; cat "$WORK/$s.log" >&2; exit 1; }
+done
+
+cpu_ns() { cat "/sys/fs/cgroup/cpuacct/pb-bench-$1/cpuacct.usage"; }
+
+# Peak RSS: sum of VmRSS over the cgroup's processes, sampled every 20 ms for the whole run.
+PEAK_DIR=$WORK/peak; mkdir -p "$PEAK_DIR"
+(
+    while :; do
+        for s in "${SERVERS[@]}"; do
+            total=0
+            while read -r pid; do
+                kb=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+                total=$((total + ${kb:-0}))
+            done < "/sys/fs/cgroup/memory/pb-bench-$s/cgroup.procs"
+            prev=$(cat "$PEAK_DIR/$s" 2>/dev/null || echo 0)
+            [ "$total" -gt "$prev" ] && echo "$total" > "$PEAK_DIR/$s"
+        done
+        sleep 0.02
+    done
+) &
+PIDS+=($!)
+
+# --- measurements ------------------------------------------------------------------------
+declare -A RESULT
+field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"; }
+
+big_row() { # key blksize windowsize
+    local key=$1 blk=$2 win=$3 s out opts
+    for s in "${SERVERS[@]}"; do
+        if [ -n "$win" ] && { [ "$s" = tftpd-hpa ] || [ "$s" = dnsmasq ]; }; then
+            RESULT[$key,$s]="n/a"; continue   # tftpd-hpa 5.2 and dnsmasq have no windowsize
+        fi
+        opts=(--blksize "$blk" --tsize)
+        [ -n "$win" ] && opts+=(--windowsize "$win")
+        # Best of three: single runs on a shared 2-core VM swing by a quarter.
+        local best=""
+        for _ in 1 2 3; do
+            out=$("$PB" load "${ADDR[$s]}" big.bin -n 1 -c 1 --machine --expect-size $((BIG_MIB << 20)) \
+                  --timeout-ms 2000 "${opts[@]}")
+            [ "$(field failed "$out")" = 0 ] || continue
+            local secs; secs=$(field seconds "$out")
+            if [ -z "$best" ] || awk -v a="$secs" -v b="$best" 'BEGIN {exit !(a < b)}'; then best=$secs; fi
+        done
+        if [ -z "$best" ]; then RESULT[$key,$s]="fail"; continue; fi
+        RESULT[$key,$s]=$(awk -v mib="$BIG_MIB" -v s="$best" 'BEGIN {printf "%.1f", mib*1.048576/s}')
+    done
+}
+
+small_row() { # key concurrency
+    local key=$1 conc=$2 s out before after
+    for s in "${SERVERS[@]}"; do
+        before=$(cpu_ns "$s")
+        out=$("$PB" load "${ADDR[$s]}" cfg4k.xml -n "$COUNT" -c "$conc" --machine --expect-size 4096 \
+              --blksize 1468 --tsize --timeout-ms 1000 --retries 5)
+        after=$(cpu_ns "$s")
+        RESULT[$key,$s]=$(field rate "$out")
+        RESULT[$key-fail,$s]=$(field failed "$out")
+        RESULT[$key-cpu,$s]=$(awk -v a="$after" -v b="$before" -v n="$COUNT" 'BEGIN {printf "%.1f", (a-b)/1000/n}')
+        RESULT[$key-client,$s]=$(awk -v c="$(field client_cpu_s "$out")" -v n="$COUNT" 'BEGIN {printf "%.1f", c*1e6/n}')
+    done
+}
+
+echo "phoneboot benchmark: loopback, $(nproc) cores, $(date -u +%Y-%m-%d)" >&2
+echo "measuring ${BIG_MIB} MiB transfers..." >&2
+big_row "big-512" 512 ""
+big_row "big-1428" 1428 ""
+big_row "big-65464" 65464 ""
+big_row "big-1428-w16" 1428 16
+big_row "big-1428-w64" 1428 64
+echo "measuring ${COUNT} x 4 KiB..." >&2
+small_row "small-100" 100
+small_row "small-500" 500
+
+# --- report ------------------------------------------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a+0 > 0 && b+0 > 0) printf "%.2f", a/b; else printf "-" }'; }
+printf '\n| row | phoneboot | tftpd-hpa %s | atftpd %s | dnsmasq %s | ratio vs hpa / atftpd / dnsmasq |\n' \
+    "$HPA_VERSION" "$ATFTPD_VERSION" "$DNSMASQ_VERSION"
+printf '|---|---|---|---|---|---|\n'
+row() { # label key unit
+    local label=$1 key=$2 unit=$3 pb=${RESULT[$2,phoneboot]}
+    printf '| %s | %s | %s | %s | %s | %s / %s / %s |\n' "$label ($unit)" "$pb" \
+        "${RESULT[$key,tftpd-hpa]}" "${RESULT[$key,atftpd]}" "${RESULT[$key,dnsmasq]}" \
+        "$(ratio "$pb" "${RESULT[$key,tftpd-hpa]}")" "$(ratio "$pb" "${RESULT[$key,atftpd]}")" \
+        "$(ratio "$pb" "${RESULT[$key,dnsmasq]}")"
+}
+row "${BIG_MIB} MiB, blksize 512" big-512 "MB/s"
+row "${BIG_MIB} MiB, blksize 1428" big-1428 "MB/s"
+row "${BIG_MIB} MiB, blksize 65464" big-65464 "MB/s"
+row "${BIG_MIB} MiB, blksize 1428, windowsize 16" big-1428-w16 "MB/s"
+row "${BIG_MIB} MiB, blksize 1428, windowsize 64" big-1428-w64 "MB/s"
+row "${COUNT} x 4 KiB, concurrency 100" small-100 "transfers/s"
+row "${COUNT} x 4 KiB, concurrency 500" small-500 "transfers/s"
+row "server CPU per 4 KiB transfer, c=100" small-100-cpu "µs, lower is better"
+row "server CPU per 4 KiB transfer, c=500" small-500-cpu "µs, lower is better"
+for s in "${SERVERS[@]}"; do RESULT[peak,$s]=$(( $(cat "$PEAK_DIR/$s" 2>/dev/null || echo 0) / 1024 )); done
+row "peak RSS, all processes" peak "MiB, lower is better"
+printf '| failed transfers (c=100 / c=500) | %s / %s | %s / %s | %s / %s | %s / %s | |\n' \
+    "${RESULT[small-100-fail,phoneboot]}" "${RESULT[small-500-fail,phoneboot]}" \
+    "${RESULT[small-100-fail,tftpd-hpa]}" "${RESULT[small-500-fail,tftpd-hpa]}" \
+    "${RESULT[small-100-fail,atftpd]}" "${RESULT[small-500-fail,atftpd]}" \
+    "${RESULT[small-100-fail,dnsmasq]}" "${RESULT[small-500-fail,dnsmasq]}"
+printf '| client CPU per transfer (c=100, vs phoneboot) | %s µs: client ceiling ≈ %s transfers/s per core | | | | |\n' \
+    "${RESULT[small-100-client,phoneboot]}" \
+    "$(awk -v c="${RESULT[small-100-client,phoneboot]}" 'BEGIN { if (c > 0) printf "%.0f", 1e6/c; else print "-" }')"
