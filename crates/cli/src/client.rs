@@ -36,6 +36,9 @@ pub(crate) struct TransferArgs {
     /// Ask the server for the transfer size (RFC 2349).
     #[arg(long)]
     pub(crate) tsize: bool,
+    /// Ask the server to retransmit after this many seconds (RFC 2349 `timeout`, 1..=255).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u8).range(1..=255))]
+    pub(crate) tftp_timeout: Option<u8>,
     /// Text mode (netascii) instead of octet.
     #[arg(long)]
     pub(crate) netascii: bool,
@@ -58,7 +61,7 @@ impl TransferArgs {
             options: ClientRequest {
                 blksize: self.blksize,
                 windowsize: self.windowsize,
-                timeout: None,
+                timeout: self.tftp_timeout,
                 tsize: self.tsize,
             },
             timeout: Duration::from_millis(self.timeout_ms.max(1)),

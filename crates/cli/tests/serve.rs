@@ -488,3 +488,77 @@ fn get_command_downloads_with_our_own_client() {
     assert!(!ok);
     assert!(err.contains("File not found"), "{err}");
 }
+
+/// A boot storm: 2000 requests arriving at once must all be answered, none lost in the kernel
+/// (the request socket's buffer is sized for bursts) and every one counted.
+#[test]
+fn a_burst_of_2000_requests_is_answered_in_full() {
+    let root = temp_root();
+    let server = Server::start(root.path(), &[]);
+    let sockets: Vec<Raw> = (0..200).map(|_| Raw::new(false)).collect();
+    for s in &sockets {
+        for i in 0..10 {
+            s.send(
+                server.v4,
+                &rrq(&[format!("CTLSEP{i:012}.tlv").as_bytes(), b"octet"]),
+            );
+        }
+    }
+    for s in &sockets {
+        s.socket.set_nonblocking(true).unwrap();
+    }
+    let mut answered = 0;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0u8; 600];
+    while answered < 2000 && Instant::now() < deadline {
+        for s in &sockets {
+            while let Ok((n, _)) = s.socket.recv_from(&mut buf) {
+                assert_eq!(as_error(&buf[..n]).map(|e| e.0), Some(1));
+                answered += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(answered, 2000);
+    let c = server.counters();
+    assert_eq!(
+        (c["Requests"], c["RequestsNotFound"]),
+        (2000, 2000),
+        "{c:?}"
+    );
+}
+
+#[test]
+fn environment_variables_configure_the_server() {
+    let root = temp_root();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_phoneboot"))
+        .args([
+            "serve",
+            "--tftp-listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .env("PHONEBOOT_ROOT", root.path())
+        .env("PHONEBOOT_MAX_SERVING_COUNT", "321")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut admin = None;
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+        if let Some(rest) = line.split("admin HTTP on http://").nth(1) {
+            admin = Some(
+                rest.trim()
+                    .trim_end_matches("/metrics")
+                    .parse::<SocketAddr>()
+                    .unwrap(),
+            );
+            break;
+        }
+    }
+    let body = http_get(admin.expect("admin address"), "/counters");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(body.contains("MaxServingCount 321\n"), "{body}");
+}

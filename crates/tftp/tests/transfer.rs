@@ -268,6 +268,35 @@ fn silent_client_times_out_after_bounded_retries_with_exponential_backoff() {
 }
 
 #[test]
+fn negotiated_timeout_sets_the_servers_retransmission_interval() {
+    let mut sim = Sim::new(vec![1u8; 2000])
+        .options(ClientRequest {
+            timeout: Some(3),
+            ..opts(None, None, false)
+        })
+        .fault(|s| match (s.dir, s.opcode, s.block, s.occurrence) {
+            (Dir::ToServer, Some(Opcode::Ack), Some(1), 0) => Fate::Drop,
+            _ => Fate::Deliver,
+        });
+    sim.client.timeout = Duration::from_secs(100); // only the server's timer may recover
+    let run = sim.run();
+    assert_eq!(run.negotiated.timeout, Some(Duration::from_secs(3)));
+    assert!(run.client_result.is_ok());
+    let data2: Vec<Duration> = run
+        .log
+        .iter()
+        .filter(|(_, d, b)| *d == Dir::ToClient && b[..4] == [0, 3, 0, 1])
+        .map(|(t, _, _)| *t)
+        .collect();
+    assert_eq!(
+        data2.len(),
+        2,
+        "DATA 1 sent, then resent once when its ACK was lost"
+    );
+    assert_eq!((data2[1] - data2[0]).as_secs(), 3);
+}
+
+#[test]
 fn lost_final_ack_ends_unconfirmed_after_a_short_linger() {
     let content = pseudo_random(3 * 512 + 1, 15);
     let mut sim = Sim::new(content.clone()).fault(|s| {
