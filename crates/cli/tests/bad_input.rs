@@ -70,6 +70,10 @@ fn check(server: SocketAddr, cases: &[(&str, Vec<u8>, Expect)]) {
 }
 
 fn start() -> (tempfile::TempDir, tempfile::TempDir, Server) {
+    start_with(&[])
+}
+
+fn start_with(args: &[&str]) -> (tempfile::TempDir, tempfile::TempDir, Server) {
     let root = temp_root();
     write_fixtures(root.path(), false);
     let outside = temp_root();
@@ -77,7 +81,7 @@ fn start() -> (tempfile::TempDir, tempfile::TempDir, Server) {
     std::os::unix::fs::symlink(outside.path().join("secret"), root.path().join("leak")).unwrap();
     std::os::unix::fs::symlink(outside.path(), root.path().join("escape")).unwrap();
     std::fs::write(root.path().join("notes.txt"), b"a\nb\n").unwrap();
-    let server = Server::start(root.path(), &[]);
+    let server = Server::start(root.path(), args);
     (root, outside, server)
 }
 
@@ -356,9 +360,17 @@ fn open_transfer(server: SocketAddr, file: &[u8]) -> (Raw, SocketAddr) {
 
 #[test]
 fn transfer_state_survives_hostile_packets() {
-    let (_r, _o, server) = start();
+    // A slow retransmission timer, so that every silence below means "no reaction".
+    let (_r, _o, server) = start_with(&["--timeout-ms", "5000", "--max-timeout-ms", "5000"]);
     // size1536.bin: blocks 1, 2, 3 full, block 4 empty.
     let (raw, tid) = open_transfer(server.v4, b"size1536.bin");
+
+    // The client retransmits its request before it saw our answer: no second transfer.
+    raw.send(server.v4, &rrq(&[b"size1536.bin", b"octet"]));
+    assert!(
+        raw.recv().is_none(),
+        "a duplicate RRQ started a second transfer"
+    );
 
     // An ACK for a future block: ignored.
     raw.send(tid, &[0, 4, 0, 9]);
@@ -381,13 +393,6 @@ fn transfer_state_survives_hostile_packets() {
     // A duplicate ACK 1 must not cause a resend of DATA 2 (Sorcerer's Apprentice).
     raw.send(tid, &[0, 4, 0, 1]);
     assert!(raw.recv().is_none(), "duplicate ACK triggered a resend");
-
-    // A retransmitted RRQ from the same client port while the transfer runs: no second one.
-    raw.send(server.v4, &rrq(&[b"size1536.bin", b"octet"]));
-    assert!(
-        raw.recv().is_none(),
-        "a duplicate RRQ started a second transfer"
-    );
 
     raw.send(tid, &[0, 4, 0, 2]);
     assert_eq!(&raw.recv().unwrap().0[..4], &[0, 3, 0, 3]);

@@ -562,3 +562,32 @@ fn environment_variables_configure_the_server() {
     let _ = child.wait();
     assert!(body.contains("MaxServingCount 321\n"), "{body}");
 }
+
+/// Embedded clients often ask for their next file from the same port, and a busy client's
+/// ephemeral ports are reused within milliseconds. Once a transfer has heard from its client,
+/// a request from that port is new, not a retransmission, and is served at once.
+#[test]
+fn a_new_request_from_the_same_port_after_an_answer_is_served_at_once() {
+    let root = temp_root();
+    write_fixtures(root.path(), false);
+    let server = Server::start(root.path(), &[]);
+    let raw = Raw::new(false);
+    for round in 0..5 {
+        let (d, tid) = raw
+            .exchange(server.v4, &rrq(&[b"size513.bin", b"octet"]))
+            .unwrap_or_else(|| panic!("round {round}: no answer to the new request"));
+        assert_eq!(&d[..4], &[0, 3, 0, 1]);
+        raw.send(tid, &[0, 4, 0, 1]);
+        let (d, _) = raw.recv().unwrap();
+        assert_eq!(&d[..4], &[0, 3, 0, 2]);
+        // The final ACK, and at once the next request from the same port.
+        raw.send(tid, &[0, 4, 0, 2]);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let c = server.counters();
+    assert_eq!(
+        (c["RequestsProcessed"], c["RequestsDuplicate"]),
+        (5, 0),
+        "{c:?}"
+    );
+}

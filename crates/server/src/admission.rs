@@ -3,9 +3,9 @@
 //! Both hand out RAII guards, so a slot or a claim can never leak, whatever path a transfer
 //! takes to its end.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Serving slots and the set of clients with a request being handled.
@@ -13,7 +13,16 @@ use std::sync::{Arc, Mutex};
 pub(crate) struct Admission {
     limit: usize,
     serving: AtomicUsize,
-    clients: Mutex<HashSet<SocketAddr>>,
+    /// Client address -> the claim holding it. A claim whose transfer has heard from the client
+    /// is `answered`: a new request from that address then replaces it.
+    clients: Mutex<HashMap<SocketAddr, Entry>>,
+    next_id: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    id: u64,
+    answered: bool,
 }
 
 impl Admission {
@@ -21,18 +30,31 @@ impl Admission {
         Arc::new(Self {
             limit,
             serving: AtomicUsize::new(0),
-            clients: Mutex::new(HashSet::new()),
+            clients: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(0),
         })
     }
 
     /// Claims a client's address and port for one request. `None` means a request from the
-    /// same address and port is already being handled: this one is a retransmission and must
-    /// not start a second transfer.
+    /// same address and port is being handled and not yet answered: this one is a
+    /// retransmission and must not start a second transfer.
     pub(crate) fn claim(self: &Arc<Self>, client: SocketAddr) -> Option<Claim> {
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        clients.insert(client).then(|| Claim {
+        if clients.get(&client).is_some_and(|e| !e.answered) {
+            return None;
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        clients.insert(
+            client,
+            Entry {
+                id,
+                answered: false,
+            },
+        );
+        Some(Claim {
             admission: Arc::clone(self),
             client,
+            id,
         })
     }
 
@@ -54,6 +76,22 @@ impl Admission {
 pub(crate) struct Claim {
     admission: Arc<Admission>,
     client: SocketAddr,
+    id: u64,
+}
+
+impl Claim {
+    /// The client has our answer: its next request from this address is a new one (a client
+    /// whose port is reused, or a phone asking for its next file from the same port).
+    pub(crate) fn mark_answered(&self) {
+        let mut clients = self
+            .admission
+            .clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = clients.get_mut(&self.client).filter(|e| e.id == self.id) {
+            e.answered = true;
+        }
+    }
 }
 
 impl Drop for Claim {
@@ -63,7 +101,10 @@ impl Drop for Claim {
             .clients
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        clients.remove(&self.client);
+        // Only our own entry: a newer request may already have replaced it.
+        if clients.get(&self.client).is_some_and(|e| e.id == self.id) {
+            clients.remove(&self.client);
+        }
     }
 }
 
@@ -101,6 +142,20 @@ mod tests {
         assert!(a.claim(c).is_none());
         assert!(a.claim("127.0.0.1:5001".parse().unwrap()).is_some());
         drop(claim);
+        assert!(a.claim(c).is_some());
+    }
+
+    #[test]
+    fn an_answered_claim_gives_way_to_a_new_request_and_keeps_it() {
+        let a = Admission::new(1);
+        let c: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let first = a.claim(c).unwrap();
+        first.mark_answered();
+        let second = a.claim(c).expect("a new request after an answer");
+        assert!(a.claim(c).is_none(), "the new request is guarded in turn");
+        drop(first); // the old transfer ends: the new claim must survive
+        assert!(a.claim(c).is_none());
+        drop(second);
         assert!(a.claim(c).is_some());
     }
 }

@@ -32,7 +32,7 @@ use std::fs::Metadata;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
@@ -180,6 +180,10 @@ struct Cache {
     files: HashMap<PathBuf, CachedFile>,
     bytes: u64,
     listings: HashMap<PathBuf, Listing>,
+    /// One gate per path being read: concurrent requests for a file that is not cached yet
+    /// wait for the first reader instead of each reading their own copy (500 phones asking
+    /// for a 100 MiB load at once must cost 100 MiB, not 50 GB).
+    loading: HashMap<PathBuf, Arc<Mutex<()>>>,
 }
 
 /// The ordered roots, with the content and listing caches.
@@ -251,7 +255,7 @@ impl FileRoots {
     }
 
     fn cached(&self, path: &Path, version: Version) -> Option<Bytes> {
-        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let cache = self.lock();
         cache
             .files
             .get(path)
@@ -261,7 +265,36 @@ impl FileRoots {
 
     /// Reads a file found by [`lookup`](Self::lookup), checking confinement. Blocking: call it
     /// off the async runtime's workers.
+    #[allow(clippy::needless_pass_by_value)] // consumes the lookup's answer: one load per lookup
     pub fn load(&self, pending: Pending) -> Result<Bytes, LoadError> {
+        let gate = {
+            let mut cache = self.lock();
+            Arc::clone(cache.loading.entry(pending.path.clone()).or_default())
+        };
+        let result = {
+            let _reader = gate.lock().unwrap_or_else(|p| p.into_inner());
+            // Another request may have read it while this one waited at the gate.
+            match std::fs::metadata(&pending.path)
+                .ok()
+                .and_then(|m| self.cached(&pending.path, Version::of(&m)))
+            {
+                Some(hit) => Ok(hit),
+                None => self.read(&pending),
+            }
+        };
+        let mut cache = self.lock();
+        // The map's reference and ours: nobody else waits, so the gate can go.
+        if Arc::strong_count(&gate) == 2 {
+            cache.loading.remove(&pending.path);
+        }
+        result
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn read(&self, pending: &Pending) -> Result<Bytes, LoadError> {
         let root = self.roots.get(pending.root).ok_or(LoadError::NotFound)?;
         // Symlinks: the real file must lie inside the real root.
         let real = std::fs::canonicalize(&pending.path).map_err(|_| LoadError::NotFound)?;
@@ -278,7 +311,7 @@ impl FileRoots {
         io::Read::read_to_end(&mut io::BufReader::new(file), &mut content)
             .map_err(LoadError::Io)?;
         let content = Bytes::from(content);
-        self.remember(pending.path, version, content.clone());
+        self.remember(pending.path.clone(), version, content.clone());
         Ok(content)
     }
 
@@ -287,7 +320,7 @@ impl FileRoots {
         if size > self.cache_max_bytes {
             return;
         }
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cache = self.lock();
         if let Some(old) = cache.files.remove(&path) {
             cache.bytes -= old.content.len() as u64;
         }
@@ -306,7 +339,7 @@ impl FileRoots {
 
     /// Bytes of file content held by the cache.
     pub fn cached_bytes(&self) -> u64 {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).bytes
+        self.lock().bytes
     }
 
     /// Maps a name to an existing path under `root` (following symlinks; confinement is checked
@@ -342,7 +375,7 @@ impl FileRoots {
         let mtime_ns = Version::of(&meta).mtime_ns;
         let lower = component.to_lowercase();
         {
-            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            let cache = self.lock();
             if let Some(listing) = cache.listings.get(dir).filter(|l| l.mtime_ns == mtime_ns) {
                 return listing.by_lower.get(&lower).cloned();
             }
@@ -360,7 +393,7 @@ impl FileRoots {
             }
         }
         let found = by_lower.get(&lower).cloned();
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cache = self.lock();
         // Bound the listing cache like everything else: a root with very many directories only
         // costs re-reads, never memory.
         if cache.listings.len() >= 4096 {
@@ -511,6 +544,34 @@ mod tests {
         // A file added later, in a new case, is found (the listing follows the directory).
         std::fs::write(root.path().join("NewFile"), b"new").unwrap();
         assert_eq!(get(&roots, "newfile").unwrap(), "new");
+    }
+
+    #[test]
+    fn concurrent_first_loads_of_a_file_share_one_read() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("load.bin"), vec![7u8; 1 << 20]).unwrap();
+        let roots = Arc::new(FileRoots::new(&[root.path().into()], true, 1 << 30).unwrap());
+        let barrier = Arc::new(std::sync::Barrier::new(8));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let roots = Arc::clone(&roots);
+                let barrier = Arc::clone(&barrier);
+                std::thread::spawn(move || {
+                    let Lookup::NeedsLoad(p) = roots.lookup(&name("load.bin")) else {
+                        panic!("expected a first load");
+                    };
+                    barrier.wait();
+                    roots.load(p).unwrap().as_ptr() as usize
+                })
+            })
+            .collect();
+        let pointers: Vec<usize> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert!(
+            pointers.windows(2).all(|w| w[0] == w[1]),
+            "each thread read its own copy"
+        );
+        assert_eq!(roots.cached_bytes(), 1 << 20);
+        assert!(roots.lock().loading.is_empty(), "gates are cleaned up");
     }
 
     #[test]

@@ -56,7 +56,7 @@ pub(crate) fn spawn(shared: Arc<Shared>, job: Job) {
         let started = Instant::now();
         let client = job.client;
         let name = job.name.display();
-        let _claim = job.claim;
+        let claim = job.claim;
         let _slot = job.slot;
         let mut report = Report::default();
         let end = serve(
@@ -65,6 +65,7 @@ pub(crate) fn spawn(shared: Arc<Shared>, job: Job) {
             job.local_ip,
             &job.request,
             job.content,
+            &claim,
             &mut report,
         )
         .await;
@@ -117,14 +118,21 @@ async fn serve(
     local_ip: Option<IpAddr>,
     request: &[u8],
     content: Content,
+    claim: &Claim,
     report: &mut Report,
 ) -> End {
-    let bind_ip = local_ip.unwrap_or(match client {
-        SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-    });
+    let bind_ip = local_ip.unwrap_or_else(|| unspecified(client));
     let socket = match UdpSocket::bind(SocketAddr::new(bind_ip, 0)).await {
         Ok(s) => s,
+        // An address that cannot be bound as such (an IPv6 link-local one needs its scope):
+        // better an answer from the right port on a routed address than none.
+        Err(e) if !bind_ip.is_unspecified() => {
+            debug!(%client, "binding {bind_ip}: {e}; using the wildcard address");
+            match UdpSocket::bind(SocketAddr::new(unspecified(client), 0)).await {
+                Ok(s) => s,
+                Err(e) => return End::Failed(format!("cannot open a transfer socket: {e}")),
+            }
+        }
         Err(e) => return End::Failed(format!("cannot open a transfer socket on {bind_ip}: {e}")),
     };
     let Ok(Packet::Rrq(rrq)) = Packet::parse(request) else {
@@ -218,7 +226,11 @@ async fn serve(
             }
             received = socket.recv_from(&mut recv_buf) => match received {
                 Ok((len, from)) => {
+                    let heard = transfer.heard_from_peer();
                     transfer.handle_datagram(Instant::now(), canonical(from), &recv_buf[..len]);
+                    if !heard && transfer.heard_from_peer() {
+                        claim.mark_answered();
+                    }
                 }
                 Err(e) => debug!(%client, "receive: {e}"),
             },
@@ -227,6 +239,13 @@ async fn serve(
                 transfer.handle_timeout(Instant::now());
             }
         }
+    }
+}
+
+fn unspecified(client: SocketAddr) -> IpAddr {
+    match client {
+        SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
     }
 }
 

@@ -117,6 +117,9 @@ pub struct ReadTransfer {
     strangers: VecDeque<SocketAddr>,
     /// An ERROR to send to the peer before the transfer is over.
     farewell: Option<(ErrorCode, &'static str)>,
+    /// The peer sent something to this transfer's port, which it can only know from our first
+    /// answer: it will not retransmit its request any more.
+    heard_from_peer: bool,
     stats: Stats,
 }
 
@@ -169,6 +172,7 @@ impl ReadTransfer {
             phase,
             strangers: VecDeque::new(),
             farewell: None,
+            heard_from_peer: false,
             stats: Stats::default(),
         })
     }
@@ -195,6 +199,13 @@ impl ReadTransfer {
 
     pub fn stats(&self) -> Stats {
         self.stats
+    }
+
+    /// True once the client has sent a datagram to this transfer. From then on a
+    /// request from the same address and port is a new request, not a retransmission of the
+    /// one this transfer answers (a client retransmits its request only until it is answered).
+    pub fn heard_from_peer(&self) -> bool {
+        self.heard_from_peer
     }
 
     /// How the transfer ended, once it has. Drain `poll_transmit` first: a farewell ERROR may
@@ -230,6 +241,8 @@ impl ReadTransfer {
         if matches!(self.phase, Phase::Finished(_)) {
             return;
         }
+        // Even a malformed datagram proves it: the client learned this port from our answer.
+        self.heard_from_peer = true;
         match packet {
             Ok(Packet::Ack { block }) => self.on_ack(now, block),
             Ok(Packet::Error { code, message }) => {

@@ -410,6 +410,28 @@ fn datagram_from_a_wrong_tid_gets_error_5_and_leaves_the_transfer_alone() {
 }
 
 #[test]
+fn any_datagram_from_the_peer_shows_it_has_our_answer() {
+    let now = Instant::now();
+    let n = negotiate_read(Default::default(), 10, &ServerLimits::default());
+    let mut t = ReadTransfer::new(
+        now,
+        addr(CLIENT),
+        Bytes::from(vec![0; 10]),
+        &n,
+        &SenderConfig::default(),
+    )
+    .unwrap();
+    assert!(!t.heard_from_peer());
+    t.handle_datagram(now, addr("192.0.2.99:1"), &[0, 4, 0, 1]);
+    assert!(!t.heard_from_peer(), "a stranger proves nothing");
+    t.handle_datagram(now, addr(CLIENT), &[0, 4, 0, 9]);
+    assert!(
+        t.heard_from_peer(),
+        "the client knows our port, so it has our answer"
+    );
+}
+
+#[test]
 fn stranger_flood_queues_a_bounded_number_of_replies() {
     let now = Instant::now();
     let n = negotiate_read(Default::default(), 10, &ServerLimits::default());
