@@ -195,8 +195,10 @@ async fn serve(
     // Clients only send ACKs and ERRORs here; anything longer is garbage either way.
     let mut recv_buf = [0u8; 2048];
     let mut seen = Stats::default();
-    // One timer for the whole transfer, moved only when the engine's deadline moves: creating
-    // a new one per packet costs a timer-wheel registration per block.
+    // One timer for the whole transfer, armed lazily: every ACK pushes the engine's deadline
+    // later, and moving a timer costs a timer-wheel update per block. A timer that fires before
+    // the deadline is harmless (the engine ignores an early `handle_timeout`) and is re-armed
+    // then, so it only has to move when the deadline comes earlier.
     let timer = tokio::time::sleep(std::time::Duration::from_secs(3600));
     tokio::pin!(timer);
     let mut armed: Option<Instant> = None;
@@ -211,12 +213,15 @@ async fn serve(
         if let Some(outcome) = transfer.outcome() {
             return End::Transfer(outcome.clone());
         }
-        let deadline = transfer.poll_timeout();
-        if deadline != armed {
-            if let Some(d) = deadline {
-                timer.as_mut().reset(tokio::time::Instant::from_std(d));
+        match (transfer.poll_timeout(), armed) {
+            (Some(deadline), Some(at)) if deadline >= at => {}
+            (Some(deadline), _) => {
+                timer
+                    .as_mut()
+                    .reset(tokio::time::Instant::from_std(deadline));
+                armed = Some(deadline);
             }
-            armed = deadline;
+            (None, _) => armed = None,
         }
         tokio::select! {
             biased;
