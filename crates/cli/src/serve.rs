@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use phoneboot_server::Server;
-use phoneboot_server::config::{BusyReply, Config, FileConfig, Overrides};
+use phoneboot_server::config::{AdminSection, BusyReply, Config, Settings, TftpSection};
 use tracing::info;
 
 #[derive(Debug, Args)]
@@ -36,7 +36,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "PHONEBOOT_ROOT", value_name = "DIR")]
     root: Option<PathBuf>,
 
-    /// An alternate file location, searched after the root in the order given (at most 10).
+    /// An alternate file location, searched after the root in the order given (at most 10);
+    /// replaces the file's list.
     #[arg(
         long = "alternate-root",
         env = "PHONEBOOT_ALTERNATE_ROOTS",
@@ -106,33 +107,38 @@ pub(crate) enum BusyArg {
 
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let file = match &args.config {
-        Some(path) => FileConfig::load(path)?,
-        None => FileConfig::default(),
+        Some(path) => Settings::load(path)?,
+        None => Settings::default(),
     };
     let default_root = args.root.is_none() && file.root.is_none();
-    let overrides = Overrides {
-        tftp_listen: args.tftp_listen,
-        admin_listen: args.admin_listen,
+    let flags = Settings {
         root: args.root,
-        alternate_roots: args.alternate_roots,
-        case_sensitive: args.case_sensitive,
-        max_serving_count: args.max_serving_count,
-        busy_reply: args.busy_reply.map(|b| match b {
-            BusyArg::Error => BusyReply::Error,
-            BusyArg::Drop => BusyReply::Drop,
-        }),
-        busy_message: args.busy_message,
-        max_blksize: args.max_blksize,
-        max_windowsize: args.max_windowsize,
-        timeout_ms: args.timeout_ms,
-        max_timeout_ms: args.max_timeout_ms,
-        retries: args.retries,
-        final_retries: args.final_retries,
-        rollover: args.rollover,
-        recv_buffer_bytes: args.recv_buffer,
-        cache_max_bytes: args.cache_max_bytes,
+        alternate_roots: (!args.alternate_roots.is_empty()).then_some(args.alternate_roots),
+        case_insensitive: args.case_sensitive.then_some(false),
+        tftp: TftpSection {
+            listen: (!args.tftp_listen.is_empty()).then_some(args.tftp_listen),
+            max_serving_count: args.max_serving_count,
+            busy_reply: args.busy_reply.map(|b| match b {
+                BusyArg::Error => BusyReply::Error,
+                BusyArg::Drop => BusyReply::Drop,
+            }),
+            busy_message: args.busy_message,
+            max_blksize: args.max_blksize,
+            max_windowsize: args.max_windowsize,
+            timeout_ms: args.timeout_ms,
+            max_timeout_ms: args.max_timeout_ms,
+            retries: args.retries,
+            final_retries: args.final_retries,
+            rollover: args.rollover,
+            recv_buffer_bytes: args.recv_buffer,
+            cache_max_bytes: args.cache_max_bytes,
+            shutdown_grace_ms: None,
+        },
+        admin: AdminSection {
+            listen: args.admin_listen,
+        },
     };
-    let config = Config::from_layers(file, overrides)?;
+    let config = Config::from_layers(file, flags)?;
     if default_root && !config.root.exists() {
         std::fs::create_dir_all(&config.root)
             .with_context(|| format!("creating the default root {}", config.root.display()))?;

@@ -108,10 +108,12 @@ fn invalid(option: &'static str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
-/// The TOML file. Unknown keys are errors, so that a typo never silently does nothing.
-#[derive(Debug, Default, Deserialize)]
+/// One layer of settings: the TOML file, or what the command line and the environment gave.
+/// `None` means "not set in this layer". Unknown keys in the file are errors, so that a typo
+/// never silently does nothing.
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileConfig {
+pub struct Settings {
     pub root: Option<PathBuf>,
     pub alternate_roots: Option<Vec<PathBuf>>,
     pub case_insensitive: Option<bool>,
@@ -121,7 +123,7 @@ pub struct FileConfig {
     pub admin: AdminSection,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TftpSection {
     pub listen: Option<Vec<String>>,
@@ -140,14 +142,14 @@ pub struct TftpSection {
     pub shutdown_grace_ms: Option<u64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminSection {
     /// An address, or "off".
     pub listen: Option<String>,
 }
 
-impl FileConfig {
+impl Settings {
     /// Reads and parses a TOML configuration file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)
@@ -155,49 +157,52 @@ impl FileConfig {
         toml::from_str(&text)
             .map_err(|e| invalid("--config", format!("{}: {}", path.display(), e.message())))
     }
-}
 
-/// Values given on the command line or in the environment; `None` means "not given".
-/// Strings are parsed here so that the error names the option.
-#[derive(Debug, Default, Clone)]
-pub struct Overrides {
-    pub tftp_listen: Vec<String>,
-    pub admin_listen: Option<String>,
-    pub root: Option<PathBuf>,
-    pub alternate_roots: Vec<PathBuf>,
-    pub case_sensitive: bool,
-    pub max_serving_count: Option<u32>,
-    pub busy_reply: Option<BusyReply>,
-    pub busy_message: Option<String>,
-    pub max_blksize: Option<u16>,
-    pub max_windowsize: Option<u16>,
-    pub timeout_ms: Option<u64>,
-    pub max_timeout_ms: Option<u64>,
-    pub retries: Option<u32>,
-    pub final_retries: Option<u32>,
-    pub rollover: Option<String>,
-    pub recv_buffer_bytes: Option<usize>,
-    pub cache_max_bytes: Option<u64>,
+    /// This layer over `lower`: every value set here wins, field by field.
+    pub fn over(self, lower: Settings) -> Settings {
+        let (t, l) = (self.tftp, lower.tftp);
+        Settings {
+            root: self.root.or(lower.root),
+            alternate_roots: self.alternate_roots.or(lower.alternate_roots),
+            case_insensitive: self.case_insensitive.or(lower.case_insensitive),
+            tftp: TftpSection {
+                listen: t.listen.or(l.listen),
+                max_serving_count: t.max_serving_count.or(l.max_serving_count),
+                busy_reply: t.busy_reply.or(l.busy_reply),
+                busy_message: t.busy_message.or(l.busy_message),
+                max_blksize: t.max_blksize.or(l.max_blksize),
+                max_windowsize: t.max_windowsize.or(l.max_windowsize),
+                timeout_ms: t.timeout_ms.or(l.timeout_ms),
+                max_timeout_ms: t.max_timeout_ms.or(l.max_timeout_ms),
+                retries: t.retries.or(l.retries),
+                final_retries: t.final_retries.or(l.final_retries),
+                rollover: t.rollover.or(l.rollover),
+                recv_buffer_bytes: t.recv_buffer_bytes.or(l.recv_buffer_bytes),
+                cache_max_bytes: t.cache_max_bytes.or(l.cache_max_bytes),
+                shutdown_grace_ms: t.shutdown_grace_ms.or(l.shutdown_grace_ms),
+            },
+            admin: AdminSection {
+                listen: self.admin.listen.or(lower.admin.listen),
+            },
+        }
+    }
 }
 
 impl Config {
-    /// Merges the file and the overrides over the defaults, then validates the result.
-    pub fn from_layers(file: FileConfig, over: Overrides) -> Result<Self, ConfigError> {
+    /// Lays the command line (`flags`) over the file, fills what neither set with the defaults,
+    /// then validates the result.
+    pub fn from_layers(file: Settings, flags: Settings) -> Result<Self, ConfigError> {
+        let s = flags.over(file);
         let d = Config::default();
-        let t = file.tftp;
-        let listen_strings = if !over.tftp_listen.is_empty() {
-            Some(over.tftp_listen)
-        } else {
-            t.listen
-        };
-        let tftp_listen = match listen_strings {
+        let t = s.tftp;
+        let tftp_listen = match t.listen {
             Some(list) => list
                 .iter()
                 .map(|s| parse_listen(s, 69).map_err(|r| invalid("tftp listen address", r)))
                 .collect::<Result<Vec<_>, _>>()?,
             None => d.tftp_listen,
         };
-        let admin_listen = match over.admin_listen.or(file.admin.listen) {
+        let admin_listen = match s.admin.listen {
             None => d.admin_listen,
             Some(s) if s.eq_ignore_ascii_case("off") => None,
             Some(s) => Some(
@@ -205,69 +210,35 @@ impl Config {
                     .map_err(|r| invalid("admin listen address", r))?,
             ),
         };
-        let rollover = match over.rollover.or(t.rollover) {
+        let rollover = match t.rollover {
             None => d.rollover,
             Some(s) => parse_rollover(&s)?,
         };
-        let mut alternate_roots = file.alternate_roots.unwrap_or_default();
-        alternate_roots.extend(over.alternate_roots);
+        let ms = Duration::from_millis;
         let config = Config {
             tftp_listen,
             admin_listen,
-            root: over.root.or(file.root).unwrap_or(d.root),
-            alternate_roots,
-            case_insensitive: !over.case_sensitive
-                && file.case_insensitive.unwrap_or(d.case_insensitive),
-            max_serving_count: over
-                .max_serving_count
-                .or(t.max_serving_count)
-                .unwrap_or(d.max_serving_count),
-            busy_reply: over.busy_reply.or(t.busy_reply).unwrap_or(d.busy_reply),
-            busy_message: over
-                .busy_message
-                .or(t.busy_message)
-                .unwrap_or(d.busy_message),
+            root: s.root.unwrap_or(d.root),
+            alternate_roots: s.alternate_roots.unwrap_or_default(),
+            case_insensitive: s.case_insensitive.unwrap_or(d.case_insensitive),
+            max_serving_count: t.max_serving_count.unwrap_or(d.max_serving_count),
+            busy_reply: t.busy_reply.unwrap_or(d.busy_reply),
+            busy_message: t.busy_message.unwrap_or(d.busy_message),
             limits: ServerLimits {
-                max_blksize: over
-                    .max_blksize
-                    .or(t.max_blksize)
-                    .unwrap_or(d.limits.max_blksize),
-                max_windowsize: over
-                    .max_windowsize
-                    .or(t.max_windowsize)
-                    .unwrap_or(d.limits.max_windowsize),
+                max_blksize: t.max_blksize.unwrap_or(d.limits.max_blksize),
+                max_windowsize: t.max_windowsize.unwrap_or(d.limits.max_windowsize),
                 ..d.limits
             },
             retry: RetryPolicy {
-                initial_timeout: Duration::from_millis(
-                    over.timeout_ms
-                        .or(t.timeout_ms)
-                        .unwrap_or(default::TIMEOUT_MS),
-                ),
-                max_timeout: Duration::from_millis(
-                    over.max_timeout_ms
-                        .or(t.max_timeout_ms)
-                        .unwrap_or(default::MAX_TIMEOUT_MS),
-                ),
-                max_retries: over.retries.or(t.retries).unwrap_or(d.retry.max_retries),
-                final_retries: over
-                    .final_retries
-                    .or(t.final_retries)
-                    .unwrap_or(d.retry.final_retries),
+                initial_timeout: t.timeout_ms.map_or(d.retry.initial_timeout, ms),
+                max_timeout: t.max_timeout_ms.map_or(d.retry.max_timeout, ms),
+                max_retries: t.retries.unwrap_or(d.retry.max_retries),
+                final_retries: t.final_retries.unwrap_or(d.retry.final_retries),
             },
             rollover,
-            recv_buffer_bytes: over
-                .recv_buffer_bytes
-                .or(t.recv_buffer_bytes)
-                .unwrap_or(d.recv_buffer_bytes),
-            cache_max_bytes: over
-                .cache_max_bytes
-                .or(t.cache_max_bytes)
-                .unwrap_or(d.cache_max_bytes),
-            shutdown_grace: t
-                .shutdown_grace_ms
-                .map(Duration::from_millis)
-                .unwrap_or(d.shutdown_grace),
+            recv_buffer_bytes: t.recv_buffer_bytes.unwrap_or(d.recv_buffer_bytes),
+            cache_max_bytes: t.cache_max_bytes.unwrap_or(d.cache_max_bytes),
+            shutdown_grace: t.shutdown_grace_ms.map_or(d.shutdown_grace, ms),
         };
         config.validate()?;
         Ok(config)
@@ -374,7 +345,7 @@ mod tests {
 
     #[test]
     fn defaults_are_valid_and_listen_dual_stack_on_69() {
-        let c = Config::from_layers(FileConfig::default(), Overrides::default()).unwrap();
+        let c = Config::from_layers(Settings::default(), Settings::default()).unwrap();
         assert_eq!(c, Config::default());
         assert_eq!(c.tftp_listen, ["[::]:69".parse().unwrap()]);
         assert_eq!(c.max_serving_count, 200);
@@ -382,15 +353,11 @@ mod tests {
 
     #[test]
     fn flags_override_the_file() {
-        let file: FileConfig = toml::from_str(
+        let file: Settings = toml::from_str(
             "root = \"/srv\"\n[tftp]\nmax_serving_count = 50\nlisten = [\"127.0.0.1:6969\"]\n",
         )
         .unwrap();
-        let over = Overrides {
-            max_serving_count: Some(70),
-            ..Overrides::default()
-        };
-        let c = Config::from_layers(file, over).unwrap();
+        let c = Config::from_layers(file, tftp(|t| t.max_serving_count = Some(70))).unwrap();
         assert_eq!(c.max_serving_count, 70);
         assert_eq!(c.root, PathBuf::from("/srv"));
         assert_eq!(c.tftp_listen, ["127.0.0.1:6969".parse().unwrap()]);
@@ -398,7 +365,7 @@ mod tests {
 
     #[test]
     fn unknown_keys_in_the_file_are_rejected() {
-        let err = toml::from_str::<FileConfig>("[tftp]\nmax_serving_cnt = 5\n").unwrap_err();
+        let err = toml::from_str::<Settings>("[tftp]\nmax_serving_cnt = 5\n").unwrap_err();
         assert!(
             err.message().contains("max_serving_cnt"),
             "{}",
@@ -406,49 +373,51 @@ mod tests {
         );
     }
 
+    /// A command-line layer with some `[tftp]` values set.
+    fn tftp(set: impl FnOnce(&mut TftpSection)) -> Settings {
+        let mut layer = Settings::default();
+        set(&mut layer.tftp);
+        layer
+    }
+
     #[test]
     fn wrong_values_name_the_option() {
-        let cases: Vec<(Overrides, &str)> = vec![
+        let cases: Vec<(Settings, &str)> = vec![
+            (tftp(|t| t.max_serving_count = Some(0)), "max serving count"),
+            (tftp(|t| t.max_blksize = Some(65_465)), "max blksize"),
             (
-                Overrides {
-                    max_serving_count: Some(0),
-                    ..Default::default()
-                },
-                "max serving count",
-            ),
-            (
-                Overrides {
-                    max_blksize: Some(65_465),
-                    ..Default::default()
-                },
-                "max blksize",
-            ),
-            (
-                Overrides {
-                    tftp_listen: vec!["localhost:69".into()],
-                    ..Default::default()
-                },
+                tftp(|t| t.listen = Some(vec!["localhost:69".into()])),
                 "tftp listen address",
             ),
-            (
-                Overrides {
-                    rollover: Some("2".into()),
-                    ..Default::default()
-                },
-                "rollover",
-            ),
-            (
-                Overrides {
-                    retries: Some(0),
-                    ..Default::default()
-                },
-                "retries",
-            ),
+            (tftp(|t| t.rollover = Some("2".into())), "rollover"),
+            (tftp(|t| t.retries = Some(0)), "retries"),
+            (tftp(|t| t.timeout_ms = Some(5)), "timeout"),
         ];
-        for (over, option) in cases {
-            let err = Config::from_layers(FileConfig::default(), over).unwrap_err();
+        for (flags, option) in cases {
+            let err = Config::from_layers(Settings::default(), flags).unwrap_err();
             assert_eq!(err.option, option, "{err}");
         }
+    }
+
+    #[test]
+    fn a_flag_layer_wins_field_by_field() {
+        let file = Settings {
+            root: Some("/file".into()),
+            case_insensitive: Some(true),
+            ..tftp(|t| {
+                t.retries = Some(3);
+                t.busy_message = Some("file".into());
+            })
+        };
+        let flags = Settings {
+            case_insensitive: Some(false),
+            ..tftp(|t| t.retries = Some(7))
+        };
+        let c = Config::from_layers(file, flags).unwrap();
+        assert_eq!(c.root, PathBuf::from("/file"));
+        assert!(!c.case_insensitive);
+        assert_eq!(c.retry.max_retries, 7);
+        assert_eq!(c.busy_message, "file");
     }
 
     #[test]
@@ -470,12 +439,10 @@ mod tests {
 
     #[test]
     fn admin_listener_can_be_turned_off() {
-        let over = Overrides {
-            admin_listen: Some("off".into()),
-            ..Default::default()
-        };
+        let mut flags = Settings::default();
+        flags.admin.listen = Some("off".into());
         assert_eq!(
-            Config::from_layers(FileConfig::default(), over)
+            Config::from_layers(Settings::default(), flags)
                 .unwrap()
                 .admin_listen,
             None

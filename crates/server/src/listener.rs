@@ -18,7 +18,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::BusyReply;
 use crate::counters::Counter;
-use crate::files::{FileName, Lookup};
+use crate::files::{Denied, FileName, Lookup};
 use crate::transfer::{self, Content, Job};
 use crate::{Shared, sockopt};
 
@@ -233,15 +233,13 @@ impl Listener {
         let name = match FileName::parse(filename) {
             Ok(name) => name,
             Err(why) => {
-                counters.incr(Counter::RequestsDenied);
-                info!(%client, file = %String::from_utf8_lossy(filename), "refused: {why}");
-                self.reply_error(
+                return self.refuse(
+                    shared,
                     client,
                     local_ip,
-                    ErrorCode::AccessViolation,
-                    "Access violation",
+                    String::from_utf8_lossy(filename),
+                    why,
                 );
-                return;
             }
         };
         let (content, len) = match shared.files.lookup(&name) {
@@ -260,15 +258,7 @@ impl Listener {
                 return;
             }
             Lookup::Denied(why) => {
-                counters.incr(Counter::RequestsDenied);
-                info!(%client, file = %name.display(), "refused: {why}");
-                self.reply_error(
-                    client,
-                    local_ip,
-                    ErrorCode::AccessViolation,
-                    "Access violation",
-                );
-                return;
+                return self.refuse(shared, client, local_ip, name.display(), why);
             }
         };
         // An empty file is one DATA packet: it never takes a serving slot (a CUCM defect is
@@ -303,6 +293,26 @@ impl Listener {
             slot,
         };
         transfer::spawn(Arc::clone(shared), job);
+    }
+
+    /// Refuses a request for a name that may not be served: ERROR 2, counted and logged (the
+    /// phone gets a generic text; the log says why).
+    fn refuse(
+        &self,
+        shared: &Shared,
+        client: SocketAddr,
+        local_ip: Option<IpAddr>,
+        file: impl std::fmt::Display,
+        why: Denied,
+    ) {
+        shared.counters.incr(Counter::RequestsDenied);
+        info!(%client, %file, "refused: {why}");
+        self.reply_error(
+            client,
+            local_ip,
+            ErrorCode::AccessViolation,
+            "Access violation",
+        );
     }
 
     /// Sends an ERROR from the request port, from the address the request was sent to.

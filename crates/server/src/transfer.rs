@@ -144,23 +144,10 @@ async fn serve(
             let files = Arc::clone(&shared.files);
             match tokio::task::spawn_blocking(move || files.load(pending)).await {
                 Ok(Ok(bytes)) => bytes,
-                Ok(Err(LoadError::NotFound)) => {
-                    send_error(&socket, client, ErrorCode::FileNotFound, "File not found").await;
-                    return End::NotFound;
-                }
-                Ok(Err(LoadError::Denied(why))) => {
-                    send_error(
-                        &socket,
-                        client,
-                        ErrorCode::AccessViolation,
-                        "Access violation",
-                    )
-                    .await;
-                    return End::Denied(why.to_string());
-                }
-                Ok(Err(LoadError::Io(e))) => {
-                    send_error(&socket, client, ErrorCode::NotDefined, "Read error").await;
-                    return End::Failed(format!("read error: {e}"));
+                Ok(Err(failure)) => {
+                    let (code, text, end) = load_failure(failure);
+                    send_error(&socket, client, code, text).await;
+                    return end;
                 }
                 Err(e) => return End::Failed(format!("load task: {e}")),
             }
@@ -244,6 +231,23 @@ async fn serve(
                 transfer.handle_timeout(Instant::now());
             }
         }
+    }
+}
+
+/// How a failed read is told to the client (a short generic text) and logged (the detail).
+fn load_failure(failure: LoadError) -> (ErrorCode, &'static str, End) {
+    match failure {
+        LoadError::NotFound => (ErrorCode::FileNotFound, "File not found", End::NotFound),
+        LoadError::Denied(why) => (
+            ErrorCode::AccessViolation,
+            "Access violation",
+            End::Denied(why.to_string()),
+        ),
+        LoadError::Io(e) => (
+            ErrorCode::NotDefined,
+            "Read error",
+            End::Failed(format!("read error: {e}")),
+        ),
     }
 }
 

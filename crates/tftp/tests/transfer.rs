@@ -22,6 +22,20 @@ fn opts(blksize: Option<u16>, windowsize: Option<u16>, tsize: bool) -> ClientReq
     }
 }
 
+/// A server-side transfer of `len` zero bytes to CLIENT, without options.
+fn plain_transfer(len: usize) -> (Instant, ReadTransfer) {
+    let now = Instant::now();
+    let n = negotiate_read(Default::default(), len as u64, &ServerLimits::default());
+    let t = ReadTransfer::new(
+        now,
+        addr(CLIENT),
+        Bytes::from(vec![0; len]),
+        &n,
+        &SenderConfig::default(),
+    );
+    (now, t.unwrap())
+}
+
 #[test]
 fn lock_step_delivers_files_of_every_boundary_size() {
     for len in [0usize, 1, 511, 512, 513, 1024, 5000] {
@@ -365,16 +379,7 @@ fn error_8_in_reply_to_the_oack_ends_as_options_rejected() {
 
 #[test]
 fn datagram_from_a_wrong_tid_gets_error_5_and_leaves_the_transfer_alone() {
-    let now = Instant::now();
-    let n = negotiate_read(Default::default(), 600, &ServerLimits::default());
-    let mut t = ReadTransfer::new(
-        now,
-        addr(CLIENT),
-        Bytes::from(vec![0; 600]),
-        &n,
-        &SenderConfig::default(),
-    )
-    .unwrap();
+    let (now, mut t) = plain_transfer(600);
     let mut buf = vec![0u8; 600];
     t.poll_transmit(now, &mut buf).unwrap(); // DATA 1
     let stranger = addr("192.0.2.99:1234");
@@ -411,16 +416,7 @@ fn datagram_from_a_wrong_tid_gets_error_5_and_leaves_the_transfer_alone() {
 
 #[test]
 fn any_datagram_from_the_peer_shows_it_has_our_answer() {
-    let now = Instant::now();
-    let n = negotiate_read(Default::default(), 10, &ServerLimits::default());
-    let mut t = ReadTransfer::new(
-        now,
-        addr(CLIENT),
-        Bytes::from(vec![0; 10]),
-        &n,
-        &SenderConfig::default(),
-    )
-    .unwrap();
+    let (now, mut t) = plain_transfer(10);
     assert!(!t.heard_from_peer());
     t.handle_datagram(now, addr("192.0.2.99:1"), &[0, 4, 0, 1]);
     assert!(!t.heard_from_peer(), "a stranger proves nothing");
@@ -433,16 +429,7 @@ fn any_datagram_from_the_peer_shows_it_has_our_answer() {
 
 #[test]
 fn stranger_flood_queues_a_bounded_number_of_replies() {
-    let now = Instant::now();
-    let n = negotiate_read(Default::default(), 10, &ServerLimits::default());
-    let mut t = ReadTransfer::new(
-        now,
-        addr(CLIENT),
-        Bytes::from(vec![0; 10]),
-        &n,
-        &SenderConfig::default(),
-    )
-    .unwrap();
+    let (now, mut t) = plain_transfer(10);
     let mut buf = vec![0u8; 600];
     t.poll_transmit(now, &mut buf).unwrap();
     for port in 0..10_000u16 {
@@ -461,16 +448,7 @@ fn stranger_flood_queues_a_bounded_number_of_replies() {
 
 #[test]
 fn data_sent_to_the_server_is_an_illegal_operation() {
-    let now = Instant::now();
-    let n = negotiate_read(Default::default(), 10, &ServerLimits::default());
-    let mut t = ReadTransfer::new(
-        now,
-        addr(CLIENT),
-        Bytes::from(vec![0; 10]),
-        &n,
-        &SenderConfig::default(),
-    )
-    .unwrap();
+    let (now, mut t) = plain_transfer(10);
     let mut buf = vec![0u8; 600];
     t.poll_transmit(now, &mut buf).unwrap();
     t.handle_datagram(now, addr(CLIENT), &[0, 3, 0, 1, 9]);
@@ -487,16 +465,7 @@ fn data_sent_to_the_server_is_an_illegal_operation() {
 
 #[test]
 fn ack_for_a_future_block_is_ignored() {
-    let now = Instant::now();
-    let n = negotiate_read(Default::default(), 5000, &ServerLimits::default());
-    let mut t = ReadTransfer::new(
-        now,
-        addr(CLIENT),
-        Bytes::from(vec![0; 5000]),
-        &n,
-        &SenderConfig::default(),
-    )
-    .unwrap();
+    let (now, mut t) = plain_transfer(5000);
     let mut buf = vec![0u8; 600];
     t.poll_transmit(now, &mut buf).unwrap(); // DATA 1
     t.handle_datagram(now, addr(CLIENT), &[0, 4, 0, 7]);
