@@ -23,7 +23,7 @@ enum Expect {
 }
 
 fn observe(server: SocketAddr, datagram: &[u8]) -> (Expect, Vec<u8>) {
-    // A fresh client port per case: a port with a running transfer would be deduplicated.
+    // A fresh client port per case (Raw keeps every port it used reserved).
     let raw = Raw::new(server.is_ipv6());
     match raw.exchange(server, datagram) {
         None => (Expect::Silence, vec![]),

@@ -22,6 +22,8 @@ pub(crate) struct Admission {
 #[derive(Debug)]
 struct Entry {
     id: u64,
+    /// Hash of the request datagram: a retransmission is identical, anything else is new.
+    request: u64,
     answered: bool,
 }
 
@@ -35,12 +37,22 @@ impl Admission {
         })
     }
 
-    /// Claims a client's address and port for one request. `None` means a request from the
-    /// same address and port is being handled and not yet answered: this one is a
-    /// retransmission and must not start a second transfer.
-    pub(crate) fn claim(self: &Arc<Self>, client: SocketAddr) -> Option<Claim> {
+    /// Claims a client's address and port for one request. `None` means the same request from
+    /// the same address and port is being handled and not yet answered: this one is a
+    /// retransmission (a client resends its request, unchanged, until it is answered) and must
+    /// not start a second transfer. A different request, or one after the client answered, is
+    /// new: the client has moved on (or its port was reused).
+    pub(crate) fn claim(self: &Arc<Self>, client: SocketAddr, datagram: &[u8]) -> Option<Claim> {
+        let request = {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            std::hash::Hasher::write(&mut h, datagram);
+            std::hash::Hasher::finish(&h)
+        };
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        if clients.get(&client).is_some_and(|e| !e.answered) {
+        if clients
+            .get(&client)
+            .is_some_and(|e| !e.answered && e.request == request)
+        {
             return None;
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -48,6 +60,7 @@ impl Admission {
             client,
             Entry {
                 id,
+                request,
                 answered: false,
             },
         );
@@ -138,24 +151,42 @@ mod tests {
     fn a_client_can_hold_one_claim_at_a_time() {
         let a = Admission::new(1);
         let c: SocketAddr = "127.0.0.1:5000".parse().unwrap();
-        let claim = a.claim(c).unwrap();
-        assert!(a.claim(c).is_none());
-        assert!(a.claim("127.0.0.1:5001".parse().unwrap()).is_some());
+        let claim = a.claim(c, b"rrq").unwrap();
+        assert!(a.claim(c, b"rrq").is_none());
+        assert!(a.claim("127.0.0.1:5001".parse().unwrap(), b"rrq").is_some());
         drop(claim);
-        assert!(a.claim(c).is_some());
+        assert!(a.claim(c, b"rrq").is_some());
     }
 
     #[test]
     fn an_answered_claim_gives_way_to_a_new_request_and_keeps_it() {
         let a = Admission::new(1);
         let c: SocketAddr = "127.0.0.1:5000".parse().unwrap();
-        let first = a.claim(c).unwrap();
+        let first = a.claim(c, b"rrq").unwrap();
         first.mark_answered();
-        let second = a.claim(c).expect("a new request after an answer");
-        assert!(a.claim(c).is_none(), "the new request is guarded in turn");
+        let second = a.claim(c, b"rrq").expect("a new request after an answer");
+        assert!(
+            a.claim(c, b"rrq").is_none(),
+            "the new request is guarded in turn"
+        );
         drop(first); // the old transfer ends: the new claim must survive
-        assert!(a.claim(c).is_none());
+        assert!(a.claim(c, b"rrq").is_none());
         drop(second);
-        assert!(a.claim(c).is_some());
+        assert!(a.claim(c, b"rrq").is_some());
+    }
+
+    #[test]
+    fn a_different_request_from_the_same_port_is_new() {
+        let a = Admission::new(1);
+        let c: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let _first = a.claim(c, b"CTLSEP.tlv").unwrap();
+        assert!(
+            a.claim(c, b"CTLSEP.tlv").is_none(),
+            "identical: a retransmission"
+        );
+        assert!(
+            a.claim(c, b"ITLSEP.tlv").is_some(),
+            "different: the client moved on"
+        );
     }
 }

@@ -224,7 +224,7 @@ impl Listener {
         local_ip: Option<IpAddr>,
     ) {
         let counters = &shared.counters;
-        let Some(claim) = shared.admission.claim(client) else {
+        let Some(claim) = shared.admission.claim(client, datagram) else {
             // The client retransmitted its request before our first answer reached it.
             counters.incr(Counter::RequestsDuplicate);
             return;

@@ -259,6 +259,8 @@ pub fn out_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(name.replace('/', "_"))
 }
 
+static RESERVED: Mutex<Vec<UdpSocket>> = Mutex::new(Vec::new());
+
 /// A raw UDP peer for hand-made datagrams.
 pub struct Raw {
     pub socket: UdpSocket,
@@ -270,6 +272,10 @@ impl Raw {
         socket
             .set_read_timeout(Some(Duration::from_millis(400)))
             .unwrap();
+        // Keep the port reserved for the whole test process: were the OS to hand it to a later
+        // Raw while the server still runs a transfer for it, an identical request would rightly
+        // be taken for a retransmission and ignored.
+        RESERVED.lock().unwrap().push(socket.try_clone().unwrap());
         Raw { socket }
     }
 
