@@ -19,7 +19,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, short, env = "PHONEBOOT_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
 
-    /// UDP address for TFTP requests; repeat for several. [default: [::]:69, dual-stack]
+    /// UDP address for TFTP requests; repeat for several. [default: [::]:69, dual-stack; [::]:6969
+    /// with a warning when port 69 is not permitted]
     #[arg(
         long,
         env = "PHONEBOOT_TFTP_LISTEN",

@@ -591,3 +591,62 @@ fn a_new_request_from_the_same_port_after_an_answer_is_served_at_once() {
         "{c:?}"
     );
 }
+
+/// `phoneboot serve` as an ordinary user, with no address given: port 69 is not allowed, so
+/// the default listener moves to 6969 with a warning that says why and what to do.
+#[test]
+fn an_ordinary_user_gets_a_working_server_on_6969_by_default() {
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    let bin = env!("CARGO_BIN_EXE_phoneboot");
+    let args = ["serve", "--root", "/", "--admin-listen", "off"];
+    let mut command = if is_root {
+        if !require("setpriv") {
+            return;
+        }
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            bin,
+        ]);
+        c
+    } else {
+        Command::new(bin)
+    };
+    let mut child = command
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("PHONEBOOT_TFTP_LISTEN")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut log = String::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(10)) {
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("listening on udp") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(log.contains("TFTP listening on udp [::]:6969"), "{log}");
+    assert!(
+        log.contains("CAP_NET_BIND_SERVICE") && log.contains("Deployment"),
+        "{log}"
+    );
+}

@@ -15,6 +15,9 @@ pub mod default {
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
     pub const TFTP_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 69);
+    /// Where the default listener goes when port 69 is not allowed (an ordinary user).
+    pub const TFTP_UNPRIVILEGED: SocketAddr =
+        SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 6969);
     pub const ADMIN_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 6990);
     pub const ROOT: &str = "tftp";
     /// The seed chapter's Maximum Serving Count.
@@ -47,6 +50,10 @@ pub enum BusyReply {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub tftp_listen: Vec<SocketAddr>,
+    /// Used instead of the listen addresses when they were not configured and binding them is
+    /// not permitted: an ordinary user running `phoneboot serve` gets a working server on an
+    /// unprivileged port (with a warning), while an address that was asked for fails hard.
+    pub tftp_fallback: Option<SocketAddr>,
     /// `None` disables the admin listener.
     pub admin_listen: Option<SocketAddr>,
     pub root: PathBuf,
@@ -67,6 +74,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             tftp_listen: vec![default::TFTP_LISTEN],
+            tftp_fallback: Some(default::TFTP_UNPRIVILEGED),
             admin_listen: Some(default::ADMIN_LISTEN),
             root: PathBuf::from(default::ROOT),
             alternate_roots: Vec::new(),
@@ -195,12 +203,14 @@ impl Config {
         let s = flags.over(file);
         let d = Config::default();
         let t = s.tftp;
-        let tftp_listen = match t.listen {
-            Some(list) => list
-                .iter()
-                .map(|s| parse_listen(s, 69).map_err(|r| invalid("tftp listen address", r)))
-                .collect::<Result<Vec<_>, _>>()?,
-            None => d.tftp_listen,
+        let (tftp_listen, tftp_fallback) = match t.listen {
+            Some(list) => (
+                list.iter()
+                    .map(|s| parse_listen(s, 69).map_err(|r| invalid("tftp listen address", r)))
+                    .collect::<Result<Vec<_>, _>>()?,
+                None,
+            ),
+            None => (d.tftp_listen, d.tftp_fallback),
         };
         let admin_listen = match s.admin.listen {
             None => d.admin_listen,
@@ -217,6 +227,7 @@ impl Config {
         let ms = Duration::from_millis;
         let config = Config {
             tftp_listen,
+            tftp_fallback,
             admin_listen,
             root: s.root.unwrap_or(d.root),
             alternate_roots: s.alternate_roots.unwrap_or_default(),
@@ -361,6 +372,10 @@ mod tests {
         assert_eq!(c.max_serving_count, 70);
         assert_eq!(c.root, PathBuf::from("/srv"));
         assert_eq!(c.tftp_listen, ["127.0.0.1:6969".parse().unwrap()]);
+        assert_eq!(
+            c.tftp_fallback, None,
+            "a configured address never falls back"
+        );
     }
 
     #[test]

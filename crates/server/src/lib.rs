@@ -78,9 +78,22 @@ impl Server {
             .map_err(StartError::Root)?;
         let mut listeners = Vec::new();
         for addr in &config.tftp_listen {
-            for l in listener::Listener::bind(*addr, config.recv_buffer_bytes)? {
-                listeners.push(Arc::new(l));
-            }
+            let bound = match listener::Listener::bind(*addr, config.recv_buffer_bytes) {
+                Err(e) if e.source.kind() == io::ErrorKind::PermissionDenied => {
+                    let Some(fallback) = config.tftp_fallback else {
+                        return Err(e.into());
+                    };
+                    warn!(
+                        "port {} needs root or CAP_NET_BIND_SERVICE: listening on {fallback} \
+                         instead. Phones look on port 69; see README \"Deployment\", or choose \
+                         an address with --tftp-listen",
+                        addr.port()
+                    );
+                    listener::Listener::bind(fallback, config.recv_buffer_bytes)?
+                }
+                other => other?,
+            };
+            listeners.extend(bound.into_iter().map(Arc::new));
         }
         let admin = match config.admin_listen {
             Some(addr) => Some(

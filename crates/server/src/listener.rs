@@ -97,9 +97,9 @@ impl Listener {
         if let Some(v6) = only_v6 {
             socket.set_only_v6(v6).map_err(fail)?;
         }
-        size_recv_buffer(&socket, addr, recv_buffer);
         socket.set_nonblocking(true).map_err(fail)?;
         socket.bind(&addr.into()).map_err(fail)?;
+        size_recv_buffer(&socket, addr, recv_buffer);
         let std_socket: std::net::UdpSocket = socket.into();
         let state = UdpSocketState::new((&std_socket).into()).map_err(fail)?;
         let local = std_socket.local_addr().map_err(fail)?;
@@ -360,15 +360,26 @@ pub(crate) fn canonical(addr: SocketAddr) -> SocketAddr {
 /// forced one (needs CAP_NET_ADMIN), and a warning with the fix if neither reached the goal.
 fn size_recv_buffer(socket: &Socket, addr: SocketAddr, wanted: usize) {
     let _ = socket.set_recv_buffer_size(wanted);
-    // Linux reports twice the value set (the kernel's bookkeeping overhead).
-    let enough = |s: &Socket| s.recv_buffer_size().is_ok_and(|got| got >= wanted);
+    let enough = |s: &Socket| effective_recv_buffer(s) >= wanted;
     if enough(socket) || (sockopt::force_recv_buffer(socket, wanted).is_ok() && enough(socket)) {
         return;
     }
-    let got = socket.recv_buffer_size().unwrap_or(0);
     warn!(
-        "receive buffer of {addr} is {got} bytes, not the {wanted} asked for: a burst of requests \
+        "receive buffer of {addr} is {} bytes, not the {wanted} asked for: a burst of requests \
          may be dropped by the kernel. Raise the limit with `sysctl -w net.core.rmem_max={wanted}` \
-         or run with CAP_NET_ADMIN"
+         or run with CAP_NET_ADMIN",
+        effective_recv_buffer(socket)
     );
+}
+
+/// The buffer size in force. Linux reports twice the value that was set (the doubling pays for
+/// its bookkeeping), so the value read back must be halved before comparing it with the value
+/// asked for; otherwise a request capped at `rmem_max` / 2 looks fulfilled.
+fn effective_recv_buffer(socket: &Socket) -> usize {
+    let reported = socket.recv_buffer_size().unwrap_or(0);
+    if cfg!(target_os = "linux") {
+        reported / 2
+    } else {
+        reported
+    }
 }
