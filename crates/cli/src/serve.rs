@@ -87,6 +87,11 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "PHONEBOOT_FINAL_RETRIES", value_name = "N")]
     final_retries: Option<u32>,
 
+    /// Retransmissions of the first packet while the client has sent nothing: a request with a
+    /// spoofed source must not make the server a reflector for long. [default: 3]
+    #[arg(long, env = "PHONEBOOT_UNANSWERED_RETRIES", value_name = "N")]
+    unanswered_retries: Option<u32>,
+
     /// What follows block 65535: zero (as tftp-hpa, curl), one, or refuse such files. [default: zero]
     #[arg(long, env = "PHONEBOOT_ROLLOVER", value_name = "zero|one|refuse")]
     rollover: Option<String>,
@@ -130,6 +135,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
             max_timeout_ms: args.max_timeout_ms,
             retries: args.retries,
             final_retries: args.final_retries,
+            unanswered_retries: args.unanswered_retries,
             rollover: args.rollover,
             recv_buffer_bytes: args.recv_buffer,
             cache_max_bytes: args.cache_max_bytes,

@@ -206,6 +206,21 @@ fn invalid_option_values_are_ignored_never_fatal() {
         let d = rrq(&[b"size1.bin", b"octet", name.as_bytes(), value.as_bytes()]);
         cases.push((format!("{name}={value}"), d, Expect::Data(1)));
     }
+    // Hundreds of unknown options (an OACK echoing them would overflow): only blksize survives.
+    let mut many: Vec<Vec<u8>> = vec![b"size513.bin".to_vec(), b"octet".to_vec()];
+    for i in 0..300 {
+        many.push(format!("x-opt-{i}").into_bytes());
+        many.push(b"1".to_vec());
+    }
+    many.push(b"blksize".to_vec());
+    many.push(b"1024".to_vec());
+    let parts: Vec<&[u8]> = many.iter().map(Vec::as_slice).collect();
+    let (kind, oack) = observe(server.v4, &rrq(&parts));
+    assert!(matches!(kind, Expect::Oack(_)), "{kind:?}");
+    assert_eq!(
+        oack, b"\0\x06blksize\x001024\0",
+        "the OACK holds only what was granted"
+    );
     let named: Vec<(&str, Vec<u8>, Expect)> = cases
         .iter()
         .map(|(w, d, e)| (w.as_str(), d.clone(), *e))

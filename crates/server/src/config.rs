@@ -29,6 +29,7 @@ pub mod default {
     pub const MAX_TIMEOUT_MS: u64 = 8000;
     pub const RETRIES: u32 = 5;
     pub const FINAL_RETRIES: u32 = 2;
+    pub const UNANSWERED_RETRIES: u32 = 3;
     /// Enough for a burst of several thousand RRQs (each costs ~1 KiB of kernel memory).
     pub const RECV_BUFFER_BYTES: usize = 8 << 20;
     pub const CACHE_MAX_BYTES: u64 = 1 << 30;
@@ -92,6 +93,7 @@ impl Default for Config {
                 max_timeout: Duration::from_millis(default::MAX_TIMEOUT_MS),
                 max_retries: default::RETRIES,
                 final_retries: default::FINAL_RETRIES,
+                unanswered_retries: default::UNANSWERED_RETRIES,
             },
             rollover: Rollover::ToZero,
             recv_buffer_bytes: default::RECV_BUFFER_BYTES,
@@ -144,6 +146,7 @@ pub struct TftpSection {
     pub max_timeout_ms: Option<u64>,
     pub retries: Option<u32>,
     pub final_retries: Option<u32>,
+    pub unanswered_retries: Option<u32>,
     pub rollover: Option<String>,
     pub recv_buffer_bytes: Option<usize>,
     pub cache_max_bytes: Option<u64>,
@@ -184,6 +187,7 @@ impl Settings {
                 max_timeout_ms: t.max_timeout_ms.or(l.max_timeout_ms),
                 retries: t.retries.or(l.retries),
                 final_retries: t.final_retries.or(l.final_retries),
+                unanswered_retries: t.unanswered_retries.or(l.unanswered_retries),
                 rollover: t.rollover.or(l.rollover),
                 recv_buffer_bytes: t.recv_buffer_bytes.or(l.recv_buffer_bytes),
                 cache_max_bytes: t.cache_max_bytes.or(l.cache_max_bytes),
@@ -245,6 +249,7 @@ impl Config {
                 max_timeout: t.max_timeout_ms.map_or(d.retry.max_timeout, ms),
                 max_retries: t.retries.unwrap_or(d.retry.max_retries),
                 final_retries: t.final_retries.unwrap_or(d.retry.final_retries),
+                unanswered_retries: t.unanswered_retries.unwrap_or(d.retry.unanswered_retries),
             },
             rollover,
             recv_buffer_bytes: t.recv_buffer_bytes.unwrap_or(d.recv_buffer_bytes),
@@ -302,6 +307,9 @@ impl Config {
         }
         if self.retry.final_retries > self.retry.max_retries {
             return Err(invalid("final retries", "must not exceed retries"));
+        }
+        if self.retry.unanswered_retries > self.retry.max_retries {
+            return Err(invalid("unanswered retries", "must not exceed retries"));
         }
         if self.busy_message.len() > 200 {
             return Err(invalid("busy message", "must be at most 200 bytes"));

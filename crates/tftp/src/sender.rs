@@ -338,6 +338,12 @@ impl ReadTransfer {
             Phase::Sending { .. } => self.retry.max_retries,
             Phase::Finished(_) => return,
         };
+        // RFC 7440 asks for bounded retries; spoofed requests ask for fewer still (A14).
+        let limit = if self.heard_from_peer {
+            limit
+        } else {
+            limit.min(self.retry.unanswered_retries)
+        };
         if self.retries >= limit {
             let outcome = match &self.phase {
                 Phase::Sending { sent, .. } if *sent == self.last => Outcome::Unconfirmed,

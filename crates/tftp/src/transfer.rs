@@ -23,6 +23,9 @@ pub struct RetryPolicy {
     /// Retransmissions of the final window before the sender stops waiting for its ACK: the data
     /// is all out, so a lost final ACK should not hold a serving slot for a minute.
     pub final_retries: u32,
+    /// Retransmissions of the first packet (OACK or DATA 1) while the client has sent nothing:
+    /// a request with a spoofed source must not make us a reflector for long.
+    pub unanswered_retries: u32,
 }
 
 impl Default for RetryPolicy {
@@ -32,6 +35,7 @@ impl Default for RetryPolicy {
             max_timeout: Duration::from_secs(8),
             max_retries: 5,
             final_retries: 2,
+            unanswered_retries: 3,
         }
     }
 }

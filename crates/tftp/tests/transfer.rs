@@ -264,6 +264,7 @@ fn silent_client_times_out_after_bounded_retries_with_exponential_backoff() {
     });
     sim.client.max_retries = 100; // keep the client alive: we test the server's give-up
     sim.client.timeout = Duration::from_secs(100);
+    sim.sender.retry.unanswered_retries = 5; // the full budget, to see the backoff cap
     let run = sim.run();
     assert_eq!(run.outcome, Some(Outcome::TimedOut));
     let data_times: Vec<Duration> = run
@@ -308,6 +309,27 @@ fn negotiated_timeout_sets_the_servers_retransmission_interval() {
         "DATA 1 sent, then resent once when its ACK was lost"
     );
     assert_eq!((data2[1] - data2[0]).as_secs(), 3);
+}
+
+#[test]
+fn a_client_that_never_answers_gets_few_retransmissions() {
+    // A spoofed request: every reply goes to a victim that never answers.
+    let mut sim = Sim::new(vec![1u8; 2000]).fault(|s| {
+        if s.dir == Dir::ToServer && s.opcode != Some(Opcode::Rrq) {
+            Fate::Drop
+        } else {
+            Fate::Deliver
+        }
+    });
+    sim.client.max_retries = 0;
+    sim.client.timeout = Duration::from_secs(1000);
+    let run = sim.run();
+    assert_eq!(run.outcome, Some(Outcome::TimedOut));
+    assert_eq!(
+        run.sent(Dir::ToClient, Opcode::Data),
+        1 + 3,
+        "DATA 1 and 3 retransmissions"
+    );
 }
 
 #[test]
