@@ -78,7 +78,7 @@ start() { # name addr command...
     CG[$name]=$name
 }
 start phoneboot 127.0.0.1:16900 "$PB" serve --root "$ROOT" --tftp-listen 127.0.0.1:16900 \
-    --admin-listen off --max-serving-count 1000 --max-blksize 65464 --max-windowsize 64
+    --admin-listen off --http-listen off --max-serving-count 1000 --max-blksize 65464 --max-windowsize 64
 start tftpd-hpa 127.0.0.2:16901 in.tftpd --foreground --listen --address 127.0.0.2:16901 \
     --secure --user nobody --blocksize 65464 "$ROOT"
 start atftpd 127.0.0.3:16902 "$ATFTPD" --daemon --no-fork --port 16902 --bind-address 127.0.0.3 \

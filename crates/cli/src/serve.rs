@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use phoneboot_server::Server;
-use phoneboot_server::config::{AdminSection, BusyReply, Config, Settings, TftpSection};
+use phoneboot_server::config::{
+    AdminSection, BusyReply, Config, HttpSection, Settings, TftpSection,
+};
 use tracing::info;
 
 #[derive(Debug, Args)]
@@ -28,6 +30,16 @@ pub(crate) struct ServeArgs {
         value_delimiter = ','
     )]
     tftp_listen: Vec<String>,
+
+    /// TCP address of the HTTP file service (GET/HEAD /<file>, as phones use on 6970); repeat
+    /// for several, or "off". [default: [::]:6970, dual-stack]
+    #[arg(
+        long,
+        env = "PHONEBOOT_HTTP_LISTEN",
+        value_name = "ADDR:PORT|off",
+        value_delimiter = ','
+    )]
+    http_listen: Vec<String>,
 
     /// TCP address of the admin listener (/metrics, /counters), or "off". [default: 127.0.0.1:6990]
     #[arg(long, env = "PHONEBOOT_ADMIN_LISTEN", value_name = "ADDR:PORT|off")]
@@ -140,6 +152,10 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
             recv_buffer_bytes: args.recv_buffer,
             cache_max_bytes: args.cache_max_bytes,
             shutdown_grace_ms: None,
+        },
+        http: HttpSection {
+            listen: (!args.http_listen.is_empty()).then_some(args.http_listen),
+            retry_after_secs: None,
         },
         admin: AdminSection {
             listen: args.admin_listen,

@@ -32,6 +32,8 @@ fn wildcard_server(listen: &str, root: &std::path::Path) -> Server {
         listen.into(),
         "--admin-listen".into(),
         "off".into(),
+        "--http-listen".into(),
+        "off".into(),
     ])
 }
 
@@ -540,6 +542,7 @@ fn environment_variables_configure_the_server() {
             "127.0.0.1:0",
         ])
         .env("PHONEBOOT_ROOT", root.path())
+        .env("PHONEBOOT_HTTP_LISTEN", "off")
         .env("PHONEBOOT_MAX_SERVING_COUNT", "321")
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -602,7 +605,15 @@ fn an_ordinary_user_gets_a_working_server_on_6969_by_default() {
         .map(|o| o.stdout == b"0\n")
         .unwrap_or(false);
     let bin = env!("CARGO_BIN_EXE_phoneboot");
-    let args = ["serve", "--root", "/", "--admin-listen", "off"];
+    let args = [
+        "serve",
+        "--root",
+        "/",
+        "--admin-listen",
+        "off",
+        "--http-listen",
+        "off",
+    ];
     let mut command = if is_root {
         if !require("setpriv") {
             return;

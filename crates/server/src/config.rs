@@ -15,6 +15,8 @@ pub mod default {
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
     pub const TFTP_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 69);
+    pub const HTTP_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 6970);
+    pub const HTTP_RETRY_AFTER_SECS: u32 = 5;
     /// Where the default listener goes when port 69 is not allowed (an ordinary user).
     pub const TFTP_UNPRIVILEGED: SocketAddr =
         SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 6969);
@@ -55,6 +57,10 @@ pub struct Config {
     /// not permitted: an ordinary user running `phoneboot serve` gets a working server on an
     /// unprivileged port (with a warning), while an address that was asked for fails hard.
     pub tftp_fallback: Option<SocketAddr>,
+    /// The HTTP file service's addresses; empty disables it.
+    pub http_listen: Vec<SocketAddr>,
+    /// Retry-After of a 503 at Maximum Serving Count.
+    pub http_retry_after_secs: u32,
     /// `None` disables the admin listener.
     pub admin_listen: Option<SocketAddr>,
     pub root: PathBuf,
@@ -76,6 +82,8 @@ impl Default for Config {
         Self {
             tftp_listen: vec![default::TFTP_LISTEN],
             tftp_fallback: Some(default::TFTP_UNPRIVILEGED),
+            http_listen: vec![default::HTTP_LISTEN],
+            http_retry_after_secs: default::HTTP_RETRY_AFTER_SECS,
             admin_listen: Some(default::ADMIN_LISTEN),
             root: PathBuf::from(default::ROOT),
             alternate_roots: Vec::new(),
@@ -130,7 +138,17 @@ pub struct Settings {
     #[serde(default)]
     pub tftp: TftpSection,
     #[serde(default)]
+    pub http: HttpSection,
+    #[serde(default)]
     pub admin: AdminSection,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSection {
+    /// Addresses for the HTTP file service; `["off"]` disables it.
+    pub listen: Option<Vec<String>>,
+    pub retry_after_secs: Option<u32>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -193,6 +211,10 @@ impl Settings {
                 cache_max_bytes: t.cache_max_bytes.or(l.cache_max_bytes),
                 shutdown_grace_ms: t.shutdown_grace_ms.or(l.shutdown_grace_ms),
             },
+            http: HttpSection {
+                listen: self.http.listen.or(lower.http.listen),
+                retry_after_secs: self.http.retry_after_secs.or(lower.http.retry_after_secs),
+            },
             admin: AdminSection {
                 listen: self.admin.listen.or(lower.admin.listen),
             },
@@ -216,6 +238,17 @@ impl Config {
             ),
             None => (d.tftp_listen, d.tftp_fallback),
         };
+        let http_listen = match s.http.listen {
+            None => d.http_listen,
+            Some(list) if list.iter().any(|a| a.eq_ignore_ascii_case("off")) => Vec::new(),
+            Some(list) => list
+                .iter()
+                .map(|a| {
+                    parse_listen(a, default::HTTP_LISTEN.port())
+                        .map_err(|r| invalid("http listen address", r))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        };
         let admin_listen = match s.admin.listen {
             None => d.admin_listen,
             Some(s) if s.eq_ignore_ascii_case("off") => None,
@@ -232,6 +265,8 @@ impl Config {
         let config = Config {
             tftp_listen,
             tftp_fallback,
+            http_listen,
+            http_retry_after_secs: s.http.retry_after_secs.unwrap_or(d.http_retry_after_secs),
             admin_listen,
             root: s.root.unwrap_or(d.root),
             alternate_roots: s.alternate_roots.unwrap_or_default(),
@@ -310,6 +345,12 @@ impl Config {
         }
         if self.retry.unanswered_retries > self.retry.max_retries {
             return Err(invalid("unanswered retries", "must not exceed retries"));
+        }
+        if !(1..=3600).contains(&self.http_retry_after_secs) {
+            return Err(invalid(
+                "http retry-after",
+                "must be between 1 and 3600 seconds",
+            ));
         }
         if self.busy_message.len() > 200 {
             return Err(invalid("busy message", "must be at most 200 bytes"));

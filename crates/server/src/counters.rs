@@ -36,6 +36,14 @@ pub enum Counter {
     SegmentsRetransmitted,
     MalformedDatagrams,
     ForeignDatagrams,
+    HttpRequests,
+    HttpRequestsProcessed,
+    HttpRequestsNotFound,
+    HttpRequestsOverflow,
+    HttpRequestsAborted,
+    HttpConnectRequests,
+    HttpServedFromDisk,
+    HttpRequestsDenied,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,6 +182,62 @@ pub const DEFS: &[Def] = &[
         "Datagrams reaching a transfer from a wrong address or port (answered ERROR 5).",
         Kind::Cumulative,
     ),
+    def(
+        Counter::HttpRequests,
+        "HttpRequests",
+        "phoneboot_http_requests_total",
+        "HTTP file requests received (GET and HEAD).",
+        Kind::Cumulative,
+    ),
+    def(
+        Counter::HttpRequestsProcessed,
+        "HttpRequestsProcessed",
+        "phoneboot_http_requests_processed_total",
+        "HTTP requests answered 200 (body handed to the connection) or 304.",
+        Kind::Cumulative,
+    ),
+    def(
+        Counter::HttpRequestsNotFound,
+        "HttpRequestsNotFound",
+        "phoneboot_http_requests_not_found_total",
+        "HTTP requests for a file that exists in no root (404).",
+        Kind::Cumulative,
+    ),
+    def(
+        Counter::HttpRequestsOverflow,
+        "HttpRequestsOverflow",
+        "phoneboot_http_requests_overflow_total",
+        "HTTP requests refused at Maximum Serving Count (503).",
+        Kind::Cumulative,
+    ),
+    def(
+        Counter::HttpRequestsAborted,
+        "HttpRequestsAborted",
+        "phoneboot_http_requests_aborted_total",
+        "HTTP responses that did not complete: client gone, read error.",
+        Kind::Cumulative,
+    ),
+    def(
+        Counter::HttpConnectRequests,
+        "HttpConnectRequests",
+        "phoneboot_http_connect_requests",
+        "HTTP file requests being handled now.",
+        Kind::Gauge,
+    ),
+    def(
+        Counter::HttpServedFromDisk,
+        "HttpServedFromDisk",
+        "phoneboot_http_served_from_disk_total",
+        "HTTP requests whose file had to be read from disk (not in the cache).",
+        Kind::Cumulative,
+    ),
+    def(
+        Counter::HttpRequestsDenied,
+        "HttpRequestsDenied",
+        "phoneboot_http_requests_denied_total",
+        "HTTP requests for a name that may not be served (403).",
+        Kind::Cumulative,
+    ),
 ];
 
 const fn def(
@@ -192,7 +256,7 @@ const fn def(
     }
 }
 
-const COUNT: usize = 17;
+const COUNT: usize = 25;
 
 /// The live counter values.
 #[derive(Debug)]

@@ -33,6 +33,7 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
@@ -105,11 +106,26 @@ impl FileName {
 #[derive(Debug)]
 pub enum Lookup {
     /// The content is in memory.
-    Found(Bytes),
+    Found(File),
     /// The file exists, is allowed, and must be read: call [`FileRoots::load`] (blocking).
     NeedsLoad(Pending),
     NotFound,
     Denied(Denied),
+}
+
+/// A file's content, with the version it was read at.
+#[derive(Debug, Clone)]
+pub struct File {
+    pub content: Bytes,
+    pub stamp: Stamp,
+}
+
+/// Which version of a file this is, for HTTP validators: `tag` changes whenever the file does
+/// (another inode, size or modification time); `modified` is its modification time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub modified: SystemTime,
+    pub tag: u64,
 }
 
 /// A file that exists and must be read from disk.
@@ -142,6 +158,16 @@ struct Version {
 }
 
 impl Version {
+    fn stamp(&self) -> Stamp {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(&(self.dev, self.ino, self.len, self.mtime_ns), &mut h);
+        let nanos = u64::try_from(self.mtime_ns).unwrap_or(0);
+        Stamp {
+            modified: SystemTime::UNIX_EPOCH + Duration::from_nanos(nanos),
+            tag: std::hash::Hasher::finish(&h),
+        }
+    }
+
     fn of(meta: &Metadata) -> Self {
         Self {
             dev: meta.dev(),
@@ -243,7 +269,10 @@ impl FileRoots {
             }
             let version = Version::of(&meta);
             if let Some(hit) = self.cached(&path, version) {
-                return Lookup::Found(hit);
+                return Lookup::Found(File {
+                    content: hit,
+                    stamp: version.stamp(),
+                });
             }
             return Lookup::NeedsLoad(Pending {
                 path,
@@ -266,7 +295,7 @@ impl FileRoots {
     /// Reads a file found by [`lookup`](Self::lookup), checking confinement. Blocking: call it
     /// off the async runtime's workers.
     #[allow(clippy::needless_pass_by_value)] // consumes the lookup's answer: one load per lookup
-    pub fn load(&self, pending: Pending) -> Result<Bytes, LoadError> {
+    pub fn load(&self, pending: Pending) -> Result<File, LoadError> {
         let gate = {
             let mut cache = self.lock();
             Arc::clone(cache.loading.entry(pending.path.clone()).or_default())
@@ -274,11 +303,14 @@ impl FileRoots {
         let result = {
             let _reader = gate.lock().unwrap_or_else(|p| p.into_inner());
             // Another request may have read it while this one waited at the gate.
-            match std::fs::metadata(&pending.path)
+            let current = std::fs::metadata(&pending.path)
                 .ok()
-                .and_then(|m| self.cached(&pending.path, Version::of(&m)))
-            {
-                Some(hit) => Ok(hit),
+                .map(|m| Version::of(&m));
+            match current.and_then(|v| Some((self.cached(&pending.path, v)?, v))) {
+                Some((content, version)) => Ok(File {
+                    content,
+                    stamp: version.stamp(),
+                }),
                 None => self.read(&pending),
             }
         };
@@ -294,7 +326,7 @@ impl FileRoots {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn read(&self, pending: &Pending) -> Result<Bytes, LoadError> {
+    fn read(&self, pending: &Pending) -> Result<File, LoadError> {
         let root = self.roots.get(pending.root).ok_or(LoadError::NotFound)?;
         // Symlinks: the real file must lie inside the real root.
         let real = std::fs::canonicalize(&pending.path).map_err(|_| LoadError::NotFound)?;
@@ -312,7 +344,10 @@ impl FileRoots {
             .map_err(LoadError::Io)?;
         let content = Bytes::from(content);
         self.remember(pending.path.clone(), version, content.clone());
-        Ok(content)
+        Ok(File {
+            content,
+            stamp: version.stamp(),
+        })
     }
 
     fn remember(&self, path: PathBuf, version: Version, content: Bytes) {
@@ -428,8 +463,11 @@ mod tests {
     fn get(roots: &FileRoots, s: &str) -> Result<Bytes, String> {
         let parsed = FileName::parse(s.as_bytes()).map_err(|e| format!("denied: {e}"))?;
         match roots.lookup(&parsed) {
-            Lookup::Found(b) => Ok(b),
-            Lookup::NeedsLoad(p) => roots.load(p).map_err(|e| format!("load: {e}")),
+            Lookup::Found(f) => Ok(f.content),
+            Lookup::NeedsLoad(p) => roots
+                .load(p)
+                .map(|f| f.content)
+                .map_err(|e| format!("load: {e}")),
             Lookup::NotFound => Err("not found".into()),
             Lookup::Denied(d) => Err(format!("denied: {d}")),
         }
@@ -531,7 +569,7 @@ mod tests {
         let roots = FileRoots::new(&[root.path().into()], true, 1 << 20).unwrap();
         let first = get(&roots, "f").unwrap();
         let again = match roots.lookup(&name("f")) {
-            Lookup::Found(b) => b,
+            Lookup::Found(f) => f.content,
             other => panic!("expected a cache hit, got {other:?}"),
         };
         assert_eq!(first.as_ptr(), again.as_ptr(), "one copy shared");
@@ -561,7 +599,7 @@ mod tests {
                         panic!("expected a first load");
                     };
                     barrier.wait();
-                    roots.load(p).unwrap().as_ptr() as usize
+                    roots.load(p).unwrap().content.as_ptr() as usize
                 })
             })
             .collect();

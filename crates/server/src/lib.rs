@@ -17,6 +17,7 @@ mod admission;
 pub mod config;
 pub mod counters;
 pub mod files;
+mod http;
 mod listener;
 mod sockopt;
 mod transfer;
@@ -66,6 +67,7 @@ pub struct Server {
     shared: Arc<Shared>,
     listeners: Vec<Arc<listener::Listener>>,
     admin: Option<tokio::net::TcpListener>,
+    http: Vec<tokio::net::TcpListener>,
     abort_tx: watch::Sender<bool>,
 }
 
@@ -95,6 +97,11 @@ impl Server {
             };
             listeners.extend(bound.into_iter().map(Arc::new));
         }
+        let http = config
+            .http_listen
+            .iter()
+            .map(|addr| http::bind(*addr))
+            .collect::<Result<Vec<_>, _>>()?;
         let admin = match config.admin_listen {
             Some(addr) => Some(
                 tokio::net::TcpListener::bind(addr)
@@ -124,6 +131,7 @@ impl Server {
             shared,
             listeners,
             admin,
+            http,
             abort_tx,
         })
     }
@@ -131,6 +139,14 @@ impl Server {
     /// The addresses the TFTP listeners are bound to (with the real port when 0 was asked).
     pub fn tftp_addrs(&self) -> Vec<SocketAddr> {
         self.listeners.iter().map(|l| l.local_addr()).collect()
+    }
+
+    /// The addresses of the HTTP file service.
+    pub fn http_addrs(&self) -> Vec<SocketAddr> {
+        self.http
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
     }
 
     /// The admin listener's address, if enabled.
@@ -152,6 +168,21 @@ impl Server {
             tasks.push(tokio::spawn(
                 Arc::clone(l).run(Arc::clone(&self.shared), stop.clone()),
             ));
+        }
+        for listener in self.http {
+            if let Ok(addr) = listener.local_addr() {
+                info!("HTTP listening on tcp {addr}");
+            }
+            let app = http::app(Arc::clone(&self.shared));
+            let mut stop = stop.clone();
+            tasks.push(tokio::spawn(async move {
+                let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                    raised(&mut stop).await;
+                });
+                if let Err(e) = serve.await {
+                    warn!("HTTP file service stopped: {e}");
+                }
+            }));
         }
         if let Some(admin) = self.admin {
             let addr = admin.local_addr().ok();

@@ -243,9 +243,9 @@ impl Listener {
             }
         };
         let (content, len) = match shared.files.lookup(&name) {
-            Lookup::Found(bytes) => {
-                let len = bytes.len() as u64;
-                (Content::Ready(bytes), len)
+            Lookup::Found(file) => {
+                let len = file.content.len() as u64;
+                (Content::Ready(file.content), len)
             }
             Lookup::NeedsLoad(pending) => {
                 let len = pending.len();

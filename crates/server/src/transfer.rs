@@ -143,7 +143,7 @@ async fn serve(
         Content::Load(pending) => {
             let files = Arc::clone(&shared.files);
             match tokio::task::spawn_blocking(move || files.load(pending)).await {
-                Ok(Ok(bytes)) => bytes,
+                Ok(Ok(file)) => file.content,
                 Ok(Err(failure)) => {
                     let (code, text, end) = load_failure(failure);
                     send_error(&socket, client, code, text).await;

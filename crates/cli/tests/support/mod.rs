@@ -18,6 +18,7 @@ pub struct Server {
     pub v4: SocketAddr,
     pub v6: Option<SocketAddr>,
     pub admin: Option<SocketAddr>,
+    pub http: Option<SocketAddr>,
     pub log: Arc<Mutex<Vec<String>>>,
 }
 
@@ -33,6 +34,8 @@ impl Server {
             "--tftp-listen".into(),
             "[::1]:0".into(),
             "--admin-listen".into(),
+            "127.0.0.1:0".into(),
+            "--http-listen".into(),
             "127.0.0.1:0".into(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
@@ -59,7 +62,7 @@ impl Server {
                 log_writer.lock().unwrap().push(line);
             }
         });
-        let (mut v4, mut v6, mut admin) = (None, None, None);
+        let (mut v4, mut v6, mut admin, mut http) = (None, None, None, None);
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) else {
@@ -76,13 +79,19 @@ impl Server {
                     v6 = Some(addr);
                 }
             }
+            if let Some(rest) = line.split("HTTP listening on tcp ").nth(1) {
+                http = Some(rest.trim().parse().unwrap());
+            }
             if let Some(rest) = line.split("admin HTTP on http://").nth(1) {
                 admin = Some(rest.trim().trim_end_matches("/metrics").parse().unwrap());
             }
             let listeners = args.iter().filter(|a| *a == "--tftp-listen").count();
             let found = usize::from(v4.is_some()) + usize::from(v6.is_some());
-            let wants_admin = !args.iter().any(|a| a == "off");
-            if found >= listeners && (admin.is_some() || !wants_admin) {
+            let wants = |flag: &str| args.windows(2).any(|w| w[0] == flag && w[1] != "off");
+            if found >= listeners
+                && (admin.is_some() || !wants("--admin-listen"))
+                && (http.is_some() || !wants("--http-listen"))
+            {
                 break;
             }
         }
@@ -103,6 +112,7 @@ impl Server {
             v4,
             v6,
             admin,
+            http,
             log,
         }
     }
