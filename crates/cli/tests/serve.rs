@@ -661,3 +661,54 @@ fn an_ordinary_user_gets_a_working_server_on_6969_by_default() {
         "{log}"
     );
 }
+
+/// A nonsecure cluster's boot: every phone probes its own CTLSEP<MAC>.tlv. The misses are
+/// counted one by one but logged once per name pattern, and the device-file counters tell SEP,
+/// SIP, ld and gk files apart.
+#[test]
+fn missing_files_are_counted_each_but_logged_once_per_pattern() {
+    let root = temp_root();
+    std::fs::write(root.path().join("SEP0011223344AA.cnf.xml"), b"<device/>").unwrap();
+    std::fs::write(root.path().join("gk0011223344aa"), b"gk").unwrap();
+    let server = Server::start(root.path(), &[]);
+    for i in 0..200u32 {
+        let name = format!("CTLSEP{i:012X}.tlv");
+        let (d, _) = Raw::new(false)
+            .exchange(server.v4, &rrq(&[name.as_bytes(), b"octet"]))
+            .unwrap();
+        assert_eq!(as_error(&d).unwrap().0, 1);
+    }
+    for (name, found) in [
+        ("sep0011223344aa.cnf.xml", true),
+        ("SEP0011223344BB.cnf.xml", false),
+        ("SIP0011223344AA.cnf", false),
+        ("ld0011223344aa", false),
+        ("GK0011223344AA", true),
+    ] {
+        let (d, _) = Raw::new(false)
+            .exchange(server.v4, &rrq(&[name.as_bytes(), b"octet"]))
+            .unwrap();
+        assert_eq!(d[1] == 3, found, "{name}");
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let c = server.counters();
+    for (counter, value) in [
+        ("RequestsNotFound", 203),
+        ("SEPFoundCount", 1),
+        ("SEPNotFoundCount", 1),
+        ("SIPNotFoundCount", 1),
+        ("LDNotFoundCount", 1),
+        ("GKFoundCount", 1),
+    ] {
+        assert_eq!(c[counter], value, "{counter} in {c:?}");
+    }
+    let log = server.log_text();
+    let ctl_lines = log
+        .lines()
+        .filter(|l| l.contains("not found") && l.contains("CTLSEP"))
+        .count();
+    assert_eq!(
+        ctl_lines, 1,
+        "200 CTL probes must make one log line:\n{log}"
+    );
+}

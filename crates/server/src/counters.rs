@@ -44,6 +44,14 @@ pub enum Counter {
     HttpConnectRequests,
     HttpServedFromDisk,
     HttpRequestsDenied,
+    SepFound,
+    SepNotFound,
+    SipFound,
+    SipNotFound,
+    LdFound,
+    LdNotFound,
+    GkFound,
+    GkNotFound,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,6 +246,62 @@ pub const DEFS: &[Def] = &[
         "HTTP requests for a name that may not be served (403).",
         Kind::Cumulative,
     ),
+    def(
+        Counter::SepFound,
+        "SEPFoundCount",
+        "phoneboot_sep_found_total",
+        "Requests for SEP<MAC> configuration files that were found.",
+        Kind::Cumulative,
+    ),
+    def(
+        Counter::SepNotFound,
+        "SEPNotFoundCount",
+        "phoneboot_sep_not_found_total",
+        "Requests for SEP<MAC> configuration files that were not found.",
+        Kind::Cumulative,
+    ),
+    def(
+        Counter::SipFound,
+        "SIPFoundCount",
+        "phoneboot_sip_found_total",
+        "Requests for SIP<MAC>.cnf files (7940/7960 SIP) that were found.",
+        Kind::Cumulative,
+    ),
+    def(
+        Counter::SipNotFound,
+        "SIPNotFoundCount",
+        "phoneboot_sip_not_found_total",
+        "Requests for SIP<MAC>.cnf files (7940/7960 SIP) that were not found.",
+        Kind::Cumulative,
+    ),
+    def(
+        Counter::LdFound,
+        "LDFoundCount",
+        "phoneboot_ld_found_total",
+        "Requests for ld<mac> files (7905) that were found.",
+        Kind::Cumulative,
+    ),
+    def(
+        Counter::LdNotFound,
+        "LDNotFoundCount",
+        "phoneboot_ld_not_found_total",
+        "Requests for ld<mac> files (7905) that were not found.",
+        Kind::Cumulative,
+    ),
+    def(
+        Counter::GkFound,
+        "GKFoundCount",
+        "phoneboot_gk_found_total",
+        "Requests for gk<mac> files (7912) that were found.",
+        Kind::Cumulative,
+    ),
+    def(
+        Counter::GkNotFound,
+        "GKNotFoundCount",
+        "phoneboot_gk_not_found_total",
+        "Requests for gk<mac> files (7912) that were not found.",
+        Kind::Cumulative,
+    ),
 ];
 
 const fn def(
@@ -256,7 +320,7 @@ const fn def(
     }
 }
 
-const COUNT: usize = 25;
+const COUNT: usize = 33;
 
 /// The live counter values.
 #[derive(Debug)]

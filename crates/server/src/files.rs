@@ -92,6 +92,11 @@ impl FileName {
         Ok(Self { components })
     }
 
+    /// The last component (empty for the root).
+    pub fn base(&self) -> &str {
+        self.components.last().map_or("", String::as_str)
+    }
+
     /// The name as a relative path, for logs.
     pub fn display(&self) -> String {
         self.components.join("/")

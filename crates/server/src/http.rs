@@ -33,6 +33,7 @@ use tracing::debug;
 use crate::admission::Slot;
 use crate::counters::{Counter, Counters};
 use crate::files::{File, FileName, LoadError, Lookup, Stamp};
+use crate::misses::count_lookup;
 use crate::{BindError, Shared};
 
 /// The file routes; `fn app(state) -> Router` so that every behaviour is testable in-process.
@@ -80,9 +81,14 @@ async fn serve_file(
             let len = pending.len();
             (Err(pending), len)
         }
-        Lookup::NotFound => return not_found(counters, &name.display()),
+        Lookup::NotFound => {
+            count_lookup(counters, &name, false);
+            crate::log_miss(&shared, "HTTP", None, &name.display());
+            return not_found(counters, &name.display());
+        }
         Lookup::Denied(why) => return refuse(counters, &name.display(), why),
     };
+    count_lookup(counters, &name, true);
     // Like TFTP: an empty file never takes a slot.
     let slot = if len == 0 {
         None

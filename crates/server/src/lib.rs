@@ -19,6 +19,7 @@ pub mod counters;
 pub mod files;
 mod http;
 mod listener;
+mod misses;
 mod sockopt;
 mod transfer;
 
@@ -45,6 +46,8 @@ pub(crate) struct Shared {
     pub(crate) files: Arc<FileRoots>,
     pub(crate) admission: Arc<Admission>,
     pub(crate) counters: Arc<Counters>,
+    /// Rate limit for "not found" log lines.
+    pub(crate) misses: misses::MissLog,
     pub(crate) sender: SenderConfig,
     /// Turns true when running transfers must stop.
     pub(crate) abort: watch::Receiver<bool>,
@@ -124,6 +127,7 @@ impl Server {
             },
             files: Arc::new(files),
             counters,
+            misses: misses::MissLog::new(Duration::from_secs(60)),
             abort,
             config,
         });
@@ -239,6 +243,24 @@ async fn wait_until(done: impl Fn() -> bool, limit: Duration) -> bool {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     true
+}
+
+/// Logs a missing file, at most once a minute per name pattern (see `misses`).
+pub(crate) fn log_miss(shared: &Shared, transport: &str, client: Option<SocketAddr>, name: &str) {
+    if let Some(line) = shared.misses.note(std::time::Instant::now(), name) {
+        let client = client.map_or_else(String::new, |c| c.to_string());
+        if line.folded == 0 {
+            info!(%client, file = %name, "{transport} not found");
+        } else {
+            info!(
+                %client,
+                file = %name,
+                "{transport} not found (and {} more like {} in the last minute)",
+                line.folded,
+                line.pattern
+            );
+        }
+    }
 }
 
 /// Resolves once `flag` is true (or its sender is gone). Unlike `wait_for`, the future holds

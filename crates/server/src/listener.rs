@@ -20,7 +20,7 @@ use crate::config::BusyReply;
 use crate::counters::Counter;
 use crate::files::{Denied, FileName, Lookup};
 use crate::transfer::{self, Content, Job};
-use crate::{Shared, sockopt};
+use crate::{Shared, misses, sockopt};
 
 /// Why a listening socket could not be opened, with advice a person can act on.
 #[derive(Debug, thiserror::Error)]
@@ -253,7 +253,8 @@ impl Listener {
             }
             Lookup::NotFound => {
                 counters.incr(Counter::RequestsNotFound);
-                debug!(%client, file = %name.display(), "not found");
+                misses::count_lookup(counters, &name, false);
+                crate::log_miss(shared, "TFTP", Some(client), &name.display());
                 self.reply_error(client, local_ip, ErrorCode::FileNotFound, "File not found");
                 return;
             }
@@ -261,6 +262,7 @@ impl Listener {
                 return self.refuse(shared, client, local_ip, name.display(), why);
             }
         };
+        misses::count_lookup(counters, &name, true);
         // An empty file is one DATA packet: it never takes a serving slot (a CUCM defect is
         // that missing and empty files did).
         let slot = if len == 0 {

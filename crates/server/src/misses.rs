@@ -1,0 +1,227 @@
+//! What phones ask for and do not get: the per-device-file counters (SEPFoundCount, …) and a
+//! log of missing files that cannot flood.
+//!
+//! Phones probe for many files that do not exist: every phone of a nonsecure cluster asks for
+//! `CTLSEP<MAC>.tlv` and `ITLSEP<MAC>.tlv` at each boot (seed: "normal"). A line per miss would
+//! bury everything else during a boot storm, so a miss is logged at most once per interval per
+//! *pattern*: MAC addresses in the name are folded into `<MAC>`, so 5 000 phones probing 5 000
+//! different CTL names make one line, which says how many were folded into it.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::counters::{Counter, Counters};
+use crate::files::FileName;
+
+/// The device configuration files CUCM counts apart (spec cisco-tftp.md §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DeviceFile {
+    /// `SEP<MAC>.cnf.xml`, `SEP<MAC>.cnf`: phones.
+    Sep,
+    /// `SIP<MAC>.cnf`: 7940/7960 on SIP firmware.
+    Sip,
+    /// `ld<mac>`: 7905.
+    Ld,
+    /// `gk<mac>`: 7912.
+    Gk,
+}
+
+impl DeviceFile {
+    /// The class of a requested name, by its last component, case-insensitively.
+    pub(crate) fn of(name: &FileName) -> Option<Self> {
+        let base = name.base().to_ascii_lowercase();
+        [
+            ("sep", Self::Sep),
+            ("sip", Self::Sip),
+            ("ld", Self::Ld),
+            ("gk", Self::Gk),
+        ]
+        .into_iter()
+        .find(|(prefix, _)| {
+            base.strip_prefix(prefix).is_some_and(|rest| {
+                rest.len() >= 12
+                    && rest.as_bytes()[..12].iter().all(u8::is_ascii_hexdigit)
+                    && (rest.len() == 12 || rest.as_bytes()[12] == b'.')
+            })
+        })
+        .map(|(_, class)| class)
+    }
+
+    fn counter(self, found: bool) -> Counter {
+        match (self, found) {
+            (Self::Sep, true) => Counter::SepFound,
+            (Self::Sep, false) => Counter::SepNotFound,
+            (Self::Sip, true) => Counter::SipFound,
+            (Self::Sip, false) => Counter::SipNotFound,
+            (Self::Ld, true) => Counter::LdFound,
+            (Self::Ld, false) => Counter::LdNotFound,
+            (Self::Gk, true) => Counter::GkFound,
+            (Self::Gk, false) => Counter::GkNotFound,
+        }
+    }
+}
+
+/// Counts a lookup of a device file in SEPFoundCount, SEPNotFoundCount and their kin.
+pub(crate) fn count_lookup(counters: &Counters, name: &FileName, found: bool) {
+    if let Some(class) = DeviceFile::of(name) {
+        counters.incr(class.counter(found));
+    }
+}
+
+/// Patterns remembered at most; past it the table starts over (costs extra lines, not memory).
+const MAX_PATTERNS: usize = 4096;
+
+/// Rate-limits "not found" log lines per name pattern.
+#[derive(Debug)]
+pub(crate) struct MissLog {
+    interval: Duration,
+    seen: Mutex<HashMap<String, Seen>>,
+}
+
+#[derive(Debug)]
+struct Seen {
+    logged_at: Instant,
+    folded: u64,
+}
+
+/// What to log for one miss.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct MissLine {
+    pub(crate) pattern: String,
+    /// Misses of this pattern since its last line that were not logged.
+    pub(crate) folded: u64,
+}
+
+impl MissLog {
+    pub(crate) fn new(interval: Duration) -> Self {
+        Self {
+            interval,
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Notes a miss at `now`; returns a line to log, or `None` when this pattern was logged
+    /// less than an interval ago.
+    pub(crate) fn note(&self, now: Instant, name: &str) -> Option<MissLine> {
+        let pattern = pattern(name);
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = seen.get_mut(&pattern) {
+            if now.duration_since(s.logged_at) < self.interval {
+                s.folded += 1;
+                return None;
+            }
+            let folded = std::mem::take(&mut s.folded);
+            s.logged_at = now;
+            return Some(MissLine { pattern, folded });
+        }
+        if seen.len() >= MAX_PATTERNS {
+            seen.clear();
+        }
+        seen.insert(
+            pattern.clone(),
+            Seen {
+                logged_at: now,
+                folded: 0,
+            },
+        );
+        Some(MissLine { pattern, folded: 0 })
+    }
+}
+
+/// The name with every run of exactly 12 hex digits (a MAC address) replaced by `<MAC>`.
+fn pattern(name: &str) -> String {
+    let bytes = name.as_bytes();
+    let mut out = String::with_capacity(name.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let run = bytes[i..]
+            .iter()
+            .take_while(|b| b.is_ascii_hexdigit())
+            .count();
+        if run == 12 {
+            out.push_str("<MAC>");
+            i += run;
+        } else if run > 0 {
+            out.push_str(&name[i..i + run]);
+            i += run;
+        } else {
+            let ch = name[i..].chars().next().unwrap_or('?');
+            out.push(ch);
+            i += ch.len_utf8().max(1);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn class(s: &str) -> Option<DeviceFile> {
+        DeviceFile::of(&FileName::parse(s.as_bytes()).unwrap())
+    }
+
+    #[test]
+    fn device_files_are_classified_by_their_name() {
+        assert_eq!(class("SEP001122AABBCC.cnf.xml"), Some(DeviceFile::Sep));
+        assert_eq!(class("sep001122aabbcc.CNF"), Some(DeviceFile::Sep));
+        assert_eq!(class("SIP001122AABBCC.cnf"), Some(DeviceFile::Sip));
+        assert_eq!(class("ld001122aabbcc"), Some(DeviceFile::Ld));
+        assert_eq!(class("gk001122aabbcc"), Some(DeviceFile::Gk));
+        assert_eq!(class("dir/SEP001122AABBCC.cnf.xml"), Some(DeviceFile::Sep));
+        for other in [
+            "CTLSEP001122AABBCC.tlv",
+            "ITLSEP001122AABBCC.tlv",
+            "SEPDefault.cnf",
+            "SIPDefault.cnf",
+            "SEP0011.cnf.xml",
+            "SEP001122AABBCCDD.cnf.xml",
+            "XMLDefault.cnf.xml",
+            "lddefault.cfg",
+        ] {
+            assert_eq!(class(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn macs_fold_into_one_pattern() {
+        assert_eq!(pattern("CTLSEP001122AABBCC.tlv"), "CTLSEP<MAC>.tlv");
+        assert_eq!(pattern("SEPdeadbeef0001.cnf.xml"), "SEP<MAC>.cnf.xml");
+        assert_eq!(pattern("term71.default.loads"), "term71.default.loads");
+        assert_eq!(
+            pattern("0011223344556677"),
+            "0011223344556677",
+            "16 digits: not a MAC"
+        );
+        assert_eq!(pattern("Desktops/ä/x"), "Desktops/ä/x");
+    }
+
+    #[test]
+    fn a_pattern_is_logged_once_per_interval_with_the_folded_count() {
+        let log = MissLog::new(Duration::from_secs(60));
+        let t0 = Instant::now();
+        let first = log.note(t0, "CTLSEP000000000001.tlv").unwrap();
+        assert_eq!(
+            first,
+            MissLine {
+                pattern: "CTLSEP<MAC>.tlv".into(),
+                folded: 0
+            }
+        );
+        for i in 2..=5000u64 {
+            assert_eq!(
+                log.note(t0 + Duration::from_millis(i), &format!("CTLSEP{i:012}.tlv")),
+                None
+            );
+        }
+        assert!(
+            log.note(t0, "ITLSEP000000000001.tlv").is_some(),
+            "another pattern is logged"
+        );
+        let later = log
+            .note(t0 + Duration::from_secs(61), "CTLSEP000000009999.tlv")
+            .unwrap();
+        assert_eq!(later.folded, 4999);
+    }
+}
