@@ -3,6 +3,7 @@
 
 mod client;
 mod counters;
+mod file;
 mod load;
 mod serve;
 
@@ -35,6 +36,9 @@ enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Show a running server's Cisco TFTP counters (read from its admin listener).
     Counters(counters::CountersArgs),
+    /// Manage custom files (rings, backgrounds, loads) in the root or an alternate location;
+    /// a running server serves every change at once.
+    File(file::FileArgs),
     /// Download one file over TFTP with phoneboot's own client.
     Get(client::GetArgs),
     /// Load generator: many downloads of one file at a given concurrency, with rates and
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(*args).await,
             Command::Counters(args) => counters::run(args).await,
+            Command::File(args) => file::run(args),
             Command::Get(args) => client::run(args).await,
             Command::Load(args) => load::run(args).await,
         }

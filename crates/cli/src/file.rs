@@ -1,0 +1,173 @@
+//! `phoneboot file`: custom files (ring tones, backgrounds, RingList.xml, firmware loads) in the
+//! TFTP root or an alternate location, without a restart. A running server serves the new
+//! version from the next request on; a transfer in flight finishes with the version it started.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand};
+use phoneboot_server::config::{Config, Settings};
+use phoneboot_server::files::{FileName, FileRoots, Lookup};
+
+#[derive(Debug, Args)]
+pub(crate) struct FileArgs {
+    /// TOML configuration file (for its root and alternate locations).
+    #[arg(
+        long,
+        short,
+        env = "PHONEBOOT_CONFIG",
+        value_name = "FILE",
+        global = true
+    )]
+    config: Option<PathBuf>,
+    /// The TFTP root. [default: ./tftp]
+    #[arg(long, env = "PHONEBOOT_ROOT", value_name = "DIR", global = true)]
+    root: Option<PathBuf>,
+    /// An alternate file location, as given to `serve` (repeatable).
+    #[arg(
+        long = "alternate-root",
+        env = "PHONEBOOT_ALTERNATE_ROOTS",
+        value_name = "DIR",
+        value_delimiter = ',',
+        global = true
+    )]
+    alternate_roots: Vec<PathBuf>,
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Debug, Subcommand)]
+enum Action {
+    /// Store a file, atomically replacing any file of that name (in any case).
+    Put {
+        /// The local file to upload; "-" reads standard input.
+        source: PathBuf,
+        /// Its name on the server (folders allowed). [default: the source's file name]
+        name: Option<String>,
+        /// 0 for the root, N for the Nth alternate location.
+        #[arg(long, default_value_t = 0)]
+        location: usize,
+    },
+    /// Print or save a file as a phone would get it (first location that has it).
+    Get {
+        name: String,
+        /// Where to write it. [default: standard output]
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// List the files of every location.
+    List,
+    /// Remove a file.
+    Rm {
+        name: String,
+        /// 0 for the root, N for the Nth alternate location.
+        #[arg(long, default_value_t = 0)]
+        location: usize,
+    },
+}
+
+pub(crate) fn run(args: FileArgs) -> anyhow::Result<()> {
+    let file = match &args.config {
+        Some(path) => Settings::load(path)?,
+        None => Settings::default(),
+    };
+    let flags = Settings {
+        root: args.root,
+        alternate_roots: (!args.alternate_roots.is_empty()).then_some(args.alternate_roots),
+        ..Settings::default()
+    };
+    let config = Config::from_layers(file, flags)?;
+    let mut locations = vec![config.root.clone()];
+    locations.extend(config.alternate_roots.iter().cloned());
+    if matches!(args.action, Action::Put { .. }) && !config.root.exists() && locations.len() == 1 {
+        std::fs::create_dir_all(&config.root)
+            .with_context(|| format!("creating the root {}", config.root.display()))?;
+    }
+    let roots = FileRoots::new(&locations, config.case_insensitive, 1 << 20)?;
+    match args.action {
+        Action::Put {
+            source,
+            name,
+            location,
+        } => {
+            let name = match name {
+                Some(n) => n,
+                None => source
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .filter(|_| source.as_os_str() != "-")
+                    .context("give the name to store it under (the source has none)")?
+                    .to_owned(),
+            };
+            let parsed = parse(&name)?;
+            let content = if source.as_os_str() == "-" {
+                let mut buf = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)?;
+                buf
+            } else {
+                std::fs::read(&source).with_context(|| format!("reading {}", source.display()))?
+            };
+            let path = roots
+                .put(location, &parsed, &content)
+                .with_context(|| format!("storing {name}"))?;
+            eprintln!(
+                "stored {name}: {} bytes -> {}",
+                content.len(),
+                path.display()
+            );
+        }
+        Action::Get { name, output } => {
+            let parsed = parse(&name)?;
+            let content = match roots.lookup(&parsed) {
+                Lookup::Found(f) => f.content,
+                Lookup::NeedsLoad(p) => {
+                    roots
+                        .load(p)
+                        .with_context(|| format!("reading {name}"))?
+                        .content
+                }
+                Lookup::NotFound => bail!("{name}: no such file in any location"),
+                Lookup::Denied(why) => bail!("{name}: {why}"),
+            };
+            match output {
+                Some(path) => std::fs::write(&path, &content)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => std::io::stdout().write_all(&content)?,
+            }
+        }
+        Action::List => {
+            let dirs: Vec<_> = roots.locations().map(|p| p.display().to_string()).collect();
+            let mut out = std::io::stdout().lock();
+            for l in roots.list() {
+                let when = l
+                    .modified
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                writeln!(
+                    out,
+                    "{:>12}  {}  {}  [{}]",
+                    l.len,
+                    httpdate::fmt_http_date(
+                        std::time::UNIX_EPOCH + std::time::Duration::from_secs(when)
+                    ),
+                    l.name,
+                    dirs.get(l.location).map_or("?", String::as_str)
+                )?;
+            }
+        }
+        Action::Rm { name, location } => {
+            let parsed = parse(&name)?;
+            let path = roots
+                .remove(location, &parsed)
+                .with_context(|| format!("removing {name}"))?;
+            eprintln!("removed {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// A name as the server would take it, or why not.
+fn parse(name: &str) -> anyhow::Result<FileName> {
+    FileName::parse(name.as_bytes()).map_err(|why| anyhow::anyhow!("{name:?}: {why}"))
+}
