@@ -155,3 +155,66 @@ fn hostile_names_and_locations_are_refused_with_a_reason() {
         "nothing written outside"
     );
 }
+
+/// 20 transfers of a 10 MiB load run while it is replaced: each gets all of the old version or
+/// all of the new one, never a mix.
+#[test]
+fn replacing_a_file_under_20_running_transfers_never_mixes_versions() {
+    let root = temp_root();
+    let old = pseudo_random(10 << 20, 1);
+    let new = pseudo_random(10 << 20, 2);
+    std::fs::write(root.path().join("load.bin"), &old).unwrap();
+    let server = Server::start(root.path(), &[]);
+    let out = temp_root();
+    let addr = server.v4.to_string();
+    let gets: Vec<(std::path::PathBuf, std::process::Child)> = (0..20)
+        .map(|i| {
+            let dest = out.path().join(format!("got{i}"));
+            // Lock-step at 512 bytes: 20 480 round trips, long enough to overlap the put.
+            let child = Command::new(env!("CARGO_BIN_EXE_phoneboot"))
+                .args(["get", &addr, "load.bin", "-o", dest.to_str().unwrap()])
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            (dest, child)
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (ok, _, err) = file_cmd(root.path(), &["put", "-", "load.bin"], Some(&new));
+    assert!(ok, "{err}");
+    let (old_sum, new_sum) = (sha256(&old), sha256(&new));
+    let mut got_old = 0;
+    for (dest, mut child) in gets {
+        assert!(child.wait().unwrap().success());
+        let sum = sha256(&std::fs::read(&dest).unwrap());
+        assert!(
+            sum == old_sum || sum == new_sum,
+            "{} got a mix of versions",
+            dest.display()
+        );
+        got_old += usize::from(sum == old_sum);
+    }
+    assert!(
+        got_old > 0,
+        "no transfer overlapped the replacement; the test proved nothing"
+    );
+    let after = Command::new(env!("CARGO_BIN_EXE_phoneboot"))
+        .args([
+            "get",
+            &addr,
+            "load.bin",
+            "-o",
+            "-",
+            "--blksize",
+            "1428",
+            "--windowsize",
+            "16",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        sha256(&after.stdout),
+        new_sum,
+        "new requests get the new version"
+    );
+}

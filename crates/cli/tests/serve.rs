@@ -197,6 +197,8 @@ fn counters_count_exactly_what_happened() {
         ("RequestsOptionProbe", 0),
         ("SegmentsSent", 5),
         ("SegmentsAcknowledged", 4),
+        // The first transfer read the file from disk (4 segments); the held one hit the cache.
+        ("SegmentsFromDisk", 4),
         ("MaxServingCount", 1),
     ];
     for (name, value) in expect {

@@ -52,6 +52,7 @@ pub enum Counter {
     LdNotFound,
     GkFound,
     GkNotFound,
+    SegmentsFromDisk,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -302,6 +303,13 @@ pub const DEFS: &[Def] = &[
         "Requests for gk<mac> files (7912) that were not found.",
         Kind::Cumulative,
     ),
+    def(
+        Counter::SegmentsFromDisk,
+        "SegmentsFromDisk",
+        "phoneboot_tftp_segments_from_disk_total",
+        "TFTP DATA packets of transfers whose file was read from disk for them (not found in the memory cache).",
+        Kind::Cumulative,
+    ),
 ];
 
 const fn def(
@@ -320,7 +328,7 @@ const fn def(
     }
 }
 
-const COUNT: usize = 33;
+const COUNT: usize = 34;
 
 /// The live counter values.
 #[derive(Debug)]

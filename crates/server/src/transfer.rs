@@ -110,6 +110,7 @@ struct Report {
     blksize: usize,
     windowsize: u64,
     retransmits: u64,
+    from_disk: bool,
 }
 
 async fn serve(
@@ -138,6 +139,9 @@ async fn serve(
     let Ok(Packet::Rrq(rrq)) = Packet::parse(request) else {
         return End::Failed("request vanished".into());
     };
+    // Read from disk for this transfer (not found in the cache): its segments count in
+    // SegmentsFromDisk.
+    report.from_disk = matches!(content, Content::Load(_));
     let content = match content {
         Content::Ready(bytes) => bytes,
         Content::Load(pending) => {
@@ -265,6 +269,12 @@ fn record(shared: &Shared, seen: &mut Stats, now: Stats, report: &mut Report) {
         Counter::SegmentsSent,
         now.segments_sent - seen.segments_sent,
     );
+    if report.from_disk {
+        c.add(
+            Counter::SegmentsFromDisk,
+            now.segments_sent - seen.segments_sent,
+        );
+    }
     c.add(
         Counter::SegmentsAcknowledged,
         now.segments_acknowledged - seen.segments_acknowledged,
