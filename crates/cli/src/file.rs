@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use phoneboot_server::config::{Config, Settings};
-use phoneboot_server::files::{FileName, FileRoots, Lookup};
+use phoneboot_source::dir::{FileName, FileRoots, Probe};
 
 #[derive(Debug, Args)]
 pub(crate) struct FileArgs {
@@ -119,16 +119,16 @@ pub(crate) fn run(args: FileArgs) -> anyhow::Result<()> {
         }
         Action::Get { name, output } => {
             let parsed = parse(&name)?;
-            let content = match roots.lookup(&parsed) {
-                Lookup::Found(f) => f.content,
-                Lookup::NeedsLoad(p) => {
+            let content = match roots.probe(&parsed) {
+                Probe::Found(f) => f.content,
+                Probe::NeedsLoad(p) => {
                     roots
                         .load(p)
                         .with_context(|| format!("reading {name}"))?
                         .content
                 }
-                Lookup::NotFound => bail!("{name}: no such file in any location"),
-                Lookup::Denied(why) => bail!("{name}: {why}"),
+                Probe::NotFound => bail!("{name}: no such file in any location"),
+                Probe::Denied(why) => bail!("{name}: {why}"),
             };
             match output {
                 Some(path) => std::fs::write(&path, &content)

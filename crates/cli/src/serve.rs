@@ -6,7 +6,8 @@ use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use phoneboot_server::Server;
 use phoneboot_server::config::{
-    AdminSection, BusyReply, Config, HttpSection, Settings, TftpSection,
+    AdminSection, BusyReply, ClusterSection, Config, HttpSection, RemoteSection, Settings,
+    TftpSection,
 };
 use tracing::info;
 
@@ -58,6 +59,17 @@ pub(crate) struct ServeArgs {
         value_delimiter = ','
     )]
     alternate_roots: Vec<PathBuf>,
+
+    /// An alternate file server (another cluster's phoneboot or CUCM, over HTTP), asked in
+    /// order when no local location has a file; repeat for up to 3. They form one remote
+    /// cluster; the config file can list several (`[[remote_clusters]]`).
+    #[arg(
+        long = "alternate-server",
+        env = "PHONEBOOT_ALTERNATE_SERVERS",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    alternate_servers: Vec<String>,
 
     /// Match file names exactly; by default case is ignored, as phones differ in it.
     #[arg(long, env = "PHONEBOOT_CASE_SENSITIVE")]
@@ -153,6 +165,14 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
             cache_max_bytes: args.cache_max_bytes,
             shutdown_grace_ms: None,
         },
+        remote_clusters: (!args.alternate_servers.is_empty()).then(|| {
+            vec![ClusterSection {
+                name: "command line".to_owned(),
+                enabled: true,
+                servers: args.alternate_servers,
+            }]
+        }),
+        remote: RemoteSection::default(),
         http: HttpSection {
             listen: (!args.http_listen.is_empty()).then_some(args.http_listen),
             retry_after_secs: None,

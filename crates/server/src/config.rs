@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use phoneboot_source::peer::{MAX_SERVERS, PeerConfig};
 use phoneboot_tftp::options::{MAX_BLKSIZE, MAX_WINDOWSIZE, MIN_BLKSIZE};
 use phoneboot_tftp::{RetryPolicy, Rollover, ServerLimits};
 use serde::Deserialize;
@@ -63,6 +64,8 @@ pub struct Config {
     pub http_retry_after_secs: u32,
     /// `None` disables the admin listener.
     pub admin_listen: Option<SocketAddr>,
+    /// Alternate file servers (centralized TFTP): the enabled remote clusters, in order.
+    pub remote_clusters: Vec<PeerConfig>,
     pub root: PathBuf,
     pub alternate_roots: Vec<PathBuf>,
     pub case_insensitive: bool,
@@ -84,6 +87,7 @@ impl Default for Config {
             tftp_fallback: Some(default::TFTP_UNPRIVILEGED),
             http_listen: vec![default::HTTP_LISTEN],
             http_retry_after_secs: default::HTTP_RETRY_AFTER_SECS,
+            remote_clusters: Vec::new(),
             admin_listen: Some(default::ADMIN_LISTEN),
             root: PathBuf::from(default::ROOT),
             alternate_roots: Vec::new(),
@@ -139,8 +143,39 @@ pub struct Settings {
     pub tftp: TftpSection,
     #[serde(default)]
     pub http: HttpSection,
+    /// Alternate file servers, one entry per remote cluster, asked in order on a miss.
+    pub remote_clusters: Option<Vec<ClusterSection>>,
+    #[serde(default)]
+    pub remote: RemoteSection,
     #[serde(default)]
     pub admin: AdminSection,
+}
+
+/// One remote cluster (`[[remote_clusters]]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSection {
+    pub name: String,
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    /// Up to 3: `http://host:port`, `host:port` or `host` (port 6970).
+    pub servers: Vec<String>,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+/// How remote clusters are asked (`[remote]`).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteSection {
+    pub connect_timeout_ms: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    pub cache_ttl_secs: Option<u64>,
+    pub max_file_bytes: Option<u64>,
+    /// Name patterns (`*`, `?`) never fetched from another cluster.
+    pub common_files: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -211,6 +246,17 @@ impl Settings {
                 cache_max_bytes: t.cache_max_bytes.or(l.cache_max_bytes),
                 shutdown_grace_ms: t.shutdown_grace_ms.or(l.shutdown_grace_ms),
             },
+            remote_clusters: self.remote_clusters.or(lower.remote_clusters),
+            remote: RemoteSection {
+                connect_timeout_ms: self
+                    .remote
+                    .connect_timeout_ms
+                    .or(lower.remote.connect_timeout_ms),
+                timeout_ms: self.remote.timeout_ms.or(lower.remote.timeout_ms),
+                cache_ttl_secs: self.remote.cache_ttl_secs.or(lower.remote.cache_ttl_secs),
+                max_file_bytes: self.remote.max_file_bytes.or(lower.remote.max_file_bytes),
+                common_files: self.remote.common_files.or(lower.remote.common_files),
+            },
             http: HttpSection {
                 listen: self.http.listen.or(lower.http.listen),
                 retry_after_secs: self.http.retry_after_secs.or(lower.http.retry_after_secs),
@@ -249,6 +295,33 @@ impl Config {
                 })
                 .collect::<Result<Vec<_>, _>>()?,
         };
+        let remote = &s.remote;
+        let remote_clusters = s
+            .remote_clusters
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| c.enabled)
+            .map(|c| {
+                let mut peer = PeerConfig::new(c.name, c.servers);
+                if let Some(ms) = remote.connect_timeout_ms {
+                    peer.connect_timeout = Duration::from_millis(ms);
+                }
+                if let Some(ms) = remote.timeout_ms {
+                    peer.timeout = Duration::from_millis(ms);
+                }
+                if let Some(secs) = remote.cache_ttl_secs {
+                    peer.cache_ttl = Duration::from_secs(secs);
+                }
+                if let Some(bytes) = remote.max_file_bytes {
+                    peer.max_file_bytes = bytes;
+                }
+                if let Some(patterns) = &remote.common_files {
+                    peer.common_files.clone_from(patterns);
+                }
+                peer
+            })
+            .collect();
         let admin_listen = match s.admin.listen {
             None => d.admin_listen,
             Some(s) if s.eq_ignore_ascii_case("off") => None,
@@ -267,6 +340,7 @@ impl Config {
             tftp_fallback,
             http_listen,
             http_retry_after_secs: s.http.retry_after_secs.unwrap_or(d.http_retry_after_secs),
+            remote_clusters,
             admin_listen,
             root: s.root.unwrap_or(d.root),
             alternate_roots: s.alternate_roots.unwrap_or_default(),
@@ -351,6 +425,23 @@ impl Config {
                 "http retry-after",
                 "must be between 1 and 3600 seconds",
             ));
+        }
+        for cluster in &self.remote_clusters {
+            if cluster.servers.is_empty() || cluster.servers.len() > MAX_SERVERS {
+                return Err(invalid(
+                    "remote cluster",
+                    format!("{}: between 1 and {MAX_SERVERS} servers", cluster.name),
+                ));
+            }
+            // The phone's own TFTP timeout (a few seconds) must not run out while we ask.
+            if cluster.timeout > Duration::from_secs(10)
+                || cluster.connect_timeout > cluster.timeout
+            {
+                return Err(invalid(
+                    "remote timeout",
+                    "must be at most 10 s, and the connect timeout at most the timeout",
+                ));
+            }
         }
         if self.busy_message.len() > 200 {
             return Err(invalid("busy message", "must be at most 200 bytes"));

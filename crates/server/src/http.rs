@@ -13,7 +13,6 @@
 //! | at Maximum Serving Count | 503 + Retry-After | HttpRequestsOverflow |
 //! | client gone before the end | — | HttpRequestsAborted |
 
-use std::io;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -32,9 +31,10 @@ use tracing::debug;
 
 use crate::admission::Slot;
 use crate::counters::{Counter, Counters};
-use crate::files::{File, FileName, LoadError, Lookup, Stamp};
 use crate::misses::count_lookup;
 use crate::{BindError, Shared};
+use phoneboot_source::peer::HOP_HEADER;
+use phoneboot_source::{File, FileName, Lookup, Origin, Stamp};
 
 /// The file routes; `fn app(state) -> Router` so that every behaviour is testable in-process.
 pub(crate) fn app(shared: Arc<Shared>) -> Router {
@@ -72,55 +72,30 @@ async fn serve_file(
         Ok(name) => name,
         Err(why) => return refuse(counters, &name, why),
     };
-    let (file, len) = match shared.files.lookup(&name) {
-        Lookup::Found(file) => {
-            let len = file.content.len() as u64;
-            (Ok(file), len)
-        }
-        Lookup::NeedsLoad(pending) => {
-            let len = pending.len();
-            (Err(pending), len)
-        }
-        Lookup::NotFound => {
+    // A request from another server (centralized TFTP) is answered from local sources only.
+    let local_only = headers.contains_key(HOP_HEADER);
+    let file = match shared.chain.lookup(&name, local_only).await {
+        Lookup::Found(file) => file,
+        Lookup::Skip => {
             count_lookup(counters, &name, false);
             crate::log_miss(&shared, "HTTP", None, &name.display());
             return not_found(counters, &name.display());
         }
         Lookup::Denied(why) => return refuse(counters, &name.display(), why),
+        Lookup::Busy => return busy(&shared),
+        Lookup::Failed(why) => return failed(counters, &name.display(), &why),
     };
     count_lookup(counters, &name, true);
+    if file.origin == Origin::Disk {
+        counters.incr(Counter::HttpServedFromDisk);
+    }
     // Like TFTP: an empty file never takes a slot.
-    let slot = if len == 0 {
+    let slot = if file.content.is_empty() {
         None
     } else {
         match shared.admission.try_slot() {
             Some(slot) => Some(slot),
-            None => {
-                counters.incr(Counter::HttpRequestsOverflow);
-                let retry_after = HeaderValue::from(shared.config.http_retry_after_secs);
-                return (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    [(header::RETRY_AFTER, retry_after)],
-                    "Server busy, try again later\n",
-                )
-                    .into_response();
-            }
-        }
-    };
-    let file = match file {
-        Ok(file) => file,
-        Err(pending) => {
-            let files = Arc::clone(&shared.files);
-            match tokio::task::spawn_blocking(move || files.load(pending)).await {
-                Ok(Ok(file)) => {
-                    counters.incr(Counter::HttpServedFromDisk);
-                    file
-                }
-                Ok(Err(LoadError::NotFound)) => return not_found(counters, &name.display()),
-                Ok(Err(LoadError::Denied(why))) => return refuse(counters, &name.display(), why),
-                Ok(Err(LoadError::Io(e))) => return failed(counters, &name.display(), &e),
-                Err(e) => return failed(counters, &name.display(), &io::Error::other(e)),
-            }
+            None => return busy(&shared),
         }
     };
     respond(counters, &method, &headers, file, (slot, connected))
@@ -205,6 +180,19 @@ fn not_modified(request: &HeaderMap, etag: &str, stamp: Stamp) -> bool {
     modified_secs <= since_secs
 }
 
+/// 503 with Retry-After: the Maximum Serving Count is reached here, or the alternate server
+/// that has the file is busy.
+fn busy(shared: &Shared) -> Response {
+    shared.counters.incr(Counter::HttpRequestsOverflow);
+    let retry_after = HeaderValue::from(shared.config.http_retry_after_secs);
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, retry_after)],
+        "Server busy, try again later\n",
+    )
+        .into_response()
+}
+
 fn not_found(counters: &Counters, name: &str) -> Response {
     counters.incr(Counter::HttpRequestsNotFound);
     debug!(file = %name, "HTTP not found");
@@ -217,7 +205,7 @@ fn refuse(counters: &Counters, name: &str, why: impl std::fmt::Display) -> Respo
     (StatusCode::FORBIDDEN, "Access violation\n").into_response()
 }
 
-fn failed(counters: &Counters, name: &str, e: &io::Error) -> Response {
+fn failed(counters: &Counters, name: &str, e: &str) -> Response {
     counters.incr(Counter::HttpRequestsAborted);
     tracing::warn!(file = %name, "HTTP read failed: {e}");
     (StatusCode::INTERNAL_SERVER_ERROR, "Read error\n").into_response()

@@ -14,9 +14,9 @@
 
 pub mod admin;
 mod admission;
+mod answer;
 pub mod config;
 pub mod counters;
-pub mod files;
 mod http;
 mod listener;
 mod misses;
@@ -36,14 +36,17 @@ use tracing::{info, warn};
 use crate::admission::Admission;
 pub use crate::config::Config;
 use crate::counters::{Counter, Counters};
-use crate::files::FileRoots;
 pub use crate::listener::BindError;
+use phoneboot_source::dir::DirSource;
+use phoneboot_source::peer::PeerSource;
+use phoneboot_source::{Chain, FileRoots, Source};
 
 /// State shared by the listeners and the transfer tasks.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) config: Config,
-    pub(crate) files: Arc<FileRoots>,
+    /// Where files come from: the disk, then the alternate servers.
+    pub(crate) chain: Chain,
     pub(crate) admission: Arc<Admission>,
     pub(crate) counters: Arc<Counters>,
     /// Rate limit for "not found" log lines.
@@ -62,6 +65,8 @@ pub enum StartError {
         "{0}\n  create the directory, or point --root at the folder that holds the phone files"
     )]
     Root(io::Error),
+    #[error("{0}")]
+    Remote(String),
 }
 
 /// A bound, ready server.
@@ -81,6 +86,14 @@ impl Server {
         roots.extend(config.alternate_roots.iter().cloned());
         let files = FileRoots::new(&roots, config.case_insensitive, config.cache_max_bytes)
             .map_err(StartError::Root)?;
+        // The seed's order: (built files, memory caches: a later issue), the disk, then the
+        // alternate file servers.
+        let mut sources: Vec<Arc<dyn Source>> = vec![Arc::new(DirSource::new(Arc::new(files)))];
+        for cluster in &config.remote_clusters {
+            let peer =
+                PeerSource::new(cluster.clone()).map_err(|e| StartError::Remote(e.to_string()))?;
+            sources.push(Arc::new(peer));
+        }
         let mut listeners = Vec::new();
         for addr in &config.tftp_listen {
             let bound = match listener::Listener::bind(*addr, config.recv_buffer_bytes) {
@@ -125,7 +138,7 @@ impl Server {
                 retry: config.retry,
                 rollover: config.rollover,
             },
-            files: Arc::new(files),
+            chain: Chain::new(sources),
             counters,
             misses: misses::MissLog::new(Duration::from_secs(60)),
             abort,

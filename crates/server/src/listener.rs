@@ -16,11 +16,12 @@ use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::config::BusyReply;
 use crate::counters::Counter;
-use crate::files::{Denied, FileName, Lookup};
+use phoneboot_source::{Denied, FileName};
+
+use crate::answer::{self, Answer};
 use crate::transfer::{self, Content, Job};
-use crate::{Shared, misses, sockopt};
+use crate::{Shared, sockopt};
 
 /// Why a listening socket could not be opened, with advice a person can act on.
 #[derive(Debug, thiserror::Error)]
@@ -242,57 +243,30 @@ impl Listener {
                 );
             }
         };
-        let (content, len) = match shared.files.lookup(&name) {
-            Lookup::Found(file) => {
-                let len = file.content.len() as u64;
-                (Content::Ready(file.content), len)
-            }
-            Lookup::NeedsLoad(pending) => {
-                let len = pending.len();
-                (Content::Load(pending), len)
-            }
-            Lookup::NotFound => {
-                counters.incr(Counter::RequestsNotFound);
-                misses::count_lookup(counters, &name, false);
-                crate::log_miss(shared, "TFTP", Some(client), &name.display());
-                self.reply_error(client, local_ip, ErrorCode::FileNotFound, "File not found");
-                return;
-            }
-            Lookup::Denied(why) => {
-                return self.refuse(shared, client, local_ip, name.display(), why);
-            }
-        };
-        misses::count_lookup(counters, &name, true);
-        // An empty file is one DATA packet: it never takes a serving slot (a CUCM defect is
-        // that missing and empty files did).
-        let slot = if len == 0 {
-            None
-        } else {
-            match shared.admission.try_slot() {
-                Some(slot) => Some(slot),
-                None => {
-                    counters.incr(Counter::RequestsOverflow);
-                    debug!(%client, file = %name.display(), "busy: Maximum Serving Count reached");
-                    if shared.config.busy_reply == BusyReply::Error {
-                        self.reply_error(
-                            client,
-                            local_ip,
-                            ErrorCode::NotDefined,
-                            &shared.config.busy_message,
-                        );
+        let local_ip = local_ip.or_else(|| Some(self.local.ip()).filter(|ip| !ip.is_unspecified()));
+        let content = match shared.chain.try_now(&name, false) {
+            // Decided at once (cached, missing, refused): answer from here.
+            Some(lookup) => match answer::decide(shared, client, &name, lookup) {
+                Answer::Serve(file, slot) => (Content::Ready(file), slot),
+                Answer::Refuse { counter, reply } => {
+                    counters.incr(counter);
+                    if let Some((code, text)) = reply {
+                        self.reply_error(client, local_ip, code, &text);
                     }
                     return;
                 }
-            }
+            },
+            // A disk read or a peer fetch: the transfer task looks it up, then decides.
+            None => (Content::Lookup, None),
         };
         let job = Job {
             client,
-            local_ip: local_ip.or_else(|| Some(self.local.ip()).filter(|ip| !ip.is_unspecified())),
+            local_ip,
             request: datagram.to_vec(),
             name,
-            content,
+            content: content.0,
             claim,
-            slot,
+            slot: content.1,
         };
         transfer::spawn(Arc::clone(shared), job);
     }

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::counters::{Counter, Counters};
-use crate::files::FileName;
+use phoneboot_source::FileName;
 
 /// The device configuration files CUCM counts apart (spec cisco-tftp.md §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,17 +11,20 @@ use phoneboot_tftp::{Outcome, ReadTransfer, Stats, negotiate_read, netascii};
 use tokio::net::UdpSocket;
 use tracing::{debug, info, warn};
 
+use phoneboot_source::{File, FileName, Origin};
+
 use crate::Shared;
 use crate::admission::{Claim, Slot};
+use crate::answer::{self, Answer};
 use crate::counters::Counter;
-use crate::files::{FileName, LoadError, Pending};
 use crate::listener::canonical;
 
-/// The content of the requested file: in memory already, or to be read first.
+/// The requested file: found already, or to be looked up by the task (a disk read, a fetch
+/// from an alternate server), which then decides as the listener would have.
 #[derive(Debug)]
 pub(crate) enum Content {
-    Ready(Bytes),
-    Load(Pending),
+    Ready(File),
+    Lookup,
 }
 
 /// Everything a transfer task needs, handed over by the listener.
@@ -36,7 +39,7 @@ pub(crate) struct Job {
     pub(crate) content: Content,
     /// Held until the task ends: a retransmitted request from this client is a duplicate.
     pub(crate) claim: Claim,
-    /// Held until the task ends; `None` for an empty file.
+    /// Held until the task ends; `None` for an empty file or before the lookup.
     pub(crate) slot: Option<Slot>,
 }
 
@@ -44,8 +47,10 @@ pub(crate) struct Job {
 #[derive(Debug)]
 enum End {
     Transfer(Outcome),
-    NotFound,
-    Denied(String),
+    /// Not served after the lookup: counted under this counter (the answer logged already).
+    Refused(Counter),
+    /// The file needs more blocks than the rollover policy allows.
+    TooLarge(String),
     Failed(String),
     Shutdown,
 }
@@ -61,8 +66,8 @@ pub(crate) fn spawn(shared: Arc<Shared>, job: Job) {
         let mut report = Report::default();
         let end = serve(
             &shared,
-            client,
-            job.local_ip,
+            &job.name,
+            (client, job.local_ip),
             &job.request,
             job.content,
             &claim,
@@ -74,8 +79,8 @@ pub(crate) fn spawn(shared: Arc<Shared>, job: Job) {
             End::Transfer(o) if o.is_success() => Counter::RequestsProcessed,
             End::Transfer(Outcome::OptionsRejected { .. }) => Counter::RequestsOptionProbe,
             End::Transfer(_) | End::Failed(_) | End::Shutdown => Counter::RequestsAborted,
-            End::NotFound => Counter::RequestsNotFound,
-            End::Denied(_) => Counter::RequestsDenied,
+            End::Refused(counter) => *counter,
+            End::TooLarge(_) => Counter::RequestsDenied,
         };
         shared.counters.incr(counter);
         if matches!(end, End::Transfer(Outcome::Unconfirmed)) {
@@ -94,8 +99,8 @@ pub(crate) fn spawn(shared: Arc<Shared>, job: Job) {
                 outcome = ?outcome,
                 "transfer finished"
             ),
-            End::NotFound => debug!(%client, file = %name, "not found"),
-            End::Denied(why) => info!(%client, file = %name, "refused: {why}"),
+            End::Refused(_) => {}
+            End::TooLarge(why) => info!(%client, file = %name, "refused: {why}"),
             End::Failed(why) => warn!(%client, file = %name, duration_ms, "transfer failed: {why}"),
             End::Shutdown => {
                 info!(%client, file = %name, duration_ms, "transfer stopped by shutdown");
@@ -115,8 +120,8 @@ struct Report {
 
 async fn serve(
     shared: &Shared,
-    client: SocketAddr,
-    local_ip: Option<IpAddr>,
+    name: &FileName,
+    (client, local_ip): (SocketAddr, Option<IpAddr>),
     request: &[u8],
     content: Content,
     claim: &Claim,
@@ -139,24 +144,30 @@ async fn serve(
     let Ok(Packet::Rrq(rrq)) = Packet::parse(request) else {
         return End::Failed("request vanished".into());
     };
-    // Read from disk for this transfer (not found in the cache): its segments count in
-    // SegmentsFromDisk.
-    report.from_disk = matches!(content, Content::Load(_));
-    let content = match content {
-        Content::Ready(bytes) => bytes,
-        Content::Load(pending) => {
-            let files = Arc::clone(&shared.files);
-            match tokio::task::spawn_blocking(move || files.load(pending)).await {
-                Ok(Ok(file)) => file.content,
-                Ok(Err(failure)) => {
-                    let (code, text, end) = load_failure(failure);
-                    send_error(&socket, client, code, text).await;
-                    return end;
+    // Held until the transfer ends (the listener's, or one taken after the lookup).
+    let _slot;
+    let file = match content {
+        Content::Ready(file) => file,
+        Content::Lookup => {
+            let lookup = shared.chain.lookup(name, false).await;
+            match answer::decide(shared, client, name, lookup) {
+                Answer::Serve(file, slot) => {
+                    _slot = slot;
+                    file
                 }
-                Err(e) => return End::Failed(format!("load task: {e}")),
+                Answer::Refuse { counter, reply } => {
+                    if let Some((code, text)) = reply {
+                        send_error(&socket, client, code, &text).await;
+                    }
+                    return End::Refused(counter);
+                }
             }
         }
     };
+    // Read from disk for this transfer (not found in the cache): its segments count in
+    // SegmentsFromDisk.
+    report.from_disk = file.origin == Origin::Disk;
+    let content = file.content;
     let content = match rrq.mode {
         Mode::Octet => content,
         // Converted once per transfer so that block offsets and tsize are exact.
@@ -174,7 +185,7 @@ async fn serve(
                 "File too large for this block size",
             )
             .await;
-            return End::Denied(refused.to_string());
+            return End::TooLarge(refused.to_string());
         }
     };
     report.bytes = transfer.size();
@@ -235,23 +246,6 @@ async fn serve(
                 transfer.handle_timeout(Instant::now());
             }
         }
-    }
-}
-
-/// How a failed read is told to the client (a short generic text) and logged (the detail).
-fn load_failure(failure: LoadError) -> (ErrorCode, &'static str, End) {
-    match failure {
-        LoadError::NotFound => (ErrorCode::FileNotFound, "File not found", End::NotFound),
-        LoadError::Denied(why) => (
-            ErrorCode::AccessViolation,
-            "Access violation",
-            End::Denied(why.to_string()),
-        ),
-        LoadError::Io(e) => (
-            ErrorCode::NotDefined,
-            "Read error",
-            End::Failed(format!("read error: {e}")),
-        ),
     }
 }
 

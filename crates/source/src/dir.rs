@@ -99,6 +99,11 @@ impl FileName {
         Ok(Self { components })
     }
 
+    /// The components, in order.
+    pub fn components(&self) -> impl Iterator<Item = &str> {
+        self.components.iter().map(String::as_str)
+    }
+
     /// The last component (empty for the root).
     pub fn base(&self) -> &str {
         self.components.last().map_or("", String::as_str)
@@ -114,9 +119,10 @@ impl FileName {
     }
 }
 
-/// What a lookup found.
+/// What a look at the disk found (the directory layer's own answer; the chain's is
+/// [`crate::Lookup`]).
 #[derive(Debug)]
-pub enum Lookup {
+pub enum Probe {
     /// The content is in memory.
     Found(File),
     /// The file exists, is allowed, and must be read: call [`FileRoots::load`] (blocking).
@@ -125,11 +131,23 @@ pub enum Lookup {
     Denied(Denied),
 }
 
-/// A file's content, with the version it was read at.
+/// A file's content, with the version it was read at and where it came from.
 #[derive(Debug, Clone)]
 pub struct File {
     pub content: Bytes,
     pub stamp: Stamp,
+    pub origin: Origin,
+}
+
+/// Where a file's content came from, for the *FromDisk counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A memory cache.
+    Cache,
+    /// Read from disk for this request.
+    Disk,
+    /// Fetched from another server for this request.
+    Remote,
 }
 
 /// Which version of a file this is, for HTTP validators: `tag` changes whenever the file does
@@ -267,32 +285,33 @@ impl FileRoots {
     }
 
     /// Looks a name up in each root, in order. Cheap: a few `stat` calls, no reads; a file
-    /// whose cached content is current comes back as [`Lookup::Found`].
-    pub fn lookup(&self, name: &FileName) -> Lookup {
+    /// whose cached content is current comes back as [`Probe::Found`].
+    pub fn probe(&self, name: &FileName) -> Probe {
         if name.is_root() {
-            return Lookup::NotFound;
+            return Probe::NotFound;
         }
         for (index, root) in self.roots.iter().enumerate() {
             let Some((path, meta)) = self.resolve(&root.path, name) else {
                 continue;
             };
             if !meta.is_file() {
-                return Lookup::Denied(Denied::NotAFile);
+                return Probe::Denied(Denied::NotAFile);
             }
             let version = Version::of(&meta);
             if let Some(hit) = self.cached(&path, version) {
-                return Lookup::Found(File {
+                return Probe::Found(File {
                     content: hit,
                     stamp: version.stamp(),
+                    origin: Origin::Cache,
                 });
             }
-            return Lookup::NeedsLoad(Pending {
+            return Probe::NeedsLoad(Pending {
                 path,
                 root: index,
                 len: meta.len(),
             });
         }
-        Lookup::NotFound
+        Probe::NotFound
     }
 
     fn cached(&self, path: &Path, version: Version) -> Option<Bytes> {
@@ -304,7 +323,7 @@ impl FileRoots {
             .map(|c| c.content.clone())
     }
 
-    /// Reads a file found by [`lookup`](Self::lookup), checking confinement. Blocking: call it
+    /// Reads a file found by [`probe`](Self::probe), checking confinement. Blocking: call it
     /// off the async runtime's workers.
     #[allow(clippy::needless_pass_by_value)] // consumes the lookup's answer: one load per lookup
     pub fn load(&self, pending: Pending) -> Result<File, LoadError> {
@@ -322,6 +341,7 @@ impl FileRoots {
                 Some((content, version)) => Ok(File {
                     content,
                     stamp: version.stamp(),
+                    origin: Origin::Cache,
                 }),
                 None => self.read(&pending),
             }
@@ -359,6 +379,7 @@ impl FileRoots {
         Ok(File {
             content,
             stamp: version.stamp(),
+            origin: Origin::Disk,
         })
     }
 
@@ -450,6 +471,53 @@ impl FileRoots {
             .listings
             .insert(dir.to_path_buf(), Listing { mtime_ns, by_lower });
         found
+    }
+}
+
+/// The disk as a [`crate::Source`]: the root and the alternate locations, in order.
+#[derive(Debug)]
+pub struct DirSource {
+    roots: Arc<FileRoots>,
+}
+
+impl DirSource {
+    pub fn new(roots: Arc<FileRoots>) -> Self {
+        Self { roots }
+    }
+}
+
+impl crate::Source for DirSource {
+    fn name(&self) -> &str {
+        "disk"
+    }
+
+    fn try_now(&self, name: &FileName) -> Option<crate::Lookup> {
+        match self.roots.probe(name) {
+            Probe::Found(file) => Some(crate::Lookup::Found(file)),
+            Probe::NotFound => Some(crate::Lookup::Skip),
+            Probe::Denied(why) => Some(crate::Lookup::Denied(why)),
+            Probe::NeedsLoad(_) => None,
+        }
+    }
+
+    fn lookup<'a>(&'a self, name: &'a FileName) -> crate::chain::LookupFuture<'a> {
+        Box::pin(async move {
+            let pending = match self.roots.probe(name) {
+                Probe::Found(file) => return crate::Lookup::Found(file),
+                Probe::NotFound => return crate::Lookup::Skip,
+                Probe::Denied(why) => return crate::Lookup::Denied(why),
+                Probe::NeedsLoad(pending) => pending,
+            };
+            let roots = Arc::clone(&self.roots);
+            match tokio::task::spawn_blocking(move || roots.load(pending)).await {
+                Ok(Ok(file)) => crate::Lookup::Found(file),
+                // Removed between the look and the read: as if it never was.
+                Ok(Err(LoadError::NotFound)) => crate::Lookup::Skip,
+                Ok(Err(LoadError::Denied(why))) => crate::Lookup::Denied(why),
+                Ok(Err(LoadError::Io(e))) => crate::Lookup::Failed(format!("read error: {e}")),
+                Err(e) => crate::Lookup::Failed(format!("read task: {e}")),
+            }
+        })
     }
 }
 
@@ -669,14 +737,14 @@ mod tests {
 
     fn get(roots: &FileRoots, s: &str) -> Result<Bytes, String> {
         let parsed = FileName::parse(s.as_bytes()).map_err(|e| format!("denied: {e}"))?;
-        match roots.lookup(&parsed) {
-            Lookup::Found(f) => Ok(f.content),
-            Lookup::NeedsLoad(p) => roots
+        match roots.probe(&parsed) {
+            Probe::Found(f) => Ok(f.content),
+            Probe::NeedsLoad(p) => roots
                 .load(p)
                 .map(|f| f.content)
                 .map_err(|e| format!("load: {e}")),
-            Lookup::NotFound => Err("not found".into()),
-            Lookup::Denied(d) => Err(format!("denied: {d}")),
+            Probe::NotFound => Err("not found".into()),
+            Probe::Denied(d) => Err(format!("denied: {d}")),
         }
     }
 
@@ -775,8 +843,8 @@ mod tests {
         std::fs::write(&path, b"one").unwrap();
         let roots = FileRoots::new(&[root.path().into()], true, 1 << 20).unwrap();
         let first = get(&roots, "f").unwrap();
-        let again = match roots.lookup(&name("f")) {
-            Lookup::Found(f) => f.content,
+        let again = match roots.probe(&name("f")) {
+            Probe::Found(f) => f.content,
             other => panic!("expected a cache hit, got {other:?}"),
         };
         assert_eq!(first.as_ptr(), again.as_ptr(), "one copy shared");
@@ -802,7 +870,7 @@ mod tests {
                 let roots = Arc::clone(&roots);
                 let barrier = Arc::clone(&barrier);
                 std::thread::spawn(move || {
-                    let Lookup::NeedsLoad(p) = roots.lookup(&name("load.bin")) else {
+                    let Probe::NeedsLoad(p) = roots.probe(&name("load.bin")) else {
                         panic!("expected a first load");
                     };
                     barrier.wait();

@@ -1,0 +1,93 @@
+//! The Source trait, the Lookup result, and the Chain that asks sources in order.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::dir::{Denied, File, FileName};
+
+/// What one source (or the whole chain) says about a name.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    /// Here it is.
+    Found(File),
+    /// Not mine: ask the next source. From the whole chain: no source has it.
+    Skip,
+    /// It may exist, but whoever has it is busy: tell the device to try later.
+    Busy,
+    /// The name may not be served.
+    Denied(Denied),
+    /// Something broke; the detail is for the log, not for the device.
+    Failed(String),
+}
+
+/// A boxed future, so that sources can sit in one list.
+pub type LookupFuture<'a> = Pin<Box<dyn Future<Output = Lookup> + Send + 'a>>;
+
+/// Somewhere a requested file may come from.
+pub trait Source: Send + Sync + fmt::Debug {
+    /// For logs.
+    fn name(&self) -> &str;
+
+    /// `false` for sources that ask other servers. A request that already came from another
+    /// server (it carries the hop header) is answered from local sources only, so that two
+    /// servers configured as each other's alternate cannot loop.
+    fn is_local(&self) -> bool {
+        true
+    }
+
+    /// The answer, if it can be given at once without blocking (a cache hit, a miss known
+    /// from metadata). `None` means "ask [`lookup`](Self::lookup)". This keeps the TFTP request
+    /// path free of task switches for the common cases.
+    fn try_now(&self, name: &FileName) -> Option<Lookup>;
+
+    /// The full answer; may read files or ask other servers.
+    fn lookup<'a>(&'a self, name: &'a FileName) -> LookupFuture<'a>;
+}
+
+/// Sources asked in order: the first answer that is not `Skip` wins.
+#[derive(Debug, Clone, Default)]
+pub struct Chain {
+    sources: Vec<Arc<dyn Source>>,
+}
+
+impl Chain {
+    pub fn new(sources: Vec<Arc<dyn Source>>) -> Self {
+        Self { sources }
+    }
+
+    /// The answer if every source it takes to decide can answer at once; `None` means the
+    /// caller must await [`lookup`](Self::lookup).
+    pub fn try_now(&self, name: &FileName, local_only: bool) -> Option<Lookup> {
+        for source in self.eligible(local_only) {
+            match source.try_now(name)? {
+                Lookup::Skip => continue,
+                decided => return Some(decided),
+            }
+        }
+        Some(Lookup::Skip)
+    }
+
+    /// Asks the sources in order until one answers something other than `Skip`.
+    pub async fn lookup(&self, name: &FileName, local_only: bool) -> Lookup {
+        for source in self.eligible(local_only) {
+            match source.lookup(name).await {
+                Lookup::Skip => continue,
+                decided => return decided,
+            }
+        }
+        Lookup::Skip
+    }
+
+    /// True when some source asks other servers.
+    pub fn has_remote(&self) -> bool {
+        self.sources.iter().any(|s| !s.is_local())
+    }
+
+    fn eligible(&self, local_only: bool) -> impl Iterator<Item = &Arc<dyn Source>> {
+        self.sources
+            .iter()
+            .filter(move |s| !local_only || s.is_local())
+    }
+}

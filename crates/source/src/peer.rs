@@ -1,0 +1,372 @@
+//! Alternate file servers ("centralized TFTP"): another cluster's phoneboot or CUCM TFTP, asked
+//! over HTTP when no local source has a file (spec cisco-tftp.md §4.3).
+//!
+//! One [`PeerSource`] is one remote cluster: up to 3 servers, asked in order.
+//!
+//! | server answers | we |
+//! |---|---|
+//! | 200 | serve it, and keep it for `cache_ttl` |
+//! | 404 | ask the next server |
+//! | 503 | answer "try later" (TFTP busy, HTTP 503) and stop: the file exists, its owner is busy |
+//! | connection error, timeout, other status | ask the next server |
+//!
+//! Timeouts are tight (the phone's own TFTP timeout must not run out while we wait), and the
+//! file is fetched whole before the transfer starts, so the first block is in hand.
+//!
+//! Loops: every request we send carries [`HOP_HEADER`]; a server receiving it answers from its
+//! local sources only. Common files (cluster-wide names such as `RingList.xml.sgn` or locale
+//! files, seed: "served from the local copy") are never fetched remotely.
+
+use std::collections::HashMap;
+use std::hash::{Hash as _, Hasher as _};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use tracing::{debug, warn};
+
+use crate::chain::{Lookup, LookupFuture, Source};
+use crate::dir::{File, FileName, Origin, Stamp};
+
+/// Header marking a request that comes from another server: answer from local sources only.
+pub const HOP_HEADER: &str = "x-phoneboot-hop";
+
+/// At most this many servers per remote cluster (CUCM's limit).
+pub const MAX_SERVERS: usize = 3;
+
+/// Name patterns of the common files never fetched from another cluster. `*` matches any run of
+/// characters (also `/`), `?` one character; matching ignores case.
+pub const DEFAULT_COMMON_FILES: &[&str] = &[
+    "RingList*",
+    "DistinctiveRingList*",
+    "*-tones.xml*",
+    "*-dictionary*",
+    "*.jar",
+    "*.jar.sgn",
+];
+
+/// One remote cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerConfig {
+    pub name: String,
+    /// Base URLs (`http://host:port`), at most [`MAX_SERVERS`].
+    pub servers: Vec<String>,
+    /// For the TCP connection to one server.
+    pub connect_timeout: Duration,
+    /// For a whole request to one server, body included.
+    pub timeout: Duration,
+    /// How long a fetched file is served from memory before it is asked for again.
+    pub cache_ttl: Duration,
+    /// Largest file accepted from a peer (bounded memory).
+    pub max_file_bytes: u64,
+    pub common_files: Vec<String>,
+}
+
+impl PeerConfig {
+    /// A cluster with the usual timeouts: 500 ms to connect, 3 s per server in all.
+    pub fn new(name: impl Into<String>, servers: Vec<String>) -> Self {
+        Self {
+            name: name.into(),
+            servers,
+            connect_timeout: Duration::from_millis(500),
+            timeout: Duration::from_secs(3),
+            cache_ttl: Duration::from_secs(300),
+            max_file_bytes: 512 << 20,
+            common_files: DEFAULT_COMMON_FILES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+        }
+    }
+}
+
+/// Why a peer configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    #[error("remote cluster {0}: between 1 and {MAX_SERVERS} servers are needed")]
+    ServerCount(String),
+    #[error("remote cluster {0}: server {1:?} is not an http:// URL or host[:port]: {2}")]
+    BadUrl(String, String, String),
+    #[error("HTTP client: {0}")]
+    Client(String),
+}
+
+#[derive(Debug)]
+struct Cached {
+    file: File,
+    at: Instant,
+}
+
+/// One remote cluster as a [`Source`].
+#[derive(Debug)]
+pub struct PeerSource {
+    config: PeerConfig,
+    servers: Vec<reqwest::Url>,
+    client: reqwest::Client,
+    cache: Mutex<HashMap<String, Cached>>,
+}
+
+impl PeerSource {
+    pub fn new(config: PeerConfig) -> Result<Self, PeerError> {
+        if config.servers.is_empty() || config.servers.len() > MAX_SERVERS {
+            return Err(PeerError::ServerCount(config.name.clone()));
+        }
+        let servers = config
+            .servers
+            .iter()
+            .map(|s| base_url(s).map_err(|e| PeerError::BadUrl(config.name.clone(), s.clone(), e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let client = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()
+            .map_err(|e| PeerError::Client(e.to_string()))?;
+        Ok(Self {
+            config,
+            servers,
+            client,
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn is_common(&self, name: &FileName) -> bool {
+        let text = name.display();
+        self.config
+            .common_files
+            .iter()
+            .any(|p| glob_match(p, &text))
+    }
+
+    fn cached(&self, key: &str) -> Option<File> {
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .get(key)
+            .filter(|c| c.at.elapsed() < self.config.cache_ttl)
+            .map(|c| File {
+                origin: Origin::Cache,
+                ..c.file.clone()
+            })
+    }
+
+    fn remember(&self, key: String, file: File) {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        // Bounded: expired entries go first; past 1024 names the table starts over.
+        cache.retain(|_, c| c.at.elapsed() < self.config.cache_ttl);
+        if cache.len() >= 1024 {
+            cache.clear();
+        }
+        cache.insert(
+            key,
+            Cached {
+                file,
+                at: Instant::now(),
+            },
+        );
+    }
+
+    async fn fetch(&self, base: &reqwest::Url, name: &FileName) -> Fetch {
+        let mut url = base.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().extend(name.components());
+        }
+        let response = match self
+            .client
+            .get(url.clone())
+            .header(HOP_HEADER, "1")
+            .send()
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return Fetch::Unreachable(format!("{url}: {e}")),
+        };
+        match response.status().as_u16() {
+            200 => {}
+            404 => return Fetch::NotThere,
+            503 => return Fetch::Busy,
+            other => return Fetch::Unreachable(format!("{url}: status {other}")),
+        }
+        if response
+            .content_length()
+            .is_some_and(|len| len > self.config.max_file_bytes)
+        {
+            return Fetch::Unreachable(format!(
+                "{url}: larger than {} bytes",
+                self.config.max_file_bytes
+            ));
+        }
+        let modified = response
+            .headers()
+            .get(reqwest::header::LAST_MODIFIED)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+            .unwrap_or_else(SystemTime::now);
+        match response.bytes().await {
+            Ok(content) if content.len() as u64 <= self.config.max_file_bytes => {
+                Fetch::Got(file_of(content, modified))
+            }
+            Ok(_) => Fetch::Unreachable(format!("{url}: too large")),
+            Err(e) => Fetch::Unreachable(format!("{url}: {e}")),
+        }
+    }
+}
+
+enum Fetch {
+    Got(File),
+    NotThere,
+    Busy,
+    Unreachable(String),
+}
+
+impl Source for PeerSource {
+    fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    fn is_local(&self) -> bool {
+        false
+    }
+
+    fn try_now(&self, name: &FileName) -> Option<Lookup> {
+        if self.is_common(name) {
+            return Some(Lookup::Skip);
+        }
+        self.cached(&name.display().to_lowercase())
+            .map(Lookup::Found)
+    }
+
+    fn lookup<'a>(&'a self, name: &'a FileName) -> LookupFuture<'a> {
+        Box::pin(async move {
+            if let Some(done) = self.try_now(name) {
+                return done;
+            }
+            let key = name.display().to_lowercase();
+            for base in &self.servers {
+                match self.fetch(base, name).await {
+                    Fetch::Got(file) => {
+                        self.remember(key, file.clone());
+                        return Lookup::Found(file);
+                    }
+                    Fetch::NotThere => continue,
+                    Fetch::Busy => {
+                        debug!(cluster = %self.config.name, server = %base, "busy");
+                        return Lookup::Busy;
+                    }
+                    Fetch::Unreachable(why) => {
+                        warn!(cluster = %self.config.name, "alternate server unreachable: {why}");
+                    }
+                }
+            }
+            Lookup::Skip
+        })
+    }
+}
+
+fn file_of(content: Bytes, modified: SystemTime) -> File {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    content.hash(&mut h);
+    File {
+        stamp: Stamp {
+            modified,
+            tag: h.finish(),
+        },
+        content,
+        origin: Origin::Remote,
+    }
+}
+
+/// `http://host:port[/prefix]`, or `host[:port]` (port 6970, Cisco's HTTP TFTP port).
+fn base_url(text: &str) -> Result<reqwest::Url, String> {
+    let with_scheme = if text.contains("://") {
+        text.to_owned()
+    } else if text.contains(':') && !text.starts_with('[') && text.matches(':').count() > 1 {
+        format!("http://[{text}]:6970") // a bare IPv6 address
+    } else if text.contains(':') {
+        format!("http://{text}")
+    } else {
+        format!("http://{text}:6970")
+    };
+    let url = reqwest::Url::parse(&with_scheme).map_err(|e| e.to_string())?;
+    if url.scheme() != "http" {
+        return Err("only http:// is supported".into());
+    }
+    if url.host_str().is_none() {
+        return Err("no host".into());
+    }
+    Ok(url)
+}
+
+/// Case-insensitive glob: `*` any run (including `/`), `?` one character.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.to_lowercase().chars().collect();
+    let t: Vec<char> = text.to_lowercase().chars().collect();
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_common_file_names() {
+        assert!(glob_match("RingList*", "ringlist.xml.sgn"));
+        assert!(glob_match(
+            "*-tones.xml*",
+            "English_United_States/g3-tones.xml"
+        ));
+        assert!(glob_match("*.jar", "English_United_States/be-sccp.jar"));
+        assert!(glob_match(
+            "SEP????????????.cnf.xml",
+            "SEP001122334455.cnf.xml"
+        ));
+        assert!(!glob_match("RingList*", "Rings/RingList.xml"));
+        assert!(!glob_match("*.jar", "load.jar.sgn"));
+        assert!(glob_match("*", ""));
+    }
+
+    #[test]
+    fn base_urls_accept_the_usual_spellings() {
+        let u = |s: &str| base_url(s).unwrap().to_string();
+        assert_eq!(u("10.1.1.1"), "http://10.1.1.1:6970/");
+        assert_eq!(u("tftp2.example:8080"), "http://tftp2.example:8080/");
+        assert_eq!(u("http://[::1]:6970"), "http://[::1]:6970/");
+        assert_eq!(u("2001:db8::1"), "http://[2001:db8::1]:6970/");
+        assert!(base_url("https://x").is_err());
+        assert!(base_url("ftp://x").is_err());
+    }
+
+    #[test]
+    fn http_dates_parse() {
+        let t = parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        assert_eq!(
+            t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs(),
+            784_111_777
+        );
+        assert!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT").is_none());
+    }
+
+    #[test]
+    fn a_cluster_needs_one_to_three_servers() {
+        assert!(PeerSource::new(PeerConfig::new("none", vec![])).is_err());
+        let four = (1..=4).map(|i| format!("10.0.0.{i}")).collect();
+        assert!(PeerSource::new(PeerConfig::new("four", four)).is_err());
+    }
+}
