@@ -354,16 +354,6 @@ mod tests {
     }
 
     #[test]
-    fn http_dates_parse() {
-        let t = parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
-        assert_eq!(
-            t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs(),
-            784_111_777
-        );
-        assert!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT").is_none());
-    }
-
-    #[test]
     fn a_cluster_needs_one_to_three_servers() {
         assert!(PeerSource::new(PeerConfig::new("none", vec![])).is_err());
         let four = (1..=4).map(|i| format!("10.0.0.{i}")).collect();
