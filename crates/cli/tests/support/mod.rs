@@ -98,7 +98,13 @@ impl Server {
         // A wildcard listener is reached through loopback.
         let v4 = v4
             .or(v6)
-            .map(|a| SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), a.port()))
+            .map(|a| {
+                if a.ip().is_unspecified() || a.is_ipv6() {
+                    SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), a.port())
+                } else {
+                    a
+                }
+            })
             .unwrap_or_else(|| panic!("no TFTP address in the log: {:?}", log.lock().unwrap()));
         let v6 = v6.map(|a| {
             if a.ip().is_unspecified() {
@@ -124,6 +130,19 @@ impl Server {
             .filter_map(|l| l.split_once(' '))
             .map(|(k, v)| (k.to_string(), v.parse().unwrap()))
             .collect()
+    }
+
+    /// Waits (at most 2 s) until a counter reaches `value`; returns what it last read. Counters
+    /// are updated right after a client gets its answer, so a reader may have to wait a little.
+    pub fn counter_reaches(&self, name: &str, value: u64) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let now = self.counters().get(name).copied().unwrap_or(0);
+            if now == value || Instant::now() > deadline {
+                return now;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn pid(&self) -> u32 {

@@ -1,0 +1,231 @@
+//! Centralized TFTP on loopback with real nodes: A (127.0.0.1) asks B (127.0.0.2) and C
+//! (127.0.0.3) over HTTP for what it lacks.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use support::*;
+
+/// A node listening on `ip` only (TFTP, HTTP on `http_port` or any, admin).
+fn node(ip: &str, root: &std::path::Path, http_port: u16, extra: &[String]) -> Server {
+    let mut args: Vec<String> = [
+        "serve",
+        "--root",
+        root.to_str().unwrap(),
+        "--tftp-listen",
+        &format!("{ip}:0"),
+        "--http-listen",
+        &format!("{ip}:{http_port}"),
+        "--admin-listen",
+        &format!("{ip}:0"),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().cloned());
+    Server::start_with(&args)
+}
+
+fn alternate(server: &Server) -> [String; 2] {
+    [
+        "--alternate-server".into(),
+        format!("http://{}", server.http.unwrap()),
+    ]
+}
+
+/// A port that was free a moment ago, for nodes that must know each other's address up front.
+fn free_port(ip: &str) -> u16 {
+    std::net::TcpListener::bind(format!("{ip}:0"))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn tftp(server: SocketAddr, name: &str) -> Result<Vec<u8>, (u16, String)> {
+    let raw = Raw::new(false);
+    let (mut d, mut tid) = raw
+        .exchange(server, &rrq(&[name.as_bytes(), b"octet"]))
+        .ok_or((999, "silence".into()))?;
+    let mut data = Vec::new();
+    loop {
+        if let Some(e) = as_error(&d) {
+            return Err(e);
+        }
+        data.extend_from_slice(&d[4..]);
+        raw.send(tid, &[0, 4, d[2], d[3]]);
+        if d.len() < 516 {
+            return Ok(data);
+        }
+        (d, tid) = raw.recv().ok_or((999, "silence".into()))?;
+    }
+}
+
+#[test]
+fn a_file_only_the_second_alternate_has_is_served_through_the_first_node() {
+    let (ra, rb, rc) = (temp_root(), temp_root(), temp_root());
+    std::fs::write(
+        rc.path().join("SIP78xx.14-2-1.loads"),
+        pseudo_random(3000, 7),
+    )
+    .unwrap();
+    let b = node("127.0.0.2", rb.path(), 0, &[]);
+    let c = node("127.0.0.3", rc.path(), 0, &[]);
+    let mut extra = alternate(&b).to_vec();
+    extra.extend(alternate(&c));
+    let a = node("127.0.0.1", ra.path(), 0, &extra);
+
+    assert_eq!(
+        tftp(a.v4, "sip78xx.14-2-1.loads").unwrap(),
+        pseudo_random(3000, 7)
+    );
+    // Kept for the cache time: the second request does not go out again.
+    assert_eq!(
+        tftp(a.v4, "SIP78xx.14-2-1.loads").unwrap(),
+        pseudo_random(3000, 7)
+    );
+    assert_eq!(
+        b.counter_reaches("HttpRequestsNotFound", 1),
+        1,
+        "B was asked once and had nothing"
+    );
+    assert_eq!(
+        c.counter_reaches("HttpRequestsProcessed", 1),
+        1,
+        "C served it once"
+    );
+    // Over HTTP from A too.
+    let mut stream = std::net::TcpStream::connect(a.http.unwrap()).unwrap();
+    std::io::Write::write_all(
+        &mut stream,
+        b"GET /SIP78xx.14-2-1.loads HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    std::io::Read::read_to_end(&mut stream, &mut response).unwrap();
+    assert!(response.starts_with(b"HTTP/1.1 200"));
+    assert!(response.ends_with(&pseudo_random(3000, 7)));
+    // A file nobody has: not found, after asking both.
+    assert_eq!(tftp(a.v4, "nowhere.bin").unwrap_err().0, 1);
+}
+
+#[test]
+fn a_busy_alternate_makes_the_node_answer_busy_and_stops_there() {
+    let (ra, rb, rc) = (temp_root(), temp_root(), temp_root());
+    std::fs::write(rb.path().join("load.bin"), vec![b'b'; 3000]).unwrap();
+    std::fs::write(rc.path().join("load.bin"), vec![b'c'; 3000]).unwrap();
+    let b = node(
+        "127.0.0.2",
+        rb.path(),
+        0,
+        &["--max-serving-count".into(), "1".into()],
+    );
+    let c = node("127.0.0.3", rc.path(), 0, &[]);
+    // Hold B's only slot with a stalled TFTP transfer.
+    let holder = Raw::new(false);
+    assert!(
+        holder
+            .exchange(b.v4, &rrq(&[b"load.bin", b"octet"]))
+            .is_some()
+    );
+    let mut extra = alternate(&b).to_vec();
+    extra.extend(alternate(&c));
+    let a = node("127.0.0.1", ra.path(), 0, &extra);
+
+    let (code, text) = tftp(a.v4, "load.bin").unwrap_err();
+    assert_eq!((code, text.as_str()), (0, "Server busy, try again later"));
+    assert_eq!(a.counter_reaches("RequestsOverflow", 1), 1);
+    assert_eq!(
+        c.counter_reaches("HttpRequests", 0),
+        0,
+        "503 stops the search: C is not asked"
+    );
+    let status = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("http://{}/load.bin", a.http.unwrap()))
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    if require("curl") {
+        assert_eq!(status, "503", "HTTP clients of A get 503 too");
+    }
+}
+
+#[test]
+fn a_stopped_alternate_is_skipped_within_the_bound() {
+    let (ra, rb, rc) = (temp_root(), temp_root(), temp_root());
+    std::fs::write(rc.path().join("only-c.bin"), b"from C").unwrap();
+    let mut b = node("127.0.0.2", rb.path(), 0, &[]);
+    let c = node("127.0.0.3", rc.path(), 0, &[]);
+    let mut extra = alternate(&b).to_vec();
+    extra.extend(alternate(&c));
+    let a = node("127.0.0.1", ra.path(), 0, &extra);
+    b.terminate(Duration::from_secs(10)).expect("B stops");
+
+    let started = Instant::now();
+    assert_eq!(tftp(a.v4, "only-c.bin").unwrap(), b"from C");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        a.log_text().contains("alternate server unreachable"),
+        "the skip is logged"
+    );
+}
+
+#[test]
+fn two_nodes_that_are_each_others_alternate_do_not_loop() {
+    let (ra, rb) = (temp_root(), temp_root());
+    let (pa, pb) = (free_port("127.0.0.1"), free_port("127.0.0.2"));
+    let a = node(
+        "127.0.0.1",
+        ra.path(),
+        pa,
+        &[
+            "--alternate-server".into(),
+            format!("http://127.0.0.2:{pb}"),
+        ],
+    );
+    let b = node(
+        "127.0.0.2",
+        rb.path(),
+        pb,
+        &[
+            "--alternate-server".into(),
+            format!("http://127.0.0.1:{pa}"),
+        ],
+    );
+
+    let started = Instant::now();
+    assert_eq!(tftp(a.v4, "missing.bin").unwrap_err().0, 1);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(b.counter_reaches("HttpRequests", 1), 1, "A asked B once");
+    assert_eq!(
+        a.counter_reaches("HttpRequests", 0),
+        0,
+        "B did not ask A back: the hop header"
+    );
+}
+
+#[test]
+fn common_files_are_never_fetched_from_another_cluster() {
+    let (ra, rb) = (temp_root(), temp_root());
+    std::fs::write(rb.path().join("RingList.xml"), b"<remote ring list/>").unwrap();
+    std::fs::write(rb.path().join("ordinary.bin"), b"remote").unwrap();
+    let b = node("127.0.0.2", rb.path(), 0, &[]);
+    let a = node("127.0.0.1", ra.path(), 0, &alternate(&b));
+    assert_eq!(
+        tftp(a.v4, "RingList.xml").unwrap_err().0,
+        1,
+        "the local copy or nothing"
+    );
+    assert_eq!(tftp(a.v4, "ordinary.bin").unwrap(), b"remote");
+    assert_eq!(b.counter_reaches("HttpRequests", 1), 1);
+}
