@@ -124,6 +124,11 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "PHONEBOOT_RECV_BUFFER", value_name = "BYTES")]
     recv_buffer: Option<usize>,
 
+    /// Read every file into memory at start (CUCM's "Enable Caching of Constant and Bin Files
+    /// at Startup"), up to --cache-max-bytes, so the first boot storm is served from memory.
+    #[arg(long, env = "PHONEBOOT_CACHE_AT_STARTUP")]
+    cache_at_startup: bool,
+
     /// Memory for cached file contents. [default: 1073741824]
     #[arg(long, env = "PHONEBOOT_CACHE_MAX_BYTES", value_name = "BYTES")]
     cache_max_bytes: Option<u64>,
@@ -163,6 +168,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
             rollover: args.rollover,
             recv_buffer_bytes: args.recv_buffer,
             cache_max_bytes: args.cache_max_bytes,
+            cache_at_startup: args.cache_at_startup.then_some(true),
             shutdown_grace_ms: None,
         },
         remote_clusters: (!args.alternate_servers.is_empty()).then(|| {

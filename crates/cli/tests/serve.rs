@@ -184,6 +184,13 @@ fn counters_count_exactly_what_happened() {
     // 3 ends: the client aborts it.
     holder.send(held_tid, b"\0\x05\0\x00bye\0");
     std::thread::sleep(Duration::from_millis(300));
+    // 6 and 7: over HTTP, found (from the cache) and not found.
+    assert_eq!(
+        http_get(server.http.unwrap(), "/SEP001122AABBCC.cnf.xml"),
+        "<device>\n</device>\n"
+    );
+    assert_eq!(http_get(server.http.unwrap(), "/nope"), "File not found\n");
+    std::thread::sleep(Duration::from_millis(100));
 
     let c = server.counters();
     let expect = [
@@ -200,6 +207,13 @@ fn counters_count_exactly_what_happened() {
         // The first transfer read the file from disk (4 segments); the held one hit the cache.
         ("SegmentsFromDisk", 4),
         ("MaxServingCount", 1),
+        ("HttpRequests", 2),
+        ("HttpRequestsProcessed", 1),
+        ("HttpRequestsNotFound", 1),
+        ("HttpRequestsOverflow", 0),
+        ("HttpRequestsAborted", 0),
+        ("HttpConnectRequests", 0),
+        ("HttpServedFromDisk", 1),
     ];
     for (name, value) in expect {
         assert_eq!(c[name], value, "{name} in {c:?}");
@@ -219,17 +233,58 @@ fn counters_count_exactly_what_happened() {
         "{metrics}"
     );
     assert!(metrics.contains("\nphoneboot_tftp_segments_sent_total 5\n"));
+    assert!(metrics.contains("\nphoneboot_http_requests_total 2\n"));
+    assert!(metrics.contains("\nphoneboot_http_requests_not_found_total 1\n"));
     assert!(metrics.contains("# TYPE phoneboot_tftp_requests_in_progress gauge"));
 
     let admin = server.admin.unwrap().to_string();
     let (ok, table, err) = phoneboot(&["counters", "--admin", &admin]);
     assert!(ok, "{err}");
     assert!(table.starts_with("Cisco TFTP"), "{table}");
-    let row = table
-        .lines()
-        .find(|l| l.trim_start().starts_with("RequestsNotFound "))
+    // Every counter of the table shows the value the admin listener has.
+    for (name, value) in &c {
+        let row = table
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name.as_str()))
+            .unwrap_or_else(|| panic!("{name} missing from the table:\n{table}"));
+        if name != "HeartBeat" {
+            assert_eq!(
+                row.split_whitespace().last(),
+                Some(value.to_string().as_str()),
+                "{name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn cache_at_startup_serves_the_first_request_from_memory() {
+    let root = temp_root();
+    write_fixtures(root.path(), false);
+    let server = Server::start(root.path(), &["--cache-at-startup"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !server.log_text().contains("at startup") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        server.log_text().contains("cached 9 files"),
+        "{}",
+        server.log_text()
+    );
+    let raw = Raw::new(false);
+    let (d, tid) = raw
+        .exchange(server.v4, &rrq(&[b"size513.bin", b"octet"]))
         .unwrap();
-    assert_eq!(row.split_whitespace().last(), Some("1"), "{table}");
+    assert_eq!(&d[..4], &[0, 3, 0, 1]);
+    raw.send(tid, &[0, 4, 0, 1]);
+    raw.recv().unwrap();
+    raw.send(tid, &[0, 4, 0, 2]);
+    assert_eq!(server.counter_reaches("RequestsProcessed", 1), 1);
+    assert_eq!(
+        server.counters()["SegmentsFromDisk"],
+        0,
+        "the first transfer hit the cache"
+    );
 }
 
 #[test]

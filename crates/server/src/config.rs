@@ -77,6 +77,9 @@ pub struct Config {
     pub rollover: Rollover,
     pub recv_buffer_bytes: usize,
     pub cache_max_bytes: u64,
+    /// Read every file into the cache at start (CUCM: "Enable Caching of Constant and Bin
+    /// Files at Startup").
+    pub cache_at_startup: bool,
     pub shutdown_grace: Duration,
 }
 
@@ -110,6 +113,7 @@ impl Default for Config {
             rollover: Rollover::ToZero,
             recv_buffer_bytes: default::RECV_BUFFER_BYTES,
             cache_max_bytes: default::CACHE_MAX_BYTES,
+            cache_at_startup: false,
             shutdown_grace: Duration::from_millis(default::SHUTDOWN_GRACE_MS),
         }
     }
@@ -203,6 +207,7 @@ pub struct TftpSection {
     pub rollover: Option<String>,
     pub recv_buffer_bytes: Option<usize>,
     pub cache_max_bytes: Option<u64>,
+    pub cache_at_startup: Option<bool>,
     pub shutdown_grace_ms: Option<u64>,
 }
 
@@ -244,6 +249,7 @@ impl Settings {
                 rollover: t.rollover.or(l.rollover),
                 recv_buffer_bytes: t.recv_buffer_bytes.or(l.recv_buffer_bytes),
                 cache_max_bytes: t.cache_max_bytes.or(l.cache_max_bytes),
+                cache_at_startup: t.cache_at_startup.or(l.cache_at_startup),
                 shutdown_grace_ms: t.shutdown_grace_ms.or(l.shutdown_grace_ms),
             },
             remote_clusters: self.remote_clusters.or(lower.remote_clusters),
@@ -363,6 +369,7 @@ impl Config {
             rollover,
             recv_buffer_bytes: t.recv_buffer_bytes.unwrap_or(d.recv_buffer_bytes),
             cache_max_bytes: t.cache_max_bytes.unwrap_or(d.cache_max_bytes),
+            cache_at_startup: t.cache_at_startup.unwrap_or(d.cache_at_startup),
             shutdown_grace: t.shutdown_grace_ms.map_or(d.shutdown_grace, ms),
         };
         config.validate()?;

@@ -76,6 +76,7 @@ pub struct Server {
     listeners: Vec<Arc<listener::Listener>>,
     admin: Option<tokio::net::TcpListener>,
     http: Vec<tokio::net::TcpListener>,
+    files: Arc<FileRoots>,
     abort_tx: watch::Sender<bool>,
 }
 
@@ -88,7 +89,8 @@ impl Server {
             .map_err(StartError::Root)?;
         // The seed's order: (built files, memory caches: a later issue), the disk, then the
         // alternate file servers.
-        let mut sources: Vec<Arc<dyn Source>> = vec![Arc::new(DirSource::new(Arc::new(files)))];
+        let files = Arc::new(files);
+        let mut sources: Vec<Arc<dyn Source>> = vec![Arc::new(DirSource::new(Arc::clone(&files)))];
         for cluster in &config.remote_clusters {
             let peer =
                 PeerSource::new(cluster.clone()).map_err(|e| StartError::Remote(e.to_string()))?;
@@ -149,6 +151,7 @@ impl Server {
             listeners,
             admin,
             http,
+            files,
             abort_tx,
         })
     }
@@ -216,6 +219,13 @@ impl Server {
                 if let Err(e) = serve.await {
                     warn!("admin HTTP stopped: {e}");
                 }
+            }));
+        }
+        if self.shared.config.cache_at_startup {
+            let files = Arc::clone(&self.files);
+            tasks.push(tokio::task::spawn_blocking(move || {
+                let (count, bytes) = files.preload();
+                info!("cached {count} files ({bytes} bytes) at startup");
             }));
         }
         let counters = Arc::clone(&self.shared.counters);

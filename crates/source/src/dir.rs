@@ -405,6 +405,28 @@ impl FileRoots {
         cache.files.insert(path, CachedFile { version, content });
     }
 
+    /// Reads every file of every location into the cache, as far as the cache's bound allows
+    /// (CUCM's "Enable Caching of Constant and Bin Files at Startup"), so that the first boot
+    /// storm after a start is served from memory. Blocking. Returns (files, bytes) cached.
+    pub fn preload(&self) -> (usize, u64) {
+        let (mut files, mut bytes) = (0, 0);
+        for listed in self.list() {
+            if self.cached_bytes() + listed.len > self.cache_max_bytes {
+                continue;
+            }
+            let Ok(name) = FileName::parse(listed.name.as_bytes()) else {
+                continue;
+            };
+            if let Probe::NeedsLoad(pending) = self.probe(&name)
+                && let Ok(file) = self.load(pending)
+            {
+                files += 1;
+                bytes += file.content.len() as u64;
+            }
+        }
+        (files, bytes)
+    }
+
     /// Bytes of file content held by the cache.
     pub fn cached_bytes(&self) -> u64 {
         self.lock().bytes
