@@ -445,41 +445,21 @@ fn a_taken_port_is_explained_not_panicked_on() {
 
 #[test]
 fn port_69_without_privilege_names_the_fix() {
-    // As root, drop to nobody for this one command; as a user, just try.
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false);
-    let bin = env!("CARGO_BIN_EXE_phoneboot");
-    let args = [
-        "serve",
-        "--root",
-        "/",
-        "--tftp-listen",
-        "127.0.0.1:69",
-        "--admin-listen",
-        "off",
-    ];
-    let out = if is_root {
-        if !require("setpriv") {
-            return;
-        }
-        Command::new("setpriv")
-            .args([
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                "--inh-caps=-all",
-                "--bounding-set=-all",
-                bin,
-            ])
-            .args(args)
-            .output()
-            .unwrap()
-    } else {
-        Command::new(bin).args(args).output().unwrap()
+    let Some(mut command) = unprivileged_phoneboot() else {
+        return;
     };
+    let out = command
+        .args([
+            "serve",
+            "--root",
+            "/",
+            "--tftp-listen",
+            "127.0.0.1:69",
+            "--admin-listen",
+            "off",
+        ])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
@@ -656,12 +636,9 @@ fn a_new_request_from_the_same_port_after_an_answer_is_served_at_once() {
 /// the default listener moves to 6969 with a warning that says why and what to do.
 #[test]
 fn an_ordinary_user_gets_a_working_server_on_6969_by_default() {
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false);
-    let bin = env!("CARGO_BIN_EXE_phoneboot");
+    let Some(mut command) = unprivileged_phoneboot() else {
+        return;
+    };
     let args = [
         "serve",
         "--root",
@@ -671,23 +648,6 @@ fn an_ordinary_user_gets_a_working_server_on_6969_by_default() {
         "--http-listen",
         "off",
     ];
-    let mut command = if is_root {
-        if !require("setpriv") {
-            return;
-        }
-        let mut c = Command::new("setpriv");
-        c.args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-            "--bounding-set=-all",
-            bin,
-        ]);
-        c
-    } else {
-        Command::new(bin)
-    };
     let mut child = command
         .args(args)
         .env_remove("RUST_LOG")
@@ -768,4 +728,30 @@ fn missing_files_are_counted_each_but_logged_once_per_pattern() {
         ctl_lines, 1,
         "200 CTL probes must make one log line:\n{log}"
     );
+}
+
+/// `phoneboot` as an ordinary user: as root, dropped to nobody with no capabilities (setpriv);
+/// as a user, itself. `None` (the test skips) only outside CI when setpriv is missing.
+fn unprivileged_phoneboot() -> Option<Command> {
+    let bin = env!("CARGO_BIN_EXE_phoneboot");
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout == b"0\n");
+    if !is_root {
+        return Some(Command::new(bin));
+    }
+    if !require("setpriv") {
+        return None;
+    }
+    let mut command = Command::new("setpriv");
+    command.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        bin,
+    ]);
+    Some(command)
 }
