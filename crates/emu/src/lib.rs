@@ -1,0 +1,9 @@
+//! `phoneboot-emu`: what a Cisco device does before and during its boot.
+//!
+//! - [`dhcp`]: decoding the DHCP options that name TFTP servers (150, 66, DHCPv6 17 with
+//!   Cisco's sub-options) and a DHCPv4 reply, and the seed's precedence rules that turn them
+//!   into the list of servers a phone or a gateway tries.
+//!
+//! The boot sequence and the storm generator build on this (issue 5).
+
+pub mod dhcp;
