@@ -3,6 +3,7 @@
 
 mod client;
 mod counters;
+mod dhcp;
 mod file;
 mod load;
 mod serve;
@@ -39,6 +40,9 @@ enum Command {
     /// Manage custom files (rings, backgrounds, loads) in the root or an alternate location;
     /// a running server serves every change at once.
     File(file::FileArgs),
+    /// DHCP configuration that points phones at phoneboot (options 150, 66, DHCPv6 17), and a
+    /// decoder that explains such an option's value.
+    Dhcp(dhcp::DhcpArgs),
     /// Download one file over TFTP with phoneboot's own client.
     Get(client::GetArgs),
     /// Load generator: many downloads of one file at a given concurrency, with rates and
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(*args).await,
             Command::Counters(args) => counters::run(args).await,
             Command::File(args) => file::run(args),
+            Command::Dhcp(args) => dhcp::run(args),
             Command::Get(args) => client::run(args).await,
             Command::Load(args) => load::run(args).await,
         }

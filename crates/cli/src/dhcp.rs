@@ -1,0 +1,290 @@
+//! `phoneboot dhcp`: DHCP configuration for finding phoneboot, and a decoder of the options.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand};
+use phoneboot_emu::dhcp::{self, Target};
+
+#[derive(Debug, Args)]
+pub(crate) struct DhcpArgs {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Debug, Subcommand)]
+enum Action {
+    /// Print ready-to-paste configuration for ISC dhcpd, ISC Kea, dnsmasq and Cisco IOS.
+    Config {
+        /// TFTP servers for IPv4 phones, in order (addresses go into option 150; a host name
+        /// can only go into option 66).
+        #[arg(required_unless_present_any = ["v6", "v6_name"])]
+        servers: Vec<String>,
+        /// TFTP server addresses for IPv6 phones (DHCPv6 option 17, Cisco sub-option 1).
+        #[arg(long, value_name = "IPV6")]
+        v6: Vec<Ipv6Addr>,
+        /// TFTP server name for IPv6 phones (Cisco sub-option 2).
+        #[arg(long, value_name = "NAME")]
+        v6_name: Option<String>,
+    },
+    /// Explain an option value given in hex (`0a000005`, `0a:00:00:05` or `0x0a000005`).
+    Decode {
+        /// 150 (TFTP server addresses), 66 (TFTP server name) or 17 (DHCPv6 vendor options).
+        option: u16,
+        /// The value, without the option's code and length.
+        hex: Vec<String>,
+    },
+}
+
+pub(crate) fn run(args: DhcpArgs) -> anyhow::Result<()> {
+    match args.action {
+        Action::Config {
+            servers,
+            v6,
+            v6_name,
+        } => {
+            print!("{}", config(&servers, &v6, v6_name.as_deref())?);
+            Ok(())
+        }
+        Action::Decode { option, hex } => {
+            let value = parse_hex(&hex.concat())?;
+            println!("{}", decode(option, &value)?);
+            Ok(())
+        }
+    }
+}
+
+/// The configuration text for the given servers.
+fn config(servers: &[String], v6: &[Ipv6Addr], v6_name: Option<&str>) -> anyhow::Result<String> {
+    let mut out = String::new();
+    let (addrs, names): (Vec<_>, Vec<_>) = servers
+        .iter()
+        .map(|s| s.parse::<Ipv4Addr>().map_err(|_| s.clone()))
+        .partition(Result::is_ok);
+    let addrs: Vec<Ipv4Addr> = addrs.into_iter().flatten().collect();
+    let names: Vec<String> = names.into_iter().filter_map(Result::err).collect();
+    if !names.is_empty() && !addrs.is_empty() {
+        bail!(
+            "give either addresses (option 150) or one host name (option 66), not both: Cisco \
+             advises against sending 66 and 150 together"
+        );
+    }
+    if names.len() > 1 {
+        bail!("option 66 carries one name; give one, or the servers' addresses for option 150");
+    }
+    if let Some(name) = names.first() {
+        if dhcp::decode_option66(name.as_bytes()).is_err() {
+            bail!("{name:?} is neither an IPv4 address nor a host name");
+        }
+        let _ = writeln!(
+            out,
+            "# Option 66 (TFTP server name). Cisco prefers option 150 with addresses; a name\n\
+             # works if the phones can resolve it. Do not also send option 150.\n"
+        );
+        let _ = writeln!(
+            out,
+            "## ISC dhcpd (dhcpd.conf, in the subnet or pool)\noption tftp-server-name \"{name}\";\n"
+        );
+        let _ = writeln!(
+            out,
+            "## ISC Kea (kea-dhcp4.conf, \"option-data\")\n{{ \"name\": \"tftp-server-name\", \"data\": \"{name}\" }}\n"
+        );
+        let _ = writeln!(
+            out,
+            "## dnsmasq (dnsmasq.conf)\ndhcp-option=66,\"{name}\"\n"
+        );
+        let _ = writeln!(
+            out,
+            "## Cisco IOS (ip dhcp pool)\n option 66 ascii {name}\n"
+        );
+    }
+    if !addrs.is_empty() {
+        let _ = writeln!(
+            out,
+            "# Option 150 (TFTP server addresses, RFC 5859): what Cisco phones prefer.\n\
+             # Phones use the first two addresses only. Do not also send option 66."
+        );
+        if addrs.len() > 2 {
+            let _ = writeln!(
+                out,
+                "# WARNING: {} addresses given; phones ignore all but the first two.",
+                addrs.len()
+            );
+        }
+        let list = |sep: &str| {
+            addrs
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(sep)
+        };
+        let _ = writeln!(
+            out,
+            "\n## ISC dhcpd (dhcpd.conf)\noption tftp-servers code 150 = array of ip-address;\n\
+             # in the subnet or pool:\noption tftp-servers {};\n",
+            list(", ")
+        );
+        let _ = writeln!(
+            out,
+            "## ISC Kea (kea-dhcp4.conf, inside \"Dhcp4\")\n\"option-def\": [ {{ \"name\": \"tftp-servers\", \"code\": 150, \"space\": \"dhcp4\", \"type\": \"ipv4-address\", \"array\": true }} ],\n\
+             \"option-data\": [ {{ \"name\": \"tftp-servers\", \"data\": \"{}\" }} ]\n",
+            list(", ")
+        );
+        let _ = writeln!(
+            out,
+            "## dnsmasq (dnsmasq.conf)\ndhcp-option=150,{}\n",
+            list(",")
+        );
+        let _ = writeln!(
+            out,
+            "## Cisco IOS (ip dhcp pool)\n option 150 ip {}\n",
+            list(" ")
+        );
+    }
+    if !v6.is_empty() || v6_name.is_some() {
+        if let Some(name) = v6_name
+            && dhcp::decode_option66(name.as_bytes()).is_err()
+        {
+            bail!("--v6-name {name:?} is not a host name");
+        }
+        let value = dhcp::encode_option17(v6, v6_name);
+        let _ = writeln!(
+            out,
+            "# DHCPv6: option 17 (vendor-specific information), enterprise 9 (Cisco);\n\
+             # sub-option 1 = TFTP server addresses, sub-option 2 = TFTP server name.\n\
+             # Raw option 17 value (hex), for any server that takes one: {}\n",
+            hex(&value)
+        );
+        let addrs6 = v6
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = write!(
+            out,
+            "## ISC dhcpd (dhcpd6.conf)\noption space cisco code width 2 length width 2;\n\
+             option cisco.tftp-servers code 1 = array of ip6-address;\n\
+             option cisco.tftp-service code 2 = text;\n\
+             option vsio.cisco code 9 = encapsulate cisco;\n"
+        );
+        if !v6.is_empty() {
+            let _ = writeln!(out, "option cisco.tftp-servers {addrs6};");
+        }
+        if let Some(name) = v6_name {
+            let _ = writeln!(out, "option cisco.tftp-service \"{name}\";");
+        }
+        let mut defs = Vec::new();
+        let mut data = vec!["{ \"name\": \"vendor-opts\", \"data\": \"9\" }".to_owned()];
+        if !v6.is_empty() {
+            defs.push("{ \"name\": \"tftp-servers\", \"code\": 1, \"space\": \"vendor-9\", \"type\": \"ipv6-address\", \"array\": true }");
+            data.push(format!(
+                "{{ \"name\": \"tftp-servers\", \"space\": \"vendor-9\", \"data\": \"{addrs6}\" }}"
+            ));
+        }
+        if let Some(name) = v6_name {
+            defs.push("{ \"name\": \"tftp-service\", \"code\": 2, \"space\": \"vendor-9\", \"type\": \"string\" }");
+            data.push(format!(
+                "{{ \"name\": \"tftp-service\", \"space\": \"vendor-9\", \"data\": \"{name}\" }}"
+            ));
+        }
+        let _ = writeln!(
+            out,
+            "\n## ISC Kea (kea-dhcp6.conf, inside \"Dhcp6\")\n\"option-def\": [ {} ],\n\"option-data\": [ {} ]\n",
+            defs.join(", "),
+            data.join(", ")
+        );
+        let _ = writeln!(
+            out,
+            "## dnsmasq, Cisco IOS: use the raw value above where your version accepts one."
+        );
+    }
+    Ok(out)
+}
+
+/// A person-readable account of an option value.
+fn decode(option: u16, value: &[u8]) -> anyhow::Result<String> {
+    Ok(match option {
+        150 => {
+            let addrs = dhcp::decode_option150(value)?;
+            let list = addrs
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut text = format!(
+                "option 150: {} TFTP server address(es): {list}",
+                addrs.len()
+            );
+            if addrs.len() > 2 {
+                text.push_str("\n  phones use only the first two");
+            }
+            text
+        }
+        66 => match dhcp::decode_option66(value)? {
+            Target::Addr(a) => format!("option 66: TFTP server at the dotted address {a}"),
+            Target::Name(n) => {
+                format!("option 66: TFTP server by host name {n} (resolved with DNS)")
+            }
+        },
+        17 => {
+            let v6 = dhcp::decode_option17(value)?;
+            let mut text = "option 17 (DHCPv6 vendor options), Cisco (enterprise 9):".to_owned();
+            if !v6.addresses.is_empty() {
+                let list = v6
+                    .addresses
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let _ = write!(text, "\n  sub-option 1, TFTP server addresses: {list}");
+            }
+            match v6.name {
+                Some(Target::Name(n)) => {
+                    let _ = write!(text, "\n  sub-option 2, TFTP server name: {n}");
+                }
+                Some(Target::Addr(IpAddr::V6(a))) => {
+                    let _ = write!(text, "\n  sub-option 2, TFTP server: {a}");
+                }
+                Some(Target::Addr(a)) => {
+                    let _ = write!(text, "\n  sub-option 2: {a}");
+                }
+                None => {}
+            }
+            if v6.addresses.is_empty() && text.ends_with(':') {
+                text.push_str("\n  no TFTP sub-option (1 or 2)");
+            }
+            text
+        }
+        other => bail!("option {other} is not one that names TFTP servers; use 150, 66 or 17"),
+    })
+}
+
+fn parse_hex(text: &str) -> anyhow::Result<Vec<u8>> {
+    let digits: String = text
+        .trim()
+        .trim_start_matches("0x")
+        .chars()
+        .filter(|c| !matches!(c, ':' | ' ' | '-' | '.'))
+        .collect();
+    if digits.is_empty() {
+        bail!("no value given");
+    }
+    if !digits.len().is_multiple_of(2) {
+        bail!(
+            "{} hex digits: an odd number cannot make whole bytes",
+            digits.len()
+        );
+    }
+    (0..digits.len())
+        .step_by(2)
+        .map(|i| {
+            u8::from_str_radix(&digits[i..i + 2], 16)
+                .with_context(|| format!("{:?} is not a hex byte", &digits[i..i + 2]))
+        })
+        .collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
