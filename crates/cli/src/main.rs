@@ -12,8 +12,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Provisioning server for IP phones and voice gateways: serves phone files over TFTP, with
-/// counters and a busy limit, as the Cisco Unified CM "Cisco TFTP" service does.
+/// Provisioning server for IP phones and voice gateways: serves phone files over TFTP and HTTP,
+/// asks other clusters for what it lacks, and keeps the Cisco TFTP counters and busy limit, as
+/// the Cisco Unified CM "Cisco TFTP" service does.
 #[derive(Debug, Parser)]
 #[command(
     name = "phoneboot",
@@ -33,7 +34,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the TFTP root (and alternate locations) over TFTP, with the admin listener.
+    /// Serve the TFTP root and alternate locations over TFTP (69) and HTTP (6970), with the
+    /// counters on the admin listener.
     Serve(Box<serve::ServeArgs>),
     /// Show a running server's Cisco TFTP counters (read from its admin listener).
     Counters(counters::CountersArgs),

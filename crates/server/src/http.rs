@@ -20,14 +20,14 @@ use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use http_body::Frame;
 use socket2::{Domain, Protocol, Socket, Type};
-use tracing::debug;
+use tracing::{debug, info};
 
 use crate::admission::Slot;
 use crate::counters::{Counter, Counters};
@@ -61,6 +61,7 @@ pub(crate) fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, BindErro
 
 async fn serve_file(
     State(shared): State<Arc<Shared>>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     method: Method,
     Path(name): Path<String>,
     headers: HeaderMap,
@@ -78,7 +79,7 @@ async fn serve_file(
         Lookup::Found(file) => file,
         Lookup::Skip => {
             count_lookup(counters, &name, false);
-            crate::log_miss(&shared, "HTTP", None, &name.display());
+            crate::log_miss(&shared, "HTTP", Some(client), &name.display());
             return not_found(counters, &name.display());
         }
         Lookup::Denied(why) => return refuse(counters, &name.display(), why),
@@ -98,7 +99,21 @@ async fn serve_file(
             None => return busy(&shared),
         }
     };
-    respond(counters, &method, &headers, file, (slot, connected))
+    let response = respond(counters, &method, &headers, file, (slot, connected));
+    // One line per file served, as for TFTP transfers (misses are logged by log_miss).
+    info!(
+        client = %SocketAddr::new(client.ip().to_canonical(), client.port()),
+        file = %name.display(),
+        method = %method,
+        status = response.status().as_u16(),
+        bytes = response
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+            .unwrap_or(0),
+        "HTTP served"
+    );
+    response
 }
 
 fn respond(

@@ -196,6 +196,7 @@ impl Server {
             let app = http::app(Arc::clone(&self.shared));
             let mut stop = stop.clone();
             tasks.push(tokio::spawn(async move {
+                let app = app.into_make_service_with_connect_info::<SocketAddr>();
                 let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
                     raised(&mut stop).await;
                 });
