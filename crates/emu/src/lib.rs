@@ -4,6 +4,10 @@
 //!   Cisco's sub-options) and a DHCPv4 reply, and the seed's precedence rules that turn them
 //!   into the list of servers a phone or a gateway tries.
 //!
-//! The boot sequence and the storm generator build on this (issue 5).
+//! - [`boot`]: a device's boot against its servers: the file order of its model family, and
+//!   the seed's rules for busy and silent servers.
+//!
+//! The storm generator builds on this (issue 5).
 
+pub mod boot;
 pub mod dhcp;

@@ -1,0 +1,401 @@
+//! A device's boot against its TFTP servers (spec cisco-tftp.md §6), with the seed's rules for
+//! choosing and changing servers:
+//!
+//! - the servers come from DHCP (see [`crate::dhcp`]), first one first; a device that got none
+//!   uses the server it remembers from its last good boot (the seed: "kept in NVRAM");
+//! - a "try later" answer (busy) makes the device wait and ask the same server again — the seed:
+//!   no fail-over on a delay message;
+//! - no answer at all makes it move to the next server;
+//! - every boot starts again from the first server DHCP names.
+//!
+//! Files are fetched through a [`Fetcher`], so the same logic runs against real servers (TFTP,
+//! HTTP) and against scripted ones in tests.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use crate::dhcp::Target;
+
+/// What fetching one file from one server gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetched {
+    File(Vec<u8>),
+    NotFound,
+    /// The server said "try later" (a TFTP ERROR 0 busy text, HTTP 503).
+    Busy,
+    /// No answer within the device's timeouts.
+    Silent,
+    /// Any other error (access violation, protocol error): the file is not usable.
+    Failed(String),
+}
+
+/// Fetches files from servers; implemented over TFTP/HTTP by the CLI, scripted in tests.
+pub trait Fetcher: Send + Sync {
+    fn fetch<'a>(
+        &'a self,
+        server: &'a Target,
+        name: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Fetched> + Send + 'a>>;
+}
+
+/// How a model family boots (spec §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// 79x1/79x2/79x5, 78xx, 88xx, 69xx…: CTL, ITL, `SEP<MAC>.cnf.xml` or `XMLDefault.cnf.xml`.
+    Xml,
+    /// 7940/7960 on SIP firmware: `SIPDefault.cnf`, `SIP<MAC>.cnf`.
+    Sip79x0,
+    /// 7905 (`ld<mac>`) and 7912 (`gk<mac>`).
+    Small { profile: &'static str },
+}
+
+impl Family {
+    /// The family of a model name such as "7965", "CP-8845" or "7912".
+    pub fn of_model(model: &str, sip: bool) -> Self {
+        let digits: String = model.chars().filter(char::is_ascii_digit).collect();
+        match digits.as_str() {
+            "7940" | "7960" if sip => Family::Sip79x0,
+            "7905" => Family::Small { profile: "ld" },
+            "7912" => Family::Small { profile: "gk" },
+            _ => Family::Xml,
+        }
+    }
+}
+
+/// An emulated device.
+#[derive(Debug, Clone)]
+pub struct Device {
+    /// 12 upper-case hex digits.
+    pub mac: String,
+    pub family: Family,
+    /// The firmware load it runs; a config naming another one makes it fetch that.
+    pub running_load: Option<String>,
+    /// The server of its last good boot.
+    pub nvram: Option<Target>,
+    /// How long it waits after a busy answer before asking again.
+    pub busy_wait: Duration,
+    /// Busy answers it accepts for one file before giving up the boot.
+    pub busy_retries: u32,
+}
+
+impl Device {
+    pub fn new(mac: &str, family: Family) -> Self {
+        Self {
+            mac: mac.to_ascii_uppercase(),
+            family,
+            running_load: None,
+            nvram: None,
+            busy_wait: Duration::from_secs(10),
+            busy_retries: 6,
+        }
+    }
+}
+
+/// The result of one file request, for the trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileResult {
+    pub name: String,
+    pub server: Option<Target>,
+    pub outcome: FileOutcome,
+    /// Busy answers before the outcome.
+    pub busy: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileOutcome {
+    Got(usize),
+    NotFound,
+    Failed(String),
+}
+
+/// Why a boot did not complete.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BootError {
+    #[error("no TFTP server: DHCP named none and none is remembered")]
+    NoServer,
+    #[error("no server answered")]
+    AllSilent,
+    #[error("the server stayed busy for {0} tries")]
+    StayedBusy(u32),
+    #[error("neither its own configuration file nor a default one was found")]
+    NoConfig,
+}
+
+/// What a boot did.
+#[derive(Debug, Clone, Default)]
+pub struct Boot {
+    pub files: Vec<FileResult>,
+    /// Each decision, in order, for a person to read.
+    pub trace: Vec<String>,
+    /// The server that served the configuration, remembered for the next boot.
+    pub server: Option<Target>,
+    pub failovers: u32,
+    pub result: Option<Result<(), BootError>>,
+}
+
+struct Session<'a> {
+    device: &'a Device,
+    fetcher: &'a dyn Fetcher,
+    servers: Vec<Target>,
+    current: usize,
+    boot: Boot,
+}
+
+impl Session<'_> {
+    /// Fetches one file with the seed's rules for busy and silent servers.
+    async fn get(&mut self, name: &str) -> Result<Option<Vec<u8>>, BootError> {
+        let mut busy = 0;
+        loop {
+            let Some(server) = self.servers.get(self.current).cloned() else {
+                return Err(BootError::AllSilent);
+            };
+            match self.fetcher.fetch(&server, name).await {
+                Fetched::Busy => {
+                    busy += 1;
+                    if busy > self.device.busy_retries {
+                        self.record(name, Some(server), FileOutcome::Failed("busy".into()), busy);
+                        return Err(BootError::StayedBusy(busy));
+                    }
+                    self.boot.trace.push(format!(
+                        "{name}: {server} is busy; waiting {:?} and asking it again",
+                        self.device.busy_wait
+                    ));
+                    tokio::time::sleep(self.device.busy_wait).await;
+                }
+                Fetched::Silent => {
+                    self.boot
+                        .trace
+                        .push(format!("{name}: no answer from {server}"));
+                    self.current += 1;
+                    match self.servers.get(self.current) {
+                        Some(next) => {
+                            self.boot.failovers += 1;
+                            self.boot.trace.push(format!("failing over to {next}"));
+                        }
+                        None => {
+                            self.record(
+                                name,
+                                Some(server),
+                                FileOutcome::Failed("no answer".into()),
+                                busy,
+                            );
+                            return Err(BootError::AllSilent);
+                        }
+                    }
+                }
+                Fetched::File(data) => {
+                    self.record(name, Some(server), FileOutcome::Got(data.len()), busy);
+                    return Ok(Some(data));
+                }
+                Fetched::NotFound => {
+                    self.record(name, Some(server), FileOutcome::NotFound, busy);
+                    return Ok(None);
+                }
+                Fetched::Failed(why) => {
+                    self.record(name, Some(server), FileOutcome::Failed(why), busy);
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    /// The first of `names` that exists.
+    async fn first_of(&mut self, names: &[String]) -> Result<Option<(String, Vec<u8>)>, BootError> {
+        for name in names {
+            if let Some(data) = self.get(name).await? {
+                return Ok(Some((name.clone(), data)));
+            }
+        }
+        Ok(None)
+    }
+
+    fn record(&mut self, name: &str, server: Option<Target>, outcome: FileOutcome, busy: u32) {
+        let shown = match &outcome {
+            FileOutcome::Got(n) => format!("got {n} bytes"),
+            FileOutcome::NotFound => "not found".to_owned(),
+            FileOutcome::Failed(why) => format!("failed: {why}"),
+        };
+        let from = server
+            .as_ref()
+            .map_or_else(String::new, |s| format!(" from {s}"));
+        self.boot.trace.push(format!("{name}{from}: {shown}"));
+        self.boot.files.push(FileResult {
+            name: name.to_owned(),
+            server,
+            outcome,
+            busy,
+        });
+    }
+}
+
+/// Boots `device` against the servers DHCP gave (or its remembered one) and remembers the server
+/// that served its configuration.
+pub async fn boot(device: &mut Device, dhcp_servers: Vec<Target>, fetcher: &dyn Fetcher) -> Boot {
+    let servers = if dhcp_servers.is_empty() {
+        device.nvram.clone().into_iter().collect()
+    } else {
+        dhcp_servers
+    };
+    let mut s = Session {
+        device,
+        fetcher,
+        servers,
+        current: 0,
+        boot: Boot::default(),
+    };
+    let result = run(&mut s).await;
+    if let Err(e) = &result {
+        s.boot.trace.push(format!("boot failed: {e}"));
+    }
+    s.boot.result = Some(result);
+    let boot = s.boot;
+    if let Some(server) = &boot.server {
+        device.nvram = Some(server.clone());
+    }
+    boot
+}
+
+async fn run(s: &mut Session<'_>) -> Result<(), BootError> {
+    if s.servers.is_empty() {
+        return Err(BootError::NoServer);
+    }
+    s.boot.trace.push(format!(
+        "TFTP servers: {}",
+        s.servers
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    let mac = s.device.mac.clone();
+    match s.device.family {
+        Family::Xml => {
+            // Trust lists: absent on a nonsecure cluster, and that is normal.
+            s.first_of(&[format!("CTLSEP{mac}.tlv"), "CTLFile.tlv".into()])
+                .await?;
+            s.first_of(&[format!("ITLSEP{mac}.tlv"), "ITLFile.tlv".into()])
+                .await?;
+            let config = s
+                .first_of(&[format!("SEP{mac}.cnf.xml"), "XMLDefault.cnf.xml".into()])
+                .await?
+                .ok_or(BootError::NoConfig)?;
+            s.boot.server = s.servers.get(s.current).cloned();
+            let text = String::from_utf8_lossy(&config.1).into_owned();
+            if let Some(load) = xml_text(&text, "loadInformation")
+                && s.device.running_load.as_deref() != Some(load.as_str())
+            {
+                s.boot.trace.push(format!(
+                    "config names load {load}, not the running one: fetching it"
+                ));
+                s.get(&format!("{load}.loads")).await?;
+            }
+            for tag in ["dialTemplate", "softKeyFile", "featurePolicyFile"] {
+                if let Some(file) = xml_text(&text, tag) {
+                    s.get(&file).await?;
+                }
+            }
+        }
+        Family::Sip79x0 => {
+            let default = s.get("SIPDefault.cnf").await?;
+            let own = s.get(&format!("SIP{mac}.cnf")).await?;
+            if default.is_none() && own.is_none() {
+                return Err(BootError::NoConfig);
+            }
+            s.boot.server = s.servers.get(s.current).cloned();
+            let text = [default, own]
+                .into_iter()
+                .flatten()
+                .map(|d| String::from_utf8_lossy(&d).into_owned())
+                .collect::<Vec<_>>()
+                .join("\n");
+            if let Some(image) = key_value(&text, "image_version")
+                && s.device.running_load.as_deref() != Some(image.as_str())
+            {
+                s.boot
+                    .trace
+                    .push(format!("image_version {image} differs: fetching it"));
+                s.get(&format!("{image}.loads")).await?;
+            }
+            s.get("dialplan.xml").await?;
+        }
+        Family::Small { profile } => {
+            let lower = mac.to_ascii_lowercase();
+            s.first_of(&[format!("SEP{lower}.cnf.xml"), "XMLDefault.cnf.xml".into()])
+                .await?
+                .ok_or(BootError::NoConfig)?;
+            s.boot.server = s.servers.get(s.current).cloned();
+            // A missing profile is not fatal: the boot goes on.
+            s.first_of(&[format!("{profile}{lower}"), format!("{profile}default.cfg")])
+                .await?;
+        }
+    }
+    s.boot.trace.push("boot complete".into());
+    Ok(())
+}
+
+/// The text of the first `<tag>…</tag>` (enough for the few elements a boot follows; the
+/// builder's golden files pin the full format).
+fn xml_text(xml: &str, tag: &str) -> Option<String> {
+    let open = format!("<{tag}");
+    let start = xml.find(&open)?;
+    let after_open = xml[start..].find('>')? + start + 1;
+    if xml[..after_open].ends_with("/>") {
+        return None;
+    }
+    let end = xml[after_open..].find(&format!("</{tag}>"))? + after_open;
+    let text = xml[after_open..end].trim();
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+/// `key: value` from the 7940/7960 SIP configuration format.
+fn key_value(text: &str, key: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let line = line.split('#').next()?.trim();
+        let (k, v) = line.split_once(':')?;
+        (k.trim() == key)
+            .then(|| v.trim().trim_matches('"').to_owned())
+            .filter(|v| !v.is_empty())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xml_text_finds_elements_with_attributes_and_skips_empty_ones() {
+        let xml = "<device><loadInformation model=\"x\">SIP78xx.14-2-1</loadInformation>\n<dialTemplate/>\n<softKeyFile> SKdefault.xml </softKeyFile></device>";
+        assert_eq!(
+            xml_text(xml, "loadInformation").as_deref(),
+            Some("SIP78xx.14-2-1")
+        );
+        assert_eq!(xml_text(xml, "dialTemplate"), None);
+        assert_eq!(
+            xml_text(xml, "softKeyFile").as_deref(),
+            Some("SKdefault.xml")
+        );
+        assert_eq!(xml_text(xml, "missing"), None);
+    }
+
+    #[test]
+    fn key_values_of_sip_cnf_files() {
+        let text = "# SIPDefault.cnf\nimage_version: \"P0S3-8-12-00\" # comment\nproxy1_address: 10.0.0.1\n";
+        assert_eq!(
+            key_value(text, "image_version").as_deref(),
+            Some("P0S3-8-12-00")
+        );
+        assert_eq!(key_value(text, "absent"), None);
+    }
+
+    #[test]
+    fn families_follow_the_model() {
+        assert_eq!(Family::of_model("CP-7960G", true), Family::Sip79x0);
+        assert_eq!(Family::of_model("7960", false), Family::Xml);
+        assert_eq!(
+            Family::of_model("7912", false),
+            Family::Small { profile: "gk" }
+        );
+        assert_eq!(Family::of_model("CP-8845", true), Family::Xml);
+    }
+}
