@@ -147,8 +147,10 @@ async fn silence_fails_over_and_the_next_boot_starts_from_the_first_server_again
 
 #[tokio::test(start_paused = true)]
 async fn all_servers_silent_or_none_known_fail_the_boot() {
-    let mut fetcher = Scripted::default();
-    fetcher.down = vec!["a".into(), "b".into()];
+    let fetcher = Scripted {
+        down: vec!["a".into(), "b".into()],
+        ..Scripted::default()
+    };
     let mut phone = Device::new(MAC, Family::Xml);
     let b = boot(&mut phone, vec![srv("a"), srv("b")], &fetcher).await;
     assert_eq!(b.result, Some(Err(BootError::AllSilent)));
