@@ -4,6 +4,7 @@
 mod client;
 mod counters;
 mod dhcp;
+mod emulate;
 mod file;
 mod load;
 mod serve;
@@ -45,6 +46,9 @@ enum Command {
     /// DHCP configuration that points phones at phoneboot (options 150, 66, DHCPv6 17), and a
     /// decoder that explains such an option's value.
     Dhcp(dhcp::DhcpArgs),
+    /// Emulate one device: pick its TFTP servers from DHCP inputs, boot as its model does, and
+    /// print each decision and file with its outcome and time.
+    Emulate(Box<emulate::EmulateArgs>),
     /// Download one file over TFTP with phoneboot's own client.
     Get(client::GetArgs),
     /// Load generator: many downloads of one file at a given concurrency, with rates and
@@ -71,6 +75,7 @@ fn main() -> ExitCode {
             Command::Counters(args) => counters::run(args).await,
             Command::File(args) => file::run(args),
             Command::Dhcp(args) => dhcp::run(args),
+            Command::Emulate(args) => emulate::run(*args).await,
             Command::Get(args) => client::run(args).await,
             Command::Load(args) => load::run(args).await,
         }

@@ -126,8 +126,8 @@ pub enum BootError {
 #[derive(Debug, Clone, Default)]
 pub struct Boot {
     pub files: Vec<FileResult>,
-    /// Each decision, in order, for a person to read.
-    pub trace: Vec<String>,
+    /// Each decision, in order, with the time since the boot started, for a person to read.
+    pub trace: Vec<(Duration, String)>,
     /// The server that served the configuration, remembered for the next boot.
     pub server: Option<Target>,
     pub failovers: u32,
@@ -135,6 +135,7 @@ pub struct Boot {
 }
 
 struct Session<'a> {
+    started: tokio::time::Instant,
     device: &'a Device,
     fetcher: &'a dyn Fetcher,
     servers: Vec<Target>,
@@ -143,6 +144,10 @@ struct Session<'a> {
 }
 
 impl Session<'_> {
+    fn note(&mut self, text: String) {
+        self.boot.trace.push((self.started.elapsed(), text));
+    }
+
     /// Fetches one file with the seed's rules for busy and silent servers.
     async fn get(&mut self, name: &str) -> Result<Option<Vec<u8>>, BootError> {
         let mut busy = 0;
@@ -157,21 +162,19 @@ impl Session<'_> {
                         self.record(name, Some(server), FileOutcome::Failed("busy".into()), busy);
                         return Err(BootError::StayedBusy(busy));
                     }
-                    self.boot.trace.push(format!(
+                    self.note(format!(
                         "{name}: {server} is busy; waiting {:?} and asking it again",
                         self.device.busy_wait
                     ));
                     tokio::time::sleep(self.device.busy_wait).await;
                 }
                 Fetched::Silent => {
-                    self.boot
-                        .trace
-                        .push(format!("{name}: no answer from {server}"));
+                    self.note(format!("{name}: no answer from {server}"));
                     self.current += 1;
                     match self.servers.get(self.current) {
                         Some(next) => {
                             self.boot.failovers += 1;
-                            self.boot.trace.push(format!("failing over to {next}"));
+                            self.note(format!("failing over to {next}"));
                         }
                         None => {
                             self.record(
@@ -219,7 +222,7 @@ impl Session<'_> {
         let from = server
             .as_ref()
             .map_or_else(String::new, |s| format!(" from {s}"));
-        self.boot.trace.push(format!("{name}{from}: {shown}"));
+        self.note(format!("{name}{from}: {shown}"));
         self.boot.files.push(FileResult {
             name: name.to_owned(),
             server,
@@ -238,6 +241,7 @@ pub async fn boot(device: &mut Device, dhcp_servers: Vec<Target>, fetcher: &dyn 
         dhcp_servers
     };
     let mut s = Session {
+        started: tokio::time::Instant::now(),
         device,
         fetcher,
         servers,
@@ -246,7 +250,7 @@ pub async fn boot(device: &mut Device, dhcp_servers: Vec<Target>, fetcher: &dyn 
     };
     let result = run(&mut s).await;
     if let Err(e) = &result {
-        s.boot.trace.push(format!("boot failed: {e}"));
+        s.note(format!("boot failed: {e}"));
     }
     s.boot.result = Some(result);
     let boot = s.boot;
@@ -260,7 +264,7 @@ async fn run(s: &mut Session<'_>) -> Result<(), BootError> {
     if s.servers.is_empty() {
         return Err(BootError::NoServer);
     }
-    s.boot.trace.push(format!(
+    s.note(format!(
         "TFTP servers: {}",
         s.servers
             .iter()
@@ -285,7 +289,7 @@ async fn run(s: &mut Session<'_>) -> Result<(), BootError> {
             if let Some(load) = xml_text(&text, "loadInformation")
                 && s.device.running_load.as_deref() != Some(load.as_str())
             {
-                s.boot.trace.push(format!(
+                s.note(format!(
                     "config names load {load}, not the running one: fetching it"
                 ));
                 s.get(&format!("{load}.loads")).await?;
@@ -312,9 +316,7 @@ async fn run(s: &mut Session<'_>) -> Result<(), BootError> {
             if let Some(image) = key_value(&text, "image_version")
                 && s.device.running_load.as_deref() != Some(image.as_str())
             {
-                s.boot
-                    .trace
-                    .push(format!("image_version {image} differs: fetching it"));
+                s.note(format!("image_version {image} differs: fetching it"));
                 s.get(&format!("{image}.loads")).await?;
             }
             s.get("dialplan.xml").await?;
@@ -330,7 +332,7 @@ async fn run(s: &mut Session<'_>) -> Result<(), BootError> {
                 .await?;
         }
     }
-    s.boot.trace.push("boot complete".into());
+    s.note("boot complete".to_owned());
     Ok(())
 }
 

@@ -99,7 +99,7 @@ async fn a_busy_server_is_waited_for_and_asked_again_never_failed_over() {
     );
     let cfg = boot.files.iter().find(|f| f.name == CONFIG).unwrap();
     assert_eq!(cfg.busy, 2);
-    assert!(boot.trace.iter().any(|t| t.contains("busy; waiting")));
+    assert!(boot.trace.iter().any(|(_, t)| t.contains("busy; waiting")));
 }
 
 #[tokio::test(start_paused = true)]

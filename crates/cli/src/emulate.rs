@@ -1,0 +1,177 @@
+//! `phoneboot emulate`: one device finds its TFTP servers from DHCP inputs and boots over TFTP,
+//! printing each decision and each file with its outcome and time.
+
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use phoneboot_emu::boot::{self, Device, Family, Fetched, Fetcher};
+use phoneboot_emu::dhcp::{self, Local, Offer, Target};
+use phoneboot_tftp::{ClientConfig, ClientError, ErrorCode};
+
+use crate::client::{TransferArgs, fetch};
+
+#[derive(Debug, Args)]
+pub(crate) struct EmulateArgs {
+    /// The device's MAC address (12 hex digits; `:`, `-` and `.` separators allowed).
+    #[arg(long)]
+    mac: String,
+    /// Model, e.g. 7965, CP-8845, 7960, 7912.
+    #[arg(long, default_value = "7965")]
+    model: String,
+    /// The device runs SIP firmware (a 7940/7960 then boots from SIPDefault.cnf).
+    #[arg(long)]
+    sip: bool,
+    /// The load the device runs now; a configuration naming another one makes it fetch that.
+    #[arg(long, value_name = "LOAD")]
+    running_load: Option<String>,
+    /// TFTP server set on the device itself ("Alternate TFTP"); repeat for server 2.
+    #[arg(long = "alternate-tftp", value_name = "HOST")]
+    alternate: Vec<String>,
+    /// DHCP option 150: TFTP server addresses, comma-separated.
+    #[arg(long, value_name = "A,B,...", value_delimiter = ',')]
+    option150: Vec<Ipv4Addr>,
+    /// DHCP option 66: TFTP server name or dotted address.
+    #[arg(long, value_name = "NAME")]
+    option66: Option<String>,
+    /// The DHCP reply's siaddr (next server).
+    #[arg(long, value_name = "IPV4")]
+    siaddr: Option<Ipv4Addr>,
+    /// The DHCP reply's sname (server host name).
+    #[arg(long, value_name = "NAME")]
+    sname: Option<String>,
+    /// A captured DHCP reply (raw BOOTP/DHCP payload) to take all of the above from.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["option150", "option66", "siaddr", "sname"])]
+    dhcp_reply: Option<PathBuf>,
+    /// The TFTP port of the servers (69 on real networks).
+    #[arg(long, default_value_t = 69)]
+    port: u16,
+    /// Wait after a busy answer before asking the same server again.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    busy_wait_ms: u64,
+    #[command(flatten)]
+    transfer: TransferArgs,
+}
+
+pub(crate) async fn run(args: EmulateArgs) -> anyhow::Result<()> {
+    let mac = parse_mac(&args.mac)?;
+    let offer = match &args.dhcp_reply {
+        Some(path) => {
+            let packet =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            Offer::parse(&packet)
+                .with_context(|| format!("{} is not a usable DHCP reply", path.display()))?
+        }
+        None => Offer {
+            siaddr: args.siaddr,
+            sname: args.sname.clone(),
+            option150: (!args.option150.is_empty())
+                .then(|| args.option150.iter().flat_map(|a| a.octets()).collect()),
+            option66: args.option66.as_ref().map(|n| n.as_bytes().to_vec()),
+            order: [
+                (!args.option150.is_empty()).then_some(dhcp::OPTION_TFTP_SERVERS),
+                args.option66.as_ref().map(|_| dhcp::OPTION_TFTP_NAME),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+        },
+    };
+    let local = Local {
+        servers: args.alternate.iter().map(|s| target(s)).collect(),
+    };
+    let (chosen, problems) = dhcp::phone_servers(&local, &offer);
+    for problem in problems {
+        println!("        DHCP: ignored a malformed option: {problem}");
+    }
+    let servers = match chosen {
+        Some((from, servers)) => {
+            println!("        DHCP: the servers come from {from:?}");
+            servers
+        }
+        None => {
+            println!("        DHCP: no TFTP server named (the remembered one would be used)");
+            Vec::new()
+        }
+    };
+    let mut device = Device::new(&mac, Family::of_model(&args.model, args.sip));
+    device.running_load = args.running_load.clone();
+    device.busy_wait = Duration::from_millis(args.busy_wait_ms);
+    let fetcher = TftpFetcher {
+        port: args.port,
+        config: args.transfer.config(),
+    };
+    let result = boot::boot(&mut device, servers, &fetcher).await;
+    for (at, line) in &result.trace {
+        println!("{:>7.3}s {line}", at.as_secs_f64());
+    }
+    match result.result {
+        Some(Ok(())) => Ok(()),
+        Some(Err(e)) => bail!("boot failed: {e}"),
+        None => bail!("boot did not run"),
+    }
+}
+
+fn target(text: &str) -> Target {
+    match text.parse() {
+        Ok(ip) => Target::Addr(ip),
+        Err(_) => Target::Name(text.to_owned()),
+    }
+}
+
+/// 12 hex digits from the usual notations (`aa:bb:..`, `aa-bb-..`, `aabb.ccdd.eeff`, bare).
+fn parse_mac(text: &str) -> anyhow::Result<String> {
+    let hex: String = text
+        .chars()
+        .filter(|c| !matches!(c, ':' | '-' | '.'))
+        .collect();
+    if hex.len() != 12 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        bail!("--mac {text:?} is not a MAC address (12 hex digits, separators : - . allowed)");
+    }
+    Ok(hex.to_ascii_uppercase())
+}
+
+/// Fetches over TFTP with phoneboot's client. ERROR 0 reads as "try later" (the busy answer of
+/// CUCM and phoneboot), ERROR 1 as not found, no answer as silence.
+struct TftpFetcher {
+    port: u16,
+    config: ClientConfig,
+}
+
+impl Fetcher for TftpFetcher {
+    fn fetch<'a>(
+        &'a self,
+        server: &'a Target,
+        name: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Fetched> + Send + 'a>> {
+        Box::pin(async move {
+            let addr = match server {
+                Target::Addr(ip) => SocketAddr::new(*ip, self.port),
+                Target::Name(host) => match (host.as_str(), self.port)
+                    .to_socket_addrs()
+                    .map(|mut a| a.next())
+                {
+                    Ok(Some(addr)) => addr,
+                    _ => return Fetched::Silent, // a name that does not resolve answers nothing
+                },
+            };
+            match fetch(addr, name.as_bytes(), self.config).await {
+                Ok(data) => Fetched::File(data),
+                Err(ClientError::Remote {
+                    code: ErrorCode::FileNotFound,
+                    ..
+                }) => Fetched::NotFound,
+                Err(ClientError::Remote {
+                    code: ErrorCode::NotDefined,
+                    ..
+                }) => Fetched::Busy,
+                Err(ClientError::TimedOut) => Fetched::Silent,
+                Err(e) => Fetched::Failed(e.to_string()),
+            }
+        })
+    }
+}

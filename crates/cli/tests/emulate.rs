@@ -1,0 +1,124 @@
+//! `phoneboot emulate` against real servers on loopback.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
+mod support;
+
+use std::process::Command;
+
+use support::*;
+
+fn emulate(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_phoneboot"))
+        .arg("emulate")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn phone_files(root: &std::path::Path) {
+    std::fs::write(
+        root.join("SEP001122AABBCC.cnf.xml"),
+        "<device>\n<loadInformation>SIP78xx.14-2-1</loadInformation>\n<dialTemplate>DRdefault.xml</dialTemplate>\n</device>\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("SIP78xx.14-2-1.loads"), b"load").unwrap();
+    std::fs::write(root.join("DRdefault.xml"), b"<DIALTEMPLATE/>").unwrap();
+}
+
+#[test]
+fn a_phone_boots_failing_over_from_a_silent_server() {
+    let root = temp_root();
+    phone_files(root.path());
+    let server = Server::start(root.path(), &[]);
+    let port = server.v4.port().to_string();
+    let (ok, trace, err) = emulate(&[
+        "--mac",
+        "00:11:22:aa:bb:cc",
+        "--model",
+        "CP-8845",
+        "--option150",
+        "127.0.0.9,127.0.0.1",
+        "--port",
+        &port,
+        "--running-load",
+        "SIP78xx.12-0-1",
+        "--timeout-ms",
+        "150",
+        "--retries",
+        "1",
+    ]);
+    assert!(ok, "{trace}{err}");
+    for line in [
+        "DHCP: the servers come from Option150",
+        "no answer from 127.0.0.9",
+        "failing over to 127.0.0.1",
+        "SEP001122AABBCC.cnf.xml from 127.0.0.1: got",
+        "config names load SIP78xx.14-2-1",
+        "SIP78xx.14-2-1.loads from 127.0.0.1: got 4 bytes",
+        "DRdefault.xml from 127.0.0.1: got",
+        "boot complete",
+    ] {
+        assert!(trace.contains(line), "missing {line:?}:\n{trace}");
+    }
+    // The server saw the phone's misses (CTL/ITL) and its files.
+    assert_eq!(server.counter_reaches("SEPFoundCount", 1), 1);
+}
+
+#[test]
+fn a_busy_server_is_asked_again_and_the_second_one_never() {
+    let root = temp_root();
+    phone_files(root.path());
+    let busy = Server::start(root.path(), &["--max-serving-count", "1"]);
+    // A stalled transfer holds the only slot: the configuration request gets "try later".
+    let holder = Raw::new(false);
+    assert!(
+        holder
+            .exchange(busy.v4, &rrq(&[b"SIP78xx.14-2-1.loads", b"octet"]))
+            .is_some()
+    );
+    let port = busy.v4.port().to_string();
+    let (ok, trace, err) = emulate(&[
+        "--mac",
+        "001122AABBCC",
+        "--alternate-tftp",
+        "127.0.0.1",
+        "--alternate-tftp",
+        "127.0.0.2",
+        "--port",
+        &port,
+        "--busy-wait-ms",
+        "50",
+        "--timeout-ms",
+        "150",
+        "--retries",
+        "1",
+    ]);
+    assert!(!ok, "{trace}");
+    assert!(err.contains("the server stayed busy for 7 tries"), "{err}");
+    assert!(
+        trace.contains("is busy; waiting 50ms and asking it again"),
+        "{trace}"
+    );
+    assert!(
+        !trace.contains("failing over") && !trace.contains("127.0.0.2:"),
+        "{trace}"
+    );
+    assert!(
+        !trace.contains("from 127.0.0.2"),
+        "the second server is never asked:\n{trace}"
+    );
+    assert_eq!(busy.counter_reaches("RequestsOverflow", 7), 7);
+}
+
+#[test]
+fn a_bad_mac_is_refused_with_the_reason() {
+    let (ok, _, err) = emulate(&["--mac", "00:11:22", "--option150", "127.0.0.1"]);
+    assert!(!ok);
+    assert!(err.contains("is not a MAC address"), "{err}");
+}
