@@ -9,16 +9,7 @@ use std::process::Command;
 use support::*;
 
 fn run(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_phoneboot"))
-        .arg("dhcp")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    phoneboot(&[&["dhcp"], args].concat())
 }
 
 #[test]

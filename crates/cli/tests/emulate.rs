@@ -4,21 +4,10 @@
 
 mod support;
 
-use std::process::Command;
-
 use support::*;
 
 fn emulate(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_phoneboot"))
-        .arg("emulate")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    phoneboot(&[&["emulate"], args].concat())
 }
 
 fn phone_files(root: &std::path::Path) {

@@ -10,19 +10,6 @@ use std::time::{Duration, Instant};
 
 use support::*;
 
-fn phoneboot(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_phoneboot"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 fn wildcard_server(listen: &str, root: &std::path::Path) -> Server {
     Server::start_with(&[
         "serve".into(),

@@ -258,29 +258,26 @@ fn unspecified(client: SocketAddr) -> IpAddr {
 
 /// Adds what the transfer did since the last call to the shared counters.
 fn record(shared: &Shared, seen: &mut Stats, now: Stats, report: &mut Report) {
-    let c = &shared.counters;
-    c.add(
-        Counter::SegmentsSent,
-        now.segments_sent - seen.segments_sent,
-    );
-    if report.from_disk {
-        c.add(
-            Counter::SegmentsFromDisk,
-            now.segments_sent - seen.segments_sent,
-        );
+    let sent = now.segments_sent - seen.segments_sent;
+    let from_disk = if report.from_disk { sent } else { 0 };
+    for (counter, delta) in [
+        (Counter::SegmentsSent, sent),
+        (Counter::SegmentsFromDisk, from_disk),
+        (
+            Counter::SegmentsAcknowledged,
+            now.segments_acknowledged - seen.segments_acknowledged,
+        ),
+        (
+            Counter::SegmentsRetransmitted,
+            now.segments_retransmitted - seen.segments_retransmitted,
+        ),
+        (
+            Counter::ForeignDatagrams,
+            now.foreign_datagrams - seen.foreign_datagrams,
+        ),
+    ] {
+        shared.counters.add(counter, delta); // a no-op for 0
     }
-    c.add(
-        Counter::SegmentsAcknowledged,
-        now.segments_acknowledged - seen.segments_acknowledged,
-    );
-    c.add(
-        Counter::SegmentsRetransmitted,
-        now.segments_retransmitted - seen.segments_retransmitted,
-    );
-    c.add(
-        Counter::ForeignDatagrams,
-        now.foreign_datagrams - seen.foreign_datagrams,
-    );
     report.retransmits = now.segments_retransmitted;
     *seen = now;
 }

@@ -177,6 +177,20 @@ impl Drop for Server {
     }
 }
 
+/// Runs the phoneboot binary with `args`; returns (exit success, stdout, stderr).
+pub fn phoneboot(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_phoneboot"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// A minimal HTTP/1.0 GET for the admin listener (tests only).
 pub fn http_get(addr: SocketAddr, path: &str) -> String {
     use std::io::{Read, Write};

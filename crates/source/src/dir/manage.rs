@@ -227,24 +227,8 @@ fn walk(
 
 #[cfg(test)]
 mod tests {
-    use super::super::Probe;
+    use super::super::tests::{get, name};
     use super::*;
-
-    fn name(s: &str) -> FileName {
-        FileName::parse(s.as_bytes()).unwrap()
-    }
-
-    fn get(roots: &FileRoots, s: &str) -> Result<bytes::Bytes, String> {
-        match roots.probe(&name(s)) {
-            Probe::Found(f) => Ok(f.content),
-            Probe::NeedsLoad(p) => roots
-                .load(p)
-                .map(|f| f.content)
-                .map_err(|e| format!("load: {e}")),
-            Probe::NotFound => Err("not found".into()),
-            Probe::Denied(d) => Err(format!("denied: {d}")),
-        }
-    }
 
     #[test]
     fn put_replaces_atomically_and_is_seen_at_once() {

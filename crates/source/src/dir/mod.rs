@@ -536,14 +536,15 @@ pub enum LoadError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn name(s: &str) -> FileName {
+    pub(super) fn name(s: &str) -> FileName {
         FileName::parse(s.as_bytes()).unwrap()
     }
 
-    fn get(roots: &FileRoots, s: &str) -> Result<Bytes, String> {
+    /// A name as a request would get it: content, or why not.
+    pub(super) fn get(roots: &FileRoots, s: &str) -> Result<Bytes, String> {
         let parsed = FileName::parse(s.as_bytes()).map_err(|e| format!("denied: {e}"))?;
         match roots.probe(&parsed) {
             Probe::Found(f) => Ok(f.content),
