@@ -1,0 +1,17 @@
+//! The domain of phoneboot: the objects of a cluster's device database, the device model
+//! catalogue, and the rules every value must keep.
+//!
+//! Plain data: no I/O, no clock. `store` persists these objects, `render` turns a
+//! [`Snapshot`] of them into the files devices ask for.
+
+mod catalogue;
+mod error;
+mod objects;
+mod snapshot;
+pub mod value;
+
+pub use catalogue::{Catalogue, CatalogueError, DeviceClass, FileScheme, ModelInfo, Profile};
+pub use error::{FieldError, Valid};
+pub use objects::*;
+pub use snapshot::{Kind, Object, PARAMS_KEY, Snapshot, Table};
+pub use value::{Mac, MacError};
