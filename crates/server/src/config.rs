@@ -23,6 +23,8 @@ pub mod default {
         SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 6969);
     pub const ADMIN_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 6990);
     pub const ROOT: &str = "tftp";
+    pub const DATABASE: &str = "phoneboot.db";
+    pub const DB_POLL_MS: u64 = 500;
     /// The seed chapter's Maximum Serving Count.
     pub const MAX_SERVING_COUNT: u32 = 200;
     pub const BUSY_MESSAGE: &str = "Server busy, try again later";
@@ -81,6 +83,28 @@ pub struct Config {
     /// Files at Startup").
     pub cache_at_startup: bool,
     pub shutdown_grace: Duration,
+    /// The device database; `None` serves files only.
+    pub database: Option<DatabaseConfig>,
+}
+
+/// Where the device database is and how the server follows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatabaseConfig {
+    pub path: PathBuf,
+    pub models: Option<PathBuf>,
+    pub poll: Duration,
+    pub profile_converter: Vec<String>,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from(default::DATABASE),
+            models: None,
+            poll: Duration::from_millis(default::DB_POLL_MS),
+            profile_converter: Vec::new(),
+        }
+    }
 }
 
 impl Default for Config {
@@ -115,6 +139,7 @@ impl Default for Config {
             cache_max_bytes: default::CACHE_MAX_BYTES,
             cache_at_startup: false,
             shutdown_grace: Duration::from_millis(default::SHUTDOWN_GRACE_MS),
+            database: Some(DatabaseConfig::default()),
         }
     }
 }
@@ -153,6 +178,23 @@ pub struct Settings {
     pub remote: RemoteSection,
     #[serde(default)]
     pub admin: AdminSection,
+    #[serde(default)]
+    pub database: DatabaseSection,
+}
+
+/// `[database]`: the device database and the files built from it.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSection {
+    /// The SQLite file, or "off" to serve files only. [default: ./phoneboot.db]
+    pub path: Option<String>,
+    /// A model catalogue file that extends the built-in one.
+    pub models: Option<PathBuf>,
+    /// How often the change feed is read, so writes by other processes are seen.
+    pub poll_ms: Option<u64>,
+    /// A command that turns a 7902/7905/7912 `#txt` profile (on its stdin) into the binary
+    /// the phone reads (on its stdout), e.g. a wrapper around Cisco's cfgfmt.
+    pub profile_converter: Option<Vec<String>>,
 }
 
 /// One remote cluster (`[[remote_clusters]]`).
@@ -253,6 +295,15 @@ impl Settings {
                 shutdown_grace_ms: t.shutdown_grace_ms.or(l.shutdown_grace_ms),
             },
             remote_clusters: self.remote_clusters.or(lower.remote_clusters),
+            database: DatabaseSection {
+                path: self.database.path.or(lower.database.path),
+                models: self.database.models.or(lower.database.models),
+                poll_ms: self.database.poll_ms.or(lower.database.poll_ms),
+                profile_converter: self
+                    .database
+                    .profile_converter
+                    .or(lower.database.profile_converter),
+            },
             remote: RemoteSection {
                 connect_timeout_ms: self
                     .remote
@@ -341,6 +392,16 @@ impl Config {
             Some(s) => parse_rollover(&s)?,
         };
         let ms = Duration::from_millis;
+        let db = s.database;
+        let database = match db.path {
+            Some(p) if p.eq_ignore_ascii_case("off") => None,
+            path => Some(DatabaseConfig {
+                path: path.map_or_else(|| PathBuf::from(default::DATABASE), PathBuf::from),
+                models: db.models,
+                poll: ms(db.poll_ms.unwrap_or(default::DB_POLL_MS)),
+                profile_converter: db.profile_converter.unwrap_or_default(),
+            }),
+        };
         let config = Config {
             tftp_listen,
             tftp_fallback,
@@ -371,6 +432,7 @@ impl Config {
             cache_max_bytes: t.cache_max_bytes.unwrap_or(d.cache_max_bytes),
             cache_at_startup: t.cache_at_startup.unwrap_or(d.cache_at_startup),
             shutdown_grace: t.shutdown_grace_ms.map_or(d.shutdown_grace, ms),
+            database,
         };
         config.validate()?;
         Ok(config)
@@ -378,6 +440,20 @@ impl Config {
 
     /// Checks every value; the error names the option and says what is allowed.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(db) = &self.database {
+            if !(Duration::from_millis(50)..=Duration::from_secs(60)).contains(&db.poll) {
+                return Err(invalid(
+                    "database poll_ms",
+                    "must be 50 to 60000 (writes by other processes are seen this often)",
+                ));
+            }
+            if db.profile_converter.first().is_some_and(String::is_empty) {
+                return Err(invalid(
+                    "database profile_converter",
+                    "the command is empty",
+                ));
+            }
+        }
         if self.tftp_listen.is_empty() {
             return Err(invalid(
                 "tftp listen address",

@@ -53,6 +53,21 @@ pub enum Counter {
     GkFound,
     GkNotFound,
     SegmentsFromDisk,
+    BuildCount,
+    BuildAbortCount,
+    BuildDeviceCount,
+    BuildDialruleCount,
+    BuildSoftkeyCount,
+    BuildUnitCount,
+    BuildSignCount,
+    BuildDuration,
+    BuildErrors,
+    ChangeNotifications,
+    DeviceChangeNotifications,
+    DialruleChangeNotifications,
+    SoftkeyChangeNotifications,
+    UnitChangeNotifications,
+    EncryptCount,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -310,6 +325,111 @@ pub const DEFS: &[Def] = &[
         "TFTP DATA packets of transfers whose file was read from disk for them (not found in the memory cache).",
         Kind::Cumulative,
     ),
+    def(
+        Counter::BuildCount,
+        "BuildCount",
+        "phoneboot_build_count_total",
+        "Full builds of every configuration file since start (at start, and after each change that touches every device: parameters, call managers, groups, pools, date/time groups).",
+        Kind::Cumulative,
+    ),
+    def(
+        Counter::BuildAbortCount,
+        "BuildAbortCount",
+        "phoneboot_build_abort_count_total",
+        "Full builds abandoned because a newer change arrived before they finished.",
+        Kind::Cumulative,
+    ),
+    def(
+        Counter::BuildDeviceCount,
+        "BuildDeviceCount",
+        "phoneboot_build_device_count",
+        "Device files built by the last full build.",
+        Kind::Gauge,
+    ),
+    def(
+        Counter::BuildDialruleCount,
+        "BuildDialruleCount",
+        "phoneboot_build_dialrule_count",
+        "Dial plan files built by the last full build.",
+        Kind::Gauge,
+    ),
+    def(
+        Counter::BuildSoftkeyCount,
+        "BuildSoftkeyCount",
+        "phoneboot_build_softkey_count",
+        "Softkey template files built by the last full build.",
+        Kind::Gauge,
+    ),
+    def(
+        Counter::BuildUnitCount,
+        "BuildUnitCount",
+        "phoneboot_build_unit_count",
+        "Gateway (unit) files built by the last full build (none yet: gateway formats are not built).",
+        Kind::Gauge,
+    ),
+    def(
+        Counter::BuildSignCount,
+        "BuildSignCount",
+        "phoneboot_build_sign_count",
+        "Files signed by the last full build (phoneboot does not sign yet: always 0).",
+        Kind::Gauge,
+    ),
+    def(
+        Counter::BuildDuration,
+        "BuildDuration",
+        "phoneboot_build_duration_ms",
+        "Milliseconds the last full build took (CUCM reports seconds).",
+        Kind::Gauge,
+    ),
+    def(
+        Counter::BuildErrors,
+        "BuildErrors",
+        "phoneboot_build_errors",
+        "Files the last full build could not make (each is logged with its reason). phoneboot's own.",
+        Kind::Gauge,
+    ),
+    def(
+        Counter::ChangeNotifications,
+        "ChangeNotifications",
+        "phoneboot_change_notifications_total",
+        "Database changes the server has taken in (every entry of the change feed).",
+        Kind::Cumulative,
+    ),
+    def(
+        Counter::DeviceChangeNotifications,
+        "DeviceChangeNotifications",
+        "phoneboot_device_change_notifications_total",
+        "Changes to devices (their files are rebuilt on the next request).",
+        Kind::Cumulative,
+    ),
+    def(
+        Counter::DialruleChangeNotifications,
+        "DialruleChangeNotifications",
+        "phoneboot_dialrule_change_notifications_total",
+        "Changes to dial plans.",
+        Kind::Cumulative,
+    ),
+    def(
+        Counter::SoftkeyChangeNotifications,
+        "SoftkeyChangeNotifications",
+        "phoneboot_softkey_change_notifications_total",
+        "Changes to softkey templates.",
+        Kind::Cumulative,
+    ),
+    def(
+        Counter::UnitChangeNotifications,
+        "UnitChangeNotifications",
+        "phoneboot_unit_change_notifications_total",
+        "Changes to gateway devices.",
+        Kind::Cumulative,
+    ),
+    def(
+        Counter::EncryptCount,
+        "EncryptCount",
+        "phoneboot_encrypt_count_total",
+        "Configuration files encrypted (phoneboot does not encrypt yet: always 0).",
+        Kind::Cumulative,
+    ),
 ];
 
 const fn def(
@@ -328,7 +448,7 @@ const fn def(
     }
 }
 
-const COUNT: usize = 34;
+const COUNT: usize = 49;
 
 /// The live counter values.
 #[derive(Debug)]

@@ -15,8 +15,10 @@
 pub mod admin;
 mod admission;
 mod answer;
+mod built;
 pub mod config;
 pub mod counters;
+pub mod db;
 mod http;
 mod listener;
 mod misses;
@@ -67,6 +69,10 @@ pub enum StartError {
     Root(io::Error),
     #[error("{0}")]
     Remote(String),
+    #[error(
+        "device database: {0}\n  choose another file with --database, or --database off to serve files only"
+    )]
+    Database(#[from] db::DbError),
 }
 
 /// A bound, ready server.
@@ -77,6 +83,7 @@ pub struct Server {
     admin: Option<tokio::net::TcpListener>,
     http: Vec<tokio::net::TcpListener>,
     files: Arc<FileRoots>,
+    built: Option<(Arc<built::BuiltFiles>, db::Database)>,
     abort_tx: watch::Sender<bool>,
 }
 
@@ -87,10 +94,31 @@ impl Server {
         roots.extend(config.alternate_roots.iter().cloned());
         let files = FileRoots::new(&roots, config.case_insensitive, config.cache_max_bytes)
             .map_err(StartError::Root)?;
-        // The seed's order: (built files, memory caches: a later issue), the disk, then the
+        // The seed's order: built files, then the disk (with its memory cache), then the
         // alternate file servers.
         let files = Arc::new(files);
-        let mut sources: Vec<Arc<dyn Source>> = vec![Arc::new(DirSource::new(Arc::clone(&files)))];
+        let mut sources: Vec<Arc<dyn Source>> = Vec::new();
+        let built = match &config.database {
+            Some(db_config) => {
+                let db = db::Database::open(db_config).await?;
+                let (snapshot, version) = db.snapshot().await?;
+                info!(
+                    database = %db_config.path.display(),
+                    devices = snapshot.devices.len(),
+                    version,
+                    "device database open"
+                );
+                let built = Arc::new(built::BuiltFiles::new(
+                    snapshot,
+                    version,
+                    db_config.profile_converter.clone(),
+                ));
+                sources.push(Arc::clone(&built) as Arc<dyn Source>);
+                Some((built, db))
+            }
+            None => None,
+        };
+        sources.push(Arc::new(DirSource::new(Arc::clone(&files))));
         for cluster in &config.remote_clusters {
             let peer =
                 PeerSource::new(cluster.clone()).map_err(|e| StartError::Remote(e.to_string()))?;
@@ -152,6 +180,7 @@ impl Server {
             admin,
             http,
             files,
+            built,
             abort_tx,
         })
     }
@@ -227,6 +256,14 @@ impl Server {
             tasks.push(tokio::task::spawn_blocking(move || {
                 let (count, bytes) = files.preload();
                 info!("cached {count} files ({bytes} bytes) at startup");
+            }));
+        }
+        if let (Some((built, db)), Some(db_config)) = (&self.built, &self.shared.config.database) {
+            let (built, counters) = (Arc::clone(built), Arc::clone(&self.shared.counters));
+            let (db, poll, stop) = (db.clone(), db_config.poll, stop.clone());
+            tasks.push(tokio::spawn(async move {
+                built::full_build(&built, &counters).await;
+                built::follow(built, db, counters, poll, stop).await;
             }));
         }
         let counters = Arc::clone(&self.shared.counters);

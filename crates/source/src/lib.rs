@@ -14,5 +14,5 @@ pub mod chain;
 pub mod dir;
 pub mod peer;
 
-pub use chain::{Chain, Lookup, Source};
+pub use chain::{Chain, Lookup, LookupFuture, Source};
 pub use dir::{Denied, File, FileName, FileRoots, Origin, Stamp};

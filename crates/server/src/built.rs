@@ -1,0 +1,355 @@
+//! The built-files source: configuration files made from the device database on request,
+//! first in the lookup chain (the seed's order: built files, then the disk).
+//!
+//! Files are rendered when asked for, from the current [`Generation`] — a whole snapshot of
+//! the database — which a follower task replaces when the change feed moves. Rendering one
+//! file takes tens of microseconds, so nothing is built ahead or kept per device: memory
+//! stays that of the snapshot, a change is visible on the next request, and a request never
+//! sees half a change (generations are swapped whole).
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use phoneboot_model::{DeviceClass, Kind, Snapshot};
+use phoneboot_render::{Built, RenderError};
+use phoneboot_source::dir::{File, Origin, Stamp};
+use phoneboot_source::{FileName, Lookup, LookupFuture, Source};
+use phoneboot_store::{Op, Store, StoreError, Version};
+use tokio::io::AsyncWriteExt;
+use tracing::{info, warn};
+
+use crate::counters::{Counter, Counters};
+use crate::db::Database;
+
+/// The database at one version.
+#[derive(Debug)]
+pub(crate) struct Generation {
+    pub(crate) snapshot: Snapshot,
+    pub(crate) version: Version,
+    /// When this generation was taken in (the Last-Modified of its files).
+    pub(crate) at: SystemTime,
+}
+
+/// Converted profiles kept at most (by the hash of their text).
+const MAX_CONVERTED: usize = 4096;
+/// How long the profile converter may take.
+const CONVERTER_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug)]
+pub(crate) struct BuiltFiles {
+    current: RwLock<Arc<Generation>>,
+    converter: Vec<String>,
+    converted: Mutex<HashMap<u64, Bytes>>,
+}
+
+fn tag_of(content: &[u8]) -> u64 {
+    let mut h = DefaultHasher::new();
+    content.hash(&mut h);
+    h.finish()
+}
+
+impl BuiltFiles {
+    pub(crate) fn new(snapshot: Snapshot, version: Version, converter: Vec<String>) -> Self {
+        Self {
+            current: RwLock::new(Arc::new(Generation {
+                snapshot,
+                version,
+                at: SystemTime::now(),
+            })),
+            converter,
+            converted: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(crate) fn current(&self) -> Arc<Generation> {
+        match self.current.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    fn replace(&self, generation: Generation) {
+        let generation = Arc::new(generation);
+        match self.current.write() {
+            Ok(mut g) => *g = generation,
+            Err(poisoned) => *poisoned.into_inner() = generation,
+        }
+    }
+
+    fn found(content: Bytes, at: SystemTime) -> Lookup {
+        let tag = tag_of(&content);
+        Lookup::Found(File {
+            content,
+            stamp: Stamp { modified: at, tag },
+            origin: Origin::Cache,
+        })
+    }
+
+    /// Renders `name` from the current generation: `Skip` when it is not a built file.
+    fn render(&self, name: &FileName) -> (Option<Built>, Lookup) {
+        let generation = self.current();
+        match phoneboot_render::render_name(&generation.snapshot, &name.display()) {
+            None => (None, Lookup::Skip),
+            Some((built, Ok(bytes))) => {
+                (Some(built), Self::found(Bytes::from(bytes), generation.at))
+            }
+            Some((built, Err(e))) => {
+                // A file that cannot be built is missing for the phone; the reason is logged
+                // once per request (the database refuses such values at write time, so this
+                // is an object edited past the checks, or a legacy .cnf).
+                warn!(file = %built, "cannot build: {e}");
+                let skip = matches!(e, RenderError::Field(_) | RenderError::Missing { .. });
+                (
+                    Some(built),
+                    if skip {
+                        Lookup::Skip
+                    } else {
+                        Lookup::Failed(e.to_string())
+                    },
+                )
+            }
+        }
+    }
+
+    fn needs_converter(&self, built: Option<&Built>) -> bool {
+        !self.converter.is_empty() && matches!(built, Some(Built::Profile(..)))
+    }
+
+    async fn convert(&self, text: Bytes, at: SystemTime) -> Lookup {
+        let key = tag_of(&text);
+        let cached = self
+            .converted
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&key).cloned());
+        if let Some(bytes) = cached {
+            return Self::found(bytes, at);
+        }
+        match run_converter(&self.converter, &text).await {
+            Ok(bytes) => {
+                if let Ok(mut cache) = self.converted.lock() {
+                    if cache.len() >= MAX_CONVERTED {
+                        cache.clear();
+                    }
+                    cache.insert(key, bytes.clone());
+                }
+                Self::found(bytes, at)
+            }
+            Err(reason) => {
+                warn!("profile converter {:?}: {reason}", self.converter[0]);
+                Lookup::Failed(reason)
+            }
+        }
+    }
+}
+
+async fn run_converter(command: &[String], input: &[u8]) -> Result<Bytes, String> {
+    let (program, args) = command.split_first().ok_or("no command")?;
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(input)
+            .await
+            .map_err(|e| format!("stdin: {e}"))?;
+    }
+    let output = tokio::time::timeout(CONVERTER_TIMEOUT, child.wait_with_output())
+        .await
+        .map_err(|_| format!("no result within {CONVERTER_TIMEOUT:?}"))?
+        .map_err(|e| e.to_string())?;
+    if !output.status.success() {
+        return Err(format!(
+            "{}: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    Ok(Bytes::from(output.stdout))
+}
+
+impl Source for BuiltFiles {
+    fn name(&self) -> &str {
+        "built files"
+    }
+
+    fn try_now(&self, name: &FileName) -> Option<Lookup> {
+        let (built, lookup) = self.render(name);
+        (!self.needs_converter(built.as_ref())).then_some(lookup)
+    }
+
+    fn lookup<'a>(&'a self, name: &'a FileName) -> LookupFuture<'a> {
+        Box::pin(async move {
+            let at = self.current().at;
+            match self.render(name) {
+                (built, Lookup::Found(file)) if self.needs_converter(built.as_ref()) => {
+                    self.convert(file.content, at).await
+                }
+                (_, lookup) => lookup,
+            }
+        })
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Kinds whose change touches every device's files.
+fn touches_all(kind: Kind) -> bool {
+    matches!(
+        kind,
+        Kind::Params | Kind::CallManager | Kind::CmGroup | Kind::DateTimeGroup | Kind::DevicePool
+    )
+}
+
+/// Follows the change feed: every `poll`, takes in the changes since the current generation
+/// and swaps in a new one. Runs until `stop` says so.
+pub(crate) async fn follow(
+    built: Arc<BuiltFiles>,
+    db: Database,
+    counters: Arc<Counters>,
+    poll: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(poll) => {}
+            _ = stop.changed() => return,
+        }
+        match catch_up(&built, &db, &counters).await {
+            Ok(Some(rebuild)) => {
+                failing = false;
+                if rebuild {
+                    full_build(&built, &counters).await;
+                }
+            }
+            Ok(None) => failing = false,
+            Err(e) if !failing => {
+                failing = true;
+                warn!("cannot read the database's change feed (serving the last state): {e}");
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Changes read per step; more than this at once reloads the whole database instead.
+const BATCH: u32 = 10_000;
+
+/// Takes in new changes. `Some(true)` when a full build is due (a change touched every
+/// device), `Some(false)` when only some files changed, `None` when nothing did.
+async fn catch_up(
+    built: &BuiltFiles,
+    db: &Database,
+    counters: &Counters,
+) -> Result<Option<bool>, StoreError> {
+    let current = built.current();
+    let changes = db.store().changes_since(current.version, BATCH).await?;
+    let Some(last) = changes.last() else {
+        return Ok(None);
+    };
+    let started = Instant::now();
+    let mut snapshot = current.snapshot.clone();
+    let mut version = last.version;
+    let mut rebuild = false;
+    if changes.len() >= BATCH as usize {
+        let (fresh, head) =
+            phoneboot_store::snapshot(db.store(), Arc::clone(db.catalogue())).await?;
+        snapshot = fresh;
+        version = head;
+        rebuild = true;
+    } else {
+        for change in &changes {
+            match change.op {
+                Op::Delete => snapshot.remove(change.kind, &change.key),
+                Op::Put => match db.store().get(change.kind, &change.key).await? {
+                    Some(object) => snapshot.put(object),
+                    // Deleted by a later change of this batch.
+                    None => snapshot.remove(change.kind, &change.key),
+                },
+            }
+        }
+    }
+    for change in &changes {
+        counters.incr(Counter::ChangeNotifications);
+        rebuild |= touches_all(change.kind);
+        let counter = match change.kind {
+            Kind::Device => {
+                let gateway = snapshot
+                    .devices
+                    .get(&change.key)
+                    .and_then(|d| snapshot.catalogue.get(&d.model))
+                    .is_some_and(|m| m.class == DeviceClass::Gateway);
+                Some(if gateway {
+                    Counter::UnitChangeNotifications
+                } else {
+                    Counter::DeviceChangeNotifications
+                })
+            }
+            Kind::DialPlan => Some(Counter::DialruleChangeNotifications),
+            Kind::Softkeys => Some(Counter::SoftkeyChangeNotifications),
+            _ => None,
+        };
+        if let Some(counter) = counter {
+            counters.incr(counter);
+        }
+    }
+    built.replace(Generation {
+        snapshot,
+        version,
+        at: SystemTime::now(),
+    });
+    info!(
+        changes = changes.len(),
+        version,
+        took_ms = millis(started.elapsed()),
+        "database changes taken in"
+    );
+    Ok(Some(rebuild))
+}
+
+/// Builds every file of the current generation once, to fill the Build* counters and to log
+/// any file that cannot be built; the bytes are dropped (files are rendered on request).
+pub(crate) async fn full_build(built: &Arc<BuiltFiles>, counters: &Arc<Counters>) {
+    let generation = built.current();
+    let started = Instant::now();
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let result = tokio::task::spawn_blocking(move || {
+        phoneboot_render::build_all(&generation.snapshot, threads, |_, _| {})
+    })
+    .await;
+    let Ok(stats) = result else {
+        counters.incr(Counter::BuildAbortCount);
+        return;
+    };
+    let took = started.elapsed();
+    counters.incr(Counter::BuildCount);
+    counters.set(Counter::BuildDeviceCount, stats.devices);
+    counters.set(Counter::BuildDialruleCount, stats.dial_rules);
+    counters.set(Counter::BuildSoftkeyCount, stats.softkeys);
+    counters.set(Counter::BuildUnitCount, 0);
+    counters.set(Counter::BuildSignCount, 0);
+    counters.set(Counter::BuildErrors, stats.failed.len() as u64);
+    counters.set(Counter::BuildDuration, millis(took));
+    for (file, reason) in stats.failed.iter().take(20) {
+        warn!(%file, "cannot build: {reason}");
+    }
+    info!(
+        files = stats.files,
+        bytes = stats.bytes,
+        failed = stats.failed.len(),
+        took_ms = millis(took),
+        "built every configuration file"
+    );
+}
