@@ -1,17 +1,23 @@
 //! `phoneboot`: the command line. Two layers (after ripgrep): clap parses what the user typed,
 //! then `phoneboot_server::config` merges it with the file and validates it.
 
+mod build;
+mod bulk;
 mod client;
 mod counters;
+mod database;
 mod dhcp;
 mod emulate;
+mod example;
 mod file;
 mod load;
+mod objects;
 mod serve;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use phoneboot_model::Kind;
 
 /// Provisioning server for IP phones and voice gateways: serves phone files over TFTP and HTTP,
 /// asks other clusters for what it lacks, and keeps the Cisco TFTP counters and busy limit, as
@@ -54,6 +60,38 @@ enum Command {
     /// Load generator: many downloads of one file at a given concurrency, with rates and
     /// latencies (the benchmark's client).
     Load(load::LoadArgs),
+    /// Create the device database (--example: with a small example cluster).
+    Init(example::InitArgs),
+    /// Phones, soft clients and gateways: add, list, show, set, remove, login, logout.
+    Device(objects::DeviceArgs),
+    /// Call managers (name, host, sccp_port, sip_port, secure_sip_port).
+    Callmanager(objects::ObjectArgs),
+    /// Unified CM groups: up to 3 call managers in priority order (members=[...]).
+    Group(objects::ObjectArgs),
+    /// Date/time groups (date_template, time_zone, ntp=[...]).
+    Datetime(objects::ObjectArgs),
+    /// Device pools (cm_group, date_time, locales, srst, URLs).
+    Pool(objects::ObjectArgs),
+    /// SIP dial plans (rules=[{pattern=..., timeout=..., ...}]), built as DR<name>.xml.
+    Dialplan(objects::ObjectArgs),
+    /// Softkey templates (sets=[{id="On Hook", keys=[...]}]), built as SK<name>.xml.
+    Softkeys(objects::ObjectArgs),
+    /// Feature policies (features={1=true, ...}), built as FP<name>.xml.
+    Policy(objects::ObjectArgs),
+    /// End users and their Extension Mobility profiles.
+    User(objects::ObjectArgs),
+    /// Service and enterprise parameters (Build CNF Files, auto-registration, default URLs).
+    Params(objects::ParamsArgs),
+    /// Import devices from a CSV file (all rows or none).
+    Import(bulk::ImportArgs),
+    /// Export every device as CSV (the import's format).
+    Export(bulk::ExportArgs),
+    /// Write every file the database implies into a folder.
+    Build(build::BuildArgs),
+    /// Print one built file exactly as a device would get it.
+    Render(build::RenderArgs),
+    /// List the device model catalogue.
+    Models(build::ModelsArgs),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +116,22 @@ fn main() -> ExitCode {
             Command::Emulate(args) => emulate::run(*args).await,
             Command::Get(args) => client::run(args).await,
             Command::Load(args) => load::run(args).await,
+            Command::Init(args) => example::run(args).await,
+            Command::Device(args) => objects::run_device(args).await,
+            Command::Callmanager(args) => objects::run(Kind::CallManager, args).await,
+            Command::Group(args) => objects::run(Kind::CmGroup, args).await,
+            Command::Datetime(args) => objects::run(Kind::DateTimeGroup, args).await,
+            Command::Pool(args) => objects::run(Kind::DevicePool, args).await,
+            Command::Dialplan(args) => objects::run(Kind::DialPlan, args).await,
+            Command::Softkeys(args) => objects::run(Kind::Softkeys, args).await,
+            Command::Policy(args) => objects::run(Kind::FeaturePolicy, args).await,
+            Command::User(args) => objects::run(Kind::User, args).await,
+            Command::Params(args) => objects::run_params(args).await,
+            Command::Import(args) => bulk::import(args).await,
+            Command::Export(args) => bulk::export(args).await,
+            Command::Build(args) => build::build(args).await,
+            Command::Render(args) => build::render(args).await,
+            Command::Models(args) => build::models(&args),
         }
     });
     match result {

@@ -6,8 +6,8 @@ use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use phoneboot_server::Server;
 use phoneboot_server::config::{
-    AdminSection, BusyReply, ClusterSection, Config, HttpSection, RemoteSection, Settings,
-    TftpSection,
+    AdminSection, BusyReply, ClusterSection, Config, DatabaseSection, HttpSection, RemoteSection,
+    Settings, TftpSection,
 };
 use tracing::info;
 
@@ -129,6 +129,15 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "PHONEBOOT_CACHE_AT_STARTUP")]
     cache_at_startup: bool,
 
+    /// The device database whose configuration files are built and served (SQLite file, created
+    /// if missing), or "off" to serve files only. [default: ./phoneboot.db]
+    #[arg(long, env = "PHONEBOOT_DATABASE", value_name = "FILE|off")]
+    database: Option<String>,
+
+    /// A model catalogue file that extends the built-in one.
+    #[arg(long, env = "PHONEBOOT_MODELS", value_name = "FILE")]
+    models: Option<PathBuf>,
+
     /// Memory for cached file contents. [default: 1073741824]
     #[arg(long, env = "PHONEBOOT_CACHE_MAX_BYTES", value_name = "BYTES")]
     cache_max_bytes: Option<u64>,
@@ -185,6 +194,12 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         },
         admin: AdminSection {
             listen: args.admin_listen,
+        },
+        database: DatabaseSection {
+            path: args.database,
+            models: args.models,
+            poll_ms: None,
+            profile_converter: None,
         },
     };
     let config = Config::from_layers(file, flags)?;

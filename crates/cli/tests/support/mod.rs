@@ -20,6 +20,9 @@ pub struct Server {
     pub admin: Option<SocketAddr>,
     pub http: Option<SocketAddr>,
     pub log: Arc<Mutex<Vec<String>>>,
+    /// The device database's folder, when the test did not name one: every server gets its
+    /// own, never a file in the working directory.
+    _db_dir: Option<tempfile::TempDir>,
 }
 
 impl Server {
@@ -43,7 +46,15 @@ impl Server {
     }
 
     pub fn start_with(args: &[String]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_phoneboot"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_phoneboot"));
+        let db_dir = if args.iter().any(|a| a == "--database") {
+            None
+        } else {
+            let dir = tempfile::tempdir().unwrap();
+            command.env("PHONEBOOT_DATABASE", dir.path().join("phoneboot.db"));
+            Some(dir)
+        };
+        let mut child = command
             .args(args)
             .env_remove("RUST_LOG")
             .env("PHONEBOOT_LOG", "info")
@@ -120,6 +131,7 @@ impl Server {
             admin,
             http,
             log,
+            _db_dir: db_dir,
         }
     }
 

@@ -1,0 +1,154 @@
+//! `phoneboot build`, `phoneboot render`, `phoneboot models`.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::{Context as _, anyhow};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::database::DbArgs;
+
+#[derive(Debug, Args)]
+pub(crate) struct BuildArgs {
+    /// The folder to write the files into (created if missing; existing files of the same
+    /// names are replaced).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Threads to build on. [default: one per core]
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    #[command(flatten)]
+    db: DbArgs,
+}
+
+pub(crate) async fn build(args: BuildArgs) -> anyhow::Result<()> {
+    let db = args.db.open().await?;
+    let loaded = Instant::now();
+    let (snapshot, version) = db.snapshot().await?;
+    let load_time = loaded.elapsed();
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let files = phoneboot_render::all(&snapshot).len() as u64;
+    let bar = ProgressBar::with_draw_target(
+        Some(files),
+        if std::io::stderr().is_terminal() {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        },
+    );
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} files {per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let write_error = Mutex::new(None);
+    let started = Instant::now();
+    let out = args.out.clone();
+    let stats = tokio::task::spawn_blocking(move || {
+        let stats = phoneboot_render::build_all(&snapshot, threads, |file, bytes| {
+            if let Err(e) = std::fs::write(out.join(file.to_string()), bytes)
+                && let Ok(mut slot) = write_error.lock()
+            {
+                slot.get_or_insert(format!("{file}: {e}"));
+            }
+            bar.inc(1);
+        });
+        bar.finish_and_clear();
+        (stats, write_error.into_inner().ok().flatten())
+    })
+    .await?;
+    let (stats, write_error) = stats;
+    if let Some(e) = write_error {
+        return Err(anyhow!("writing into {}: {e}", args.out.display()));
+    }
+    for (file, reason) in &stats.failed {
+        eprintln!("not built: {file}: {reason}");
+    }
+    println!(
+        "built {} files ({} bytes; {} device, {} dial plan, {} softkey) into {} in {:.2} s \
+         (database version {version} loaded in {:.2} s); {} failed",
+        stats.files,
+        stats.bytes,
+        stats.devices,
+        stats.dial_rules,
+        stats.softkeys,
+        args.out.display(),
+        started.elapsed().as_secs_f64(),
+        load_time.as_secs_f64(),
+        stats.failed.len()
+    );
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RenderArgs {
+    /// The file name a device asks for, e.g. SEP001122334455.cnf.xml (any case).
+    name: String,
+    #[command(flatten)]
+    db: DbArgs,
+}
+
+pub(crate) async fn render(args: RenderArgs) -> anyhow::Result<()> {
+    let db = args.db.open().await?;
+    let (snapshot, _) = db.snapshot().await?;
+    match phoneboot_render::render_name(&snapshot, &args.name) {
+        Some((_, Ok(bytes))) => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&bytes)?;
+            out.flush()?;
+            Ok(())
+        }
+        Some((file, Err(e))) => Err(anyhow!("{file} cannot be built: {e}")),
+        None => Err(anyhow!(
+            "{:?} is not a file this database builds: no device, dial plan, softkey template \
+             or feature policy of that name gets it (a file on disk of that name would be \
+             served as it is)",
+            args.name
+        )),
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ModelsArgs {
+    #[command(flatten)]
+    db: DbArgs,
+}
+
+pub(crate) fn models(args: &ModelsArgs) -> anyhow::Result<()> {
+    let catalogue = phoneboot_server::db::catalogue(&args.db.config())?;
+    println!(
+        "{:<16} {:<28} {:>6}  {:<9} files",
+        "name", "product", "code", "protocols"
+    );
+    for m in catalogue.iter() {
+        let protocols: Vec<String> = m.protocols.iter().map(ToString::to_string).collect();
+        let files: Vec<String> = m
+            .protocols
+            .iter()
+            .map(|p| format!("{p}:{:?}", m.scheme(*p)))
+            .collect();
+        println!(
+            "{:<16} {:<28} {:>6}  {:<9} {}{}{}",
+            m.name,
+            m.product,
+            m.code,
+            protocols.join(","),
+            files.join(" "),
+            m.profile
+                .map(|p| format!(" +{}<mac>", p.prefix()))
+                .unwrap_or_default(),
+            if m.selective {
+                " +legacy .cnf (Build Selective)"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(())
+}
