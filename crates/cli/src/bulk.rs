@@ -28,6 +28,10 @@ pub(crate) struct ImportArgs {
     /// Check the file and report, without writing anything.
     #[arg(long)]
     dry_run: bool,
+    /// Replace devices that exist already (by default a row for an existing device is an
+    /// error, so that a file meant for new phones never overwrites configured ones).
+    #[arg(long)]
+    update: bool,
     #[command(flatten)]
     db: DbArgs,
 }
@@ -261,6 +265,17 @@ pub(crate) async fn import(args: ImportArgs) -> anyhow::Result<()> {
             bail!("line 1: the header has no {required:?} column, which every device needs");
         }
     }
+    let existing: std::collections::HashSet<String> = if args.update {
+        Default::default()
+    } else {
+        use phoneboot_store::Store;
+        db.store()
+            .list(phoneboot_model::Kind::Device)
+            .await?
+            .iter()
+            .map(|o| o.key().to_ascii_lowercase())
+            .collect()
+    };
     let mut writes = Vec::new();
     let mut line_of: HashMap<String, u64> = HashMap::new();
     let mut mac_line: HashMap<Mac, u64> = HashMap::new();
@@ -272,6 +287,16 @@ pub(crate) async fn import(args: ImportArgs) -> anyhow::Result<()> {
         let line = record.position().map_or(0, csv::Position::line);
         let device = device_of(&columns, &record, line, db.catalogue())?;
         let folded = device.name.to_ascii_lowercase();
+        if existing.contains(&folded) {
+            return Err(row_error(
+                line,
+                "name",
+                format!(
+                    "{} exists already (--update replaces existing devices)",
+                    device.name
+                ),
+            ));
+        }
         if let Some(first) = line_of.insert(folded, line) {
             return Err(row_error(
                 line,

@@ -234,7 +234,7 @@ async fn act(kind: Kind, action: Action, args: &DbArgs) -> anyhow::Result<()> {
                 assign(&mut value, field)?;
             }
             if kind == Kind::Device {
-                with_default_protocol(&mut value, &db);
+                with_default_protocol(&mut value, &db)?;
             }
             let object = Object::from_value(kind, value).map_err(|e| anyhow!("{e}"))?;
             if db.store().get(kind, object.key()).await?.is_some() {
@@ -288,20 +288,28 @@ fn device_defaults(obj: &mut Map<String, Value>, name: &str) {
 }
 
 /// Fills the protocol from the model when it was not given (after the fields are applied).
-fn with_default_protocol(value: &mut Value, db: &phoneboot_server::db::Database) {
+fn with_default_protocol(
+    value: &mut Value,
+    db: &phoneboot_server::db::Database,
+) -> anyhow::Result<()> {
     let Some(obj) = value.as_object_mut() else {
-        return;
+        return Ok(());
     };
     if obj.contains_key("protocol") {
-        return;
+        return Ok(());
     }
-    let model = obj
-        .get("model")
-        .and_then(Value::as_str)
-        .and_then(|m| db.catalogue().get(m));
-    if let Some(p) = model.and_then(|m| m.protocols.first()) {
+    let model = match obj.get("model") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => bail!("model= is required (`phoneboot models` lists them)"),
+    };
+    let info = db.catalogue().get(&model).ok_or_else(|| {
+        anyhow!("model: {model:?} is not in the model catalogue (`phoneboot models` lists it)")
+    })?;
+    if let Some(p) = info.protocols.first() {
         obj.insert("protocol".into(), Value::String(p.to_string()));
     }
+    Ok(())
 }
 
 /// Applies `path=value` to a JSON value.

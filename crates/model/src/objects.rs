@@ -46,10 +46,12 @@ impl std::str::FromStr for Protocol {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CallManager {
+    #[serde(deserialize_with = "value::flexible_text")]
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "value::flexible_text")]
     pub description: String,
     /// Host name or address (the file's `processNodeName`).
+    #[serde(deserialize_with = "value::flexible_text")]
     pub host: String,
     #[serde(default = "sccp_port")]
     pub sccp_port: u16,
@@ -96,6 +98,7 @@ impl CallManager {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CmGroup {
+    #[serde(deserialize_with = "value::flexible_text")]
     pub name: String,
     pub members: Vec<String>,
     /// The group auto-registering phones get in `XMLDefault.cnf.xml`.
@@ -135,12 +138,13 @@ impl CmGroup {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DateTimeGroup {
+    #[serde(deserialize_with = "value::flexible_text")]
     pub name: String,
     /// `M/D/Y`, `D/M/Y`, `Y/M/D`, `D.M.Y`, …, with a trailing `A` for a 12-hour clock.
-    #[serde(default = "date_template")]
+    #[serde(default = "date_template", deserialize_with = "value::flexible_text")]
     pub date_template: String,
     /// Windows-style zone name, as CUCM writes it (`W. Europe Standard/Daylight Time`).
-    #[serde(default = "time_zone")]
+    #[serde(default = "time_zone", deserialize_with = "value::flexible_text")]
     pub time_zone: String,
     #[serde(default)]
     pub ntp: Vec<String>,
@@ -261,20 +265,23 @@ impl Urls {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DevicePool {
+    #[serde(deserialize_with = "value::flexible_text")]
     pub name: String,
+    #[serde(deserialize_with = "value::flexible_text")]
     pub cm_group: String,
+    #[serde(deserialize_with = "value::flexible_text")]
     pub date_time: String,
     /// The user locale's directory on the TFTP root (`English_United_States`).
-    #[serde(default = "user_locale")]
+    #[serde(default = "user_locale", deserialize_with = "value::flexible_text")]
     pub user_locale: String,
     /// Its language code (`en_US`).
-    #[serde(default = "lang_code")]
+    #[serde(default = "lang_code", deserialize_with = "value::flexible_text")]
     pub lang_code: String,
     /// The network (tones) locale's directory (`United_States`).
-    #[serde(default = "network_locale")]
+    #[serde(default = "network_locale", deserialize_with = "value::flexible_text")]
     pub network_locale: String,
     /// SRST reference; `Disable` or a name.
-    #[serde(default = "srst")]
+    #[serde(default = "srst", deserialize_with = "value::flexible_text")]
     pub srst: String,
     /// Seconds a phone waits before falling back to its primary call manager.
     #[serde(default = "connection_monitor")]
@@ -439,12 +446,15 @@ pub const MAX_BUTTONS: usize = 36;
 #[serde(deny_unknown_fields)]
 pub struct Device {
     /// `SEP<MAC>` for phones; any token for IP Communicator; `TAB<USERID>` for a tablet.
+    #[serde(deserialize_with = "value::flexible_text")]
     pub name: String,
     pub mac: Mac,
+    #[serde(deserialize_with = "value::flexible_text")]
     pub model: String,
     pub protocol: Protocol,
+    #[serde(deserialize_with = "value::flexible_text")]
     pub pool: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "value::flexible_text")]
     pub description: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
@@ -626,6 +636,7 @@ pub const TONES: &[&str] = &[
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DialRule {
+    #[serde(deserialize_with = "value::flexible_text")]
     pub pattern: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u32>,
@@ -700,6 +711,7 @@ impl DialRule {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DialPlan {
+    #[serde(deserialize_with = "value::flexible_text")]
     pub name: String,
     pub rules: Vec<DialRule>,
 }
@@ -770,6 +782,7 @@ pub const MAX_SOFTKEYS_PER_SET: usize = 16;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SoftkeySet {
+    #[serde(deserialize_with = "value::flexible_text")]
     pub id: String,
     pub keys: Vec<String>,
 }
@@ -778,6 +791,7 @@ pub struct SoftkeySet {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SoftkeyTemplate {
+    #[serde(deserialize_with = "value::flexible_text")]
     pub name: String,
     pub sets: Vec<SoftkeySet>,
 }
@@ -834,6 +848,7 @@ pub const FEATURES: &[(u8, &str)] = &[
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeaturePolicy {
+    #[serde(deserialize_with = "value::flexible_text")]
     pub name: String,
     /// Feature id -> enabled; features not listed keep the phone's default.
     pub features: BTreeMap<u8, bool>,
@@ -874,7 +889,7 @@ pub struct MobilityProfile {
 pub struct User {
     #[serde(deserialize_with = "value::flexible_text")]
     pub id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "value::flexible_text")]
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<MobilityProfile>,
@@ -924,9 +939,9 @@ pub struct Params {
     #[serde(default)]
     pub urls: Urls,
     /// `sshUserId`/`sshPassword` written for phones that take them (empty: none).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "value::flexible_text")]
     pub ssh_user: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "value::flexible_text")]
     pub ssh_password: String,
 }
 

@@ -1,0 +1,402 @@
+//! The device database end to end: `init --example`, the object verbs, CSV import, and a
+//! running server that serves what the database implies and follows its changes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::{Server, phoneboot, require, temp_root};
+
+fn db_args(db: &Path) -> [String; 2] {
+    ["--database".into(), db.display().to_string()]
+}
+
+/// Runs phoneboot with the database appended; panics with its stderr if it fails.
+fn ok(db: &Path, args: &[&str]) -> String {
+    let [flag, path] = db_args(db);
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend([flag.as_str(), path.as_str()]);
+    let (success, out, err) = phoneboot(&all);
+    assert!(success, "phoneboot {args:?} failed: {err}");
+    out
+}
+
+/// Runs phoneboot expecting failure; returns stderr.
+fn fails(db: &Path, args: &[&str]) -> String {
+    let [flag, path] = db_args(db);
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend([flag.as_str(), path.as_str()]);
+    let (success, out, err) = phoneboot(&all);
+    assert!(!success, "phoneboot {args:?} should have failed: {out}");
+    err
+}
+
+/// curl's TFTP client: the file's bytes, or None when the server said it does not exist.
+fn curl_tftp(server: &Server, name: &str) -> Option<Vec<u8>> {
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "10"])
+        .arg(format!("tftp://{}/{name}", server.v4))
+        .output()
+        .unwrap();
+    out.status.success().then_some(out.stdout)
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within 5 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn init_example_then_curl_gets_exactly_what_render_prints() {
+    if !require("curl") {
+        return;
+    }
+    let dir = temp_root();
+    let db = dir.path().join("cluster.db");
+    ok(&db, &["init", "--example"]);
+    let root = dir.path().join("tftp");
+    std::fs::create_dir(&root).unwrap();
+    let [flag, path] = db_args(&db);
+    let server = Server::start(&root, &[&flag, &path]);
+    for name in [
+        "SEP001122334401.cnf.xml",
+        "SEP001122334402.cnf.xml",
+        "SIP001122334403.cnf",
+        "XMLDefault.cnf.xml",
+        "DRStandard.xml",
+        "SKStandard.xml",
+        "BOBSOFTPHONE.cnf.xml",
+    ] {
+        let rendered = ok(&db, &["render", name]);
+        let got = curl_tftp(&server, name).unwrap_or_else(|| panic!("{name} not served"));
+        assert_eq!(String::from_utf8(got).unwrap(), rendered, "{name}");
+    }
+    // Any case, as phones and CUCM's Windows heritage differ.
+    assert!(curl_tftp(&server, "sep001122334401.CNF.XML").is_some());
+    assert_eq!(server.counter_reaches("SEPFoundCount", 3), 3);
+    assert_eq!(server.counter_reaches("SIPFoundCount", 1), 1);
+    // Over HTTP (6970) too, byte for byte.
+    let http = support::http_get(server.http.unwrap(), "/SEP001122334401.cnf.xml");
+    assert_eq!(http, ok(&db, &["render", "SEP001122334401.cnf.xml"]));
+    let counters = server.counters();
+    assert_eq!(counters["BuildCount"], 1, "one full build at start");
+    assert!(counters["BuildDeviceCount"] >= 7, "{counters:?}");
+    assert_eq!(
+        counters["BuildDialruleCount"], 2,
+        "DRStandard.xml and Standard.xml"
+    );
+}
+
+#[test]
+fn a_phone_added_while_serving_becomes_fetchable_and_a_removed_one_is_not_found() {
+    if !require("curl") {
+        return;
+    }
+    let dir = temp_root();
+    let db = dir.path().join("cluster.db");
+    ok(&db, &["init", "--example"]);
+    let root = dir.path().join("tftp");
+    std::fs::create_dir(&root).unwrap();
+    let [flag, path] = db_args(&db);
+    let server = Server::start(&root, &[&flag, &path]);
+    assert!(curl_tftp(&server, "SEP00AABBCCDD99.cnf.xml").is_none());
+    ok(
+        &db,
+        &[
+            "device",
+            "add",
+            "00:aa:bb:cc:dd:99",
+            "model=8851",
+            "pool=Default",
+            "lines=[{dn=\"4711\", display_name=\"Carol & Co <sales>\"}]",
+        ],
+    );
+    let mut served = None;
+    wait_for("the new phone's file", || {
+        served = curl_tftp(&server, "SEP00AABBCCDD99.cnf.xml");
+        served.is_some()
+    });
+    let text = String::from_utf8(served.unwrap()).unwrap();
+    assert!(
+        text.contains("<displayName>Carol &amp; Co &lt;sales&gt;</displayName>"),
+        "{text}"
+    );
+    assert_eq!(text, ok(&db, &["render", "SEP00AABBCCDD99.cnf.xml"]));
+    // A change is served too, with a new versionStamp.
+    ok(
+        &db,
+        &[
+            "device",
+            "set",
+            "SEP00AABBCCDD99",
+            "lines.0.display_name=Carol",
+        ],
+    );
+    wait_for("the changed file", || {
+        curl_tftp(&server, "SEP00AABBCCDD99.cnf.xml").is_some_and(|b| {
+            String::from_utf8_lossy(&b).contains("<displayName>Carol</displayName>")
+        })
+    });
+    ok(&db, &["device", "remove", "00aa.bbcc.dd99"]);
+    wait_for("the removal", || {
+        curl_tftp(&server, "SEP00AABBCCDD99.cnf.xml").is_none()
+    });
+    let counters = server.counters();
+    assert!(counters["DeviceChangeNotifications"] >= 3, "{counters:?}");
+    assert!(counters["ChangeNotifications"] >= 3);
+    assert!(counters["SEPNotFoundCount"] >= 2);
+}
+
+#[test]
+fn extension_mobility_login_and_logout_change_the_served_lines() {
+    let dir = temp_root();
+    let db = dir.path().join("cluster.db");
+    ok(&db, &["init", "--example"]);
+    let own = ok(&db, &["render", "SEP001122334401.cnf.xml"]);
+    assert!(own.contains("<name>1001</name>"));
+    ok(&db, &["device", "login", "SEP001122334401", "alice"]);
+    let logged_in = ok(&db, &["render", "SEP001122334401.cnf.xml"]);
+    assert!(logged_in.contains("<name>2001</name>") && !logged_in.contains("<name>1001</name>"));
+    ok(&db, &["device", "logout", "SEP001122334401"]);
+    assert_eq!(ok(&db, &["render", "SEP001122334401.cnf.xml"]), own);
+}
+
+#[test]
+fn the_cli_says_what_is_wrong_and_changes_nothing() {
+    let dir = temp_root();
+    let db = dir.path().join("cluster.db");
+    ok(&db, &["init", "--example"]);
+    let before = ok(&db, &["device", "list"]);
+    let err = fails(
+        &db,
+        &[
+            "device",
+            "add",
+            "001122AABBCC",
+            "model=9999",
+            "pool=Default",
+        ],
+    );
+    assert!(
+        err.contains("\"9999\" is not in the model catalogue"),
+        "{err}"
+    );
+    let err = fails(
+        &db,
+        &[
+            "device",
+            "add",
+            "001122AABBCC",
+            "model=8841",
+            "pool=Nowhere",
+        ],
+    );
+    assert!(err.contains("\"Nowhere\" does not exist"), "{err}");
+    let err = fails(
+        &db,
+        &[
+            "device",
+            "add",
+            "not-a-mac",
+            "model=8841",
+            "pool=Default",
+            "mac=zz",
+        ],
+    );
+    assert!(err.contains("not a MAC address"), "{err}");
+    let err = fails(
+        &db,
+        &[
+            "device",
+            "add",
+            "001122334401",
+            "model=8841",
+            "pool=Default",
+        ],
+    );
+    assert!(err.contains("exists already"), "{err}");
+    let err = fails(&db, &["pool", "remove", "Default"]);
+    assert!(err.contains("is used by device"), "{err}");
+    let err = fails(
+        &db,
+        &[
+            "device",
+            "set",
+            "SEP001122334401",
+            "lines.0.auth_password=0123456789012345678901234567890123",
+        ],
+    );
+    assert!(
+        err.contains("lines[0].auth_password") && err.contains("at most 31"),
+        "{err}"
+    );
+    let err = fails(
+        &db,
+        &[
+            "device",
+            "set",
+            "SEP001122334403",
+            "lines.0.display_name=say \"hi\"",
+        ],
+    );
+    assert!(
+        err.contains("SIP001122334403.cnf"),
+        "a 7960 SIP file cannot carry a quote: {err}"
+    );
+    let err = fails(
+        &db,
+        &["group", "set", "G1", "members=[\"cm1\",\"cm2\",\"cm1\"]"],
+    );
+    assert!(err.contains("listed twice"), "{err}");
+    let err = fails(&db, &["device", "show", "SEP0000DEADBEEF"]);
+    assert!(err.contains("does not exist"), "{err}");
+    assert_eq!(ok(&db, &["device", "list"]), before);
+}
+
+const HEADER: &str =
+    "mac,model,pool,description,line1_dn,line1_display_name,line2_dn,speed1_number,speed1_label";
+
+#[test]
+fn csv_import_commits_a_good_file_whole() {
+    let dir = temp_root();
+    let db = dir.path().join("cluster.db");
+    ok(&db, &["init", "--example"]);
+    let csv = dir.path().join("phones.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "{HEADER}\n\
+             00:00:00:00:10:01,8841,Default,\"Desk, 1st floor\",3001,\"Zoë \"\"Z\"\" <z>\",3002,3999,Help\n\
+             0000.0000.1002,7941,Default,Lobby,3003,Lobby,,,\n\
+             000000001003,7960,Default,,3004,,,,\n"
+        ),
+    )
+    .unwrap();
+    let out = ok(&db, &["import", csv.to_str().unwrap()]);
+    assert!(out.contains("imported 3 devices"), "{out}");
+    let show = ok(&db, &["device", "show", "SEP000000001001"]);
+    assert!(
+        show.contains("Zoë \\\"Z\\\" <z>") || show.contains("Zoë \"Z\" <z>"),
+        "{show}"
+    );
+    let xml = ok(&db, &["render", "SEP000000001001.cnf.xml"]);
+    assert!(
+        xml.contains("<displayName>Zoë \"Z\" &lt;z&gt;</displayName>"),
+        "{xml}"
+    );
+    assert!(xml.contains("<speedDialNumber>3999</speedDialNumber>"));
+    // Export gives the same devices back in the import's format.
+    let exported = dir.path().join("out.csv");
+    ok(&db, &["export", "--out", exported.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&exported).unwrap();
+    assert!(text.starts_with("name,mac,model,protocol,pool"), "{text}");
+    assert!(
+        text.contains("SEP000000001002,000000001002,7941,SCCP,Default,Lobby"),
+        "{text}"
+    );
+    let again = temp_root();
+    let db2 = again.path().join("copy.db");
+    ok(&db2, &["init", "--example"]);
+    for name in [
+        "SEP001122334401",
+        "SEP001122334402",
+        "SEP001122334403",
+        "SEP001122334404",
+        "BOBSOFTPHONE",
+        "TABALICE",
+        "SEP001122334407",
+    ] {
+        ok(&db2, &["device", "remove", name]);
+    }
+    ok(&db2, &["import", exported.to_str().unwrap()]);
+    assert_eq!(ok(&db2, &["device", "list"]), ok(&db, &["device", "list"]));
+}
+
+#[test]
+fn a_bad_row_names_its_line_and_column_and_nothing_of_the_file_is_committed() {
+    let dir = temp_root();
+    let db = dir.path().join("cluster.db");
+    ok(&db, &["init", "--example"]);
+    let before = ok(&db, &["device", "list"]);
+    let cases: [(&str, &str, &str); 6] = [
+        (
+            "000000002001,8841,Default,a,3001,,,,\n000000002002,8841,Default,b,30x2,,,,\n",
+            "line 3, column line1_dn",
+            "directory number",
+        ),
+        (
+            "000000002001,8841,Default,a,3001,,,,\nzz,8841,Default,b,3002,,,,\n",
+            "line 3, column mac",
+            "not a MAC address",
+        ),
+        (
+            "000000002001,8841,Default,a,3001,,,,\n000000002002,8841,Nowhere,b,3002,,,,\n",
+            "line 3, column pool",
+            "does not exist",
+        ),
+        (
+            "000000002001,8841,Default,a,3001,,,,\n000000002001,7941,Default,b,3002,,,,\n",
+            "line 3, column name",
+            "also on line 2",
+        ),
+        (
+            "000000002001,8841,Default,a,3001,,,,\n001122334401,7941,Default,b,3002,,,,\n",
+            "line 3",
+            "exists",
+        ),
+        (
+            "000000002001,8841,Default,a,,,3002,,\n",
+            "line 2, column line1_dn",
+            "later line",
+        ),
+    ];
+    for (rows, place, reason) in cases {
+        let csv = dir.path().join("bad.csv");
+        std::fs::write(&csv, format!("{HEADER}\n{rows}")).unwrap();
+        let err = fails(&db, &["import", csv.to_str().unwrap()]);
+        assert!(err.contains(place) && err.contains(reason), "{rows}: {err}");
+        assert!(err.contains("nothing was imported"), "{err}");
+        assert_eq!(ok(&db, &["device", "list"]), before, "{rows}");
+    }
+    let csv = dir.path().join("header.csv");
+    std::fs::write(&csv, "mac,model,pool,colour\n").unwrap();
+    let err = fails(&db, &["import", csv.to_str().unwrap()]);
+    assert!(err.contains("line 1, column 4 (\"colour\")"), "{err}");
+}
+
+#[test]
+fn ten_thousand_rows_import_in_one_transaction() {
+    let dir = temp_root();
+    let db = dir.path().join("cluster.db");
+    ok(&db, &["init", "--example"]);
+    let mut csv = String::from("mac,model,pool,line1_dn,line1_display_name\n");
+    for i in 0..10_000u32 {
+        csv.push_str(&format!(
+            "0000AA{i:06X},8841,Default,{},User {i}\n",
+            100_000 + i
+        ));
+    }
+    let path = dir.path().join("big.csv");
+    std::fs::write(&path, csv).unwrap();
+    let started = Instant::now();
+    let out = ok(&db, &["import", path.to_str().unwrap()]);
+    eprintln!("10,000-row import took {:?}", started.elapsed());
+    assert!(out.contains("imported 10000 devices"), "{out}");
+    let list = ok(&db, &["device", "list"]);
+    assert_eq!(list.lines().count(), 10_007);
+    let xml = ok(&db, &["render", "SEP0000AA00270F.cnf.xml"]);
+    assert!(
+        xml.contains("<displayName>User 9999</displayName>"),
+        "{xml}"
+    );
+}
