@@ -2,6 +2,7 @@
 //! migrations applied when the file is opened.
 
 use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -9,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use phoneboot_model::{FieldError, Kind, Object};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
-use sqlx::{Row, SqliteConnection};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use crate::{Change, Op, Store, StoreError, Version, Write};
 
@@ -59,74 +60,6 @@ impl SqliteStore {
             .await?;
         migrator().run(&pool).await?;
         Ok(Self { pool })
-    }
-
-    async fn put(
-        tx: &mut SqliteConnection,
-        object: &Object,
-        version: Version,
-    ) -> Result<(), StoreError> {
-        let kind = object.kind();
-        let key = object.key();
-        let folded = fold(key);
-        for (to_kind, to_key) in object.refs() {
-            let exists = sqlx::query("SELECT 1 FROM objects WHERE kind = $1 AND fold = $2")
-                .bind(to_kind.as_str())
-                .bind(fold(&to_key))
-                .fetch_optional(&mut *tx)
-                .await?;
-            if exists.is_none() {
-                return Err(refused(
-                    ref_field(to_kind),
-                    format!("{to_kind} {to_key:?} does not exist; add it first"),
-                ));
-            }
-        }
-        if let Some(alt) = object.alt_key() {
-            let owner =
-                sqlx::query("SELECT key FROM objects WHERE kind = $1 AND alt = $2 AND fold <> $3")
-                    .bind(kind.as_str())
-                    .bind(&alt)
-                    .bind(&folded)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if let Some(row) = owner {
-                let other: String = row.try_get(0)?;
-                return Err(refused(
-                    "mac",
-                    format!("{alt} already belongs to {kind} {other:?}"),
-                ));
-            }
-        }
-        sqlx::query(
-            "INSERT INTO objects (kind, fold, key, alt, body, version) VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (kind, fold) DO UPDATE SET
-                 key = excluded.key, alt = excluded.alt, body = excluded.body,
-                 version = excluded.version",
-        )
-        .bind(kind.as_str())
-        .bind(&folded)
-        .bind(key)
-        .bind(object.alt_key())
-        .bind(object.to_json())
-        .bind(version)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM refs WHERE kind = $1 AND fold = $2")
-            .bind(kind.as_str())
-            .bind(&folded)
-            .execute(&mut *tx)
-            .await?;
-        for (to_kind, to_key) in object.refs() {
-            sqlx::query("INSERT INTO refs (kind, fold, to_kind, to_fold) VALUES ($1, $2, $3, $4)")
-                .bind(kind.as_str())
-                .bind(&folded)
-                .bind(to_kind.as_str())
-                .bind(fold(&to_key))
-                .execute(&mut *tx)
-                .await?;
-        }
-        Ok(())
     }
 
     async fn delete(
@@ -290,34 +223,256 @@ impl Store for SqliteStore {
 
     async fn write(&self, writes: Vec<Write>) -> Result<Version, StoreError> {
         // IMMEDIATE: take the write lock first, so that a concurrent writer waits (busy
-        // timeout) instead of failing when a read transaction would have to upgrade.
+        // timeout) instead of failing when a read transaction would have to upgrade. Holding
+        // it, the versions this write gets are known in advance: head + 1, head + 2, ...
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let at = now();
         let mut head: Version = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM changes")
             .fetch_one(&mut *tx)
             .await?;
+        let mut known = Known::load(&mut tx, &writes).await?;
+        let mut pending: Vec<(Version, &Object)> = Vec::new();
         for write in &writes {
-            let (kind, key, op) = match write {
-                Write::Put(o) => (o.kind(), o.key().to_owned(), "put"),
-                // The key as it was stored, so the feed names it as readers know it.
-                Write::Delete(kind, key) => {
-                    (*kind, Self::delete(&mut tx, *kind, key).await?, "delete")
+            head += 1;
+            match write {
+                Write::Put(object) => {
+                    known.admit(object)?;
+                    pending.push((head, object));
                 }
-            };
-            head = sqlx::query_scalar(
-                "INSERT INTO changes (kind, key, op, at) VALUES ($1, $2, $3, $4) RETURNING version",
-            )
-            .bind(kind.as_str())
-            .bind(&key)
-            .bind(op)
-            .bind(at)
-            .fetch_one(&mut *tx)
-            .await?;
-            if let Write::Put(object) = write {
-                Self::put(&mut tx, object, head).await?;
+                Write::Delete(kind, key) => {
+                    // Earlier puts reach the database first: the delete may concern them.
+                    flush(&mut tx, &mut pending, at).await?;
+                    let stored = Self::delete(&mut tx, *kind, key).await?;
+                    sqlx::query(
+                        "INSERT INTO changes (version, kind, key, op, at) \
+                         VALUES ($1, $2, $3, 'delete', $4)",
+                    )
+                    .bind(head)
+                    .bind(kind.as_str())
+                    .bind(&stored)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                    known.forget(*kind, key);
+                }
             }
         }
+        flush(&mut tx, &mut pending, at).await?;
         tx.commit().await?;
         Ok(head)
     }
+}
+
+/// Rows per multi-row statement (at most 6 values each, well under SQLite's variable limit).
+const CHUNK: usize = 400;
+
+/// What a write must know of the database to check its puts without a query per row: which
+/// of the objects they name exist, and who holds the second keys (MACs) they use. Updated as
+/// the write goes, so that one batch may add a pool and then devices in it.
+struct Known {
+    present: HashSet<(Kind, String)>,
+    /// (kind, second key) -> (folded key, key as stored) of its holder.
+    alt_owner: HashMap<(Kind, String), (String, String)>,
+    alt_of: HashMap<(Kind, String), String>,
+}
+
+impl Known {
+    async fn load(tx: &mut SqliteConnection, writes: &[Write]) -> Result<Self, StoreError> {
+        let puts: Vec<&Object> = writes
+            .iter()
+            .filter_map(|w| match w {
+                Write::Put(o) => Some(o),
+                Write::Delete(..) => None,
+            })
+            .collect();
+        let mut wanted: Vec<(Kind, String)> = puts
+            .iter()
+            .flat_map(|o| o.refs())
+            .map(|(k, key)| (k, fold(&key)))
+            .collect();
+        wanted.sort();
+        wanted.dedup();
+        let mut present = HashSet::new();
+        for chunk in wanted.chunks(CHUNK) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "SELECT kind, fold FROM objects WHERE (kind, fold) IN (VALUES ",
+            );
+            let mut list = q.separated(", ");
+            for (kind, key) in chunk {
+                list.push("(")
+                    .push_bind_unseparated(kind.as_str())
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(key.as_str())
+                    .push_unseparated(")");
+            }
+            q.push(")");
+            for row in q.build().fetch_all(&mut *tx).await? {
+                let (kind, key): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+                if let Ok(kind) = Kind::from_str(&kind) {
+                    present.insert((kind, key));
+                }
+            }
+        }
+        // Second keys: who holds the ones this write uses, and which ones the written
+        // objects hold now (a device changing its MAC frees the old one).
+        let mut alt_owner = HashMap::new();
+        let mut alt_of = HashMap::new();
+        let with_alt: Vec<(String, String)> = puts
+            .iter()
+            .filter_map(|o| o.alt_key().map(|a| (fold(o.key()), a)))
+            .collect();
+        for chunk in with_alt.chunks(CHUNK) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "SELECT kind, fold, alt, key FROM objects WHERE alt IS NOT NULL AND (alt IN (",
+            );
+            let mut list = q.separated(", ");
+            for (_, alt) in chunk {
+                list.push_bind(alt.as_str());
+            }
+            q.push(") OR fold IN (");
+            let mut list = q.separated(", ");
+            for (key, _) in chunk {
+                list.push_bind(key.as_str());
+            }
+            q.push("))");
+            for row in q.build().fetch_all(&mut *tx).await? {
+                let (kind, key, alt, stored): (String, String, String, String) = (
+                    row.try_get(0)?,
+                    row.try_get(1)?,
+                    row.try_get(2)?,
+                    row.try_get(3)?,
+                );
+                if let Ok(kind) = Kind::from_str(&kind) {
+                    alt_owner.insert((kind, alt.clone()), (key.clone(), stored));
+                    alt_of.insert((kind, key), alt);
+                }
+            }
+        }
+        Ok(Self {
+            present,
+            alt_owner,
+            alt_of,
+        })
+    }
+
+    /// Checks one put against what exists (in the database or earlier in this write), and
+    /// records it.
+    fn admit(&mut self, object: &Object) -> Result<(), StoreError> {
+        let kind = object.kind();
+        let key = fold(object.key());
+        for (to_kind, to_key) in object.refs() {
+            if !self.present.contains(&(to_kind, fold(&to_key))) {
+                return Err(refused(
+                    ref_field(to_kind),
+                    format!("{to_kind} {to_key:?} does not exist; add it first"),
+                ));
+            }
+        }
+        if let Some(alt) = object.alt_key() {
+            if let Some((owner_key, owner)) = self.alt_owner.get(&(kind, alt.clone()))
+                && *owner_key != key
+            {
+                return Err(refused(
+                    "mac",
+                    format!("{alt} already belongs to {kind} {owner:?}"),
+                ));
+            }
+            if let Some(old) = self.alt_of.insert((kind, key.clone()), alt.clone()) {
+                self.alt_owner.remove(&(kind, old));
+            }
+            self.alt_owner
+                .insert((kind, alt), (key.clone(), object.key().to_owned()));
+        }
+        self.present.insert((kind, key));
+        Ok(())
+    }
+
+    fn forget(&mut self, kind: Kind, key: &str) {
+        let key = fold(key);
+        if let Some(alt) = self.alt_of.remove(&(kind, key.clone())) {
+            self.alt_owner.remove(&(kind, alt));
+        }
+        self.present.remove(&(kind, key));
+    }
+}
+
+/// Writes the pending puts: their change rows, the objects and their references, a chunk of
+/// rows per statement.
+async fn flush(
+    tx: &mut SqliteConnection,
+    pending: &mut Vec<(Version, &Object)>,
+    at: i64,
+) -> Result<(), StoreError> {
+    for chunk in pending.chunks(CHUNK) {
+        let mut q =
+            QueryBuilder::<Sqlite>::new("INSERT INTO changes (version, kind, key, op, at) ");
+        q.push_values(chunk, |mut row, (version, object)| {
+            row.push_bind(*version)
+                .push_bind(object.kind().as_str())
+                .push_bind(object.key())
+                .push_bind("put")
+                .push_bind(at);
+        });
+        q.build().execute(&mut *tx).await?;
+        // The same object twice in a chunk: its last state is the one kept.
+        let mut last: HashMap<(Kind, String), usize> = HashMap::new();
+        for (i, (_, o)) in chunk.iter().enumerate() {
+            last.insert((o.kind(), fold(o.key())), i);
+        }
+        let rows: Vec<&(Version, &Object)> = chunk
+            .iter()
+            .enumerate()
+            .filter(|(i, (_, o))| last.get(&(o.kind(), fold(o.key()))) == Some(i))
+            .map(|(_, row)| row)
+            .collect();
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO objects (kind, fold, key, alt, body, version) ",
+        );
+        q.push_values(&rows, |mut row, (version, object)| {
+            row.push_bind(object.kind().as_str())
+                .push_bind(fold(object.key()))
+                .push_bind(object.key())
+                .push_bind(object.alt_key())
+                .push_bind(object.to_json())
+                .push_bind(*version);
+        });
+        q.push(
+            " ON CONFLICT (kind, fold) DO UPDATE SET key = excluded.key, alt = excluded.alt, \
+             body = excluded.body, version = excluded.version",
+        );
+        q.build().execute(&mut *tx).await?;
+        let mut q = QueryBuilder::<Sqlite>::new("DELETE FROM refs WHERE (kind, fold) IN (VALUES ");
+        let mut list = q.separated(", ");
+        for (_, o) in &rows {
+            list.push("(")
+                .push_bind_unseparated(o.kind().as_str())
+                .push_unseparated(", ")
+                .push_bind_unseparated(fold(o.key()))
+                .push_unseparated(")");
+        }
+        q.push(")");
+        q.build().execute(&mut *tx).await?;
+        let refs: Vec<(Kind, String, Kind, String)> = rows
+            .iter()
+            .flat_map(|(_, o)| {
+                let (kind, key) = (o.kind(), fold(o.key()));
+                o.refs()
+                    .into_iter()
+                    .map(move |(tk, tkey)| (kind, key.clone(), tk, fold(&tkey)))
+            })
+            .collect();
+        for part in refs.chunks(CHUNK) {
+            let mut q =
+                QueryBuilder::<Sqlite>::new("INSERT INTO refs (kind, fold, to_kind, to_fold) ");
+            q.push_values(part, |mut row, (kind, key, to_kind, to_key)| {
+                row.push_bind(kind.as_str())
+                    .push_bind(key.as_str())
+                    .push_bind(to_kind.as_str())
+                    .push_bind(to_key.as_str());
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+    }
+    pending.clear();
+    Ok(())
 }

@@ -205,3 +205,72 @@ async fn a_second_process_sees_the_writes_of_the_first() {
         "limit is kept"
     );
 }
+
+#[tokio::test]
+async fn one_batch_may_add_what_its_later_rows_name_and_move_a_mac_between_devices() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    // The pool and the devices in it, in one write.
+    let mut batch = base();
+    batch.push(Write::Put(phone("001122334455")));
+    assert_eq!(store.write(batch).await.unwrap(), 5);
+    // A device moves to a new MAC and another takes its old one, in one write.
+    let mut moved = Device::phone(
+        "0011223344AA".parse().unwrap(),
+        "7941",
+        Protocol::Sccp,
+        "Default",
+    );
+    moved.name = "SEP001122334455".into();
+    let mut icm = Device::phone(
+        "001122334455".parse().unwrap(),
+        "IPCommunicator",
+        Protocol::Sccp,
+        "Default",
+    );
+    icm.name = "SOFT1".into();
+    store
+        .write(vec![
+            Write::Put(Object::Device(moved)),
+            Write::Put(Object::Device(icm)),
+        ])
+        .await
+        .unwrap();
+    let soft = store.get(Kind::Device, "soft1").await.unwrap().unwrap();
+    assert_eq!(soft.alt_key().as_deref(), Some("001122334455"));
+}
+
+#[tokio::test]
+async fn a_large_batch_gets_consecutive_versions_and_the_last_state_of_a_repeated_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    store.write(base()).await.unwrap();
+    let mut batch: Vec<Write> = (0..1000u32)
+        .map(|i| Write::Put(phone(&format!("0000AA{i:06X}"))))
+        .collect();
+    let mut last = Device::phone(
+        "0000AA000007".parse().unwrap(),
+        "7941",
+        Protocol::Sccp,
+        "Default",
+    );
+    last.description = "second write wins".into();
+    batch.push(Write::Put(Object::Device(last.clone())));
+    assert_eq!(store.write(batch).await.unwrap(), 4 + 1001);
+    assert_eq!(store.list(Kind::Device).await.unwrap().len(), 1000);
+    assert_eq!(
+        store.get(Kind::Device, "SEP0000AA000007").await.unwrap(),
+        Some(Object::Device(last))
+    );
+    let feed = store.changes_since(4, 2000).await.unwrap();
+    assert_eq!(feed.len(), 1001);
+    assert!(feed.windows(2).all(|w| w[1].version == w[0].version + 1));
+    // A later single write continues the sequence.
+    assert_eq!(
+        store
+            .write(vec![Write::Delete(Kind::Device, "SEP0000AA000001".into())])
+            .await
+            .unwrap(),
+        1006
+    );
+}
