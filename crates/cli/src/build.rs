@@ -15,8 +15,11 @@ use crate::database::DbArgs;
 pub(crate) struct BuildArgs {
     /// The folder to write the files into (created if missing; existing files of the same
     /// names are replaced).
-    #[arg(long, value_name = "DIR")]
-    out: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "check")]
+    out: Option<PathBuf>,
+    /// Build every file and report what cannot be built, without writing anything.
+    #[arg(long, conflicts_with = "out")]
+    check: bool,
     /// Threads to build on. [default: one per core]
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -29,8 +32,9 @@ pub(crate) async fn build(args: BuildArgs) -> anyhow::Result<()> {
     let loaded = Instant::now();
     let (snapshot, version) = db.snapshot().await?;
     let load_time = loaded.elapsed();
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    if let Some(out) = &args.out {
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    }
     let files = phoneboot_render::all(&snapshot).len() as u64;
     let bar = ProgressBar::with_draw_target(
         Some(files),
@@ -52,7 +56,8 @@ pub(crate) async fn build(args: BuildArgs) -> anyhow::Result<()> {
     let out = args.out.clone();
     let stats = tokio::task::spawn_blocking(move || {
         let stats = phoneboot_render::build_all(&snapshot, threads, |file, bytes| {
-            if let Err(e) = std::fs::write(out.join(file.to_string()), bytes)
+            if let Some(out) = &out
+                && let Err(e) = std::fs::write(out.join(file.to_string()), bytes)
                 && let Ok(mut slot) = write_error.lock()
             {
                 slot.get_or_insert(format!("{file}: {e}"));
@@ -64,13 +69,17 @@ pub(crate) async fn build(args: BuildArgs) -> anyhow::Result<()> {
     })
     .await?;
     let (stats, write_error) = stats;
+    let target = args.out.as_ref().map_or_else(
+        || "nowhere (--check)".to_owned(),
+        |o| o.display().to_string(),
+    );
     if let Some(e) = write_error {
-        return Err(anyhow!("writing into {}: {e}", args.out.display()));
+        return Err(anyhow!("writing into {target}: {e}"));
     }
     for (file, reason) in &stats.failed {
         eprintln!("not built: {file}: {reason}");
     }
-    println!(
+    outln!(
         "built {} files ({} bytes; {} device, {} dial plan, {} softkey) into {} in {:.2} s \
          (database version {version} loaded in {:.2} s); {} failed",
         stats.files,
@@ -78,11 +87,17 @@ pub(crate) async fn build(args: BuildArgs) -> anyhow::Result<()> {
         stats.devices,
         stats.dial_rules,
         stats.softkeys,
-        args.out.display(),
+        target,
         started.elapsed().as_secs_f64(),
         load_time.as_secs_f64(),
         stats.failed.len()
     );
+    if args.check && !stats.failed.is_empty() {
+        return Err(anyhow!(
+            "{} files cannot be built (listed above)",
+            stats.failed.len()
+        ));
+    }
     Ok(())
 }
 
@@ -116,15 +131,25 @@ pub(crate) async fn render(args: RenderArgs) -> anyhow::Result<()> {
 
 #[derive(Debug, Args)]
 pub(crate) struct ModelsArgs {
+    /// Print the built-in catalogue file (the shape a --models file takes).
+    #[arg(long)]
+    toml: bool,
     #[command(flatten)]
     db: DbArgs,
 }
 
 pub(crate) fn models(args: &ModelsArgs) -> anyhow::Result<()> {
+    if args.toml {
+        out!("{}", phoneboot_model::Catalogue::BUILTIN_TOML);
+        return Ok(());
+    }
     let catalogue = phoneboot_server::db::catalogue(&args.db.config())?;
-    println!(
+    outln!(
         "{:<16} {:<28} {:>6}  {:<9} files",
-        "name", "product", "code", "protocols"
+        "name",
+        "product",
+        "code",
+        "protocols"
     );
     for m in catalogue.iter() {
         let protocols: Vec<String> = m.protocols.iter().map(ToString::to_string).collect();
@@ -133,7 +158,7 @@ pub(crate) fn models(args: &ModelsArgs) -> anyhow::Result<()> {
             .iter()
             .map(|p| format!("{p}:{:?}", m.scheme(*p)))
             .collect();
-        println!(
+        outln!(
             "{:<16} {:<28} {:>6}  {:<9} {}{}{}",
             m.name,
             m.product,

@@ -315,7 +315,7 @@ pub(crate) async fn import(args: ImportArgs) -> anyhow::Result<()> {
     }
     let rows = writes.len();
     if args.dry_run {
-        println!(
+        outln!(
             "{}: {rows} devices, all valid (dry run: nothing written)",
             args.file.display()
         );
@@ -323,7 +323,7 @@ pub(crate) async fn import(args: ImportArgs) -> anyhow::Result<()> {
     }
     match db.apply(writes).await {
         Ok(version) => {
-            println!(
+            outln!(
                 "imported {rows} devices from {} (version {version})",
                 args.file.display()
             );

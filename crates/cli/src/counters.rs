@@ -43,7 +43,7 @@ pub(crate) async fn run(args: CountersArgs) -> anyhow::Result<()> {
         }
         let body = response.text().await.context("reading the counters")?;
         if args.prometheus {
-            print!("{body}");
+            out!("{body}");
         } else {
             print_table(&body);
         }
@@ -51,7 +51,7 @@ pub(crate) async fn run(args: CountersArgs) -> anyhow::Result<()> {
             return Ok(());
         };
         tokio::time::sleep(Duration::from_secs(every.max(1))).await;
-        println!();
+        outln!();
     }
 }
 
@@ -59,8 +59,8 @@ pub(crate) async fn run(args: CountersArgs) -> anyhow::Result<()> {
 fn print_table(body: &str) {
     let rows: Vec<(&str, &str)> = body.lines().filter_map(|l| l.split_once(' ')).collect();
     let width = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
-    println!("Cisco TFTP ({} counters)", rows.len());
+    outln!("Cisco TFTP ({} counters)", rows.len());
     for (name, value) in rows {
-        println!("  {name:<width$}  {value:>12}");
+        outln!("  {name:<width$}  {value:>12}");
     }
 }

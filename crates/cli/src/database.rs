@@ -14,7 +14,7 @@ pub(crate) struct DbArgs {
     pub(crate) database: Option<PathBuf>,
 
     /// A model catalogue file that extends the built-in one (same shape as `phoneboot models
-    /// --toml` prints).
+    /// --toml` prints); a model of the same name replaces the built-in one.
     #[arg(long, global = true, env = "PHONEBOOT_MODELS", value_name = "FILE")]
     pub(crate) models: Option<PathBuf>,
 }

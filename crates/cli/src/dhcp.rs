@@ -44,12 +44,12 @@ pub(crate) fn run(args: DhcpArgs) -> anyhow::Result<()> {
             v6,
             v6_name,
         } => {
-            print!("{}", config(&servers, &v6, v6_name.as_deref())?);
+            out!("{}", config(&servers, &v6, v6_name.as_deref())?);
             Ok(())
         }
         Action::Decode { option, hex } => {
             let value = parse_hex(&hex.concat())?;
-            println!("{}", decode(option, &value)?);
+            outln!("{}", decode(option, &value)?);
             Ok(())
         }
     }

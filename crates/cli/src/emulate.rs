@@ -86,15 +86,15 @@ pub(crate) async fn run(args: EmulateArgs) -> anyhow::Result<()> {
     };
     let (chosen, problems) = dhcp::phone_servers(&local, &offer);
     for problem in problems {
-        println!("        DHCP: ignored a malformed option: {problem}");
+        outln!("        DHCP: ignored a malformed option: {problem}");
     }
     let servers = match chosen {
         Some((from, servers)) => {
-            println!("        DHCP: the servers come from {from:?}");
+            outln!("        DHCP: the servers come from {from:?}");
             servers
         }
         None => {
-            println!("        DHCP: no TFTP server named (the remembered one would be used)");
+            outln!("        DHCP: no TFTP server named (the remembered one would be used)");
             Vec::new()
         }
     };
@@ -107,7 +107,7 @@ pub(crate) async fn run(args: EmulateArgs) -> anyhow::Result<()> {
     };
     let result = boot::boot(&mut device, servers, &fetcher).await;
     for (at, line) in &result.trace {
-        println!("{:>7.3}s {line}", at.as_secs_f64());
+        outln!("{:>7.3}s {line}", at.as_secs_f64());
     }
     match result.result {
         Some(Ok(())) => Ok(()),

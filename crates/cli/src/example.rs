@@ -24,7 +24,7 @@ pub(crate) async fn run(args: InitArgs) -> anyhow::Result<()> {
     let path = args.db.config().path;
     let db = args.db.open().await?;
     if !args.example {
-        println!("device database ready: {}", path.display());
+        outln!("device database ready: {}", path.display());
         return Ok(());
     }
     if db.store().head().await? != 0 {
@@ -37,12 +37,12 @@ pub(crate) async fn run(args: InitArgs) -> anyhow::Result<()> {
     let count = objects.len();
     db.apply(objects.into_iter().map(Write::Put).collect())
         .await?;
-    println!(
+    outln!(
         "example cluster written to {} ({count} objects)",
         path.display()
     );
-    println!("try: phoneboot device list --database {}", path.display());
-    println!(
+    outln!("try: phoneboot device list --database {}", path.display());
+    outln!(
         "     phoneboot render SEP001122334401.cnf.xml --database {}",
         path.display()
     );

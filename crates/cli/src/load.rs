@@ -85,25 +85,25 @@ pub(crate) async fn run(args: LoadArgs) -> anyhow::Result<()> {
     let ok = latencies.len();
     let rate = ok as f64 / elapsed.as_secs_f64();
     if args.machine {
-        println!(
+        outln!(
             "ok={ok} failed={failures} seconds={:.3} rate={rate:.1} p50_ms={:.2} p99_ms={:.2} client_cpu_s={cpu:.3}",
             elapsed.as_secs_f64(),
             pct(500).as_secs_f64() * 1e3,
             pct(990).as_secs_f64() * 1e3,
         );
     } else {
-        println!(
+        outln!(
             "transfers   {ok} ok, {failures} failed, in {:.3} s",
             elapsed.as_secs_f64()
         );
-        println!("rate        {rate:.1} transfers/s");
-        println!(
+        outln!("rate        {rate:.1} transfers/s");
+        outln!(
             "latency     p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
             pct(500).as_secs_f64() * 1e3,
             pct(990).as_secs_f64() * 1e3,
             pct(1000).as_secs_f64() * 1e3
         );
-        println!(
+        outln!(
             "client CPU  {cpu:.3} s ({:.1} us per transfer)",
             cpu * 1e6 / args.count as f64
         );

@@ -1,6 +1,27 @@
 //! `phoneboot`: the command line. Two layers (after ripgrep): clap parses what the user typed,
 //! then `phoneboot_server::config` merges it with the file and validates it.
 
+/// `println!` for command output that ends the process quietly when standard output is
+/// closed early (`phoneboot device list | head`) instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            $crate::stdout_failed(&e)
+        }
+    }};
+}
+
+/// `print!` likewise.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout().lock(), $($arg)*) {
+            $crate::stdout_failed(&e)
+        }
+    }};
+}
+
 mod build;
 mod bulk;
 mod client;
@@ -141,6 +162,15 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Standard output failed: a closed pipe is a normal end; anything else is an error.
+fn stdout_failed(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: writing to standard output: {e}");
+    std::process::exit(1);
 }
 
 fn init_logging(level: &str) {

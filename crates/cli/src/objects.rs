@@ -69,27 +69,22 @@ enum DeviceVerb {
         #[arg(long, value_name = "FILE")]
         from: Option<PathBuf>,
     },
+    /// List the devices, one per line.
     List,
-    Show {
-        name: String,
-    },
+    /// Print one device as TOML (by name or MAC).
+    Show { name: String },
+    /// Change fields of a device, e.g. lines.0.display_name=Bob or load=sip88xx.14-3-1.
     Set {
         name: String,
         #[arg(value_name = "FIELD=VALUE", required = true)]
         fields: Vec<String>,
     },
-    Remove {
-        name: String,
-    },
+    /// Remove a device (by name or MAC).
+    Remove { name: String },
     /// Extension Mobility: log USER in; the device's file then carries the user's profile.
-    Login {
-        name: String,
-        user: String,
-    },
+    Login { name: String, user: String },
     /// Extension Mobility: log the user out; the device's own lines come back.
-    Logout {
-        name: String,
-    },
+    Logout { name: String },
 }
 
 pub(crate) async fn run(kind: Kind, args: ObjectArgs) -> anyhow::Result<()> {
@@ -204,12 +199,12 @@ async fn act(kind: Kind, action: Action, args: &DbArgs) -> anyhow::Result<()> {
     match action {
         Action::List => {
             for object in db.store().list(kind).await? {
-                println!("{}", summary(&object));
+                outln!("{}", summary(&object));
             }
         }
         Action::Show { name } => {
             let object = get(&db, kind, &name).await?;
-            print!("{}", to_toml(&object)?);
+            out!("{}", to_toml(&object)?);
         }
         Action::Add { name, fields, from } => {
             let mut value = match from {
@@ -244,7 +239,7 @@ async fn act(kind: Kind, action: Action, args: &DbArgs) -> anyhow::Result<()> {
                 );
             }
             let version = db.apply(vec![Write::Put(object.clone())]).await?;
-            println!("added {kind} {} (version {version})", object.key());
+            outln!("added {kind} {} (version {version})", object.key());
         }
         Action::Set { name, fields } => {
             let object = get(&db, kind, &name).await?;
@@ -260,14 +255,14 @@ async fn act(kind: Kind, action: Action, args: &DbArgs) -> anyhow::Result<()> {
                 );
             }
             let version = db.apply(vec![Write::Put(changed)]).await?;
-            println!("changed {kind} {} (version {version})", object.key());
+            outln!("changed {kind} {} (version {version})", object.key());
         }
         Action::Remove { name } => {
             let object = get(&db, kind, &name).await?;
             let version = db
                 .apply(vec![Write::Delete(kind, object.key().to_owned())])
                 .await?;
-            println!("removed {kind} {} (version {version})", object.key());
+            outln!("removed {kind} {} (version {version})", object.key());
         }
     }
     Ok(())

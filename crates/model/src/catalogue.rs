@@ -113,6 +113,9 @@ pub enum CatalogueError {
 }
 
 impl Catalogue {
+    /// The text of the built-in catalogue (also the shape of an operator's file).
+    pub const BUILTIN_TOML: &'static str = include_str!("catalogue.toml");
+
     /// The catalogue compiled into the binary.
     pub fn builtin() -> &'static Self {
         static BUILTIN: OnceLock<Catalogue> = OnceLock::new();
@@ -120,7 +123,7 @@ impl Catalogue {
             let mut catalogue = Self { models: Vec::new() };
             #[allow(clippy::expect_used)] // the file is ours, and a test parses it
             catalogue
-                .extend(include_str!("catalogue.toml"))
+                .extend(Self::BUILTIN_TOML)
                 .expect("the built-in catalogue is valid");
             catalogue
         })
