@@ -77,7 +77,7 @@ start() { # name addr command...
     ADDR[$name]=$addr
     CG[$name]=$name
 }
-start phoneboot 127.0.0.1:16900 "$PB" serve --root "$ROOT" --tftp-listen 127.0.0.1:16900 \
+start phoneboot 127.0.0.1:16900 "$PB" serve --root "$ROOT" --database "$WORK/phoneboot.db" --tftp-listen 127.0.0.1:16900 \
     --admin-listen off --http-listen off --max-serving-count 1000 --max-blksize 65464 --max-windowsize 64
 start tftpd-hpa 127.0.0.2:16901 in.tftpd --foreground --listen --address 127.0.0.2:16901 \
     --secure --user nobody --blocksize 65464 "$ROOT"

@@ -75,7 +75,9 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "PHONEBOOT_CASE_SENSITIVE")]
     case_sensitive: bool,
 
-    /// Maximum Serving Count: transfers in flight at most; more get the busy answer. [default: 200]
+    /// Maximum Serving Count: transfers in flight at most; more get the busy answer. When
+    /// neither this nor the file sets it, the device database's `params` value applies.
+    /// [default: 200]
     #[arg(long, env = "PHONEBOOT_MAX_SERVING_COUNT", value_name = "N")]
     max_serving_count: Option<u32>,
 
@@ -211,7 +213,6 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     info!(
         root = %config.root.display(),
         alternates = config.alternate_roots.len(),
-        max_serving_count = config.max_serving_count,
         "phoneboot {} starting",
         env!("CARGO_PKG_VERSION")
     );

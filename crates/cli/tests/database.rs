@@ -400,3 +400,114 @@ fn ten_thousand_rows_import_in_one_transaction() {
         "{xml}"
     );
 }
+
+#[test]
+fn a_configured_converter_turns_the_text_profile_into_what_the_phone_reads() {
+    if !require("curl") {
+        return;
+    }
+    let dir = temp_root();
+    let db = dir.path().join("cluster.db");
+    ok(&db, &["init", "--example"]);
+    let root = dir.path().join("tftp");
+    std::fs::create_dir(&root).unwrap();
+    let text = ok(&db, &["render", "gk001122334404"]);
+    assert!(text.starts_with("#txt\n"), "{text}");
+    // Stands in for a cfgfmt wrapper: text on stdin, "binary" on stdout.
+    let config = dir.path().join("phoneboot.toml");
+    std::fs::write(
+        &config,
+        "[database]\nprofile_converter = [\"tr\", \"a-z\", \"A-Z\"]\n",
+    )
+    .unwrap();
+    let [flag, path] = db_args(&db);
+    let server = Server::start(&root, &["--config", config.to_str().unwrap(), &flag, &path]);
+    let got = curl_tftp(&server, "gk001122334404").expect("converted profile served");
+    assert_eq!(String::from_utf8(got).unwrap(), text.to_uppercase());
+    assert_eq!(server.counter_reaches("GKFoundCount", 1), 1);
+    drop(server);
+    // A converter that fails: the phone is told to try later, the log says why.
+    std::fs::write(&config, "[database]\nprofile_converter = [\"false\"]\n").unwrap();
+    let server = Server::start(&root, &["--config", config.to_str().unwrap(), &flag, &path]);
+    assert!(curl_tftp(&server, "gk001122334404").is_none());
+    wait_for("the converter's failure in the log", || {
+        server.log_text().contains("profile converter")
+    });
+}
+
+#[test]
+fn with_the_database_off_only_disk_files_are_served() {
+    if !require("curl") {
+        return;
+    }
+    let dir = temp_root();
+    let root = dir.path().join("tftp");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("SEP001122334401.cnf.xml"), "<device/>\n").unwrap();
+    let server = Server::start(&root, &["--database", "off"]);
+    assert_eq!(
+        curl_tftp(&server, "SEP001122334401.cnf.xml").unwrap(),
+        b"<device/>\n"
+    );
+    assert!(curl_tftp(&server, "XMLDefault.cnf.xml").is_none());
+    assert!(!server.log_text().contains("device database open"));
+    assert!(!dir.path().join("phoneboot.db").exists());
+}
+
+#[test]
+fn a_file_on_disk_is_served_when_the_database_builds_none_of_that_name() {
+    if !require("curl") {
+        return;
+    }
+    let dir = temp_root();
+    let db = dir.path().join("cluster.db");
+    ok(&db, &["init", "--example"]);
+    let root = dir.path().join("tftp");
+    std::fs::create_dir(&root).unwrap();
+    // The database has no phone 0011223344FF: the operator's hand-written file is served.
+    std::fs::write(
+        root.join("SEP0011223344FF.cnf.xml"),
+        "<device>custom</device>\n",
+    )
+    .unwrap();
+    // The database has phone ...01: its built file shadows a stale copy on disk.
+    std::fs::write(
+        root.join("SEP001122334401.cnf.xml"),
+        "<device>stale</device>\n",
+    )
+    .unwrap();
+    let [flag, path] = db_args(&db);
+    let server = Server::start(&root, &[&flag, &path]);
+    assert_eq!(
+        curl_tftp(&server, "SEP0011223344FF.cnf.xml").unwrap(),
+        b"<device>custom</device>\n"
+    );
+    let built = curl_tftp(&server, "SEP001122334401.cnf.xml").unwrap();
+    assert_eq!(
+        String::from_utf8(built).unwrap(),
+        ok(&db, &["render", "SEP001122334401.cnf.xml"])
+    );
+}
+
+#[test]
+fn the_databases_maximum_serving_count_applies_unless_the_server_sets_one() {
+    let dir = temp_root();
+    let db = dir.path().join("cluster.db");
+    ok(&db, &["init"]);
+    ok(&db, &["params", "set", "max_serving_count=7"]);
+    let err = fails(&db, &["params", "set", "max_serving_count=0"]);
+    assert!(err.contains("max_serving_count"), "{err}");
+    let root = dir.path().join("tftp");
+    std::fs::create_dir(&root).unwrap();
+    let [flag, path] = db_args(&db);
+    let server = Server::start(&root, &[&flag, &path]);
+    assert_eq!(server.counters()["MaxServingCount"], 7);
+    assert!(
+        server
+            .log_text()
+            .contains("Maximum Serving Count 7 (from the device database's parameters)")
+    );
+    drop(server);
+    let server = Server::start(&root, &[&flag, &path, "--max-serving-count", "9"]);
+    assert_eq!(server.counters()["MaxServingCount"], 9);
+}

@@ -971,8 +971,8 @@ impl Default for Params {
 
 impl Params {
     pub fn validate(&self) -> Valid {
-        if self.max_serving_count == 0 {
-            return Err(FieldError::new("max_serving_count", "must be at least 1"));
+        if !(1..=100_000).contains(&self.max_serving_count) {
+            return Err(FieldError::new("max_serving_count", "must be 1 to 100000"));
         }
         value::text("ssh_user", &self.ssh_user, 50)?;
         value::text("ssh_password", &self.ssh_password, 50)?;

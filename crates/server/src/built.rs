@@ -20,7 +20,7 @@ use phoneboot_source::dir::{File, Origin, Stamp};
 use phoneboot_source::{FileName, Lookup, LookupFuture, Source};
 use phoneboot_store::{Op, Store, StoreError, Version};
 use tokio::io::AsyncWriteExt;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::counters::{Counter, Counters};
 use crate::db::Database;
@@ -98,10 +98,11 @@ impl BuiltFiles {
                 (Some(built), Self::found(Bytes::from(bytes), generation.at))
             }
             Some((built, Err(e))) => {
-                // A file that cannot be built is missing for the phone; the reason is logged
-                // once per request (the database refuses such values at write time, so this
-                // is an object edited past the checks, or a legacy .cnf).
-                warn!(file = %built, "cannot build: {e}");
+                // A file that cannot be built is missing for the phone. The full build logs
+                // each such file once (and counts them in BuildErrors); per request it is
+                // debug only, or a boot storm would repeat it thousands of times. Writers
+                // refuse such values, so this is a legacy .cnf or an object edited by hand.
+                debug!(file = %built, "cannot build: {e}");
                 let skip = matches!(e, RenderError::Field(_) | RenderError::Missing { .. });
                 (
                     Some(built),

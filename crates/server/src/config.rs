@@ -72,6 +72,9 @@ pub struct Config {
     pub alternate_roots: Vec<PathBuf>,
     pub case_insensitive: bool,
     pub max_serving_count: u32,
+    /// True when neither the file nor the command line set the Maximum Serving Count: the
+    /// device database's service parameter then decides (as CUCM's service parameter does).
+    pub max_serving_count_unset: bool,
     pub busy_reply: BusyReply,
     pub busy_message: String,
     pub limits: ServerLimits,
@@ -120,6 +123,7 @@ impl Default for Config {
             alternate_roots: Vec::new(),
             case_insensitive: true,
             max_serving_count: default::MAX_SERVING_COUNT,
+            max_serving_count_unset: true,
             busy_reply: BusyReply::Error,
             busy_message: default::BUSY_MESSAGE.to_owned(),
             limits: ServerLimits {
@@ -412,6 +416,7 @@ impl Config {
             root: s.root.unwrap_or(d.root),
             alternate_roots: s.alternate_roots.unwrap_or_default(),
             case_insensitive: s.case_insensitive.unwrap_or(d.case_insensitive),
+            max_serving_count_unset: t.max_serving_count.is_none(),
             max_serving_count: t.max_serving_count.unwrap_or(d.max_serving_count),
             busy_reply: t.busy_reply.unwrap_or(d.busy_reply),
             busy_message: t.busy_message.unwrap_or(d.busy_message),

@@ -89,7 +89,7 @@ pub struct Server {
 
 impl Server {
     /// Opens the file roots and binds every socket.
-    pub async fn bind(config: Config) -> Result<Self, StartError> {
+    pub async fn bind(mut config: Config) -> Result<Self, StartError> {
         let mut roots = vec![config.root.clone()];
         roots.extend(config.alternate_roots.iter().cloned());
         let files = FileRoots::new(&roots, config.case_insensitive, config.cache_max_bytes)
@@ -102,6 +102,9 @@ impl Server {
             Some(db_config) => {
                 let db = db::Database::open(db_config).await?;
                 let (snapshot, version) = db.snapshot().await?;
+                if config.max_serving_count_unset {
+                    config.max_serving_count = snapshot.params.max_serving_count;
+                }
                 info!(
                     database = %db_config.path.display(),
                     devices = snapshot.devices.len(),
@@ -156,6 +159,17 @@ impl Server {
             ),
             None => None,
         };
+        info!(
+            "Maximum Serving Count {} (from {})",
+            config.max_serving_count,
+            if config.max_serving_count_unset && built.is_some() {
+                "the device database's parameters"
+            } else if config.max_serving_count_unset {
+                "the default"
+            } else {
+                "the configuration"
+            }
+        );
         let counters = Arc::new(Counters::default());
         counters.set(
             Counter::MaxServingCount,
