@@ -1,15 +1,14 @@
 //! phoneboot's TFTP client: the engine's `ReadClient` driven by a tokio socket. Used by
 //! `phoneboot get`, by `phoneboot load`, and by the tests.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use clap::Args;
-use phoneboot_tftp::packet::{self, Mode};
-use phoneboot_tftp::{ClientConfig, ClientError, ClientRequest, ReadClient};
-use tokio::net::UdpSocket;
+use phoneboot_tftp::packet::Mode;
+use phoneboot_tftp::{ClientConfig, ClientRequest};
 
 #[derive(Debug, Args)]
 pub(crate) struct GetArgs {
@@ -118,46 +117,4 @@ pub(crate) fn resolve(server: &str) -> anyhow::Result<SocketAddr> {
     }
 }
 
-/// Downloads one file.
-pub(crate) async fn fetch(
-    server: SocketAddr,
-    file: &[u8],
-    config: ClientConfig,
-) -> Result<Vec<u8>, ClientError> {
-    let bind = match server {
-        SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
-        SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
-    };
-    let socket = UdpSocket::bind(bind)
-        .await
-        .map_err(|_| ClientError::TimedOut)?;
-    let mut client = ReadClient::new(Instant::now(), server, file, config);
-    let mut send_buf = vec![0u8; 1024];
-    let mut recv_buf = vec![0u8; packet::MAX_DATAGRAM + 1];
-    loop {
-        let now = Instant::now();
-        while let Some(tx) = client.poll_transmit(now, &mut send_buf) {
-            let _ = socket.send_to(&send_buf[..tx.len], tx.destination).await;
-        }
-        // No need to dally in a tool: the data is in, and a lost final ACK only makes the
-        // server wait for its own short linger.
-        if client.is_complete() || client.is_finished() {
-            return client.finish();
-        }
-        let deadline = client.poll_timeout().map(tokio::time::Instant::from_std);
-        tokio::select! {
-            received = socket.recv_from(&mut recv_buf) => {
-                if let Ok((len, from)) = received {
-                    let from = SocketAddr::new(from.ip().to_canonical(), from.port());
-                    client.handle_datagram(Instant::now(), from, &recv_buf[..len]);
-                }
-            }
-            () = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d).await,
-                    None => std::future::pending().await,
-                }
-            } => client.handle_timeout(Instant::now()),
-        }
-    }
-}
+pub(crate) use phoneboot_emu::net::tftp_fetch as fetch;

@@ -1,19 +1,41 @@
 //! `phoneboot emulate`: one device finds its TFTP servers from DHCP inputs and boots over TFTP,
 //! printing each decision and each file with its outcome and time.
 
-use std::future::Future;
-use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use clap::Args;
-use phoneboot_emu::boot::{self, Device, Family, Fetched, Fetcher};
+use clap::{Args, ValueEnum};
+use phoneboot_emu::boot::{self, Device, Family};
 use phoneboot_emu::dhcp::{self, Local, Offer, Target};
-use phoneboot_tftp::{ClientConfig, ClientError, ErrorCode};
+use phoneboot_emu::net::{HttpFetcher, HttpFirst, TftpFetcher};
 
-use crate::client::{TransferArgs, fetch};
+use crate::client::TransferArgs;
+
+/// Whether a device asks HTTP (6970) before TFTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum HttpMode {
+    /// As the model does (the catalogue's `http`: 78xx, 88xx).
+    Auto,
+    Always,
+    Never,
+}
+
+/// True when a device of `model` asks HTTP first under `mode`.
+pub(crate) fn http_first_for(model: &str, mode: HttpMode) -> bool {
+    match mode {
+        HttpMode::Always => true,
+        HttpMode::Never => false,
+        HttpMode::Auto => {
+            let digits: String = model.chars().filter(char::is_ascii_digit).collect();
+            phoneboot_model::Catalogue::builtin()
+                .get(model)
+                .or_else(|| phoneboot_model::Catalogue::builtin().get(&digits))
+                .is_some_and(|m| m.http)
+        }
+    }
+}
 
 #[derive(Debug, Args)]
 pub(crate) struct EmulateArgs {
@@ -50,6 +72,12 @@ pub(crate) struct EmulateArgs {
     /// The TFTP port of the servers (69 on real networks).
     #[arg(long, default_value_t = 69)]
     port: u16,
+    /// Ask HTTP before TFTP: auto (as the model does: 78xx/88xx yes), always or never.
+    #[arg(long, value_enum, default_value = "auto")]
+    http: HttpMode,
+    /// The HTTP port of the servers.
+    #[arg(long, default_value_t = 6970)]
+    http_port: u16,
     /// Wait after a busy answer before asking the same server again.
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     busy_wait_ms: u64,
@@ -101,11 +129,22 @@ pub(crate) async fn run(args: EmulateArgs) -> anyhow::Result<()> {
     let mut device = Device::new(&mac, Family::of_model(&args.model, args.sip));
     device.running_load = args.running_load.clone();
     device.busy_wait = Duration::from_millis(args.busy_wait_ms);
-    let fetcher = TftpFetcher {
+    let tftp = TftpFetcher {
         port: args.port,
         config: args.transfer.config(),
     };
-    let result = boot::boot(&mut device, servers, &fetcher).await;
+    let http_first = http_first_for(&args.model, args.http);
+    let result = if http_first {
+        outln!(
+            "        asks HTTP on port {} first, then TFTP",
+            args.http_port
+        );
+        let http = HttpFetcher::new(args.http_port, tftp.config.timeout)
+            .map_err(|e| anyhow::anyhow!("HTTP client: {e}"))?;
+        boot::boot(&mut device, servers, &HttpFirst { http, tftp }).await
+    } else {
+        boot::boot(&mut device, servers, &tftp).await
+    };
     for (at, line) in &result.trace {
         outln!("{:>7.3}s {line}", at.as_secs_f64());
     }
@@ -116,7 +155,7 @@ pub(crate) async fn run(args: EmulateArgs) -> anyhow::Result<()> {
     }
 }
 
-fn target(text: &str) -> Target {
+pub(crate) fn target(text: &str) -> Target {
     match text.parse() {
         Ok(ip) => Target::Addr(ip),
         Err(_) => Target::Name(text.to_owned()),
@@ -124,7 +163,7 @@ fn target(text: &str) -> Target {
 }
 
 /// 12 hex digits from the usual notations (`aa:bb:..`, `aa-bb-..`, `aabb.ccdd.eeff`, bare).
-fn parse_mac(text: &str) -> anyhow::Result<String> {
+pub(crate) fn parse_mac(text: &str) -> anyhow::Result<String> {
     let hex: String = text
         .chars()
         .filter(|c| !matches!(c, ':' | '-' | '.'))
@@ -133,45 +172,4 @@ fn parse_mac(text: &str) -> anyhow::Result<String> {
         bail!("--mac {text:?} is not a MAC address (12 hex digits, separators : - . allowed)");
     }
     Ok(hex.to_ascii_uppercase())
-}
-
-/// Fetches over TFTP with phoneboot's client. ERROR 0 reads as "try later" (the busy answer of
-/// CUCM and phoneboot), ERROR 1 as not found, no answer as silence.
-struct TftpFetcher {
-    port: u16,
-    config: ClientConfig,
-}
-
-impl Fetcher for TftpFetcher {
-    fn fetch<'a>(
-        &'a self,
-        server: &'a Target,
-        name: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Fetched> + Send + 'a>> {
-        Box::pin(async move {
-            let addr = match server {
-                Target::Addr(ip) => SocketAddr::new(*ip, self.port),
-                Target::Name(host) => match (host.as_str(), self.port)
-                    .to_socket_addrs()
-                    .map(|mut a| a.next())
-                {
-                    Ok(Some(addr)) => addr,
-                    _ => return Fetched::Silent, // a name that does not resolve answers nothing
-                },
-            };
-            match fetch(addr, name.as_bytes(), self.config).await {
-                Ok(data) => Fetched::File(data),
-                Err(ClientError::Remote {
-                    code: ErrorCode::FileNotFound,
-                    ..
-                }) => Fetched::NotFound,
-                Err(ClientError::Remote {
-                    code: ErrorCode::NotDefined,
-                    ..
-                }) => Fetched::Busy,
-                Err(ClientError::TimedOut) => Fetched::Silent,
-                Err(e) => Fetched::Failed(e.to_string()),
-            }
-        })
-    }
 }

@@ -34,6 +34,7 @@ mod file;
 mod load;
 mod objects;
 mod serve;
+mod storm;
 
 use std::process::ExitCode;
 
@@ -113,6 +114,9 @@ enum Command {
     Render(build::RenderArgs),
     /// List the device model catalogue.
     Models(build::ModelsArgs),
+    /// Boot storm: many emulated devices booting at once or at a rate against a TFTP server
+    /// (ours or any other), with progress, a summary and an HTML report.
+    Storm(Box<storm::StormArgs>),
 }
 
 fn main() -> ExitCode {
@@ -153,6 +157,7 @@ fn main() -> ExitCode {
             Command::Build(args) => build::build(args).await,
             Command::Render(args) => build::render(args).await,
             Command::Models(args) => build::models(&args),
+            Command::Storm(args) => storm::run(*args).await,
         }
     });
     match result {

@@ -87,7 +87,8 @@ impl Device {
             running_load: None,
             nvram: None,
             busy_wait: Duration::from_secs(10),
-            busy_retries: 6,
+            // A phone told to try later keeps trying; 30 waits of 10 s is five minutes.
+            busy_retries: 30,
         }
     }
 }
@@ -100,6 +101,8 @@ pub struct FileResult {
     pub outcome: FileOutcome,
     /// Busy answers before the outcome.
     pub busy: u32,
+    /// When the outcome came, since the boot started.
+    pub at: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +135,24 @@ pub struct Boot {
     pub server: Option<Target>,
     pub failovers: u32,
     pub result: Option<Result<(), BootError>>,
+}
+
+impl Boot {
+    /// Bytes of every file received.
+    pub fn bytes(&self) -> u64 {
+        self.files
+            .iter()
+            .map(|f| match f.outcome {
+                FileOutcome::Got(n) => n as u64,
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// Busy answers over the whole boot.
+    pub fn busy(&self) -> u64 {
+        self.files.iter().map(|f| u64::from(f.busy)).sum()
+    }
 }
 
 struct Session<'a> {
@@ -228,6 +249,7 @@ impl Session<'_> {
             server,
             outcome,
             busy,
+            at: self.started.elapsed(),
         });
     }
 }
@@ -299,6 +321,14 @@ async fn run(s: &mut Session<'_>) -> Result<(), BootError> {
                     s.get(&file).await?;
                 }
             }
+            // The ring list, which phones fetch after boot (seed); absent is normal.
+            s.get("RingList.xml").await?;
+            // Tones of a network locale other than the built-in United States one.
+            if let Some(locale) = xml_text(&text, "networkLocale")
+                && locale != "United_States"
+            {
+                s.get(&format!("{locale}/g3-tones.xml")).await?;
+            }
         }
         Family::Sip79x0 => {
             let default = s.get("SIPDefault.cnf").await?;
@@ -319,7 +349,9 @@ async fn run(s: &mut Session<'_>) -> Result<(), BootError> {
                 s.note(format!("image_version {image} differs: fetching it"));
                 s.get(&format!("{image}.loads")).await?;
             }
-            s.get("dialplan.xml").await?;
+            // `dial_template: NAME` names NAME.xml (default "dialplan").
+            let plan = key_value(&text, "dial_template").unwrap_or_else(|| "dialplan".into());
+            s.get(&format!("{plan}.xml")).await?;
         }
         Family::Small { profile } => {
             let lower = mac.to_ascii_lowercase();

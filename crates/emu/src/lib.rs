@@ -7,7 +7,13 @@
 //! - [`boot`]: a device's boot against its servers: the file order of its model family, and
 //!   the seed's rules for busy and silent servers.
 //!
-//! The storm generator builds on this (issue 5).
+//! - [`net`]: fetching from real servers over TFTP (phoneboot's client engine) and HTTP 6970.
+//!
+//! - [`storm`]: many devices booting at once or at a rate, measured.
 
 pub mod boot;
 pub mod dhcp;
+pub mod net;
+pub mod report;
+pub mod responder;
+pub mod storm;

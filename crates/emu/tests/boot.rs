@@ -189,8 +189,40 @@ async fn an_xml_phone_follows_the_file_order_and_fetches_a_new_load() {
             "XMLDefault.cnf.xml",
             "SIP78xx.14-2-1.loads",
             "DRdefault.xml",
+            "RingList.xml",
         ]
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_foreign_network_locale_and_a_named_7960_dial_plan_are_fetched() {
+    let xml = "<device>\n  <networkLocale>Germany</networkLocale>\n</device>\n";
+    let fetcher = Scripted::default().answer(
+        "a",
+        "SEP001122AABBCC.cnf.xml",
+        vec![Fetched::File(xml.into())],
+    );
+    let mut phone = Device::new(MAC, Family::Xml);
+    assert_eq!(
+        boot(&mut phone, vec![srv("a")], &fetcher).await.result,
+        Some(Ok(()))
+    );
+    let order: Vec<String> = fetcher.calls().into_iter().map(|(_, f)| f).collect();
+    assert_eq!(
+        order[order.len() - 2..],
+        ["RingList.xml", "Germany/g3-tones.xml"]
+    );
+
+    let own = "line1_name: \"1001\"\ndial_template: \"Standard\"\n";
+    let fetcher =
+        Scripted::default().answer("a", "SIP001122AABBCC.cnf", vec![Fetched::File(own.into())]);
+    let mut sip = Device::new(MAC, Family::of_model("7960", true));
+    assert_eq!(
+        boot(&mut sip, vec![srv("a")], &fetcher).await.result,
+        Some(Ok(()))
+    );
+    let order: Vec<String> = fetcher.calls().into_iter().map(|(_, f)| f).collect();
+    assert_eq!(order.last().map(String::as_str), Some("Standard.xml"));
 }
 
 #[tokio::test(start_paused = true)]

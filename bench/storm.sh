@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Boot storm, side by side: 10,000 emulated phones (phoneboot storm) against phoneboot and
+# against tftpd-hpa and dnsmasq serving the same files, one run, one client. Plus the storm
+# tool's own ceiling against its minimal in-process responder.
+#
+#   sudo bench/storm.sh              # 10,000 phones, concurrency 1000
+#   sudo PHONES=2000 bench/storm.sh
+#
+# The files: a device database of PHONES phones (8841 SIP, 7965 and 7941 SCCP, one line each);
+# phoneboot serves it from the database, and `phoneboot build --out` writes the very same files
+# into the folder the peers (and phoneboot with --database off) serve. Every phone boots as its
+# model does over TFTP (CTL/ITL probes, SEP<MAC>.cnf.xml, dial plan/softkeys, RingList.xml):
+# HTTP is off, since the peers have none. Needs root (dnsmasq's TFTP port is 69); installs
+# tftpd-hpa and dnsmasq with apt-get when missing; stops every server it starts by PID.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PHONES=${PHONES:-10000}
+CONCURRENCY=${CONCURRENCY:-1000}
+[ "$(id -u)" -eq 0 ] || { echo "run as root (dnsmasq serves TFTP on port 69)" >&2; exit 1; }
+export DEBIAN_FRONTEND=noninteractive
+if ! command -v in.tftpd >/dev/null || ! command -v dnsmasq >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends tftpd-hpa dnsmasq-base >/dev/null
+fi
+cargo build --release -q -p phoneboot
+PB=$PWD/target/release/phoneboot
+WORK=$(mktemp -d /tmp/phoneboot-storm.XXXXXX)
+ROOT=$WORK/root
+mkdir -p "$ROOT"
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    sleep 0.3
+    for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+echo "== $PHONES phones"
+"$PB" init --example --database "$WORK/db" >/dev/null
+python3 - "$PHONES" > "$WORK/phones.csv" <<'PY'
+import sys
+models = [("8841", "SIP"), ("7965", "SCCP"), ("7941", "SCCP")]
+print("mac,model,protocol,pool,dial_plan,softkeys,line1_dn,line1_display_name")
+for i in range(int(sys.argv[1])):
+    model, proto = models[i % 3]
+    sip = "Standard" if proto == "SIP" else ""
+    print(f"00CC{i:08X},{model},{proto},Default,{sip},{sip},{400000 + i},Phone {i}")
+PY
+"$PB" import "$WORK/phones.csv" --database "$WORK/db"
+# Only the storm's phones: the example's devices would be booted too.
+for d in SEP001122334401 SEP001122334402 SEP001122334403 SEP001122334404 BOBSOFTPHONE TABALICE SEP001122334407; do
+    "$PB" device remove "$d" --database "$WORK/db" >/dev/null
+done
+"$PB" build --out "$ROOT" --database "$WORK/db"
+chmod -R a+rX "$WORK"
+
+start() { # name command...
+    local name=$1; shift
+    "$@" >"$WORK/$name.log" 2>&1 &
+    PIDS+=($!)
+}
+mkdir -p "$WORK/empty"
+start phoneboot "$PB" serve --database "$WORK/db" --root "$WORK/empty" --tftp-listen 127.0.0.1:16900 \
+    --http-listen off --admin-listen off --max-serving-count 1000
+start phoneboot-files "$PB" serve --database off --root "$ROOT" --tftp-listen 127.0.0.4:16903 \
+    --http-listen off --admin-listen off --max-serving-count 1000
+start tftpd-hpa in.tftpd --foreground --listen --address 127.0.0.2:16901 --secure --user nobody "$ROOT"
+start dnsmasq dnsmasq --keep-in-foreground --conf-file=/dev/null --port=0 --enable-tftp \
+    --tftp-root="$ROOT" --listen-address=127.0.0.1 --bind-interfaces --tftp-max=1000 \
+    --pid-file="$WORK/dnsmasq.pid" --log-facility="$WORK/dnsmasq.syslog"
+sleep 1.5
+
+declare -A ADDR=([phoneboot]=127.0.0.1:16900 [phoneboot-files]=127.0.0.4:16903 [tftpd-hpa]=127.0.0.2:16901 [dnsmasq]=127.0.0.1:69)
+declare -A RESULT
+storm() { # name args...
+    local name=$1; shift
+    "$PB" storm --machine --phones "$PHONES" --from-database "$WORK/db" --http never \
+        --concurrency "$CONCURRENCY" "$@" > "$WORK/$name.storm" 2>"$WORK/$name.storm.err" || true
+    RESULT[$name]=$WORK/$name.storm
+}
+for s in phoneboot phoneboot-files tftpd-hpa dnsmasq; do
+    echo "== storm against $s (${ADDR[$s]})"
+    storm "$s" --server "${ADDR[$s]}"
+    tr '\n' ' ' < "${RESULT[$s]}"; echo
+done
+echo "== storm against the in-process responder (the tool's ceiling)"
+storm responder --responder
+tr '\n' ' ' < "${RESULT[responder]}"; echo
+
+get() { awk -v k="$2" '$1 == k {print $2}' "${RESULT[$1]}"; }
+base=$(get phoneboot requests_per_s)
+echo
+echo "| server | booted | failed | storm time (s) | requests/s | boot p50 / p95 / p99 / max (ms) | phoneboot ÷ server (requests/s) |"
+echo "|---|---|---|---|---|---|---|"
+for s in phoneboot phoneboot-files tftpd-hpa dnsmasq responder; do
+    rps=$(get "$s" requests_per_s)
+    ratio=$(awk -v a="$base" -v b="$rps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
+    printf "| %s | %s | %s | %s | %s | %s / %s / %s / %s | %s |\n" "$s" "$(get "$s" booted)" \
+        "$(get "$s" failed)" "$(get "$s" elapsed_s)" "$rps" "$(get "$s" p50_ms)" \
+        "$(get "$s" p95_ms)" "$(get "$s" p99_ms)" "$(get "$s" max_ms)" "$ratio"
+done
+echo
+echo "tftpd-hpa $(dpkg-query -W -f='${Version}' tftpd-hpa 2>/dev/null || echo '?'), dnsmasq $(dnsmasq --version | head -1 | awk '{print $3}'); $(nproc) cores; $(date -u +%F)"

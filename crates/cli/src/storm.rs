@@ -1,0 +1,255 @@
+//! `phoneboot storm`: many emulated devices booting at once (or at a rate) against any TFTP
+//! server, with live progress, a plain summary and an HTML report.
+
+use std::io::IsTerminal as _;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use phoneboot_emu::boot::{Device, Family, Fetcher};
+use phoneboot_emu::dhcp::Target;
+use phoneboot_emu::net::{HttpFetcher, HttpFirst, TftpFetcher};
+use phoneboot_emu::storm::{self, Live, Pace, Phone};
+use phoneboot_model::{Mac, Protocol};
+
+use crate::client::{TransferArgs, resolve};
+use crate::database::DbArgs;
+use crate::emulate::{HttpMode, http_first_for};
+
+#[derive(Debug, Args)]
+pub(crate) struct StormArgs {
+    /// The TFTP server, HOST[:PORT] (port 69 when omitted); repeat for a second server that
+    /// devices fail over to (all on the same port).
+    #[arg(long, required_unless_present = "responder")]
+    server: Vec<String>,
+    /// Devices to boot.
+    #[arg(long, default_value_t = 1000)]
+    phones: usize,
+    /// First MAC of the range the devices get (one more each).
+    #[arg(long, default_value = "0011.2200.0000")]
+    mac_start: String,
+    /// Models, used in turn (e.g. 8841,7965,7941); 78xx/88xx ask HTTP first with --http auto.
+    #[arg(long, value_delimiter = ',', default_value = "7965")]
+    model: Vec<String>,
+    /// The devices run SIP firmware (a 7940/7960 then boots from SIPDefault.cnf).
+    #[arg(long)]
+    sip: bool,
+    /// Take the devices (MAC, model, protocol) from this device database instead of a range;
+    /// --phones then caps their number.
+    #[arg(long, value_name = "FILE")]
+    from_database: Option<PathBuf>,
+    /// Boots started per second. [default: all at once]
+    #[arg(long, value_name = "PER_SECOND")]
+    rate: Option<f64>,
+    /// Boots running at the same time, at most.
+    #[arg(long, default_value_t = 1000)]
+    concurrency: usize,
+    /// Ask HTTP before TFTP: auto (as each model does), always or never.
+    #[arg(long, value_enum, default_value = "auto")]
+    http: HttpMode,
+    /// The HTTP port of the servers.
+    #[arg(long, default_value_t = 6970)]
+    http_port: u16,
+    /// Wait after a busy answer before asking the same server again (what a phone does).
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    busy_wait_ms: u64,
+    /// Busy answers a device takes for one file before it gives up its boot.
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    busy_retries: u32,
+    /// The load the devices run, so that a configuration naming it does not make them fetch it.
+    #[arg(long, value_name = "LOAD")]
+    running_load: Option<String>,
+    /// Write a self-contained HTML report (boot-time histogram, requests per second) here.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Boot against a minimal in-process responder instead of a server: the rate reached is
+    /// this tool's own ceiling on this machine.
+    #[arg(long, conflicts_with = "server")]
+    responder: bool,
+    /// Print the summary as `key value` lines only (for scripts).
+    #[arg(long)]
+    machine: bool,
+    #[command(flatten)]
+    transfer: TransferArgs,
+}
+
+fn mac_plus(start: Mac, i: u64) -> Mac {
+    let mut bytes = [0u8; 8];
+    bytes[2..].copy_from_slice(&start.octets());
+    let n = u64::from_be_bytes(bytes).wrapping_add(i) & 0xFFFF_FFFF_FFFF;
+    let b = n.to_be_bytes();
+    Mac::new([b[2], b[3], b[4], b[5], b[6], b[7]])
+}
+
+async fn devices(args: &StormArgs) -> anyhow::Result<Vec<(String, String, bool)>> {
+    if let Some(path) = &args.from_database {
+        let db = DbArgs {
+            database: Some(path.clone()),
+            models: None,
+        }
+        .open()
+        .await?;
+        let (snapshot, _) = db.snapshot().await?;
+        let list: Vec<_> = snapshot
+            .devices
+            .iter()
+            .filter(|d| {
+                snapshot
+                    .catalogue
+                    .get(&d.model)
+                    .is_some_and(|m| m.class == phoneboot_model::DeviceClass::Phone)
+            })
+            .take(args.phones)
+            .map(|d| {
+                (
+                    d.mac.to_string(),
+                    d.model.clone(),
+                    d.protocol == Protocol::Sip,
+                )
+            })
+            .collect();
+        if list.is_empty() {
+            bail!("{} holds no phones", path.display());
+        }
+        return Ok(list);
+    }
+    let start: Mac = args
+        .mac_start
+        .parse()
+        .map_err(|e| anyhow!("--mac-start: {e}"))?;
+    if args.model.is_empty() {
+        bail!("--model needs at least one model");
+    }
+    Ok((0..args.phones)
+        .zip(args.model.iter().cycle())
+        .map(|(i, model)| (mac_plus(start, i as u64).to_string(), model.clone(), args.sip))
+        .collect())
+}
+
+pub(crate) async fn run(args: StormArgs) -> anyhow::Result<()> {
+    let mut responder = None;
+    let (ips, port): (Vec<IpAddr>, u16) = if args.responder {
+        let (addr, serve) =
+            phoneboot_emu::responder::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        responder = Some(tokio::spawn(serve));
+        (vec![addr.ip()], addr.port())
+    } else {
+        let addrs = args
+            .server
+            .iter()
+            .map(|s| resolve(s))
+            .collect::<anyhow::Result<Vec<SocketAddr>>>()?;
+        let port = addrs[0].port();
+        if addrs.iter().any(|a| a.port() != port) {
+            bail!("--server: every server must use the same port (a phone has one TFTP port)");
+        }
+        (addrs.iter().map(SocketAddr::ip).collect(), port)
+    };
+    let servers: Vec<Target> = ips.into_iter().map(Target::Addr).collect();
+    let config = args.transfer.config();
+    let tftp = TftpFetcher { port, config };
+    let http = HttpFetcher::new(args.http_port, config.timeout).map_err(|e| anyhow!(e))?;
+    let tftp_fetcher: Arc<dyn Fetcher> = Arc::new(tftp.clone());
+    let http_fetcher: Arc<dyn Fetcher> = Arc::new(HttpFirst { http, tftp });
+    let phones: Vec<Phone> = devices(&args)
+        .await?
+        .into_iter()
+        .map(|(mac, model, sip)| {
+            let mut device = Device::new(&mac, Family::of_model(&model, sip));
+            device.busy_wait = Duration::from_millis(args.busy_wait_ms);
+            device.busy_retries = args.busy_retries;
+            device.running_load.clone_from(&args.running_load);
+            Phone {
+                device,
+                servers: servers.clone(),
+                http_first: !args.responder && http_first_for(&model, args.http),
+            }
+        })
+        .collect();
+    let total = phones.len() as u64;
+    let live = Arc::new(Live::default());
+    let bar = ProgressBar::with_draw_target(
+        Some(total),
+        if std::io::stderr().is_terminal() && !args.machine {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        },
+    );
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} done  {msg}  {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let watcher = {
+        let (live, bar) = (Arc::clone(&live), bar.clone());
+        tokio::spawn(async move {
+            loop {
+                let booted = live.booted.load(Ordering::Relaxed);
+                let failed = live.failed.load(Ordering::Relaxed);
+                let started = live.started.load(Ordering::Relaxed);
+                bar.set_position(booted + failed);
+                bar.set_message(format!(
+                    "booted {booted}  failed {failed}  booting {}  files {}  busy {}",
+                    started.saturating_sub(booted + failed),
+                    live.files.load(Ordering::Relaxed),
+                    live.busy.load(Ordering::Relaxed)
+                ));
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
+    let pace = Pace {
+        rate: args.rate,
+        concurrency: args.concurrency,
+    };
+    let report = storm::run(phones, pace, tftp_fetcher, http_fetcher, live).await;
+    watcher.abort();
+    bar.finish_and_clear();
+    if let Some(task) = responder {
+        task.abort();
+    }
+    if let Some(path) = &args.report {
+        let target = if args.responder {
+            "the in-process responder".to_owned()
+        } else {
+            args.server.join(", ")
+        };
+        let title = format!("phoneboot storm: {total} devices against {target}");
+        let html = phoneboot_emu::report::html(&report, &title).map_err(|e| anyhow!(e))?;
+        std::fs::write(path, html).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("report written to {}", path.display());
+    }
+    if args.machine {
+        let secs = report.elapsed.as_secs_f64().max(1e-9);
+        let ms = |q: f64| {
+            report
+                .boot_quantile(q)
+                .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+        };
+        outln!("phones {}", report.phones);
+        outln!("booted {}", report.booted);
+        outln!("failed {}", report.failed_total());
+        outln!("elapsed_s {secs:.3}");
+        outln!("requests {}", report.requests);
+        outln!("requests_per_s {:.1}", report.requests as f64 / secs);
+        outln!("files_per_s {:.1}", report.files as f64 / secs);
+        outln!("bytes_per_s {:.0}", report.bytes as f64 / secs);
+        outln!("busy {}", report.busy);
+        outln!("failovers {}", report.failovers);
+        outln!("p50_ms {:.1}", ms(0.5));
+        outln!("p95_ms {:.1}", ms(0.95));
+        outln!("p99_ms {:.1}", ms(0.99));
+        outln!("max_ms {:.1}", ms(1.0));
+    } else {
+        out!("{}", report.summary());
+    }
+    if report.failed_total() > 0 {
+        bail!("{} of {total} devices did not boot", report.failed_total());
+    }
+    Ok(())
+}

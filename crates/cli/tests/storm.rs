@@ -1,0 +1,191 @@
+//! `phoneboot storm` end to end: emulated phones boot against a real `phoneboot serve`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::Path;
+
+use support::{Server, phoneboot, temp_root};
+
+fn database(dir: &Path, phones: u32) -> std::path::PathBuf {
+    let db = dir.join("storm.db");
+    let run = |args: &[&str]| {
+        let (ok, out, err) = phoneboot(args);
+        assert!(ok, "{args:?}: {err}");
+        out
+    };
+    let db_s = db.to_str().unwrap();
+    run(&["init", "--example", "--database", db_s]);
+    let mut csv = String::from("mac,model,pool,line1_dn\n");
+    for i in 0..phones {
+        let model = ["8841", "7965", "7941"][i as usize % 3];
+        csv.push_str(&format!("00DD{i:08X},{model},Default,{}\n", 500_000 + i));
+    }
+    let path = dir.join("phones.csv");
+    std::fs::write(&path, csv).unwrap();
+    run(&["import", path.to_str().unwrap(), "--database", db_s]);
+    db
+}
+
+fn value(out: &str, key: &str) -> u64 {
+    out.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}: ")))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in {out}"))
+}
+
+#[test]
+fn phones_from_the_database_all_boot_and_the_report_has_both_plots() {
+    let dir = temp_root();
+    let db = database(dir.path(), 300);
+    let root = dir.path().join("tftp");
+    std::fs::create_dir(&root).unwrap();
+    let server = Server::start(&root, &["--database", db.to_str().unwrap()]);
+    let report = dir.path().join("storm.html");
+    let (ok, out, err) = phoneboot(&[
+        "storm",
+        "--server",
+        &server.v4.to_string(),
+        "--http-port",
+        &server.http.unwrap().port().to_string(),
+        "--from-database",
+        db.to_str().unwrap(),
+        "--phones",
+        "300",
+        "--concurrency",
+        "100",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}\n{err}");
+    assert_eq!(value(&out, "booted"), 300, "{out}");
+    assert_eq!(value(&out, "failed"), 0);
+    assert!(out.contains("boot time: p50 "), "{out}");
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert_eq!(html.matches("<svg").count(), 2, "histogram and rate plot");
+    assert!(html.contains("Boot time of the devices that booted"));
+    assert!(html.contains("File requests answered per second"));
+    assert!(html.contains("booted: 300"));
+    // 8841s asked HTTP first, the others TFTP.
+    let counters = server.counters();
+    assert!(counters["HttpRequestsProcessed"] >= 100, "{counters:?}");
+    // The example's soft client and tablet ask for a SEP name they do not have.
+    assert!(counters["SEPFoundCount"] >= 290, "{counters:?}");
+}
+
+#[test]
+fn a_busy_server_is_waited_for_and_every_phone_still_boots() {
+    let dir = temp_root();
+    let db = database(dir.path(), 60);
+    let root = dir.path().join("tftp");
+    std::fs::create_dir(&root).unwrap();
+    let server = Server::start(
+        &root,
+        &[
+            "--database",
+            db.to_str().unwrap(),
+            "--max-serving-count",
+            "2",
+        ],
+    );
+    let (ok, out, err) = phoneboot(&[
+        "storm",
+        "--server",
+        &server.v4.to_string(),
+        "--http",
+        "never",
+        "--phones",
+        "60",
+        "--from-database",
+        db.to_str().unwrap(),
+        "--concurrency",
+        "60",
+        "--busy-wait-ms",
+        "50",
+        "--machine",
+    ]);
+    assert!(ok, "{out}\n{err}");
+    let get = |k: &str| -> u64 {
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k} ")))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(get("booted"), 60, "{out}");
+    assert!(
+        get("busy") > 0,
+        "a serving count of 2 must turn some away: {out}"
+    );
+    assert!(server.counters()["RequestsOverflow"] > 0);
+}
+
+#[test]
+fn a_silent_first_server_makes_phones_fail_over_to_the_second() {
+    let dir = temp_root();
+    let db = database(dir.path(), 20);
+    let root = dir.path().join("tftp");
+    std::fs::create_dir(&root).unwrap();
+    let server = Server::start(&root, &["--database", db.to_str().unwrap()]);
+    // Nothing listens on 127.0.0.9 at that port: the first server never answers.
+    let silent = format!("127.0.0.9:{}", server.v4.port());
+    let (ok, out, err) = phoneboot(&[
+        "storm",
+        "--server",
+        &silent,
+        "--server",
+        &server.v4.to_string(),
+        "--http",
+        "never",
+        "--phones",
+        "20",
+        "--from-database",
+        db.to_str().unwrap(),
+        "--timeout-ms",
+        "100",
+        "--retries",
+        "1",
+    ]);
+    assert!(ok, "{out}\n{err}");
+    assert_eq!(value(&out, "booted"), 20, "{out}");
+    assert_eq!(value(&out, "fail-overs"), 20, "{out}");
+}
+
+#[test]
+fn the_in_process_responder_measures_the_tools_own_ceiling() {
+    let (ok, out, err) = phoneboot(&[
+        "storm",
+        "--responder",
+        "--phones",
+        "500",
+        "--model",
+        "8841,7941",
+    ]);
+    assert!(ok, "{out}\n{err}");
+    assert_eq!(value(&out, "booted"), 500, "{out}");
+    assert_eq!(value(&out, "failed"), 0);
+}
+
+#[test]
+fn failed_boots_are_counted_by_reason_and_make_the_command_fail() {
+    // A server port with nothing behind it: every phone gives up.
+    let (ok, out, err) = phoneboot(&[
+        "storm",
+        "--server",
+        "127.0.0.9:9",
+        "--phones",
+        "5",
+        "--timeout-ms",
+        "50",
+        "--retries",
+        "1",
+        "--http",
+        "never",
+    ]);
+    assert!(!ok);
+    assert_eq!(value(&out, "failed"), 5, "{out}");
+    assert!(out.contains("5 no server answered"), "{out}");
+    assert!(err.contains("5 of 5 devices did not boot"), "{err}");
+}

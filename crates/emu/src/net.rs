@@ -1,0 +1,190 @@
+//! Fetching files from real servers: phoneboot's TFTP client engine driven by a tokio socket,
+//! an HTTP client for the 6970 service, and the [`Fetcher`]s a device boots with.
+//!
+//! How answers read to a device: TFTP ERROR 1 and HTTP 404 are "not found"; TFTP ERROR 0 and
+//! HTTP 503 are "try later" (the busy answer of CUCM and phoneboot); no answer after the
+//! client's retries is silence (the device moves to its next server).
+
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use phoneboot_tftp::packet;
+use phoneboot_tftp::{ClientConfig, ClientError, ErrorCode, ReadClient};
+use tokio::net::UdpSocket;
+
+use crate::boot::{Fetched, Fetcher};
+use crate::dhcp::Target;
+
+/// Downloads one file over TFTP with phoneboot's client engine.
+pub async fn tftp_fetch(
+    server: SocketAddr,
+    file: &[u8],
+    config: ClientConfig,
+) -> Result<Vec<u8>, ClientError> {
+    let bind = match server {
+        SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+        SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
+    };
+    let socket = UdpSocket::bind(bind)
+        .await
+        .map_err(|_| ClientError::TimedOut)?;
+    let mut client = ReadClient::new(Instant::now(), server, file, config);
+    let mut send_buf = vec![0u8; 1024];
+    let mut recv_buf = vec![0u8; packet::MAX_DATAGRAM + 1];
+    loop {
+        let now = Instant::now();
+        while let Some(tx) = client.poll_transmit(now, &mut send_buf) {
+            let _ = socket.send_to(&send_buf[..tx.len], tx.destination).await;
+        }
+        // No need to dally: the data is in, and a lost final ACK only makes the server wait
+        // for its own short linger.
+        if client.is_complete() || client.is_finished() {
+            return client.finish();
+        }
+        let deadline = client.poll_timeout().map(tokio::time::Instant::from_std);
+        tokio::select! {
+            received = socket.recv_from(&mut recv_buf) => {
+                if let Ok((len, from)) = received {
+                    let from = SocketAddr::new(from.ip().to_canonical(), from.port());
+                    client.handle_datagram(Instant::now(), from, &recv_buf[..len]);
+                }
+            }
+            () = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            } => client.handle_timeout(Instant::now()),
+        }
+    }
+}
+
+/// The socket address of a server target; `None` when a name does not resolve (to a device
+/// that is the same as a server that does not answer).
+pub fn address(server: &Target, port: u16) -> Option<SocketAddr> {
+    match server {
+        Target::Addr(ip) => Some(SocketAddr::new(*ip, port)),
+        Target::Name(host) => (host.as_str(), port).to_socket_addrs().ok()?.next(),
+    }
+}
+
+/// Fetches over TFTP.
+#[derive(Debug, Clone)]
+pub struct TftpFetcher {
+    pub port: u16,
+    pub config: ClientConfig,
+}
+
+impl Fetcher for TftpFetcher {
+    fn fetch<'a>(
+        &'a self,
+        server: &'a Target,
+        name: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Fetched> + Send + 'a>> {
+        Box::pin(async move {
+            let Some(addr) = address(server, self.port) else {
+                return Fetched::Silent;
+            };
+            match tftp_fetch(addr, name.as_bytes(), self.config).await {
+                Ok(data) => Fetched::File(data),
+                Err(ClientError::Remote {
+                    code: ErrorCode::FileNotFound,
+                    ..
+                }) => Fetched::NotFound,
+                Err(ClientError::Remote {
+                    code: ErrorCode::NotDefined,
+                    ..
+                }) => Fetched::Busy,
+                Err(ClientError::TimedOut) => Fetched::Silent,
+                Err(e) => Fetched::Failed(e.to_string()),
+            }
+        })
+    }
+}
+
+/// Fetches over HTTP (`GET http://server:port/name`), as 78xx/88xx phones do first.
+#[derive(Debug, Clone)]
+pub struct HttpFetcher {
+    pub port: u16,
+    client: reqwest::Client,
+}
+
+impl HttpFetcher {
+    pub fn new(port: u16, timeout: Duration) -> Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(timeout)
+            .timeout(timeout * 4)
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Self { port, client })
+    }
+}
+
+/// What an HTTP attempt gave: an answer, or no HTTP service at all.
+enum HttpAnswer {
+    Answer(Fetched),
+    Unreachable,
+}
+
+impl HttpFetcher {
+    async fn get(&self, server: &Target, name: &str) -> HttpAnswer {
+        let Some(addr) = address(server, self.port) else {
+            return HttpAnswer::Unreachable;
+        };
+        let url = format!("http://{addr}/{name}");
+        let response = match self.client.get(&url).send().await {
+            Ok(r) => r,
+            Err(_) => return HttpAnswer::Unreachable,
+        };
+        let status = response.status().as_u16();
+        HttpAnswer::Answer(match status {
+            200 => match response.bytes().await {
+                Ok(body) => Fetched::File(body.to_vec()),
+                Err(e) => Fetched::Failed(format!("HTTP body: {e}")),
+            },
+            404 => Fetched::NotFound,
+            503 => Fetched::Busy,
+            other => Fetched::Failed(format!("HTTP {other}")),
+        })
+    }
+}
+
+impl Fetcher for HttpFetcher {
+    fn fetch<'a>(
+        &'a self,
+        server: &'a Target,
+        name: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Fetched> + Send + 'a>> {
+        Box::pin(async move {
+            match self.get(server, name).await {
+                HttpAnswer::Answer(a) => a,
+                HttpAnswer::Unreachable => Fetched::Silent,
+            }
+        })
+    }
+}
+
+/// HTTP first, TFTP when the server has no HTTP service (connection refused, no answer).
+/// An HTTP answer — 404 included — is final: it comes from the same file space.
+#[derive(Debug, Clone)]
+pub struct HttpFirst {
+    pub http: HttpFetcher,
+    pub tftp: TftpFetcher,
+}
+
+impl Fetcher for HttpFirst {
+    fn fetch<'a>(
+        &'a self,
+        server: &'a Target,
+        name: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Fetched> + Send + 'a>> {
+        Box::pin(async move {
+            match self.http.get(server, name).await {
+                HttpAnswer::Answer(a) => a,
+                HttpAnswer::Unreachable => self.tftp.fetch(server, name).await,
+            }
+        })
+    }
+}
