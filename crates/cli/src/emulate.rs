@@ -81,6 +81,9 @@ pub(crate) struct EmulateArgs {
     /// Wait after a busy answer before asking the same server again.
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     busy_wait_ms: u64,
+    /// Busy answers the device takes for one file before it gives up its boot.
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    busy_retries: u32,
     #[command(flatten)]
     transfer: TransferArgs,
 }
@@ -129,6 +132,7 @@ pub(crate) async fn run(args: EmulateArgs) -> anyhow::Result<()> {
     let mut device = Device::new(&mac, Family::of_model(&args.model, args.sip));
     device.running_load = args.running_load.clone();
     device.busy_wait = Duration::from_millis(args.busy_wait_ms);
+    device.busy_retries = args.busy_retries;
     let tftp = TftpFetcher {
         port: args.port,
         config: args.transfer.config(),

@@ -83,6 +83,8 @@ fn a_busy_server_is_asked_again_and_the_second_one_never() {
         &port,
         "--busy-wait-ms",
         "50",
+        "--busy-retries",
+        "6",
         "--timeout-ms",
         "150",
         "--retries",
