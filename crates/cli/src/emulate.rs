@@ -10,6 +10,7 @@ use clap::{Args, ValueEnum};
 use phoneboot_emu::boot::{self, Device, Family};
 use phoneboot_emu::dhcp::{self, Local, Offer, Target};
 use phoneboot_emu::net::{HttpFetcher, HttpFirst, TftpFetcher};
+use phoneboot_model::Mac;
 
 use crate::client::TransferArgs;
 
@@ -69,6 +70,13 @@ pub(crate) struct EmulateArgs {
     /// A captured DHCP reply (raw BOOTP/DHCP payload) to take all of the above from.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["option150", "option66", "siaddr", "sname"])]
     dhcp_reply: Option<PathBuf>,
+    /// Do a real DHCP exchange (DISCOVER, OFFER, REQUEST, ACK) on this network interface, as
+    /// the device does at power-up, and take the TFTP servers from the ACK. Needs root.
+    #[arg(long, value_name = "INTERFACE", conflicts_with_all = ["option150", "option66", "siaddr", "sname", "dhcp_reply"])]
+    dhcp: Option<String>,
+    /// How long to wait for each DHCP reply.
+    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    dhcp_timeout_ms: u64,
     /// The TFTP port of the servers (69 on real networks).
     #[arg(long, default_value_t = 69)]
     port: u16,
@@ -90,14 +98,30 @@ pub(crate) struct EmulateArgs {
 
 pub(crate) async fn run(args: EmulateArgs) -> anyhow::Result<()> {
     let mac = parse_mac(&args.mac)?;
-    let offer = match &args.dhcp_reply {
-        Some(path) => {
+    let offer = match (&args.dhcp, &args.dhcp_reply) {
+        (Some(interface), _) => {
+            let octets: Mac = mac.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let ack = phoneboot_emu::dhcp_client::exchange(
+                interface,
+                octets.octets(),
+                Duration::from_millis(args.dhcp_timeout_ms),
+            )
+            .await
+            .with_context(|| format!("DHCP on {interface}"))?;
+            outln!(
+                "        DHCP: leased {} from {}",
+                ack.yiaddr.map_or_else(|| "?".into(), |a| a.to_string()),
+                ack.server_id.map_or_else(|| "?".into(), |a| a.to_string())
+            );
+            ack
+        }
+        (None, Some(path)) => {
             let packet =
                 std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
             Offer::parse(&packet)
                 .with_context(|| format!("{} is not a usable DHCP reply", path.display()))?
         }
-        None => Offer {
+        (None, None) => Offer {
             siaddr: args.siaddr,
             sname: args.sname.clone(),
             option150: (!args.option150.is_empty())
@@ -110,6 +134,7 @@ pub(crate) async fn run(args: EmulateArgs) -> anyhow::Result<()> {
             .into_iter()
             .flatten()
             .collect(),
+            ..Offer::default()
         },
     };
     let local = Local {

@@ -127,7 +127,13 @@ async fn devices(args: &StormArgs) -> anyhow::Result<Vec<(String, String, bool)>
     }
     Ok((0..args.phones)
         .zip(args.model.iter().cycle())
-        .map(|(i, model)| (mac_plus(start, i as u64).to_string(), model.clone(), args.sip))
+        .map(|(i, model)| {
+            (
+                mac_plus(start, i as u64).to_string(),
+                model.clone(),
+                args.sip,
+            )
+        })
         .collect())
 }
 

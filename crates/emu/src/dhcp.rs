@@ -22,6 +22,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 pub const OPTION_TFTP_NAME: u8 = 66;
 pub const OPTION_TFTP_SERVERS: u8 = 150;
 pub const OPTION_OVERLOAD: u8 = 52;
+pub const OPTION_MESSAGE_TYPE: u8 = 53;
+pub const OPTION_SERVER_ID: u8 = 54;
 /// DHCPv6 Vendor-specific Information (RFC 8415 §21.17) and Cisco's enterprise number.
 pub const OPTION6_VENDOR_OPTS: u16 = 17;
 pub const CISCO_ENTERPRISE: u32 = 9;
@@ -223,6 +225,14 @@ fn is_host_name(text: &str) -> bool {
 /// The parts of a DHCPv4 reply that name TFTP servers.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Offer {
+    /// The transaction id the reply answers.
+    pub xid: u32,
+    /// The address offered to the client (`yiaddr`).
+    pub yiaddr: Option<Ipv4Addr>,
+    /// Option 53: 2 OFFER, 5 ACK, 6 NAK.
+    pub message_type: Option<u8>,
+    /// Option 54: the DHCP server that answered.
+    pub server_id: Option<Ipv4Addr>,
     pub siaddr: Option<Ipv4Addr>,
     /// sname, when it is not used for options (overload).
     pub sname: Option<String>,
@@ -250,7 +260,10 @@ impl Offer {
             return Err(DhcpError::NoCookie);
         }
         let siaddr = Ipv4Addr::new(packet[20], packet[21], packet[22], packet[23]);
+        let yiaddr = Ipv4Addr::new(packet[16], packet[17], packet[18], packet[19]);
         let mut offer = Offer {
+            xid: u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]),
+            yiaddr: (!yiaddr.is_unspecified()).then_some(yiaddr),
             siaddr: (!siaddr.is_unspecified()).then_some(siaddr),
             ..Offer::default()
         };
@@ -307,6 +320,12 @@ fn parse_options(
                             .extend_from_slice(data);
                     }
                     OPTION_OVERLOAD => *overload = data.first().copied().unwrap_or(0),
+                    OPTION_MESSAGE_TYPE => offer.message_type = data.first().copied(),
+                    OPTION_SERVER_ID => {
+                        if let Ok(octets) = <[u8; 4]>::try_from(data) {
+                            offer.server_id = Some(Ipv4Addr::from(octets));
+                        }
+                    }
                     _ => {}
                 }
                 offer.order.push(code);

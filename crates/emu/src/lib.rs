@@ -13,6 +13,7 @@
 
 pub mod boot;
 pub mod dhcp;
+pub mod dhcp_client;
 pub mod net;
 pub mod report;
 pub mod responder;
