@@ -95,8 +95,9 @@ echo "|---|---|---|---|---|---|---|"
 for s in phoneboot phoneboot-files tftpd-hpa dnsmasq responder; do
     rps=$(get "$s" requests_per_s)
     ratio=$(awk -v a="$base" -v b="$rps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
-    printf "| %s | %s | %s | %s | %s | %s / %s / %s / %s | %s |\n" "$s" "$(get "$s" booted)" \
-        "$(get "$s" failed)" "$(get "$s" elapsed_s)" "$rps" "$(get "$s" p50_ms)" \
+    reasons=$(awk '$1 == "failed_reason" {$1 = ""; printf "%s;", $0}' "${RESULT[$s]}")
+    printf "| %s | %s | %s%s | %s | %s | %s / %s / %s / %s | %s |\n" "$s" "$(get "$s" booted)" \
+        "$(get "$s" failed)" "${reasons:+ (${reasons%;})}" "$(get "$s" elapsed_s)" "$rps" "$(get "$s" p50_ms)" \
         "$(get "$s" p95_ms)" "$(get "$s" p99_ms)" "$(get "$s" max_ms)" "$ratio"
 done
 echo

@@ -240,6 +240,9 @@ pub(crate) async fn run(args: StormArgs) -> anyhow::Result<()> {
         outln!("phones {}", report.phones);
         outln!("booted {}", report.booted);
         outln!("failed {}", report.failed_total());
+        for (reason, n) in &report.failed {
+            outln!("failed_reason {n} {reason}");
+        }
         outln!("elapsed_s {secs:.3}");
         outln!("requests {}", report.requests);
         outln!("requests_per_s {:.1}", report.requests as f64 / secs);

@@ -68,8 +68,9 @@ fn histogram(report: &Report) -> Result<String, String> {
 }
 
 fn rate_plot(report: &Report) -> Result<String, String> {
-    let per = report.requests_per_second();
-    let top = per.iter().copied().max().unwrap_or(1).max(1);
+    let rate = report.request_rate();
+    let top = rate.iter().map(|(_, r)| *r).fold(1.0, f64::max);
+    let end = rate.last().map_or(1.0, |(t, _)| *t).max(0.1);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (900, 420)).into_drawing_area();
@@ -79,17 +80,18 @@ fn rate_plot(report: &Report) -> Result<String, String> {
             .margin(16)
             .x_label_area_size(44)
             .y_label_area_size(70)
-            .build_cartesian_2d(0u64..(per.len() as u64).max(1), 0u64..top + top / 10 + 1)
+            .build_cartesian_2d(0f64..end, 0f64..top * 1.1)
             .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
             .x_desc("seconds since the storm started")
             .y_desc("requests / s")
+            .y_label_formatter(&|v| format!("{v:.0}"))
             .draw()
             .map_err(|e| e.to_string())?;
         chart
             .draw_series(LineSeries::new(
-                per.iter().enumerate().map(|(s, n)| (s as u64, *n)),
+                rate.iter().copied(),
                 RGBColor(204, 0, 0).stroke_width(2),
             ))
             .map_err(|e| e.to_string())?;

@@ -17,7 +17,18 @@ const CONFIG: &[u8] = b"<device>\n  <deviceProtocol>SIP</deviceProtocol>\n</devi
 pub async fn bind(
     addr: SocketAddr,
 ) -> std::io::Result<(SocketAddr, impl std::future::Future<Output = ()>)> {
-    let socket = UdpSocket::bind(addr).await?;
+    // A big receive buffer: a storm starts a thousand requests at once, and a dropped one
+    // costs the client a full retransmission timeout, which would be measured as the tool's.
+    let domain = if addr.is_ipv4() {
+        socket2::Domain::IPV4
+    } else {
+        socket2::Domain::IPV6
+    };
+    let raw = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    let _ = raw.set_recv_buffer_size(8 << 20);
+    raw.bind(&addr.into())?;
+    raw.set_nonblocking(true)?;
+    let socket = UdpSocket::from_std(raw.into())?;
     let local = socket.local_addr()?;
     Ok((local, serve(socket)))
 }

@@ -79,15 +79,25 @@ impl Report {
         Some(self.boot_times[index])
     }
 
-    /// Requests answered in each whole second of the storm.
-    pub fn requests_per_second(&self) -> Vec<u64> {
-        let index = |d: &Duration| usize::try_from(d.as_secs()).unwrap_or(usize::MAX);
-        let seconds = index(&self.elapsed).saturating_add(1).min(1 << 20);
-        let mut per = vec![0u64; seconds];
+    /// The rate of answered requests over the storm, as (seconds since start, requests per
+    /// second) per bin; bins are a hundredth of the storm, at least 100 ms, so that a short
+    /// storm still shows its shape.
+    pub fn request_rate(&self) -> Vec<(f64, f64)> {
+        let total = self.elapsed.as_secs_f64();
+        let width = (total / 100.0).max(0.1);
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let bins = ((total / width).ceil() as usize).clamp(1, 10_000);
+        let mut counts = vec![0u64; bins];
         for at in &self.answered_at {
-            per[index(at).min(seconds - 1)] += 1;
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let b = ((at.as_secs_f64() / width) as usize).min(bins - 1);
+            counts[b] += 1;
         }
-        per
+        counts
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (i as f64 * width, *n as f64 / width))
+            .collect()
     }
 
     /// The plain summary the CLI prints last.
