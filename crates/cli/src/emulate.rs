@@ -23,6 +23,34 @@ pub(crate) enum HttpMode {
     Never,
 }
 
+/// How emulated devices fetch and how patient they are (shared by `emulate` and `storm`).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct Behaviour {
+    /// Ask HTTP before TFTP: auto (as the model does: 78xx/88xx yes), always or never.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub(crate) http: HttpMode,
+    /// The HTTP port of the servers.
+    #[arg(long, default_value_t = 6970)]
+    pub(crate) http_port: u16,
+    /// Wait after a busy answer before asking the same server again (what a phone does).
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    pub(crate) busy_wait_ms: u64,
+    /// Busy answers a device takes for one file before it gives up its boot.
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    pub(crate) busy_retries: u32,
+    /// The load the device runs now; a configuration naming another one makes it fetch that.
+    #[arg(long, value_name = "LOAD")]
+    pub(crate) running_load: Option<String>,
+}
+
+impl Behaviour {
+    pub(crate) fn apply(&self, device: &mut Device) {
+        device.busy_wait = Duration::from_millis(self.busy_wait_ms);
+        device.busy_retries = self.busy_retries;
+        device.running_load.clone_from(&self.running_load);
+    }
+}
+
 /// True when a device of `model` asks HTTP first under `mode`.
 pub(crate) fn http_first_for(model: &str, mode: HttpMode) -> bool {
     match mode {
@@ -49,9 +77,6 @@ pub(crate) struct EmulateArgs {
     /// The device runs SIP firmware (a 7940/7960 then boots from SIPDefault.cnf).
     #[arg(long)]
     sip: bool,
-    /// The load the device runs now; a configuration naming another one makes it fetch that.
-    #[arg(long, value_name = "LOAD")]
-    running_load: Option<String>,
     /// TFTP server set on the device itself ("Alternate TFTP"); repeat for server 2.
     #[arg(long = "alternate-tftp", value_name = "HOST")]
     alternate: Vec<String>,
@@ -80,18 +105,8 @@ pub(crate) struct EmulateArgs {
     /// The TFTP port of the servers (69 on real networks).
     #[arg(long, default_value_t = 69)]
     port: u16,
-    /// Ask HTTP before TFTP: auto (as the model does: 78xx/88xx yes), always or never.
-    #[arg(long, value_enum, default_value = "auto")]
-    http: HttpMode,
-    /// The HTTP port of the servers.
-    #[arg(long, default_value_t = 6970)]
-    http_port: u16,
-    /// Wait after a busy answer before asking the same server again.
-    #[arg(long, value_name = "MS", default_value_t = 10_000)]
-    busy_wait_ms: u64,
-    /// Busy answers the device takes for one file before it gives up its boot.
-    #[arg(long, value_name = "N", default_value_t = 30)]
-    busy_retries: u32,
+    #[command(flatten)]
+    behaviour: Behaviour,
     #[command(flatten)]
     transfer: TransferArgs,
 }
@@ -155,20 +170,18 @@ pub(crate) async fn run(args: EmulateArgs) -> anyhow::Result<()> {
         }
     };
     let mut device = Device::new(&mac, Family::of_model(&args.model, args.sip));
-    device.running_load = args.running_load.clone();
-    device.busy_wait = Duration::from_millis(args.busy_wait_ms);
-    device.busy_retries = args.busy_retries;
+    args.behaviour.apply(&mut device);
     let tftp = TftpFetcher {
         port: args.port,
         config: args.transfer.config(),
     };
-    let http_first = http_first_for(&args.model, args.http);
+    let http_first = http_first_for(&args.model, args.behaviour.http);
     let result = if http_first {
         outln!(
             "        asks HTTP on port {} first, then TFTP",
-            args.http_port
+            args.behaviour.http_port
         );
-        let http = HttpFetcher::new(args.http_port, tftp.config.timeout)
+        let http = HttpFetcher::new(args.behaviour.http_port, tftp.config.timeout)
             .map_err(|e| anyhow::anyhow!("HTTP client: {e}"))?;
         boot::boot(&mut device, servers, &HttpFirst { http, tftp }).await
     } else {

@@ -50,6 +50,12 @@ enum Verb {
 
 /// Devices have two more verbs: Extension Mobility login and logout.
 #[derive(Debug, Args)]
+#[command(after_help = "\
+A device is named by its MAC in any notation (0011.2233.4455, 00:11:22:33:44:55,
+SEP001122334455), or by its name for IP Communicator (any name) and Jabber for Tablet
+(TAB<USERID>). model= and pool= are required; protocol= defaults to the model's first.
+    phoneboot device add 0011.2233.4455 model=8841 pool=Default lines='[{dn=\"1001\"}]'
+    phoneboot device set SEP001122334455 lines.0.display_name=Bob load=sip88xx.14-3-1")]
 pub(crate) struct DeviceArgs {
     #[command(subcommand)]
     verb: DeviceVerb,
@@ -59,52 +65,33 @@ pub(crate) struct DeviceArgs {
 
 #[derive(Debug, Subcommand)]
 enum DeviceVerb {
-    /// Add a device: its MAC (any notation) or name, then field=value pairs; model= and pool=
-    /// are required; protocol= defaults to the model's first.
-    /// Example: phoneboot device add 0011.2233.4455 model=8841 pool=Default lines='[{dn="1001"}]'
-    Add {
-        name: String,
-        #[arg(value_name = "FIELD=VALUE")]
-        fields: Vec<String>,
-        #[arg(long, value_name = "FILE")]
-        from: Option<PathBuf>,
-    },
-    /// List the devices, one per line.
-    List,
-    /// Print one device as TOML (by name or MAC).
-    Show { name: String },
-    /// Change fields of a device, e.g. lines.0.display_name=Bob or load=sip88xx.14-3-1.
-    Set {
-        name: String,
-        #[arg(value_name = "FIELD=VALUE", required = true)]
-        fields: Vec<String>,
-    },
-    /// Remove a device (by name or MAC).
-    Remove { name: String },
+    #[command(flatten)]
+    Common(Verb),
     /// Extension Mobility: log USER in; the device's file then carries the user's profile.
     Login { name: String, user: String },
     /// Extension Mobility: log the user out; the device's own lines come back.
     Logout { name: String },
 }
 
+impl From<Verb> for Action {
+    fn from(verb: Verb) -> Self {
+        match verb {
+            Verb::Add { name, fields, from } => Action::Add { name, fields, from },
+            Verb::List => Action::List,
+            Verb::Show { name } => Action::Show { name },
+            Verb::Set { name, fields } => Action::Set { name, fields },
+            Verb::Remove { name } => Action::Remove { name },
+        }
+    }
+}
+
 pub(crate) async fn run(kind: Kind, args: ObjectArgs) -> anyhow::Result<()> {
-    let verb = match args.verb {
-        Verb::Add { name, fields, from } => Action::Add { name, fields, from },
-        Verb::List => Action::List,
-        Verb::Show { name } => Action::Show { name },
-        Verb::Set { name, fields } => Action::Set { name, fields },
-        Verb::Remove { name } => Action::Remove { name },
-    };
-    act(kind, verb, &args.db).await
+    act(kind, args.verb.into(), &args.db).await
 }
 
 pub(crate) async fn run_device(args: DeviceArgs) -> anyhow::Result<()> {
     let verb = match args.verb {
-        DeviceVerb::Add { name, fields, from } => Action::Add { name, fields, from },
-        DeviceVerb::List => Action::List,
-        DeviceVerb::Show { name } => Action::Show { name },
-        DeviceVerb::Set { name, fields } => Action::Set { name, fields },
-        DeviceVerb::Remove { name } => Action::Remove { name },
+        DeviceVerb::Common(verb) => verb.into(),
         DeviceVerb::Login { name, user } => Action::Set {
             name,
             fields: vec![format!("em_user={user}")],

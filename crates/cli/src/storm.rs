@@ -19,7 +19,7 @@ use phoneboot_model::{Mac, Protocol};
 
 use crate::client::{TransferArgs, resolve};
 use crate::database::DbArgs;
-use crate::emulate::{HttpMode, http_first_for};
+use crate::emulate::{Behaviour, http_first_for};
 
 #[derive(Debug, Args)]
 pub(crate) struct StormArgs {
@@ -49,21 +49,8 @@ pub(crate) struct StormArgs {
     /// Boots running at the same time, at most.
     #[arg(long, default_value_t = 1000)]
     concurrency: usize,
-    /// Ask HTTP before TFTP: auto (as each model does), always or never.
-    #[arg(long, value_enum, default_value = "auto")]
-    http: HttpMode,
-    /// The HTTP port of the servers.
-    #[arg(long, default_value_t = 6970)]
-    http_port: u16,
-    /// Wait after a busy answer before asking the same server again (what a phone does).
-    #[arg(long, value_name = "MS", default_value_t = 10_000)]
-    busy_wait_ms: u64,
-    /// Busy answers a device takes for one file before it gives up its boot.
-    #[arg(long, value_name = "N", default_value_t = 30)]
-    busy_retries: u32,
-    /// The load the devices run, so that a configuration naming it does not make them fetch it.
-    #[arg(long, value_name = "LOAD")]
-    running_load: Option<String>,
+    #[command(flatten)]
+    behaviour: Behaviour,
     /// Write a self-contained HTML report (boot-time histogram, requests per second) here.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
@@ -159,7 +146,8 @@ pub(crate) async fn run(args: StormArgs) -> anyhow::Result<()> {
     let servers: Vec<Target> = ips.into_iter().map(Target::Addr).collect();
     let config = args.transfer.config();
     let tftp = TftpFetcher { port, config };
-    let http = HttpFetcher::new(args.http_port, config.timeout).map_err(|e| anyhow!(e))?;
+    let http =
+        HttpFetcher::new(args.behaviour.http_port, config.timeout).map_err(|e| anyhow!(e))?;
     let tftp_fetcher: Arc<dyn Fetcher> = Arc::new(tftp.clone());
     let http_fetcher: Arc<dyn Fetcher> = Arc::new(HttpFirst { http, tftp });
     let phones: Vec<Phone> = devices(&args)
@@ -167,13 +155,11 @@ pub(crate) async fn run(args: StormArgs) -> anyhow::Result<()> {
         .into_iter()
         .map(|(mac, model, sip)| {
             let mut device = Device::new(&mac, Family::of_model(&model, sip));
-            device.busy_wait = Duration::from_millis(args.busy_wait_ms);
-            device.busy_retries = args.busy_retries;
-            device.running_load.clone_from(&args.running_load);
+            args.behaviour.apply(&mut device);
             Phone {
                 device,
                 servers: servers.clone(),
-                http_first: !args.responder && http_first_for(&model, args.http),
+                http_first: !args.responder && http_first_for(&model, args.behaviour.http),
             }
         })
         .collect();

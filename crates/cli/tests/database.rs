@@ -5,11 +5,47 @@
 
 mod support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::{Server, phoneboot, require, temp_root};
+
+/// A temporary folder with a device database and an empty TFTP root.
+struct Cluster {
+    dir: tempfile::TempDir,
+    db: PathBuf,
+    root: PathBuf,
+}
+
+impl Cluster {
+    /// The example cluster of `phoneboot init --example`.
+    fn example() -> Self {
+        Self::with(&["init", "--example"])
+    }
+
+    /// A new, empty database.
+    fn empty() -> Self {
+        Self::with(&["init"])
+    }
+
+    fn with(init: &[&str]) -> Self {
+        let dir = temp_root();
+        let db = dir.path().join("cluster.db");
+        ok(&db, init);
+        let root = dir.path().join("tftp");
+        std::fs::create_dir(&root).unwrap();
+        Self { dir, db, root }
+    }
+
+    /// `phoneboot serve` on this database and root, with `extra` flags.
+    fn serve(&self, extra: &[&str]) -> Server {
+        let [flag, path] = db_args(&self.db);
+        let mut args = vec![flag.as_str(), path.as_str()];
+        args.extend_from_slice(extra);
+        Server::start(&self.root, &args)
+    }
+}
 
 fn db_args(db: &Path) -> [String; 2] {
     ["--database".into(), db.display().to_string()]
@@ -61,13 +97,9 @@ fn init_example_then_curl_gets_exactly_what_render_prints() {
     if !require("curl") {
         return;
     }
-    let dir = temp_root();
-    let db = dir.path().join("cluster.db");
-    ok(&db, &["init", "--example"]);
-    let root = dir.path().join("tftp");
-    std::fs::create_dir(&root).unwrap();
-    let [flag, path] = db_args(&db);
-    let server = Server::start(&root, &[&flag, &path]);
+    let cluster = Cluster::example();
+    let db = &cluster.db;
+    let server = cluster.serve(&[]);
     for name in [
         "SEP001122334401.cnf.xml",
         "SEP001122334402.cnf.xml",
@@ -77,7 +109,7 @@ fn init_example_then_curl_gets_exactly_what_render_prints() {
         "SKStandard.xml",
         "BOBSOFTPHONE.cnf.xml",
     ] {
-        let rendered = ok(&db, &["render", name]);
+        let rendered = ok(db, &["render", name]);
         let got = curl_tftp(&server, name).unwrap_or_else(|| panic!("{name} not served"));
         assert_eq!(String::from_utf8(got).unwrap(), rendered, "{name}");
     }
@@ -87,7 +119,7 @@ fn init_example_then_curl_gets_exactly_what_render_prints() {
     assert_eq!(server.counter_reaches("SIPFoundCount", 1), 1);
     // Over HTTP (6970) too, byte for byte.
     let http = support::http_get(server.http.unwrap(), "/SEP001122334401.cnf.xml");
-    assert_eq!(http, ok(&db, &["render", "SEP001122334401.cnf.xml"]));
+    assert_eq!(http, ok(db, &["render", "SEP001122334401.cnf.xml"]));
     let counters = server.counters();
     assert_eq!(counters["BuildCount"], 1, "one full build at start");
     assert!(counters["BuildDeviceCount"] >= 7, "{counters:?}");
@@ -102,16 +134,12 @@ fn a_phone_added_while_serving_becomes_fetchable_and_a_removed_one_is_not_found(
     if !require("curl") {
         return;
     }
-    let dir = temp_root();
-    let db = dir.path().join("cluster.db");
-    ok(&db, &["init", "--example"]);
-    let root = dir.path().join("tftp");
-    std::fs::create_dir(&root).unwrap();
-    let [flag, path] = db_args(&db);
-    let server = Server::start(&root, &[&flag, &path]);
+    let cluster = Cluster::example();
+    let db = &cluster.db;
+    let server = cluster.serve(&[]);
     assert!(curl_tftp(&server, "SEP00AABBCCDD99.cnf.xml").is_none());
     ok(
-        &db,
+        db,
         &[
             "device",
             "add",
@@ -131,10 +159,10 @@ fn a_phone_added_while_serving_becomes_fetchable_and_a_removed_one_is_not_found(
         text.contains("<displayName>Carol &amp; Co &lt;sales&gt;</displayName>"),
         "{text}"
     );
-    assert_eq!(text, ok(&db, &["render", "SEP00AABBCCDD99.cnf.xml"]));
+    assert_eq!(text, ok(db, &["render", "SEP00AABBCCDD99.cnf.xml"]));
     // A change is served too, with a new versionStamp.
     ok(
-        &db,
+        db,
         &[
             "device",
             "set",
@@ -147,7 +175,7 @@ fn a_phone_added_while_serving_becomes_fetchable_and_a_removed_one_is_not_found(
             String::from_utf8_lossy(&b).contains("<displayName>Carol</displayName>")
         })
     });
-    ok(&db, &["device", "remove", "00aa.bbcc.dd99"]);
+    ok(db, &["device", "remove", "00aa.bbcc.dd99"]);
     wait_for("the removal", || {
         curl_tftp(&server, "SEP00AABBCCDD99.cnf.xml").is_none()
     });
@@ -159,26 +187,24 @@ fn a_phone_added_while_serving_becomes_fetchable_and_a_removed_one_is_not_found(
 
 #[test]
 fn extension_mobility_login_and_logout_change_the_served_lines() {
-    let dir = temp_root();
-    let db = dir.path().join("cluster.db");
-    ok(&db, &["init", "--example"]);
-    let own = ok(&db, &["render", "SEP001122334401.cnf.xml"]);
+    let cluster = Cluster::example();
+    let db = &cluster.db;
+    let own = ok(db, &["render", "SEP001122334401.cnf.xml"]);
     assert!(own.contains("<name>1001</name>"));
-    ok(&db, &["device", "login", "SEP001122334401", "alice"]);
-    let logged_in = ok(&db, &["render", "SEP001122334401.cnf.xml"]);
+    ok(db, &["device", "login", "SEP001122334401", "alice"]);
+    let logged_in = ok(db, &["render", "SEP001122334401.cnf.xml"]);
     assert!(logged_in.contains("<name>2001</name>") && !logged_in.contains("<name>1001</name>"));
-    ok(&db, &["device", "logout", "SEP001122334401"]);
-    assert_eq!(ok(&db, &["render", "SEP001122334401.cnf.xml"]), own);
+    ok(db, &["device", "logout", "SEP001122334401"]);
+    assert_eq!(ok(db, &["render", "SEP001122334401.cnf.xml"]), own);
 }
 
 #[test]
 fn the_cli_says_what_is_wrong_and_changes_nothing() {
-    let dir = temp_root();
-    let db = dir.path().join("cluster.db");
-    ok(&db, &["init", "--example"]);
-    let before = ok(&db, &["device", "list"]);
+    let cluster = Cluster::example();
+    let db = &cluster.db;
+    let before = ok(db, &["device", "list"]);
     let err = fails(
-        &db,
+        db,
         &[
             "device",
             "add",
@@ -192,7 +218,7 @@ fn the_cli_says_what_is_wrong_and_changes_nothing() {
         "{err}"
     );
     let err = fails(
-        &db,
+        db,
         &[
             "device",
             "add",
@@ -203,7 +229,7 @@ fn the_cli_says_what_is_wrong_and_changes_nothing() {
     );
     assert!(err.contains("\"Nowhere\" does not exist"), "{err}");
     let err = fails(
-        &db,
+        db,
         &[
             "device",
             "add",
@@ -215,7 +241,7 @@ fn the_cli_says_what_is_wrong_and_changes_nothing() {
     );
     assert!(err.contains("not a MAC address"), "{err}");
     let err = fails(
-        &db,
+        db,
         &[
             "device",
             "add",
@@ -225,10 +251,10 @@ fn the_cli_says_what_is_wrong_and_changes_nothing() {
         ],
     );
     assert!(err.contains("exists already"), "{err}");
-    let err = fails(&db, &["pool", "remove", "Default"]);
+    let err = fails(db, &["pool", "remove", "Default"]);
     assert!(err.contains("is used by device"), "{err}");
     let err = fails(
-        &db,
+        db,
         &[
             "device",
             "set",
@@ -241,7 +267,7 @@ fn the_cli_says_what_is_wrong_and_changes_nothing() {
         "{err}"
     );
     let err = fails(
-        &db,
+        db,
         &[
             "device",
             "set",
@@ -254,13 +280,13 @@ fn the_cli_says_what_is_wrong_and_changes_nothing() {
         "a 7960 SIP file cannot carry a quote: {err}"
     );
     let err = fails(
-        &db,
+        db,
         &["group", "set", "G1", "members=[\"cm1\",\"cm2\",\"cm1\"]"],
     );
     assert!(err.contains("listed twice"), "{err}");
-    let err = fails(&db, &["device", "show", "SEP0000DEADBEEF"]);
+    let err = fails(db, &["device", "show", "SEP0000DEADBEEF"]);
     assert!(err.contains("does not exist"), "{err}");
-    assert_eq!(ok(&db, &["device", "list"]), before);
+    assert_eq!(ok(db, &["device", "list"]), before);
 }
 
 const HEADER: &str =
@@ -268,9 +294,8 @@ const HEADER: &str =
 
 #[test]
 fn csv_import_commits_a_good_file_whole() {
-    let dir = temp_root();
-    let db = dir.path().join("cluster.db");
-    ok(&db, &["init", "--example"]);
+    let cluster = Cluster::example();
+    let (dir, db) = (&cluster.dir, &cluster.db);
     let csv = dir.path().join("phones.csv");
     std::fs::write(
         &csv,
@@ -282,14 +307,14 @@ fn csv_import_commits_a_good_file_whole() {
         ),
     )
     .unwrap();
-    let out = ok(&db, &["import", csv.to_str().unwrap()]);
+    let out = ok(db, &["import", csv.to_str().unwrap()]);
     assert!(out.contains("imported 3 devices"), "{out}");
-    let show = ok(&db, &["device", "show", "SEP000000001001"]);
+    let show = ok(db, &["device", "show", "SEP000000001001"]);
     assert!(
         show.contains("Zoë \\\"Z\\\" <z>") || show.contains("Zoë \"Z\" <z>"),
         "{show}"
     );
-    let xml = ok(&db, &["render", "SEP000000001001.cnf.xml"]);
+    let xml = ok(db, &["render", "SEP000000001001.cnf.xml"]);
     assert!(
         xml.contains("<displayName>Zoë \"Z\" &lt;z&gt;</displayName>"),
         "{xml}"
@@ -297,7 +322,7 @@ fn csv_import_commits_a_good_file_whole() {
     assert!(xml.contains("<speedDialNumber>3999</speedDialNumber>"));
     // Export gives the same devices back in the import's format.
     let exported = dir.path().join("out.csv");
-    ok(&db, &["export", "--out", exported.to_str().unwrap()]);
+    ok(db, &["export", "--out", exported.to_str().unwrap()]);
     let text = std::fs::read_to_string(&exported).unwrap();
     assert!(text.starts_with("name,mac,model,protocol,pool"), "{text}");
     assert!(
@@ -319,15 +344,14 @@ fn csv_import_commits_a_good_file_whole() {
         ok(&db2, &["device", "remove", name]);
     }
     ok(&db2, &["import", exported.to_str().unwrap()]);
-    assert_eq!(ok(&db2, &["device", "list"]), ok(&db, &["device", "list"]));
+    assert_eq!(ok(&db2, &["device", "list"]), ok(db, &["device", "list"]));
 }
 
 #[test]
 fn a_bad_row_names_its_line_and_column_and_nothing_of_the_file_is_committed() {
-    let dir = temp_root();
-    let db = dir.path().join("cluster.db");
-    ok(&db, &["init", "--example"]);
-    let before = ok(&db, &["device", "list"]);
+    let cluster = Cluster::example();
+    let (dir, db) = (&cluster.dir, &cluster.db);
+    let before = ok(db, &["device", "list"]);
     let cases: [(&str, &str, &str); 6] = [
         (
             "000000002001,8841,Default,a,3001,,,,\n000000002002,8841,Default,b,30x2,,,,\n",
@@ -363,22 +387,21 @@ fn a_bad_row_names_its_line_and_column_and_nothing_of_the_file_is_committed() {
     for (rows, place, reason) in cases {
         let csv = dir.path().join("bad.csv");
         std::fs::write(&csv, format!("{HEADER}\n{rows}")).unwrap();
-        let err = fails(&db, &["import", csv.to_str().unwrap()]);
+        let err = fails(db, &["import", csv.to_str().unwrap()]);
         assert!(err.contains(place) && err.contains(reason), "{rows}: {err}");
         assert!(err.contains("nothing was imported"), "{err}");
-        assert_eq!(ok(&db, &["device", "list"]), before, "{rows}");
+        assert_eq!(ok(db, &["device", "list"]), before, "{rows}");
     }
     let csv = dir.path().join("header.csv");
     std::fs::write(&csv, "mac,model,pool,colour\n").unwrap();
-    let err = fails(&db, &["import", csv.to_str().unwrap()]);
+    let err = fails(db, &["import", csv.to_str().unwrap()]);
     assert!(err.contains("line 1, column 4 (\"colour\")"), "{err}");
 }
 
 #[test]
 fn ten_thousand_rows_import_in_one_transaction() {
-    let dir = temp_root();
-    let db = dir.path().join("cluster.db");
-    ok(&db, &["init", "--example"]);
+    let cluster = Cluster::example();
+    let (dir, db) = (&cluster.dir, &cluster.db);
     let mut csv = String::from("mac,model,pool,line1_dn,line1_display_name\n");
     for i in 0..10_000u32 {
         csv.push_str(&format!(
@@ -389,12 +412,12 @@ fn ten_thousand_rows_import_in_one_transaction() {
     let path = dir.path().join("big.csv");
     std::fs::write(&path, csv).unwrap();
     let started = Instant::now();
-    let out = ok(&db, &["import", path.to_str().unwrap()]);
+    let out = ok(db, &["import", path.to_str().unwrap()]);
     eprintln!("10,000-row import took {:?}", started.elapsed());
     assert!(out.contains("imported 10000 devices"), "{out}");
-    let list = ok(&db, &["device", "list"]);
+    let list = ok(db, &["device", "list"]);
     assert_eq!(list.lines().count(), 10_007);
-    let xml = ok(&db, &["render", "SEP0000AA00270F.cnf.xml"]);
+    let xml = ok(db, &["render", "SEP0000AA00270F.cnf.xml"]);
     assert!(
         xml.contains("<displayName>User 9999</displayName>"),
         "{xml}"
@@ -406,12 +429,9 @@ fn a_configured_converter_turns_the_text_profile_into_what_the_phone_reads() {
     if !require("curl") {
         return;
     }
-    let dir = temp_root();
-    let db = dir.path().join("cluster.db");
-    ok(&db, &["init", "--example"]);
-    let root = dir.path().join("tftp");
-    std::fs::create_dir(&root).unwrap();
-    let text = ok(&db, &["render", "gk001122334404"]);
+    let cluster = Cluster::example();
+    let (dir, db) = (&cluster.dir, &cluster.db);
+    let text = ok(db, &["render", "gk001122334404"]);
     assert!(text.starts_with("#txt\n"), "{text}");
     // Stands in for a cfgfmt wrapper: text on stdin, "binary" on stdout.
     let config = dir.path().join("phoneboot.toml");
@@ -420,15 +440,14 @@ fn a_configured_converter_turns_the_text_profile_into_what_the_phone_reads() {
         "[database]\nprofile_converter = [\"tr\", \"a-z\", \"A-Z\"]\n",
     )
     .unwrap();
-    let [flag, path] = db_args(&db);
-    let server = Server::start(&root, &["--config", config.to_str().unwrap(), &flag, &path]);
+    let server = cluster.serve(&["--config", config.to_str().unwrap()]);
     let got = curl_tftp(&server, "gk001122334404").expect("converted profile served");
     assert_eq!(String::from_utf8(got).unwrap(), text.to_uppercase());
     assert_eq!(server.counter_reaches("GKFoundCount", 1), 1);
     drop(server);
     // A converter that fails: the phone is told to try later, the log says why.
     std::fs::write(&config, "[database]\nprofile_converter = [\"false\"]\n").unwrap();
-    let server = Server::start(&root, &["--config", config.to_str().unwrap(), &flag, &path]);
+    let server = cluster.serve(&["--config", config.to_str().unwrap()]);
     assert!(curl_tftp(&server, "gk001122334404").is_none());
     wait_for("the converter's failure in the log", || {
         server.log_text().contains("profile converter")
@@ -459,11 +478,8 @@ fn a_file_on_disk_is_served_when_the_database_builds_none_of_that_name() {
     if !require("curl") {
         return;
     }
-    let dir = temp_root();
-    let db = dir.path().join("cluster.db");
-    ok(&db, &["init", "--example"]);
-    let root = dir.path().join("tftp");
-    std::fs::create_dir(&root).unwrap();
+    let cluster = Cluster::example();
+    let (db, root) = (&cluster.db, &cluster.root);
     // The database has no phone 0011223344FF: the operator's hand-written file is served.
     std::fs::write(
         root.join("SEP0011223344FF.cnf.xml"),
@@ -476,8 +492,7 @@ fn a_file_on_disk_is_served_when_the_database_builds_none_of_that_name() {
         "<device>stale</device>\n",
     )
     .unwrap();
-    let [flag, path] = db_args(&db);
-    let server = Server::start(&root, &[&flag, &path]);
+    let server = cluster.serve(&[]);
     assert_eq!(
         curl_tftp(&server, "SEP0011223344FF.cnf.xml").unwrap(),
         b"<device>custom</device>\n"
@@ -485,22 +500,18 @@ fn a_file_on_disk_is_served_when_the_database_builds_none_of_that_name() {
     let built = curl_tftp(&server, "SEP001122334401.cnf.xml").unwrap();
     assert_eq!(
         String::from_utf8(built).unwrap(),
-        ok(&db, &["render", "SEP001122334401.cnf.xml"])
+        ok(db, &["render", "SEP001122334401.cnf.xml"])
     );
 }
 
 #[test]
 fn the_databases_maximum_serving_count_applies_unless_the_server_sets_one() {
-    let dir = temp_root();
-    let db = dir.path().join("cluster.db");
-    ok(&db, &["init"]);
-    ok(&db, &["params", "set", "max_serving_count=7"]);
-    let err = fails(&db, &["params", "set", "max_serving_count=0"]);
+    let cluster = Cluster::empty();
+    let db = &cluster.db;
+    ok(db, &["params", "set", "max_serving_count=7"]);
+    let err = fails(db, &["params", "set", "max_serving_count=0"]);
     assert!(err.contains("max_serving_count"), "{err}");
-    let root = dir.path().join("tftp");
-    std::fs::create_dir(&root).unwrap();
-    let [flag, path] = db_args(&db);
-    let server = Server::start(&root, &[&flag, &path]);
+    let server = cluster.serve(&[]);
     assert_eq!(server.counters()["MaxServingCount"], 7);
     assert!(
         server
@@ -508,6 +519,6 @@ fn the_databases_maximum_serving_count_applies_unless_the_server_sets_one() {
             .contains("Maximum Serving Count 7 (from the device database's parameters)")
     );
     drop(server);
-    let server = Server::start(&root, &[&flag, &path, "--max-serving-count", "9"]);
+    let server = cluster.serve(&["--max-serving-count", "9"]);
     assert_eq!(server.counters()["MaxServingCount"], 9);
 }
