@@ -368,18 +368,39 @@ async fn run(s: &mut Session<'_>) -> Result<(), BootError> {
     Ok(())
 }
 
-/// The text of the first `<tag>…</tag>` (enough for the few elements a boot follows; the
-/// builder's golden files pin the full format).
+/// The text of the first `<tag>…</tag>` anywhere in the document, unescaped and trimmed;
+/// `None` when it is absent, empty, or the document is not well-formed up to it (a device
+/// cannot use a file it cannot parse).
 fn xml_text(xml: &str, tag: &str) -> Option<String> {
-    let open = format!("<{tag}");
-    let start = xml.find(&open)?;
-    let after_open = xml[start..].find('>')? + start + 1;
-    if xml[..after_open].ends_with("/>") {
-        return None;
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut inside = false;
+    let mut text = String::new();
+    loop {
+        match reader.read_event().ok()? {
+            Event::Start(e) if !inside && e.name().as_ref() == tag.as_bytes() => inside = true,
+            Event::Text(t) if inside => text.push_str(&t.decode().ok()?),
+            Event::GeneralRef(r) if inside => {
+                let name = r.decode().ok()?;
+                let c = match &*name {
+                    "amp" => '&',
+                    "lt" => '<',
+                    "gt" => '>',
+                    "quot" => '"',
+                    "apos" => '\'',
+                    _ => r.resolve_char_ref().ok()??,
+                };
+                text.push(c);
+            }
+            Event::End(_) if inside => {
+                let text = text.trim();
+                return (!text.is_empty()).then(|| text.to_owned());
+            }
+            Event::Start(_) if inside => return None, // a container, not a value
+            Event::Eof => return None,
+            _ => {}
+        }
     }
-    let end = xml[after_open..].find(&format!("</{tag}>"))? + after_open;
-    let text = xml[after_open..end].trim();
-    (!text.is_empty()).then(|| text.to_owned())
 }
 
 /// `key: value` from the 7940/7960 SIP configuration format.
@@ -410,6 +431,16 @@ mod tests {
             Some("SKdefault.xml")
         );
         assert_eq!(xml_text(xml, "missing"), None);
+        let escaped = "<device>\n  <softKeyFile>SKa&amp;b.xml</softKeyFile>\n</device>";
+        assert_eq!(
+            xml_text(escaped, "softKeyFile").as_deref(),
+            Some("SKa&b.xml")
+        );
+        assert_eq!(
+            xml_text("<device><softKeyFile>x", "softKeyFile"),
+            None,
+            "cut short"
+        );
     }
 
     #[test]
