@@ -626,6 +626,14 @@ fn an_ordinary_user_gets_a_working_server_on_6969_by_default() {
     let Some(mut command) = unprivileged_phoneboot() else {
         return;
     };
+    // As the README has it: run in a folder of one's own (the database is created there).
+    let home = temp_root();
+    std::fs::set_permissions(
+        home.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    command.current_dir(home.path());
     let args = [
         "serve",
         "--root",

@@ -14,6 +14,8 @@ pub enum DbError {
     /// An object was refused; nothing was written.
     #[error("{what}: {error}")]
     Invalid { what: String, error: FieldError },
+    #[error("cannot open or create {path}: {error}")]
+    Open { path: String, error: StoreError },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("model catalogue {path}: {reason}")]
@@ -54,7 +56,12 @@ impl Database {
     /// Opens (creating if needed) the database of `config`.
     pub async fn open(config: &DatabaseConfig) -> Result<Self, DbError> {
         let catalogue = catalogue(config)?;
-        let store = SqliteStore::open(&config.path).await?;
+        let store = SqliteStore::open(&config.path)
+            .await
+            .map_err(|error| DbError::Open {
+                path: config.path.display().to_string(),
+                error,
+            })?;
         Ok(Self { store, catalogue })
     }
 

@@ -70,9 +70,18 @@ pub enum StartError {
     #[error("{0}")]
     Remote(String),
     #[error(
-        "device database: {0}\n  choose another file with --database, or --database off to serve files only"
+        "device database: {0}\n  run from a folder you can write to, choose the file with \
+         --database, or serve files only with --database off"
     )]
-    Database(#[from] db::DbError),
+    Database(db::DbError),
+}
+
+// Not `#[from]`: the message already holds the cause, and a report that prints the chain of
+// sources would repeat it.
+impl From<db::DbError> for StartError {
+    fn from(e: db::DbError) -> Self {
+        Self::Database(e)
+    }
 }
 
 /// A bound, ready server.
