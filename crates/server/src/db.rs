@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use phoneboot_model::{Catalogue, FieldError, Object, Snapshot};
+use phoneboot_model::{Catalogue, FieldError, Kind, Object, Snapshot};
 use phoneboot_store::{SqliteStore, Store, StoreError, Version, Write};
 
 use crate::config::DatabaseConfig;
@@ -73,6 +73,26 @@ impl Database {
         &self.catalogue
     }
 
+    /// What checking `writes` needs to see: every object but the devices (they are many, and
+    /// a device's files depend on the others, not on other devices), plus the devices whose
+    /// files a written user appears in (Extension Mobility).
+    async fn context(&self, writes: &[Write]) -> Result<Snapshot, DbError> {
+        let mut snapshot = Snapshot::new(Arc::clone(&self.catalogue));
+        for kind in Kind::ALL.into_iter().filter(|k| *k != Kind::Device) {
+            for object in self.store.list(kind).await? {
+                snapshot.put(object);
+            }
+        }
+        for write in writes {
+            if let Write::Put(Object::User(user)) = write {
+                for object in self.store.referrers(Kind::User, &user.id).await? {
+                    snapshot.put(object);
+                }
+            }
+        }
+        Ok(snapshot)
+    }
+
     /// Every object, at one version.
     pub async fn snapshot(&self) -> Result<(Snapshot, Version), DbError> {
         Ok(phoneboot_store::snapshot(&self.store, Arc::clone(&self.catalogue)).await?)
@@ -89,7 +109,7 @@ impl Database {
                     .map_err(|e| DbError::invalid(object, e))?;
             }
         }
-        let (mut snapshot, _) = self.snapshot().await?;
+        let mut snapshot = self.context(&writes).await?;
         for write in &writes {
             match write {
                 Write::Put(object) => snapshot.put(object.clone()),

@@ -105,6 +105,13 @@ pub trait Store: Send + Sync + 'static {
     /// Every object of a kind, in name order.
     fn list(&self, kind: Kind) -> impl Future<Output = Result<Vec<Object>, StoreError>> + Send;
 
+    /// Every object that names the object `kind`/`key` (a pool's devices, a user's phones).
+    fn referrers(
+        &self,
+        kind: Kind,
+        key: &str,
+    ) -> impl Future<Output = Result<Vec<Object>, StoreError>> + Send;
+
     /// Applies every step in one transaction, or none; returns the new head.
     fn write(&self, writes: Vec<Write>)
     -> impl Future<Output = Result<Version, StoreError>> + Send;

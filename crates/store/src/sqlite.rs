@@ -221,6 +221,24 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn referrers(&self, kind: Kind, key: &str) -> Result<Vec<Object>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT o.kind, o.key, o.body FROM refs r JOIN objects o ON o.kind = r.kind AND o.fold = r.fold
+             WHERE r.to_kind = $1 AND r.to_fold = $2 ORDER BY o.kind, o.fold",
+        )
+        .bind(kind.as_str())
+        .bind(fold(key))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let (kind, key, body): (String, String, String) =
+                    (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+                decode(&kind, &key, &body)
+            })
+            .collect()
+    }
+
     async fn write(&self, writes: Vec<Write>) -> Result<Version, StoreError> {
         // IMMEDIATE: take the write lock first, so that a concurrent writer waits (busy
         // timeout) instead of failing when a read transaction would have to upgrade. Holding

@@ -274,3 +274,37 @@ async fn a_large_batch_gets_consecutive_versions_and_the_last_state_of_a_repeate
         1006
     );
 }
+
+#[tokio::test]
+async fn referrers_are_the_objects_that_name_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    store.write(base()).await.unwrap();
+    store
+        .write(vec![
+            Write::Put(phone("001122334455")),
+            Write::Put(phone("0011223344AA")),
+        ])
+        .await
+        .unwrap();
+    let users: Vec<String> = store
+        .referrers(Kind::DevicePool, "DEFAULT")
+        .await
+        .unwrap()
+        .iter()
+        .map(|o| o.key().to_owned())
+        .collect();
+    assert_eq!(users, ["SEP001122334455", "SEP0011223344AA"]);
+    assert_eq!(
+        store.referrers(Kind::CmGroup, "G1").await.unwrap().len(),
+        1,
+        "the pool"
+    );
+    assert!(
+        store
+            .referrers(Kind::Device, "SEP001122334455")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
