@@ -171,10 +171,7 @@ pub(crate) async fn run(args: EmulateArgs) -> anyhow::Result<()> {
     };
     let mut device = Device::new(&mac, Family::of_model(&args.model, args.sip));
     args.behaviour.apply(&mut device);
-    let tftp = TftpFetcher {
-        port: args.port,
-        config: args.transfer.config(),
-    };
+    let tftp = TftpFetcher::new(args.port, args.transfer.config());
     let http_first = http_first_for(&args.model, args.behaviour.http);
     let result = if http_first {
         outln!(

@@ -145,7 +145,8 @@ pub(crate) async fn run(args: StormArgs) -> anyhow::Result<()> {
     };
     let servers: Vec<Target> = ips.into_iter().map(Target::Addr).collect();
     let config = args.transfer.config();
-    let tftp = TftpFetcher { port, config };
+    let tftp = TftpFetcher::new(port, config);
+    let timeouts = Arc::clone(&tftp.timeouts);
     let http =
         HttpFetcher::new(args.behaviour.http_port, config.timeout).map_err(|e| anyhow!(e))?;
     let tftp_fetcher: Arc<dyn Fetcher> = Arc::new(tftp.clone());
@@ -199,7 +200,8 @@ pub(crate) async fn run(args: StormArgs) -> anyhow::Result<()> {
         rate: args.rate,
         concurrency: args.concurrency,
     };
-    let report = storm::run(phones, pace, tftp_fetcher, http_fetcher, live).await;
+    let mut report = storm::run(phones, pace, tftp_fetcher, http_fetcher, live).await;
+    report.timeouts = timeouts.load(Ordering::Relaxed);
     watcher.abort();
     bar.finish_and_clear();
     if let Some(task) = responder {
@@ -235,6 +237,7 @@ pub(crate) async fn run(args: StormArgs) -> anyhow::Result<()> {
         outln!("files_per_s {:.1}", report.files as f64 / secs);
         outln!("bytes_per_s {:.0}", report.bytes as f64 / secs);
         outln!("busy {}", report.busy);
+        outln!("retransmissions {}", report.timeouts);
         outln!("failovers {}", report.failovers);
         outln!("p50_ms {:.1}", ms(0.5));
         outln!("p95_ms {:.1}", ms(0.95));

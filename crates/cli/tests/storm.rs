@@ -151,6 +151,8 @@ fn a_silent_first_server_makes_phones_fail_over_to_the_second() {
     assert!(ok, "{out}\n{err}");
     assert_eq!(value(&out, "booted"), 20, "{out}");
     assert_eq!(value(&out, "fail-overs"), 20, "{out}");
+    // Each phone timed out on the silent server before moving on (1 try + 1 retry).
+    assert!(value(&out, "retransmissions") >= 20, "{out}");
 }
 
 #[test]

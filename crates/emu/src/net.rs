@@ -8,6 +8,8 @@
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use phoneboot_tftp::packet;
@@ -23,13 +25,22 @@ pub async fn tftp_fetch(
     file: &[u8],
     config: ClientConfig,
 ) -> Result<Vec<u8>, ClientError> {
+    tftp_fetch_counted(server, file, config).await.0
+}
+
+/// [`tftp_fetch`], also saying how many times the client timed out and retransmitted.
+pub async fn tftp_fetch_counted(
+    server: SocketAddr,
+    file: &[u8],
+    config: ClientConfig,
+) -> (Result<Vec<u8>, ClientError>, u64) {
     let bind = match server {
         SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
         SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
     };
-    let socket = UdpSocket::bind(bind)
-        .await
-        .map_err(|_| ClientError::TimedOut)?;
+    let Ok(socket) = UdpSocket::bind(bind).await else {
+        return (Err(ClientError::TimedOut), 0);
+    };
     let mut client = ReadClient::new(Instant::now(), server, file, config);
     let mut send_buf = vec![0u8; 1024];
     let mut recv_buf = vec![0u8; packet::MAX_DATAGRAM + 1];
@@ -41,7 +52,8 @@ pub async fn tftp_fetch(
         // No need to dally: the data is in, and a lost final ACK only makes the server wait
         // for its own short linger.
         if client.is_complete() || client.is_finished() {
-            return client.finish();
+            let timeouts = client.stats().timeouts;
+            return (client.finish(), timeouts);
         }
         let deadline = client.poll_timeout().map(tokio::time::Instant::from_std);
         tokio::select! {
@@ -75,6 +87,19 @@ pub fn address(server: &Target, port: u16) -> Option<SocketAddr> {
 pub struct TftpFetcher {
     pub port: u16,
     pub config: ClientConfig,
+    /// Client timeouts (each one a retransmission), summed over every fetch of this fetcher
+    /// and its clones.
+    pub timeouts: Arc<AtomicU64>,
+}
+
+impl TftpFetcher {
+    pub fn new(port: u16, config: ClientConfig) -> Self {
+        Self {
+            port,
+            config,
+            timeouts: Arc::default(),
+        }
+    }
 }
 
 impl Fetcher for TftpFetcher {
@@ -87,7 +112,9 @@ impl Fetcher for TftpFetcher {
             let Some(addr) = address(server, self.port) else {
                 return Fetched::Silent;
             };
-            match tftp_fetch(addr, name.as_bytes(), self.config).await {
+            let (result, timeouts) = tftp_fetch_counted(addr, name.as_bytes(), self.config).await;
+            self.timeouts.fetch_add(timeouts, Ordering::Relaxed);
+            match result {
                 Ok(data) => Fetched::File(data),
                 Err(ClientError::Remote {
                     code: ErrorCode::FileNotFound,

@@ -56,6 +56,8 @@ pub struct Report {
     pub bytes: u64,
     pub busy: u64,
     pub failovers: u64,
+    /// TFTP client timeouts (retransmissions), when the fetcher counts them.
+    pub timeouts: u64,
     /// Boot times of the devices that booted, sorted.
     pub boot_times: Vec<Duration>,
     /// When each file request was answered, since the storm started, sorted.
@@ -124,8 +126,9 @@ impl Report {
             self.bytes as f64 / secs / 1e6,
         ));
         out.push_str(&format!(
-            "busy answers: {} (each waited for and retried)\nfail-overs: {}\n",
-            self.busy, self.failovers
+            "busy answers: {} (each waited for and retried)\nretransmissions: {} (TFTP client \
+             timeouts)\nfail-overs: {}\n",
+            self.busy, self.timeouts, self.failovers
         ));
         out.push_str(&format!(
             "boot time: p50 {} p95 {} p99 {} max {}\n",
