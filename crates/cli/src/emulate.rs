@@ -1,7 +1,7 @@
 //! `phoneboot emulate`: one device finds its TFTP servers from DHCP inputs and boots over TFTP,
 //! printing each decision and each file with its outcome and time.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -13,6 +13,13 @@ use phoneboot_emu::net::{HttpFetcher, HttpFirst, TftpFetcher};
 use phoneboot_model::Mac;
 
 use crate::client::TransferArgs;
+
+/// Which kind of gateway `--gateway` emulates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum GatewayKind {
+    Sccp,
+    Mgcp,
+}
 
 /// Whether a device asks HTTP (6970) before TFTP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -74,6 +81,17 @@ pub(crate) struct EmulateArgs {
     /// Model, e.g. 7965, CP-8845, 7960, 7912.
     #[arg(long, default_value = "7965")]
     model: String,
+    /// Emulate a voice gateway instead of a phone: an IOS gateway under SCCP control
+    /// (SKIGW<MAC>.cnf.xml, then its analog ports' AN… files) or an MGCP gateway
+    /// (<domain>.cnf.xml). Gateways choose their server by the gateway rules (CiscoCM1 first).
+    #[arg(long, value_enum)]
+    gateway: Option<GatewayKind>,
+    /// An MGCP gateway's domain name, which names its configuration file. [default: gateway]
+    #[arg(long, value_name = "NAME", requires = "gateway")]
+    domain: Option<String>,
+    /// What the DNS name CiscoCM1 resolves to, for a gateway. [default: ask DNS]
+    #[arg(long, value_name = "IP", requires = "gateway")]
+    cisco_cm1: Option<std::net::IpAddr>,
     /// The device runs SIP firmware (a 7940/7960 then boots from SIPDefault.cnf).
     #[arg(long)]
     sip: bool,
@@ -155,7 +173,20 @@ pub(crate) async fn run(args: EmulateArgs) -> anyhow::Result<()> {
     let local = Local {
         servers: args.alternate.iter().map(|s| target(s)).collect(),
     };
-    let (chosen, problems) = dhcp::phone_servers(&local, &offer);
+    let (chosen, problems) = match args.gateway {
+        None => dhcp::phone_servers(&local, &offer),
+        Some(_) => {
+            // A gateway asks DNS for CiscoCM1 before it looks at DHCP (the seed's order).
+            let cisco_cm1 = args.cisco_cm1.or_else(|| {
+                ("CiscoCM1", 69)
+                    .to_socket_addrs()
+                    .ok()
+                    .and_then(|mut a| a.next())
+                    .map(|a| a.ip())
+            });
+            dhcp::gateway_servers(&local, cisco_cm1, &offer)
+        }
+    };
     for problem in problems {
         outln!("        DHCP: ignored a malformed option: {problem}");
     }
@@ -169,7 +200,13 @@ pub(crate) async fn run(args: EmulateArgs) -> anyhow::Result<()> {
             Vec::new()
         }
     };
-    let mut device = Device::new(&mac, Family::of_model(&args.model, args.sip));
+    let family = match args.gateway {
+        None => Family::of_model(&args.model, args.sip),
+        Some(GatewayKind::Sccp) => Family::SccpGateway,
+        Some(GatewayKind::Mgcp) => Family::MgcpGateway,
+    };
+    let mut device = Device::new(&mac, family);
+    device.domain.clone_from(&args.domain);
     args.behaviour.apply(&mut device);
     let tftp = TftpFetcher::new(args.port, args.transfer.config());
     let http_first = http_first_for(&args.model, args.behaviour.http);

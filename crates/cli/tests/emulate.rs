@@ -113,3 +113,62 @@ fn a_bad_mac_is_refused_with_the_reason() {
     assert!(!ok);
     assert!(err.contains("is not a MAC address"), "{err}");
 }
+
+#[test]
+fn gateways_take_their_server_from_ciscocm1_and_fetch_their_own_files() {
+    let root = temp_root();
+    std::fs::write(
+        root.path().join("SKIGW1FCAC3DE10.cnf.xml"),
+        "<device>\n  <product>VG224</product>\n  <port>AN1FCAC3DE10400</port>\n  <port>AN1FCAC3DE10401</port>\n</device>\n",
+    )
+    .unwrap();
+    for port in ["AN1FCAC3DE10400", "AN1FCAC3DE10401"] {
+        std::fs::write(root.path().join(format!("{port}.cnf.xml")), "<device/>\n").unwrap();
+    }
+    std::fs::write(root.path().join("vg320.example.com.cnf.xml"), "<device/>\n").unwrap();
+    let server = Server::start(root.path(), &[]);
+    let port = server.v4.port().to_string();
+    // SCCP gateway: CiscoCM1 wins over option 150 (the gateway rules).
+    let (ok, trace, err) = emulate(&[
+        "--gateway",
+        "sccp",
+        "--mac",
+        "001f.cac3.de10",
+        "--cisco-cm1",
+        "127.0.0.1",
+        "--option150",
+        "127.0.0.9",
+        "--port",
+        &port,
+    ]);
+    assert!(ok, "{trace}{err}");
+    for line in [
+        "DHCP: the servers come from CiscoCm1",
+        "SKIGW1FCAC3DE10.cnf.xml from 127.0.0.1: got",
+        "AN1FCAC3DE10400.cnf.xml from 127.0.0.1: got",
+        "AN1FCAC3DE10401.cnf.xml from 127.0.0.1: got",
+        "boot complete",
+    ] {
+        assert!(trace.contains(line), "missing {line:?}:\n{trace}");
+    }
+    // MGCP gateway: its domain names its file.
+    let (ok, trace, err) = emulate(&[
+        "--gateway",
+        "mgcp",
+        "--domain",
+        "vg320.example.com",
+        "--mac",
+        "001f.cac3.de10",
+        "--option150",
+        "127.0.0.1",
+        "--cisco-cm1",
+        "127.0.0.1",
+        "--port",
+        &port,
+    ]);
+    assert!(ok, "{trace}{err}");
+    assert!(
+        trace.contains("vg320.example.com.cnf.xml from 127.0.0.1: got"),
+        "{trace}"
+    );
+}

@@ -48,6 +48,13 @@ pub enum Family {
     Sip79x0,
     /// 7905 (`ld<mac>`) and 7912 (`gk<mac>`).
     Small { profile: &'static str },
+    /// An IOS gateway under SCCP control (`ccm-manager sccp`, STCAPP): `SKIGW<last 10 hex of
+    /// its MAC>.cnf.xml`, then one `AN…` file per analog port the gateway file names
+    /// (gateways-em-gaps.md §1.3).
+    SccpGateway,
+    /// An IOS MGCP gateway (`ccm-manager config`): `<MGCP domain name>.cnf.xml` [U for the
+    /// name] (gateways-em-gaps.md §1.2).
+    MgcpGateway,
 }
 
 impl Family {
@@ -77,6 +84,8 @@ pub struct Device {
     pub busy_wait: Duration,
     /// Busy answers it accepts for one file before giving up the boot.
     pub busy_retries: u32,
+    /// An MGCP gateway's domain name, which names its configuration file.
+    pub domain: Option<String>,
 }
 
 impl Device {
@@ -89,6 +98,7 @@ impl Device {
             busy_wait: Duration::from_secs(10),
             // A phone told to try later keeps trying; 30 waits of 10 s is five minutes.
             busy_retries: 30,
+            domain: None,
         }
     }
 }
@@ -363,6 +373,26 @@ async fn run(s: &mut Session<'_>) -> Result<(), BootError> {
             s.first_of(&[format!("{profile}{lower}"), format!("{profile}default.cfg")])
                 .await?;
         }
+        Family::SccpGateway => {
+            let id = &mac[2..];
+            let (_, config) = s
+                .first_of(&[format!("SKIGW{id}.cnf.xml")])
+                .await?
+                .ok_or(BootError::NoConfig)?;
+            s.boot.server = s.servers.get(s.current).cloned();
+            // The ports' files are the AN<id><port> devices the gateway's file names.
+            let text = String::from_utf8_lossy(&config).into_owned();
+            for port in analog_ports(&text, id) {
+                s.get(&format!("{port}.cnf.xml")).await?;
+            }
+        }
+        Family::MgcpGateway => {
+            let domain = s.device.domain.clone().unwrap_or_else(|| "gateway".into());
+            s.first_of(&[format!("{domain}.cnf.xml")])
+                .await?
+                .ok_or(BootError::NoConfig)?;
+            s.boot.server = s.servers.get(s.current).cloned();
+        }
     }
     s.note("boot complete".to_owned());
     Ok(())
@@ -401,6 +431,26 @@ fn xml_text(xml: &str, tag: &str) -> Option<String> {
             _ => {}
         }
     }
+}
+
+/// The analog-port device names (`AN` + the gateway's 10 hex digits + 3 hex digits) a
+/// gateway file mentions, in order, each once.
+fn analog_ports(text: &str, id: &str) -> Vec<String> {
+    let prefix = format!("AN{id}");
+    let mut ports: Vec<String> = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(&prefix) {
+        let tail = &rest[at + prefix.len()..];
+        let digits: String = tail.chars().take(3).collect();
+        if digits.len() == 3 && digits.chars().all(|c| c.is_ascii_hexdigit()) {
+            let name = format!("{prefix}{}", digits.to_ascii_uppercase());
+            if !ports.contains(&name) {
+                ports.push(name);
+            }
+        }
+        rest = &rest[at + prefix.len()..];
+    }
+    ports
 }
 
 /// `key: value` from the 7940/7960 SIP configuration format.

@@ -269,3 +269,55 @@ async fn no_configuration_at_all_fails_the_boot() {
     let b = boot(&mut phone, vec![srv("a")], &fetcher).await;
     assert_eq!(b.result, Some(Err(BootError::NoConfig)));
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_sccp_gateway_fetches_its_file_then_each_analog_port_it_names() {
+    // The file name holds the last 10 hex digits of the MAC; the ports are the AN names the
+    // gateway's file mentions, each once.
+    let skigw = "<device>\n  <product>VG224</product>\n  <port>AN2233445566A00</port>\n  \
+                 <port>AN2233445566A01</port>\n  <port>AN2233445566A00</port>\n</device>\n";
+    let fetcher = Scripted::default()
+        .answer(
+            "a",
+            "SKIGW2233445566.cnf.xml",
+            vec![Fetched::File(skigw.into())],
+        )
+        .answer(
+            "a",
+            "AN2233445566A00.cnf.xml",
+            vec![Fetched::File(b"<x/>".to_vec())],
+        );
+    let mut gw = Device::new("AA2233445566", Family::SccpGateway);
+    let b = boot(&mut gw, vec![srv("a")], &fetcher).await;
+    assert_eq!(b.result, Some(Ok(())));
+    let order: Vec<String> = fetcher.calls().into_iter().map(|(_, f)| f).collect();
+    assert_eq!(
+        order,
+        [
+            "SKIGW2233445566.cnf.xml",
+            "AN2233445566A00.cnf.xml",
+            "AN2233445566A01.cnf.xml"
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_mgcp_gateway_fetches_the_file_of_its_domain_name_and_fails_without_it() {
+    let fetcher = Scripted::default().answer(
+        "a",
+        "vg320.example.com.cnf.xml",
+        vec![Fetched::File(b"<device/>".to_vec())],
+    );
+    let mut gw = Device::new("001122334455", Family::MgcpGateway);
+    gw.domain = Some("vg320.example.com".into());
+    assert_eq!(
+        boot(&mut gw, vec![srv("a")], &fetcher).await.result,
+        Some(Ok(()))
+    );
+    let mut other = Device::new("001122334455", Family::MgcpGateway);
+    other.domain = Some("elsewhere".into());
+    assert_eq!(
+        boot(&mut other, vec![srv("a")], &fetcher).await.result,
+        Some(Err(BootError::NoConfig))
+    );
+}
