@@ -518,7 +518,14 @@ fn the_databases_maximum_serving_count_applies_unless_the_server_sets_one() {
             .log_text()
             .contains("Maximum Serving Count 7 (from the device database's parameters)")
     );
+    // Changed while running: taken in without a restart.
+    ok(db, &["params", "set", "max_serving_count=3"]);
+    assert_eq!(server.counter_reaches("MaxServingCount", 3), 3);
     drop(server);
+    // A value the server is given wins, at start and after a change.
     let server = cluster.serve(&["--max-serving-count", "9"]);
+    assert_eq!(server.counters()["MaxServingCount"], 9);
+    ok(db, &["params", "set", "max_serving_count=4"]);
+    wait_for("the change to be taken in", || server.counters()["ChangeNotifications"] >= 1);
     assert_eq!(server.counters()["MaxServingCount"], 9);
 }

@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 /// Serving slots and the set of clients with a request being handled.
 #[derive(Debug)]
 pub(crate) struct Admission {
-    limit: usize,
+    /// The Maximum Serving Count; changes when the database's parameter does.
+    limit: AtomicUsize,
     serving: AtomicUsize,
     /// Client address -> the claim holding it. A claim whose transfer has heard from the client
     /// is `answered`: a new request from that address then replaces it.
@@ -30,7 +31,7 @@ struct Entry {
 impl Admission {
     pub(crate) fn new(limit: usize) -> Arc<Self> {
         Arc::new(Self {
-            limit,
+            limit: AtomicUsize::new(limit),
             serving: AtomicUsize::new(0),
             clients: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
@@ -71,11 +72,17 @@ impl Admission {
         })
     }
 
+    /// A new Maximum Serving Count. Transfers already running keep their slots; a lower
+    /// limit turns new requests away until enough of them end.
+    pub(crate) fn set_limit(&self, limit: usize) {
+        self.limit.store(limit, Ordering::Relaxed);
+    }
+
     /// Takes a serving slot, or `None` at Maximum Serving Count.
     pub(crate) fn try_slot(self: &Arc<Self>) -> Option<Slot> {
         self.serving
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.limit).then_some(n + 1)
+                (n < self.limit.load(Ordering::Relaxed)).then_some(n + 1)
             })
             .ok()
             .map(|_| Slot {
@@ -144,6 +151,21 @@ mod tests {
         let _s2 = a.try_slot().unwrap();
         assert!(a.try_slot().is_none());
         drop(s1);
+        assert!(a.try_slot().is_some());
+    }
+
+    #[test]
+    fn a_new_limit_applies_to_the_next_request_and_running_slots_are_kept() {
+        let a = Admission::new(3);
+        let s1 = a.try_slot().unwrap();
+        let s2 = a.try_slot().unwrap();
+        a.set_limit(1);
+        assert!(a.try_slot().is_none(), "two running, limit one");
+        drop(s1);
+        assert!(a.try_slot().is_none(), "still one running");
+        drop(s2);
+        let _s3 = a.try_slot().unwrap();
+        a.set_limit(5);
         assert!(a.try_slot().is_some());
     }
 

@@ -220,6 +220,7 @@ pub(crate) async fn follow(
     db: Database,
     counters: Arc<Counters>,
     poll: Duration,
+    on_params: impl Fn(&phoneboot_model::Params) + Send,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut failing = false;
@@ -229,9 +230,12 @@ pub(crate) async fn follow(
             _ = stop.changed() => return,
         }
         match catch_up(&built, &db, &counters).await {
-            Ok(Some(rebuild)) => {
+            Ok(Some(caught)) => {
                 failing = false;
-                if rebuild {
+                if caught.params {
+                    on_params(&built.current().snapshot.params);
+                }
+                if caught.rebuild {
                     full_build(&built, &counters).await;
                 }
             }
@@ -245,16 +249,23 @@ pub(crate) async fn follow(
     }
 }
 
+/// What a catch-up took in.
+struct Caught {
+    /// A change touched every device: a full build is due.
+    rebuild: bool,
+    /// The parameters changed.
+    params: bool,
+}
+
 /// Changes read per step; more than this at once reloads the whole database instead.
 const BATCH: u32 = 10_000;
 
-/// Takes in new changes. `Some(true)` when a full build is due (a change touched every
-/// device), `Some(false)` when only some files changed, `None` when nothing did.
+/// Takes in new changes; `None` when there were none.
 async fn catch_up(
     built: &BuiltFiles,
     db: &Database,
     counters: &Counters,
-) -> Result<Option<bool>, StoreError> {
+) -> Result<Option<Caught>, StoreError> {
     let current = built.current();
     let changes = db.store().changes_since(current.version, BATCH).await?;
     let Some(last) = changes.last() else {
@@ -264,7 +275,8 @@ async fn catch_up(
     let mut snapshot = current.snapshot.clone();
     let mut version = last.version;
     let mut rebuild = false;
-    if changes.len() >= BATCH as usize {
+    let reloaded = changes.len() >= BATCH as usize;
+    if reloaded {
         let (fresh, head) =
             phoneboot_store::snapshot(db.store(), Arc::clone(db.catalogue())).await?;
         snapshot = fresh;
@@ -317,7 +329,10 @@ async fn catch_up(
         took_ms = millis(started.elapsed()),
         "database changes taken in"
     );
-    Ok(Some(rebuild))
+    Ok(Some(Caught {
+        rebuild,
+        params: reloaded || changes.iter().any(|c| c.kind == Kind::Params),
+    }))
 }
 
 /// Builds every file of the current generation once, to fill the Build* counters and to log

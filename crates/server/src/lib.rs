@@ -284,9 +284,27 @@ impl Server {
         if let (Some((built, db)), Some(db_config)) = (&self.built, &self.shared.config.database) {
             let (built, counters) = (Arc::clone(built), Arc::clone(&self.shared.counters));
             let (db, poll, stop) = (db.clone(), db_config.poll, stop.clone());
+            let shared = Arc::clone(&self.shared);
+            // The database's Maximum Serving Count, when the configuration leaves it open,
+            // follows the parameter while running.
+            let on_params = move |params: &phoneboot_model::Params| {
+                if shared.config.max_serving_count_unset {
+                    shared
+                        .admission
+                        .set_limit(params.max_serving_count as usize);
+                    shared.counters.set(
+                        Counter::MaxServingCount,
+                        u64::from(params.max_serving_count),
+                    );
+                    info!(
+                        "Maximum Serving Count {} (changed in the database)",
+                        params.max_serving_count
+                    );
+                }
+            };
             tasks.push(tokio::spawn(async move {
                 built::full_build(&built, &counters).await;
-                built::follow(built, db, counters, poll, stop).await;
+                built::follow(built, db, counters, poll, on_params, stop).await;
             }));
         }
         let counters = Arc::clone(&self.shared.counters);
