@@ -15,7 +15,7 @@ use phoneboot_emu::boot::{Device, Family, Fetcher};
 use phoneboot_emu::dhcp::Target;
 use phoneboot_emu::net::{HttpFetcher, HttpFirst, TftpFetcher};
 use phoneboot_emu::storm::{self, Live, Pace, Phone};
-use phoneboot_model::{Mac, Protocol};
+use phoneboot_model::{DeviceClass, FileScheme, Mac, Protocol};
 
 use crate::client::{TransferArgs, resolve};
 use crate::database::DbArgs;
@@ -73,7 +73,17 @@ fn mac_plus(start: Mac, i: u64) -> Mac {
     Mac::new([b[2], b[3], b[4], b[5], b[6], b[7]])
 }
 
-async fn devices(args: &StormArgs) -> anyhow::Result<Vec<(String, String, bool)>> {
+/// One device to emulate: MAC, model, SIP or not, and the configuration file it asks for
+/// when that is not `SEP<MAC>.cnf.xml`.
+struct Planned {
+    mac: String,
+    model: String,
+    sip: bool,
+    family: Option<Family>,
+    config_name: Option<String>,
+}
+
+async fn devices(args: &StormArgs) -> anyhow::Result<Vec<Planned>> {
     if let Some(path) = &args.from_database {
         let db = DbArgs {
             database: Some(path.clone()),
@@ -85,20 +95,29 @@ async fn devices(args: &StormArgs) -> anyhow::Result<Vec<(String, String, bool)>
         let list: Vec<_> = snapshot
             .devices
             .iter()
-            .filter(|d| {
-                snapshot
-                    .catalogue
-                    .get(&d.model)
-                    .is_some_and(|m| m.class == phoneboot_model::DeviceClass::Phone)
+            .filter_map(|d| {
+                let model = snapshot.catalogue.get(&d.model)?;
+                if model.class != DeviceClass::Phone {
+                    return None;
+                }
+                // Each asks for the file its model asks for (seed Table 11-3).
+                let (family, config_name) = match model.scheme(d.protocol) {
+                    FileScheme::DeviceName | FileScheme::Tablet => {
+                        (None, Some(format!("{}.cnf.xml", d.name)))
+                    }
+                    FileScheme::Legacy => (Some(Family::Legacy), None),
+                    FileScheme::None => return None,
+                    FileScheme::Sep | FileScheme::SipCnf => (None, None),
+                };
+                Some(Planned {
+                    mac: d.mac.to_string(),
+                    model: d.model.clone(),
+                    sip: d.protocol == Protocol::Sip,
+                    family,
+                    config_name,
+                })
             })
             .take(args.phones)
-            .map(|d| {
-                (
-                    d.mac.to_string(),
-                    d.model.clone(),
-                    d.protocol == Protocol::Sip,
-                )
-            })
             .collect();
         if list.is_empty() {
             bail!("{} holds no phones", path.display());
@@ -114,12 +133,12 @@ async fn devices(args: &StormArgs) -> anyhow::Result<Vec<(String, String, bool)>
     }
     Ok((0..args.phones)
         .zip(args.model.iter().cycle())
-        .map(|(i, model)| {
-            (
-                mac_plus(start, i as u64).to_string(),
-                model.clone(),
-                args.sip,
-            )
+        .map(|(i, model)| Planned {
+            mac: mac_plus(start, i as u64).to_string(),
+            model: model.clone(),
+            sip: args.sip,
+            family: None,
+            config_name: None,
         })
         .collect())
 }
@@ -154,13 +173,17 @@ pub(crate) async fn run(args: StormArgs) -> anyhow::Result<()> {
     let phones: Vec<Phone> = devices(&args)
         .await?
         .into_iter()
-        .map(|(mac, model, sip)| {
-            let mut device = Device::new(&mac, Family::of_model(&model, sip));
+        .map(|p| {
+            let family = p
+                .family
+                .unwrap_or_else(|| Family::of_model(&p.model, p.sip));
+            let mut device = Device::new(&p.mac, family);
+            device.config_name = p.config_name;
             args.behaviour.apply(&mut device);
             Phone {
                 device,
                 servers: servers.clone(),
-                http_first: !args.responder && http_first_for(&model, args.behaviour.http),
+                http_first: !args.responder && http_first_for(&p.model, args.behaviour.http),
             }
         })
         .collect();

@@ -526,6 +526,8 @@ fn the_databases_maximum_serving_count_applies_unless_the_server_sets_one() {
     let server = cluster.serve(&["--max-serving-count", "9"]);
     assert_eq!(server.counters()["MaxServingCount"], 9);
     ok(db, &["params", "set", "max_serving_count=4"]);
-    wait_for("the change to be taken in", || server.counters()["ChangeNotifications"] >= 1);
+    wait_for("the change to be taken in", || {
+        server.counters()["ChangeNotifications"] >= 1
+    });
     assert_eq!(server.counters()["MaxServingCount"], 9);
 }

@@ -71,8 +71,12 @@ fn phones_from_the_database_all_boot_and_the_report_has_both_plots() {
     // 8841s asked HTTP first, the others TFTP.
     let counters = server.counters();
     assert!(counters["HttpRequestsProcessed"] >= 100, "{counters:?}");
-    // The example's soft client and tablet ask for a SEP name they do not have.
-    assert!(counters["SEPFoundCount"] >= 290, "{counters:?}");
+    assert!(counters["SEPFoundCount"] >= 298, "{counters:?}");
+    // Each device asks for the file its model does: the example's IP Communicator its device
+    // name, its 7935 (a non-XML load) the legacy SEP<MAC>.cnf.
+    let log = server.log_text();
+    assert!(log.contains("file=BOBSOFTPHONE.cnf.xml"), "{log}");
+    assert!(log.contains("file=SEP001122334407.cnf "), "{log}");
 }
 
 #[test]

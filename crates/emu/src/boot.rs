@@ -48,6 +48,8 @@ pub enum Family {
     Sip79x0,
     /// 7905 (`ld<mac>`) and 7912 (`gk<mac>`).
     Small { profile: &'static str },
+    /// A device on a non-XML load (7935, 12 SP+, …): `SEP<MAC>.cnf`, else `SEPDefault.cnf`.
+    Legacy,
     /// An IOS gateway under SCCP control (`ccm-manager sccp`, STCAPP): `SKIGW<last 10 hex of
     /// its MAC>.cnf.xml`, then one `AN…` file per analog port the gateway file names
     /// (gateways-em-gaps.md §1.3).
@@ -86,6 +88,9 @@ pub struct Device {
     pub busy_retries: u32,
     /// An MGCP gateway's domain name, which names its configuration file.
     pub domain: Option<String>,
+    /// The configuration file an XML device asks for instead of `SEP<MAC>.cnf.xml`: IP
+    /// Communicator's `<Device Name>.cnf.xml`, Jabber for Tablet's `TAB<USER>.cnf.xml`.
+    pub config_name: Option<String>,
 }
 
 impl Device {
@@ -99,6 +104,7 @@ impl Device {
             // A phone told to try later keeps trying; 30 waits of 10 s is five minutes.
             busy_retries: 30,
             domain: None,
+            config_name: None,
         }
     }
 }
@@ -312,8 +318,13 @@ async fn run(s: &mut Session<'_>) -> Result<(), BootError> {
                 .await?;
             s.first_of(&[format!("ITLSEP{mac}.tlv"), "ITLFile.tlv".into()])
                 .await?;
+            let own = s
+                .device
+                .config_name
+                .clone()
+                .unwrap_or_else(|| format!("SEP{mac}.cnf.xml"));
             let config = s
-                .first_of(&[format!("SEP{mac}.cnf.xml"), "XMLDefault.cnf.xml".into()])
+                .first_of(&[own, "XMLDefault.cnf.xml".into()])
                 .await?
                 .ok_or(BootError::NoConfig)?;
             s.boot.server = s.servers.get(s.current).cloned();
@@ -372,6 +383,12 @@ async fn run(s: &mut Session<'_>) -> Result<(), BootError> {
             // A missing profile is not fatal: the boot goes on.
             s.first_of(&[format!("{profile}{lower}"), format!("{profile}default.cfg")])
                 .await?;
+        }
+        Family::Legacy => {
+            s.first_of(&[format!("SEP{mac}.cnf"), "SEPDefault.cnf".into()])
+                .await?
+                .ok_or(BootError::NoConfig)?;
+            s.boot.server = s.servers.get(s.current).cloned();
         }
         Family::SccpGateway => {
             let id = &mac[2..];

@@ -321,3 +321,32 @@ async fn an_mgcp_gateway_fetches_the_file_of_its_domain_name_and_fails_without_i
         Some(Err(BootError::NoConfig))
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn soft_clients_ask_for_their_device_name_and_legacy_loads_for_the_cnf_file() {
+    let fetcher = Scripted::default()
+        .answer(
+            "a",
+            "BOBSOFT.cnf.xml",
+            vec![Fetched::File(b"<device>\n</device>\n".to_vec())],
+        )
+        .answer("a", "SEPDefault.cnf", vec![Fetched::File(vec![1, 2, 3])]);
+    let mut icm = Device::new(MAC, Family::Xml);
+    icm.config_name = Some("BOBSOFT.cnf.xml".into());
+    assert_eq!(
+        boot(&mut icm, vec![srv("a")], &fetcher).await.result,
+        Some(Ok(()))
+    );
+    let mut legacy = Device::new(MAC, Family::Legacy);
+    assert_eq!(
+        boot(&mut legacy, vec![srv("a")], &fetcher).await.result,
+        Some(Ok(()))
+    );
+    let order: Vec<String> = fetcher.calls().into_iter().map(|(_, f)| f).collect();
+    assert!(order.contains(&"BOBSOFT.cnf.xml".to_string()));
+    assert!(!order.contains(&"SEP001122AABBCC.cnf.xml".to_string()));
+    assert_eq!(
+        order[order.len() - 2..],
+        ["SEP001122AABBCC.cnf", "SEPDefault.cnf"]
+    );
+}
