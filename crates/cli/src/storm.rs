@@ -198,7 +198,8 @@ pub(crate) async fn run(args: StormArgs) -> anyhow::Result<()> {
         },
     );
     bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} done  {msg}  {elapsed}")
+        // Short enough for an 80-column terminal: a wrapped bar redraws badly.
+        ProgressStyle::with_template("{bar:20} {pos}/{len} {msg} {elapsed}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let watcher = {
@@ -210,7 +211,7 @@ pub(crate) async fn run(args: StormArgs) -> anyhow::Result<()> {
                 let started = live.started.load(Ordering::Relaxed);
                 bar.set_position(booted + failed);
                 bar.set_message(format!(
-                    "booted {booted}  failed {failed}  booting {}  files {}  busy {}",
+                    "ok {booted} fail {failed} run {} files {} busy {}",
                     started.saturating_sub(booted + failed),
                     live.files.load(Ordering::Relaxed),
                     live.busy.load(Ordering::Relaxed)
