@@ -89,6 +89,17 @@ pub fn render_name(s: &Snapshot, name: &str) -> Option<(Built, Result<Vec<u8>, R
 /// call this on the snapshot *with* the change applied, before committing it, so that the
 /// database never holds a value that would produce a file a phone mis-parses.
 pub fn check(s: &Snapshot, object: &Object) -> Result<(), FieldError> {
+    // A phone in a secure mode asks for signed (.sgn) or encrypted (.enc.sgn) files and
+    // refuses plain ones; phoneboot cannot sign yet, so such a device could never boot.
+    if let Object::Device(d) = object
+        && d.security_mode != phoneboot_model::SecurityMode::NonSecure
+    {
+        return Err(FieldError::new(
+            "security_mode",
+            "phoneboot does not build signed (.sgn) or encrypted (.enc.sgn) files yet; a phone \
+             in this mode would refuse its plain configuration: use non-secure",
+        ));
+    }
     let files: Vec<Built> = match object {
         Object::Device(d) => names::device_files(s, d),
         Object::DialPlan(p) => vec![Built::DialPlan(p.name.clone())],

@@ -251,6 +251,17 @@ fn values_a_phone_cannot_parse_are_refused_at_input_with_the_field() {
     let mut d = support::phone("000000008841", "8841", Protocol::Sip);
     d.name = "SEP000000008842".into();
     assert_eq!(d.validate(cat).unwrap_err().field, "name");
+    let mut s = support::snapshot();
+    let mut d = s.devices.get("SEP000000008841").unwrap().clone();
+    d.security_mode = SecurityMode::Encrypted;
+    let secure = Object::Device(d);
+    assert!(secure.validate(cat).is_ok(), "the model holds the mode");
+    s.put(secure.clone());
+    assert_eq!(
+        check(&s, &secure).unwrap_err().field,
+        "security_mode",
+        "the builder cannot serve it"
+    );
     let rule = DialRule::new("[1-8]xxx");
     assert_eq!(
         rule.validate().unwrap_err().field,
