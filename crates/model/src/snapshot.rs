@@ -325,7 +325,7 @@ impl Snapshot {
             Object::Device(o) => {
                 let (name, mac) = (o.name.clone(), o.mac);
                 if let Some(old) = self.devices.insert(&name, o) {
-                    self.by_mac.remove(&old.mac);
+                    self.forget_mac(old.mac, &name);
                 }
                 self.by_mac.insert(mac, fold(&name));
             }
@@ -346,9 +346,17 @@ impl Snapshot {
             Kind::User => drop(self.users.remove(key)),
             Kind::Device => {
                 if let Some(old) = self.devices.remove(key) {
-                    self.by_mac.remove(&old.mac);
+                    self.forget_mac(old.mac, key);
                 }
             }
+        }
+    }
+
+    /// Drops `mac` from the index if it still points at device `name`: another device may
+    /// have taken the MAC already (changes are taken in by object, not in commit order).
+    fn forget_mac(&mut self, mac: Mac, name: &str) {
+        if self.by_mac.get(&mac).is_some_and(|n| *n == fold(name)) {
+            self.by_mac.remove(&mac);
         }
     }
 
@@ -406,6 +414,28 @@ mod tests {
         s.remove(Kind::Device, "SEP001122334455");
         assert!(s.device_by_mac(mac).is_none());
         assert!(s.devices.is_empty());
+    }
+
+    #[test]
+    fn a_mac_taken_over_by_another_device_stays_with_it_whatever_the_order() {
+        let mut s = Snapshot::new(Arc::new(Catalogue::builtin().clone()));
+        let (x, y): (Mac, Mac) = (
+            "0011223344AA".parse().unwrap(),
+            "0011223344BB".parse().unwrap(),
+        );
+        let mut a = Device::phone(x, "IPCommunicator", Protocol::Sccp, "P");
+        a.name = "A".into();
+        s.put(Object::Device(a.clone()));
+        // B takes X first, then A moves to Y: X must stay B's.
+        let mut b = Device::phone(x, "IPCommunicator", Protocol::Sccp, "P");
+        b.name = "B".into();
+        s.put(Object::Device(b));
+        a.mac = y;
+        s.put(Object::Device(a));
+        assert_eq!(s.device_by_mac(x).map(|d| d.name.as_str()), Some("B"));
+        assert_eq!(s.device_by_mac(y).map(|d| d.name.as_str()), Some("A"));
+        s.remove(Kind::Device, "a");
+        assert_eq!(s.device_by_mac(x).map(|d| d.name.as_str()), Some("B"));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! stays that of the snapshot, a change is visible on the next request, and a request never
 //! sees half a change (generations are swapped whole).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex, RwLock};
@@ -18,7 +18,7 @@ use phoneboot_model::{DeviceClass, Kind, Snapshot};
 use phoneboot_render::{Built, RenderError};
 use phoneboot_source::dir::{File, Origin, Stamp};
 use phoneboot_source::{FileName, Lookup, LookupFuture, Source};
-use phoneboot_store::{Op, Store, StoreError, Version};
+use phoneboot_store::{Store, StoreError, Version};
 use tokio::io::AsyncWriteExt;
 use tracing::{debug, info, warn};
 
@@ -283,15 +283,26 @@ async fn catch_up(
         version = head;
         rebuild = true;
     } else {
-        for change in &changes {
-            match change.op {
-                Op::Delete => snapshot.remove(change.kind, &change.key),
-                Op::Put => match db.store().get(change.kind, &change.key).await? {
-                    Some(object) => snapshot.put(object),
-                    // Deleted by a later change of this batch.
-                    None => snapshot.remove(change.kind, &change.key),
-                },
+        // Every object the changes touched, as it is now, in one read: what exists is put,
+        // the rest was deleted (by this batch or since).
+        let mut touched: Vec<(Kind, String)> = changes
+            .iter()
+            .map(|c| (c.kind, c.key.to_ascii_lowercase()))
+            .collect();
+        touched.sort();
+        touched.dedup();
+        let found = db.store().get_many(&touched).await?;
+        let present: HashSet<(Kind, String)> = found
+            .iter()
+            .map(|o| (o.kind(), o.key().to_ascii_lowercase()))
+            .collect();
+        for (kind, key) in &touched {
+            if !present.contains(&(*kind, key.clone())) {
+                snapshot.remove(*kind, key);
             }
+        }
+        for object in found {
+            snapshot.put(object);
         }
     }
     for change in &changes {

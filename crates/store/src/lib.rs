@@ -102,6 +102,13 @@ pub trait Store: Send + Sync + 'static {
         key: &str,
     ) -> impl Future<Output = Result<Option<Object>, StoreError>> + Send;
 
+    /// The objects named, those that exist, in no particular order (one query per few
+    /// hundred keys, for taking in a batch of changes).
+    fn get_many(
+        &self,
+        keys: &[(Kind, String)],
+    ) -> impl Future<Output = Result<Vec<Object>, StoreError>> + Send;
+
     /// Every object of a kind, in name order.
     fn list(&self, kind: Kind) -> impl Future<Output = Result<Vec<Object>, StoreError>> + Send;
 

@@ -221,6 +221,30 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn get_many(&self, keys: &[(Kind, String)]) -> Result<Vec<Object>, StoreError> {
+        let mut objects = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(CHUNK) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "SELECT kind, key, body FROM objects WHERE (kind, fold) IN (VALUES ",
+            );
+            let mut list = q.separated(", ");
+            for (kind, key) in chunk {
+                list.push("(")
+                    .push_bind_unseparated(kind.as_str())
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(fold(key))
+                    .push_unseparated(")");
+            }
+            q.push(")");
+            for row in q.build().fetch_all(&self.pool).await? {
+                let (kind, key, body): (String, String, String) =
+                    (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+                objects.push(decode(&kind, &key, &body)?);
+            }
+        }
+        Ok(objects)
+    }
+
     async fn referrers(&self, kind: Kind, key: &str) -> Result<Vec<Object>, StoreError> {
         let rows = sqlx::query(
             "SELECT o.kind, o.key, o.body FROM refs r JOIN objects o ON o.kind = r.kind AND o.fold = r.fold

@@ -308,3 +308,26 @@ async fn referrers_are_the_objects_that_name_one() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn get_many_returns_the_objects_that_exist_in_any_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    store.write(base()).await.unwrap();
+    let mut keys: Vec<(Kind, String)> = (0..900u32)
+        .map(|i| (Kind::Device, format!("sep0000aa{i:06x}")))
+        .collect();
+    let batch = (0..900u32)
+        .step_by(2)
+        .map(|i| Write::Put(phone(&format!("0000AA{i:06X}"))))
+        .collect();
+    store.write(batch).await.unwrap();
+    keys.push((Kind::DevicePool, "DEFAULT".into()));
+    let found = store.get_many(&keys).await.unwrap();
+    assert_eq!(
+        found.len(),
+        451,
+        "450 devices over several chunks, and the pool"
+    );
+    assert!(found.iter().any(|o| o.key() == "Default"));
+}
