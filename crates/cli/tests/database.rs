@@ -531,3 +531,159 @@ fn the_databases_maximum_serving_count_applies_unless_the_server_sets_one() {
     });
     assert_eq!(server.counters()["MaxServingCount"], 9);
 }
+
+#[test]
+fn build_writes_every_file_as_render_prints_it_and_check_names_what_cannot_be_built() {
+    let cluster = Cluster::example();
+    let db = &cluster.db;
+    let out = cluster.dir.path().join("built");
+    let said = ok(db, &["build", "--out", out.to_str().unwrap()]);
+    assert!(said.contains("built 14 files"), "{said}");
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 14, "{names:?}");
+    for name in names
+        .iter()
+        .filter(|n| !n.ends_with(".cnf") || n.starts_with("SIP"))
+    {
+        let on_disk = std::fs::read_to_string(out.join(name)).unwrap();
+        assert_eq!(on_disk, ok(db, &["render", name]), "{name}");
+    }
+    assert!(ok(db, &["build", "--check"]).contains("0 failed"));
+    // The 7935's legacy .cnf holds an IPv4 address; a call manager known by name cannot go
+    // into it. The write is accepted (the format is unverified), the build says so.
+    ok(db, &["callmanager", "set", "cm1", "host=cm1.example.com"]);
+    let err = fails(db, &["build", "--check"]);
+    assert!(
+        err.contains("not built: SEP001122334407.cnf") && err.contains("IPv4"),
+        "{err}"
+    );
+    assert!(err.contains("1 files cannot be built"), "{err}");
+}
+
+#[test]
+fn an_operators_model_file_adds_a_model_the_cli_can_use() {
+    let cluster = Cluster::example();
+    let db = &cluster.db;
+    let (success, builtin, _) = phoneboot(&["models", "--toml"]);
+    assert!(success && builtin.contains("name = \"8841\""));
+    let models = cluster.dir.path().join("models.toml");
+    std::fs::write(
+        &models,
+        "[[model]]\nname = \"9871\"\nproduct = \"Cisco Desk Phone 9871\"\ncode = 37000\n\
+         protocols = [\"SIP\"]\nloads = { SIP = \"sip9800.3-2-1\" }\nbuttons = 10\nhttp = true\n",
+    )
+    .unwrap();
+    let m = models.to_str().unwrap();
+    let err = fails(
+        db,
+        &[
+            "device",
+            "add",
+            "0011.2233.7777",
+            "model=9871",
+            "pool=Default",
+        ],
+    );
+    assert!(err.contains("not in the model catalogue"), "{err}");
+    ok(
+        db,
+        &[
+            "device",
+            "add",
+            "0011.2233.7777",
+            "model=9871",
+            "pool=Default",
+            "--models",
+            m,
+        ],
+    );
+    let (success, list, _) = phoneboot(&["models", "--models", m]);
+    assert!(success && list.contains("Cisco Desk Phone 9871"), "{list}");
+    let xml = ok(db, &["render", "SEP001122337777.cnf.xml", "--models", m]);
+    assert!(
+        xml.contains("<loadInformation>sip9800.3-2-1</loadInformation>"),
+        "{xml}"
+    );
+    let bad = cluster.dir.path().join("bad.toml");
+    std::fs::write(&bad, "[[model]]\nname = \"x\"\nbogus = 1\n").unwrap();
+    let err = fails(db, &["models", "--models", bad.to_str().unwrap()]);
+    assert!(err.contains("bad.toml") && err.contains("bogus"), "{err}");
+}
+
+#[test]
+fn import_dry_run_writes_nothing_and_update_replaces_existing_devices() {
+    let cluster = Cluster::example();
+    let db = &cluster.db;
+    let csv = cluster.dir.path().join("update.csv");
+    std::fs::write(
+        &csv,
+        "mac,model,pool,description\n001122334402,7941,Default,Moved desk\n",
+    )
+    .unwrap();
+    let err = fails(db, &["import", csv.to_str().unwrap()]);
+    assert!(
+        err.contains("line 2, column name") && err.contains("--update"),
+        "{err}"
+    );
+    let before = ok(db, &["device", "show", "SEP001122334402"]);
+    let said = ok(
+        db,
+        &["import", csv.to_str().unwrap(), "--update", "--dry-run"],
+    );
+    assert!(said.contains("dry run"), "{said}");
+    assert_eq!(ok(db, &["device", "show", "SEP001122334402"]), before);
+    ok(db, &["import", csv.to_str().unwrap(), "--update"]);
+    assert!(ok(db, &["device", "show", "SEP001122334402"]).contains("Moved desk"));
+}
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let cluster = Cluster::example();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' models --database '{}' | head -1",
+            env!("CARGO_BIN_EXE_phoneboot"),
+            cluster.db.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_change_that_touches_every_device_runs_a_full_build_and_each_kind_is_counted() {
+    let cluster = Cluster::example();
+    let db = &cluster.db;
+    let server = cluster.serve(&[]);
+    assert_eq!(server.counter_reaches("BuildCount", 1), 1);
+    ok(db, &["pool", "set", "Default", "connection_monitor=60"]);
+    assert_eq!(
+        server.counter_reaches("BuildCount", 2),
+        2,
+        "a pool change rebuilds"
+    );
+    ok(db, &["dialplan", "set", "Standard", "rules.0.timeout=3"]);
+    ok(
+        db,
+        &["softkeys", "set", "Standard", "sets.0.keys=[\"Redial\"]"],
+    );
+    assert_eq!(server.counter_reaches("SoftkeyChangeNotifications", 1), 1);
+    let c = server.counters();
+    assert_eq!(c["DialruleChangeNotifications"], 1, "{c:?}");
+    assert_eq!(c["ChangeNotifications"], 3, "{c:?}");
+    assert_eq!(
+        c["BuildCount"], 2,
+        "plan and softkey changes touch only their files"
+    );
+}
