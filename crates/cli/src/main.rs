@@ -41,9 +41,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use phoneboot_model::Kind;
 
-/// Provisioning server for IP phones and voice gateways: serves phone files over TFTP and HTTP,
-/// asks other clusters for what it lacks, and keeps the Cisco TFTP counters and busy limit, as
-/// the Cisco Unified CM "Cisco TFTP" service does.
+/// Provisioning server for IP phones and voice gateways, as the Cisco Unified CM "Cisco TFTP"
+/// service: keeps a device database, builds each device's configuration files, serves them
+/// with firmware and rings over TFTP and HTTP, asks other clusters for what it lacks, and keeps
+/// the Cisco TFTP counters and busy limit. Start with `phoneboot init --example`, then
+/// `phoneboot serve`.
 #[derive(Debug, Parser)]
 #[command(
     name = "phoneboot",
@@ -63,25 +65,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the TFTP root and alternate locations over TFTP (69) and HTTP (6970), with the
-    /// counters on the admin listener.
+    /// Serve the files built from the device database, then the TFTP root and alternate
+    /// locations, over TFTP (69) and HTTP (6970), with the counters on the admin listener.
     Serve(Box<serve::ServeArgs>),
     /// Show a running server's Cisco TFTP counters (read from its admin listener).
     Counters(counters::CountersArgs),
-    /// Manage custom files (rings, backgrounds, loads) in the root or an alternate location;
-    /// a running server serves every change at once.
-    File(file::FileArgs),
-    /// DHCP configuration that points phones at phoneboot (options 150, 66, DHCPv6 17), and a
-    /// decoder that explains such an option's value.
-    Dhcp(dhcp::DhcpArgs),
-    /// Emulate one device: pick its TFTP servers from DHCP inputs, boot as its model does, and
-    /// print each decision and file with its outcome and time.
-    Emulate(Box<emulate::EmulateArgs>),
-    /// Download one file over TFTP with phoneboot's own client.
-    Get(client::GetArgs),
-    /// Load generator: many downloads of one file at a given concurrency, with rates and
-    /// latencies (the benchmark's client).
-    Load(load::LoadArgs),
     /// Create the device database (--example: with a small example cluster).
     Init(example::InitArgs),
     /// Phones, soft clients and gateways: add, list, show, set, remove, login, logout.
@@ -114,6 +102,20 @@ enum Command {
     Render(build::RenderArgs),
     /// List the device model catalogue.
     Models(build::ModelsArgs),
+    /// Manage custom files (rings, backgrounds, loads) in the root or an alternate location;
+    /// a running server serves every change at once.
+    File(file::FileArgs),
+    /// DHCP configuration that points phones at phoneboot (options 150, 66, DHCPv6 17), and a
+    /// decoder that explains such an option's value.
+    Dhcp(dhcp::DhcpArgs),
+    /// Emulate one device: pick its TFTP servers from DHCP inputs, boot as its model does, and
+    /// print each decision and file with its outcome and time.
+    Emulate(Box<emulate::EmulateArgs>),
+    /// Download one file over TFTP with phoneboot's own client.
+    Get(client::GetArgs),
+    /// Load generator: many downloads of one file at a given concurrency, with rates and
+    /// latencies (the benchmark's client).
+    Load(load::LoadArgs),
     /// Boot storm: many emulated devices booting at once or at a rate against a TFTP server
     /// (ours or any other), with progress, a summary and an HTML report.
     Storm(Box<storm::StormArgs>),
