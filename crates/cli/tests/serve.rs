@@ -134,6 +134,9 @@ fn counters_count_exactly_what_happened() {
             assert!(c.recv().is_some());
         }
     }
+    // The server frees the slot when it has read the last ACK, which the client does not see:
+    // wait for it, or the held transfer below would find the slot still taken.
+    assert_eq!(server.counter_reaches("RequestsProcessed", 1), 1);
     // 2: not found.
     assert_eq!(
         as_error(
@@ -170,7 +173,7 @@ fn counters_count_exactly_what_happened() {
     );
     // 3 ends: the client aborts it.
     holder.send(held_tid, b"\0\x05\0\x00bye\0");
-    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(server.counter_reaches("RequestsAborted", 1), 1);
     // 6 and 7: over HTTP, found (from the cache) and not found.
     assert_eq!(
         http_get(server.http.unwrap(), "/SEP001122AABBCC.cnf.xml"),

@@ -144,10 +144,11 @@ impl Server {
             .collect()
     }
 
-    /// Waits (at most 2 s) until a counter reaches `value`; returns what it last read. Counters
-    /// are updated right after a client gets its answer, so a reader may have to wait a little.
+    /// Waits (at most 10 s, for a loaded CI machine) until a counter reaches `value`; returns
+    /// what it last read. Counters are updated right after a client gets its answer, so a
+    /// reader may have to wait a little.
     pub fn counter_reaches(&self, name: &str, value: u64) -> u64 {
-        let deadline = Instant::now() + Duration::from_secs(2);
+        let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let now = self.counters().get(name).copied().unwrap_or(0);
             if now == value || Instant::now() > deadline {
