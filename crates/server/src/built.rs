@@ -7,10 +7,9 @@
 //! stays that of the snapshot, a change is visible on the next request, and a request never
 //! sees half a change (generations are swapped whole).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::process::Stdio;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
@@ -19,9 +18,9 @@ use phoneboot_render::{Built, RenderError};
 use phoneboot_source::dir::{File, Origin, Stamp};
 use phoneboot_source::{FileName, Lookup, LookupFuture, Source};
 use phoneboot_store::{Store, StoreError, Version};
-use tokio::io::AsyncWriteExt;
 use tracing::{debug, info, warn};
 
+use crate::converter::ProfileConverter;
 use crate::counters::{Counter, Counters};
 use crate::db::Database;
 
@@ -34,16 +33,10 @@ pub(crate) struct Generation {
     pub(crate) at: SystemTime,
 }
 
-/// Converted profiles kept at most (by the hash of their text).
-const MAX_CONVERTED: usize = 4096;
-/// How long the profile converter may take.
-const CONVERTER_TIMEOUT: Duration = Duration::from_secs(10);
-
 #[derive(Debug)]
 pub(crate) struct BuiltFiles {
     current: RwLock<Arc<Generation>>,
-    converter: Vec<String>,
-    converted: Mutex<HashMap<u64, Bytes>>,
+    converter: Option<ProfileConverter>,
 }
 
 fn tag_of(content: &[u8]) -> u64 {
@@ -53,7 +46,11 @@ fn tag_of(content: &[u8]) -> u64 {
 }
 
 impl BuiltFiles {
-    pub(crate) fn new(snapshot: Snapshot, version: Version, converter: Vec<String>) -> Self {
+    pub(crate) fn new(
+        snapshot: Snapshot,
+        version: Version,
+        converter: Option<ProfileConverter>,
+    ) -> Self {
         Self {
             current: RwLock::new(Arc::new(Generation {
                 snapshot,
@@ -61,7 +58,6 @@ impl BuiltFiles {
                 at: SystemTime::now(),
             })),
             converter,
-            converted: Mutex::new(HashMap::new()),
         }
     }
 
@@ -117,65 +113,21 @@ impl BuiltFiles {
     }
 
     fn needs_converter(&self, built: Option<&Built>) -> bool {
-        !self.converter.is_empty() && matches!(built, Some(Built::Profile(..)))
+        self.converter.is_some() && matches!(built, Some(Built::Profile(..)))
     }
 
     async fn convert(&self, text: Bytes, at: SystemTime) -> Lookup {
-        let key = tag_of(&text);
-        let cached = self
-            .converted
-            .lock()
-            .ok()
-            .and_then(|c| c.get(&key).cloned());
-        if let Some(bytes) = cached {
-            return Self::found(bytes, at);
-        }
-        match run_converter(&self.converter, &text).await {
-            Ok(bytes) => {
-                if let Ok(mut cache) = self.converted.lock() {
-                    if cache.len() >= MAX_CONVERTED {
-                        cache.clear();
-                    }
-                    cache.insert(key, bytes.clone());
-                }
-                Self::found(bytes, at)
-            }
+        let Some(converter) = &self.converter else {
+            return Self::found(text, at);
+        };
+        match converter.convert(&text).await {
+            Ok(bytes) => Self::found(bytes, at),
             Err(reason) => {
-                warn!("profile converter {:?}: {reason}", self.converter[0]);
+                warn!("profile converter {:?}: {reason}", converter.program());
                 Lookup::Failed(reason)
             }
         }
     }
-}
-
-async fn run_converter(command: &[String], input: &[u8]) -> Result<Bytes, String> {
-    let (program, args) = command.split_first().ok_or("no command")?;
-    let mut child = tokio::process::Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("cannot start: {e}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(input)
-            .await
-            .map_err(|e| format!("stdin: {e}"))?;
-    }
-    let output = tokio::time::timeout(CONVERTER_TIMEOUT, child.wait_with_output())
-        .await
-        .map_err(|_| format!("no result within {CONVERTER_TIMEOUT:?}"))?
-        .map_err(|e| e.to_string())?;
-    if !output.status.success() {
-        return Err(format!(
-            "{}: {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
-    }
-    Ok(Bytes::from(output.stdout))
 }
 
 impl Source for BuiltFiles {

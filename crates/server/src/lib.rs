@@ -17,6 +17,7 @@ mod admission;
 mod answer;
 mod built;
 pub mod config;
+pub mod converter;
 pub mod counters;
 pub mod db;
 mod http;
@@ -123,7 +124,7 @@ impl Server {
                 let built = Arc::new(built::BuiltFiles::new(
                     snapshot,
                     version,
-                    db_config.profile_converter.clone(),
+                    converter::ProfileConverter::new(&db_config.profile_converter),
                 ));
                 sources.push(Arc::clone(&built) as Arc<dyn Source>);
                 Some((built, db))

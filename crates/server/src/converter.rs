@@ -1,0 +1,109 @@
+//! The operator's profile converter: a command that turns the `#txt` profile phoneboot builds
+//! for a 7902/7905/7912 (on its stdin) into the binary the phone reads (on its stdout), such
+//! as a wrapper around Cisco's cfgfmt. The binary layout is not documented (spec: [U]), so
+//! phoneboot does not write it itself.
+//!
+//! Shared by `serve` (the phone's request) and the CLI (`render`, `build`), so that what an
+//! operator inspects is what a phone gets.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash as _, Hasher as _};
+use std::process::Stdio;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::AsyncWriteExt as _;
+
+/// Converted profiles kept at most (by the hash of their text).
+const MAX_CONVERTED: usize = 4096;
+/// How long one run of the command may take.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A configured converter with a cache of its results (a boot storm of 7912s asks for the
+/// same few texts thousands of times; the command runs once per distinct text).
+#[derive(Debug)]
+pub struct ProfileConverter {
+    command: Vec<String>,
+    converted: Mutex<HashMap<u64, Bytes>>,
+}
+
+impl ProfileConverter {
+    /// `None` when no command is configured.
+    pub fn new(command: &[String]) -> Option<Self> {
+        (!command.is_empty()).then(|| Self {
+            command: command.to_vec(),
+            converted: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The program, for messages.
+    pub fn program(&self) -> &str {
+        self.command.first().map_or("", String::as_str)
+    }
+
+    /// The binary profile for `text`; the error says why the command gave none (it could
+    /// not start, timed out, or exited with an error — with its stderr).
+    pub async fn convert(&self, text: &[u8]) -> Result<Bytes, String> {
+        let key = {
+            let mut h = DefaultHasher::new();
+            text.hash(&mut h);
+            h.finish()
+        };
+        if let Some(bytes) = self
+            .converted
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&key).cloned())
+        {
+            return Ok(bytes);
+        }
+        let bytes = run(&self.command, text).await?;
+        if let Ok(mut cache) = self.converted.lock() {
+            if cache.len() >= MAX_CONVERTED {
+                cache.clear();
+            }
+            cache.insert(key, bytes.clone());
+        }
+        Ok(bytes)
+    }
+}
+
+async fn run(command: &[String], input: &[u8]) -> Result<Bytes, String> {
+    let (program, args) = command.split_first().ok_or("no command")?;
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start {program:?}: {e}"))?;
+    // Feed stdin while reading stdout: a command that writes before it has read everything
+    // would otherwise fill its pipe and wait on us while we wait on it.
+    let stdin = child.stdin.take();
+    let feed = async move {
+        match stdin {
+            // Dropped at the end of the block: the command sees end of input.
+            Some(mut stdin) => stdin.write_all(input).await,
+            None => Ok(()),
+        }
+    };
+    let (fed, output) = tokio::time::timeout(TIMEOUT, async {
+        tokio::join!(feed, child.wait_with_output())
+    })
+    .await
+    .map_err(|_| format!("no result within {TIMEOUT:?}"))?;
+    let output = output.map_err(|e| e.to_string())?;
+    // A command that failed without reading its input breaks the pipe; its exit status and
+    // stderr say more than the broken pipe does.
+    if !output.status.success() {
+        return Err(format!(
+            "{}: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    fed.map_err(|e| format!("it did not read the whole profile: {e}"))?;
+    Ok(Bytes::from(output.stdout))
+}
