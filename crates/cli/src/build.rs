@@ -1,7 +1,7 @@
 //! `phoneboot build`, `phoneboot render`, `phoneboot models`.
 
 use std::io::{IsTerminal as _, Write as _};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -9,7 +9,10 @@ use anyhow::{Context as _, anyhow};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::database::DbArgs;
+use phoneboot_render::Built;
+use phoneboot_server::converter::ProfileConverter;
+
+use crate::database::{self, DbArgs};
 
 #[derive(Debug, Args)]
 pub(crate) struct BuildArgs {
@@ -28,7 +31,9 @@ pub(crate) struct BuildArgs {
 }
 
 pub(crate) async fn build(args: BuildArgs) -> anyhow::Result<()> {
-    let db = args.db.open().await?;
+    let config = args.db.config()?;
+    let db = database::open(&config).await?;
+    let converter = ProfileConverter::new(&config.profile_converter);
     let loaded = Instant::now();
     let (snapshot, version) = db.snapshot().await?;
     let load_time = loaded.elapsed();
@@ -52,23 +57,55 @@ pub(crate) async fn build(args: BuildArgs) -> anyhow::Result<()> {
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
     let write_error = Mutex::new(None);
+    // Profiles the converter must turn into binaries: a few (7902/7905/7912), converted after
+    // the threads are done, as the phone would get them.
+    let to_convert = Mutex::new(Vec::new());
+    let convert = converter.is_some();
     let started = Instant::now();
     let out = args.out.clone();
     let stats = tokio::task::spawn_blocking(move || {
         let stats = phoneboot_render::build_all(&snapshot, threads, |file, bytes| {
-            if let Some(out) = &out
-                && let Err(e) = std::fs::write(out.join(file.to_string()), bytes)
-                && let Ok(mut slot) = write_error.lock()
-            {
-                slot.get_or_insert(format!("{file}: {e}"));
+            if convert && matches!(file, Built::Profile(..)) {
+                if let Ok(mut list) = to_convert.lock() {
+                    list.push((file.to_string(), bytes.to_vec()));
+                }
+            } else {
+                write(out.as_deref(), &file.to_string(), bytes, &write_error);
             }
             bar.inc(1);
         });
         bar.finish_and_clear();
-        (stats, write_error.into_inner().ok().flatten())
+        (
+            stats,
+            write_error,
+            to_convert.into_inner().unwrap_or_default(),
+        )
     })
     .await?;
-    let (stats, write_error) = stats;
+    let (mut stats, write_error, to_convert) = stats;
+    if let Some(converter) = &converter {
+        for (name, text) in to_convert {
+            match converter.convert(&text).await {
+                Ok(binary) => {
+                    stats.bytes = stats.bytes - text.len() as u64 + binary.len() as u64;
+                    write(args.out.as_deref(), &name, &binary, &write_error);
+                }
+                Err(e) => {
+                    stats.files -= 1;
+                    stats.devices -= 1;
+                    stats.bytes -= text.len() as u64;
+                    stats.failed.push((
+                        name,
+                        format!(
+                            "the profile converter {:?} failed: {e}",
+                            converter.program()
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    let write_error = write_error.into_inner().ok().flatten();
     let target = args.out.as_ref().map_or_else(
         || "nowhere (--check)".to_owned(),
         |o| o.display().to_string(),
@@ -101,19 +138,48 @@ pub(crate) async fn build(args: BuildArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes one built file into `out` (nowhere under --check); the first error is kept.
+fn write(out: Option<&Path>, name: &str, bytes: &[u8], error: &Mutex<Option<String>>) {
+    if let Some(out) = out
+        && let Err(e) = std::fs::write(out.join(name), bytes)
+        && let Ok(mut slot) = error.lock()
+    {
+        slot.get_or_insert(format!("{name}: {e}"));
+    }
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct RenderArgs {
     /// The file name a device asks for, e.g. SEP001122334455.cnf.xml (any case).
     name: String,
+    /// Print a 7902/7905/7912 profile as its #txt text even when a profile converter is
+    /// configured (by default the converter's binary is printed, as the phone gets it).
+    #[arg(long)]
+    text: bool,
     #[command(flatten)]
     db: DbArgs,
 }
 
 pub(crate) async fn render(args: RenderArgs) -> anyhow::Result<()> {
-    let db = args.db.open().await?;
+    let config = args.db.config()?;
+    let db = database::open(&config).await?;
     let (snapshot, _) = db.snapshot().await?;
     match phoneboot_render::render_name(&snapshot, &args.name) {
-        Some((_, Ok(bytes))) => {
+        Some((file, Ok(bytes))) => {
+            let bytes = match ProfileConverter::new(&config.profile_converter) {
+                Some(converter) if !args.text && matches!(file, Built::Profile(..)) => converter
+                    .convert(&bytes)
+                    .await
+                    .map_err(|e| {
+                        anyhow!(
+                            "{file}: the profile converter {:?} failed: {e} (--text prints the \
+                             text it was given)",
+                            converter.program()
+                        )
+                    })?
+                    .to_vec(),
+                _ => bytes,
+            };
             let mut out = std::io::stdout().lock();
             out.write_all(&bytes)?;
             out.flush()?;
@@ -143,7 +209,7 @@ pub(crate) fn models(args: &ModelsArgs) -> anyhow::Result<()> {
         out!("{}", phoneboot_model::Catalogue::BUILTIN_TOML);
         return Ok(());
     }
-    let catalogue = phoneboot_server::db::catalogue(&args.db.config())?;
+    let catalogue = phoneboot_server::db::catalogue(&args.db.config()?)?;
     outln!(
         "{:<16} {:<28} {:>6}  {:<9} files",
         "name",

@@ -21,7 +21,7 @@ pub(crate) struct InitArgs {
 }
 
 pub(crate) async fn run(args: InitArgs) -> anyhow::Result<()> {
-    let path = args.db.config().path;
+    let path = args.db.config()?.path;
     let db = args.db.open().await?;
     if !args.example {
         outln!("device database ready: {}", path.display());

@@ -27,7 +27,10 @@ pub(crate) struct ObjectArgs {
 enum Verb {
     /// Add an object: NAME, then field=value pairs (`show` an existing one to see the fields).
     Add {
+        /// The object's name (a device: its MAC in any notation, or SEP<MAC>; any case).
         name: String,
+        /// A field and its value; values are TOML (`lines='[{dn="1001"}]'`), a dotted path
+        /// reaches inside (`lines.0.display_name=Bob`); `field=` puts it back to its default.
         #[arg(value_name = "FIELD=VALUE")]
         fields: Vec<String>,
         /// Read the object from a TOML file (fields on the command line override it).
@@ -37,15 +40,24 @@ enum Verb {
     /// List the objects, one per line.
     List,
     /// Print one object as TOML.
-    Show { name: String },
+    Show {
+        /// The object's name (a device: its MAC in any notation, or SEP<MAC>; any case).
+        name: String,
+    },
     /// Change fields of an object.
     Set {
+        /// The object's name (a device: its MAC in any notation, or SEP<MAC>; any case).
         name: String,
+        /// A field and its value; values are TOML (`lines='[{dn="1001"}]'`), a dotted path
+        /// reaches inside (`lines.0.display_name=Bob`); `field=` puts it back to its default.
         #[arg(value_name = "FIELD=VALUE", required = true)]
         fields: Vec<String>,
     },
     /// Remove an object (refused while another object uses it).
-    Remove { name: String },
+    Remove {
+        /// The object's name (a device: its MAC in any notation, or SEP<MAC>; any case).
+        name: String,
+    },
 }
 
 /// Devices have two more verbs: Extension Mobility login and logout.

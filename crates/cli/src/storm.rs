@@ -87,7 +87,7 @@ async fn devices(args: &StormArgs) -> anyhow::Result<Vec<Planned>> {
     if let Some(path) = &args.from_database {
         let db = DbArgs {
             database: Some(path.clone()),
-            models: None,
+            ..DbArgs::default()
         }
         .open()
         .await?;

@@ -455,6 +455,83 @@ fn a_configured_converter_turns_the_text_profile_into_what_the_phone_reads() {
 }
 
 #[test]
+fn the_cli_reads_the_servers_config_file_and_shows_what_the_phone_gets() {
+    let cluster = Cluster::example();
+    let dir = cluster.dir.path();
+    let config = dir.join("phoneboot.toml");
+    let write_config = |converter: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "[database]\npath = {:?}\nprofile_converter = {converter}\n",
+                cluster.db.display().to_string()
+            ),
+        )
+        .unwrap();
+    };
+    write_config(r#"["tr", "a-z", "A-Z"]"#);
+    let cli = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--config", config.to_str().unwrap()]);
+        phoneboot(&all)
+    };
+    // No --database: the config file's [database] path is the one used.
+    let (success, listed, err) = cli(&["device", "list"]);
+    assert!(success, "{err}");
+    assert!(listed.contains("SEP001122334404"), "{listed}");
+
+    // render prints what the phone gets: the converter's output; --text the text it was given.
+    let (success, text, err) = cli(&["render", "gk001122334404", "--text"]);
+    assert!(success && text.starts_with("#txt\n"), "{text}{err}");
+    let (success, binary, err) = cli(&["render", "gk001122334404"]);
+    assert!(success, "{err}");
+    assert_eq!(binary, text.to_uppercase());
+    // A file that is no profile is never given to the converter.
+    let (_, xml, _) = cli(&["render", "SEP001122334401.cnf.xml"]);
+    assert!(xml.contains("<device"), "{xml}");
+
+    // build --out writes the converted profile, and everything else as rendered.
+    let out = dir.join("built");
+    let (success, said, err) = cli(&["build", "--out", out.to_str().unwrap()]);
+    assert!(success && said.contains("0 failed"), "{said}{err}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("gk001122334404")).unwrap(),
+        binary
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("SEP001122334401.cnf.xml")).unwrap(),
+        xml
+    );
+
+    // A converter that fails: render says which and why; build --check names the file.
+    write_config(r#"["sh", "-c", "echo cfgfmt: bad input >&2; exit 3"]"#);
+    let (success, _, err) = cli(&["render", "gk001122334404"]);
+    assert!(!success);
+    assert!(
+        err.contains("gk001122334404: the profile converter \"sh\" failed")
+            && err.contains("cfgfmt: bad input"),
+        "{err}"
+    );
+    let (success, _, err) = cli(&["build", "--check"]);
+    assert!(!success);
+    assert!(
+        err.contains("not built: gk001122334404: the profile converter"),
+        "{err}"
+    );
+
+    // A config file that turns the database off, or does not parse, is explained.
+    std::fs::write(&config, "[database]\npath = \"off\"\n").unwrap();
+    let (success, _, err) = cli(&["device", "list"]);
+    assert!(
+        !success && err.contains("turns the device database off"),
+        "{err}"
+    );
+    std::fs::write(&config, "[database]\npaht = \"x.db\"\n").unwrap();
+    let (success, _, err) = cli(&["device", "list"]);
+    assert!(!success && err.contains("paht"), "{err}");
+}
+
+#[test]
 fn with_the_database_off_only_disk_files_are_served() {
     if !require("curl") {
         return;

@@ -195,6 +195,10 @@ pub fn phoneboot(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_phoneboot"))
         .args(args)
         .env_remove("RUST_LOG")
+        // The tests say where everything is; the environment of whoever runs them does not.
+        .env_remove("PHONEBOOT_CONFIG")
+        .env_remove("PHONEBOOT_DATABASE")
+        .env_remove("PHONEBOOT_MODELS")
         .output()
         .unwrap();
     (
