@@ -6,7 +6,6 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use support::*;
 
@@ -437,7 +436,11 @@ fn transfer_state_survives_hostile_packets() {
     probe.send(tid3, b"\0\x05\0\x08tsize probe\0");
     assert!(probe.recv().is_none());
 
-    std::thread::sleep(Duration::from_millis(200));
+    // The server counts an ending when it has read the client's last word, which the
+    // client cannot see: wait for the counters instead of guessing a delay.
+    assert_eq!(server.counter_reaches("RequestsOptionProbe", 1), 1);
+    assert_eq!(server.counter_reaches("RequestsAborted", 1), 1);
+    assert_eq!(server.counter_reaches("RequestsProcessed", 1), 1);
     let c = server.counters();
     assert_eq!(c["RequestsProcessed"], 1, "{c:?}");
     assert_eq!(c["RequestsAborted"], 1, "{c:?}");

@@ -271,7 +271,8 @@ fn http_counters_count_exactly_what_happened() {
     assert_eq!(curl(&["-I", &url(&server, "size513.bin")]).0, 200);
     assert_eq!(curl(&[&url(&server, "nope")]).0, 404);
     assert_eq!(curl(&[&url(&server, "../x")]).0, 403);
-    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(server.counter_reaches("HttpRequests", 5), 5);
+    assert_eq!(server.counter_reaches("HttpRequestsDenied", 1), 1);
     let c = server.counters();
     for (name, value) in [
         ("HttpRequests", 5),
