@@ -117,8 +117,9 @@ pub(crate) struct EmulateArgs {
     /// the device does at power-up, and take the TFTP servers from the ACK. Needs root.
     #[arg(long, value_name = "INTERFACE", conflicts_with_all = ["option150", "option66", "siaddr", "sname", "dhcp_reply"])]
     dhcp: Option<String>,
-    /// How long to wait for each DHCP reply.
-    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    /// How long to wait for each DHCP reply (OFFER, ACK); the request is sent again after
+    /// 4 s, 8 s, 16 s ... as RFC 2131 has it.
+    #[arg(long, value_name = "MS", default_value_t = 15000)]
     dhcp_timeout_ms: u64,
     /// The TFTP port of the servers (69 on real networks).
     #[arg(long, default_value_t = 69)]

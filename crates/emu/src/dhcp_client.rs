@@ -22,8 +22,14 @@ pub enum ExchangeError {
         "cannot open the DHCP client socket on {0}: {1} (this needs root, or CAP_NET_RAW and CAP_NET_BIND_SERVICE)"
     )]
     Socket(String, std::io::Error),
-    #[error("no DHCP {0} within {1:?}")]
-    Timeout(&'static str, Duration),
+    #[error("no DHCP {what} within {timeout:?} ({sent} requests sent)")]
+    Timeout {
+        what: &'static str,
+        timeout: Duration,
+        sent: u32,
+    },
+    #[error("cannot send a DHCP request: {0}")]
+    Send(std::io::Error),
     #[error("the DHCP server refused the request (NAK)")]
     Nak,
     #[error("a malformed DHCP reply: {0}")]
@@ -69,19 +75,74 @@ fn transaction_id(mac: [u8; 6]) -> u32 {
     nanos ^ u32::from_be_bytes([mac[2], mac[3], mac[4], mac[5]])
 }
 
+/// When a request is sent again if no reply came: after `first`, then twice as long each time,
+/// at most `max`.
+#[derive(Debug, Clone, Copy)]
+struct Retransmission {
+    first: Duration,
+    max: Duration,
+}
+
+/// RFC 2131 §4.1: 4 s, doubling up to 64 s. (The RFC also randomises each wait by ±1 s; one
+/// emulated client has nobody to collide with.)
+const RFC_2131: Retransmission = Retransmission {
+    first: Duration::from_secs(4),
+    max: Duration::from_secs(64),
+};
+
+/// One step of the exchange: what is sent, and what answers it.
+struct Step<'a> {
+    request: &'a [u8],
+    xid: u32,
+    want: &'a [u8],
+    what: &'static str,
+}
+
+/// Sends the step's request to `server` until a reply of a wanted type comes, or `timeout`
+/// has passed.
+async fn ask(
+    socket: &UdpSocket,
+    server: SocketAddr,
+    step: &Step<'_>,
+    schedule: Retransmission,
+    timeout: Duration,
+) -> Result<Offer, ExchangeError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut wait = schedule.first;
+    let mut sent = 0;
+    loop {
+        socket
+            .send_to(step.request, server)
+            .await
+            .map_err(ExchangeError::Send)?;
+        sent += 1;
+        let until = deadline.min(tokio::time::Instant::now() + wait);
+        if let Some(result) = reply(socket, step.xid, step.want, until).await {
+            return result;
+        }
+        if until >= deadline {
+            return Err(ExchangeError::Timeout {
+                what: step.what,
+                timeout,
+                sent,
+            });
+        }
+        wait = (wait * 2).min(schedule.max);
+    }
+}
+
+/// The first reply of a `want`ed type to `xid` before `until`; `None` when none came.
 async fn reply(
     socket: &UdpSocket,
     xid: u32,
     want: &[u8],
-    what: &'static str,
-    timeout: Duration,
-) -> Result<Offer, ExchangeError> {
-    let deadline = tokio::time::Instant::now() + timeout;
+    until: tokio::time::Instant,
+) -> Option<Result<Offer, ExchangeError>> {
     let mut buf = vec![0u8; 1500];
     loop {
-        let received = tokio::time::timeout_at(deadline, socket.recv_from(&mut buf))
+        let received = tokio::time::timeout_at(until, socket.recv_from(&mut buf))
             .await
-            .map_err(|_| ExchangeError::Timeout(what, timeout))?;
+            .ok()?;
         let Ok((len, _)) = received else { continue };
         // Other clients' replies (another xid) and other message types are not ours.
         let Ok(offer) = Offer::parse(&buf[..len]) else {
@@ -91,8 +152,8 @@ async fn reply(
             continue;
         }
         match offer.message_type {
-            Some(NAK) => return Err(ExchangeError::Nak),
-            Some(t) if want.contains(&t) => return Ok(offer),
+            Some(NAK) => return Some(Err(ExchangeError::Nak)),
+            Some(t) if want.contains(&t) => return Some(Ok(offer)),
             _ => {}
         }
     }
@@ -122,24 +183,25 @@ pub async fn exchange(
         .map_err(fail)?;
     socket.set_nonblocking(true).map_err(fail)?;
     let socket = UdpSocket::from_std(socket.into()).map_err(fail)?;
-    let server = SocketAddr::from((Ipv4Addr::BROADCAST, 67));
     let xid = transaction_id(mac);
-    socket
-        .send_to(&message(DISCOVER, mac, xid, None), server)
-        .await
-        .map_err(fail)?;
-    let offer = reply(&socket, xid, &[OFFER], "OFFER", timeout).await?;
+    let server = SocketAddr::from((Ipv4Addr::BROADCAST, 67));
+    let discover = Step {
+        request: &message(DISCOVER, mac, xid, None),
+        xid,
+        want: &[OFFER],
+        what: "OFFER",
+    };
+    let offer = ask(&socket, server, &discover, RFC_2131, timeout).await?;
     let (Some(address), Some(server_id)) = (offer.yiaddr, offer.server_id) else {
         return Err(ExchangeError::Malformed(DhcpError::ReplyShort(0)));
     };
-    socket
-        .send_to(
-            &message(REQUEST, mac, xid, Some((address, server_id))),
-            server,
-        )
-        .await
-        .map_err(fail)?;
-    reply(&socket, xid, &[ACK], "ACK", timeout).await
+    let request = Step {
+        request: &message(REQUEST, mac, xid, Some((address, server_id))),
+        xid,
+        want: &[ACK],
+        what: "ACK",
+    };
+    ask(&socket, server, &request, RFC_2131, timeout).await
 }
 
 #[cfg(test)]
@@ -173,5 +235,103 @@ mod tests {
             Offer::parse(&r2).unwrap().server_id,
             Some(Ipv4Addr::new(10, 0, 0, 1))
         );
+    }
+
+    const FAST: Retransmission = Retransmission {
+        first: Duration::from_millis(50),
+        max: Duration::from_millis(100),
+    };
+
+    /// A server on loopback that drops the first `drop` requests and answers the next one with
+    /// `reply_type`; returns how many requests it saw.
+    async fn server(drop: usize, reply_type: u8) -> (SocketAddr, tokio::task::JoinHandle<usize>) {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = socket.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let mut buf = [0u8; 1500];
+            let mut seen = 0;
+            loop {
+                let (n, from) = socket.recv_from(&mut buf).await.unwrap();
+                seen += 1;
+                if seen > drop {
+                    let mut answer = buf[..n].to_vec();
+                    answer[0] = 2; // BOOTREPLY
+                    let at = answer.windows(3).position(|w| w[..2] == [53, 1]).unwrap();
+                    answer[at + 2] = reply_type;
+                    socket.send_to(&answer, from).await.unwrap();
+                    return seen;
+                }
+            }
+        });
+        (addr, task)
+    }
+
+    async fn client() -> UdpSocket {
+        UdpSocket::bind("127.0.0.1:0").await.unwrap()
+    }
+
+    fn discover(request: &[u8]) -> Step<'_> {
+        Step {
+            request,
+            xid: 42,
+            want: &[OFFER],
+            what: "OFFER",
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lost_discover_is_sent_again_until_an_offer_comes() {
+        let (addr, seen) = server(2, OFFER).await;
+        let request = message(DISCOVER, [0, 1, 2, 3, 4, 5], 42, None);
+        let offer = ask(
+            &client().await,
+            addr,
+            &discover(&request),
+            FAST,
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+        assert_eq!((offer.xid, offer.message_type), (42, Some(OFFER)));
+        assert_eq!(seen.await.unwrap(), 3, "sent three times, answered once");
+    }
+
+    #[tokio::test]
+    async fn a_nak_ends_the_exchange_at_once() {
+        let (addr, _) = server(0, NAK).await;
+        let request = message(DISCOVER, [0, 1, 2, 3, 4, 5], 42, None);
+        let result = ask(
+            &client().await,
+            addr,
+            &discover(&request),
+            FAST,
+            Duration::from_secs(10),
+        )
+        .await;
+        assert!(matches!(result, Err(ExchangeError::Nak)), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn silence_ends_in_a_timeout_that_says_how_often_it_asked() {
+        // A socket that never answers.
+        let silent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let request = message(DISCOVER, [0, 1, 2, 3, 4, 5], 42, None);
+        let result = ask(
+            &client().await,
+            silent.local_addr().unwrap(),
+            &discover(&request),
+            FAST,
+            Duration::from_millis(400),
+        )
+        .await;
+        let Err(ExchangeError::Timeout { what, sent, .. }) = result else {
+            panic!("{result:?}");
+        };
+        assert_eq!(what, "OFFER");
+        // Sent at 0, 50 and 150 ms, then every 100 ms until 400 ms; a slow machine sends fewer.
+        assert!((2..=5).contains(&sent), "{sent}");
+        let mut buf = [0u8; 1500];
+        let (n, _) = silent.recv_from(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], &request[..], "the same request each time");
     }
 }
