@@ -179,7 +179,8 @@ fn replacing_a_file_under_20_running_transfers_never_mixes_versions() {
             (dest, child)
         })
         .collect();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Replace the file once every transfer has begun (each holds the version it began with).
+    assert_eq!(server.counter_reaches("Requests", 20), 20);
     let (ok, _, err) = file_cmd(root.path(), &["put", "-", "load.bin"], Some(&new));
     assert!(ok, "{err}");
     let (old_sum, new_sum) = (sha256(&old), sha256(&new));
