@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 use phoneboot_emu::boot::{self, Device, Family};
 use phoneboot_emu::dhcp::{self, Local, Offer, Target};
 use phoneboot_emu::net::{HttpFetcher, HttpFirst, TftpFetcher};
-use phoneboot_model::Mac;
+use phoneboot_model::{Catalogue, FileScheme, Mac, ModelInfo, Protocol};
 
 use crate::client::TransferArgs;
 
@@ -59,18 +59,80 @@ impl Behaviour {
 }
 
 /// True when a device of `model` asks HTTP first under `mode`.
-pub(crate) fn http_first_for(model: &str, mode: HttpMode) -> bool {
-    match mode {
-        HttpMode::Always => true,
-        HttpMode::Never => false,
-        HttpMode::Auto => {
-            let digits: String = model.chars().filter(char::is_ascii_digit).collect();
-            phoneboot_model::Catalogue::builtin()
-                .get(model)
-                .or_else(|| phoneboot_model::Catalogue::builtin().get(&digits))
-                .is_some_and(|m| m.http)
+impl HttpMode {
+    /// Whether a device asks HTTP first, given what its model does.
+    pub(crate) fn http_first(self, model_does: bool) -> bool {
+        match self {
+            HttpMode::Always => true,
+            HttpMode::Never => false,
+            HttpMode::Auto => model_does,
         }
     }
+}
+
+/// How a device boots, as its model has it (seed Table 11-3, spec §6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BootPlan {
+    pub(crate) family: Family,
+    /// The configuration file asked for first when it is not `SEP<MAC>.cnf.xml` (IP
+    /// Communicator and Jabber for Tablet ask for `<device name>.cnf.xml`).
+    pub(crate) config_name: Option<String>,
+    /// The model asks HTTP 6970 before TFTP.
+    pub(crate) http: bool,
+}
+
+/// A model by its catalogue name, or by the digits of a product name (`CP-8845` is `8845`).
+pub(crate) fn find_model<'c>(catalogue: &'c Catalogue, model: &str) -> Option<&'c ModelInfo> {
+    let digits: String = model.chars().filter(char::is_ascii_digit).collect();
+    catalogue.get(model).or_else(|| catalogue.get(&digits))
+}
+
+/// How a device named `name` of `model` (`None`: not in the catalogue) boots with SIP or
+/// SCCP firmware. `None` when the model asks for no configuration file of its own.
+pub(crate) fn boot_plan(
+    info: Option<&ModelInfo>,
+    model: &str,
+    sip: bool,
+    name: &str,
+) -> Option<BootPlan> {
+    let Some(info) = info else {
+        // Not in the catalogue: the model number is all there is to go by.
+        return Some(BootPlan {
+            family: Family::of_model(model, sip),
+            config_name: None,
+            http: false,
+        });
+    };
+    let protocol = if sip {
+        Protocol::Sip
+    } else if info.protocols.contains(&Protocol::Sccp) {
+        Protocol::Sccp
+    } else {
+        *info.protocols.first()?
+    };
+    let (family, config_name) = match info.scheme(protocol) {
+        FileScheme::None => return None,
+        FileScheme::Legacy => (Family::Legacy, None),
+        _ if !info.xml => (Family::Legacy, None),
+        FileScheme::SipCnf => (Family::Sip79x0, None),
+        FileScheme::DeviceName | FileScheme::Tablet => {
+            (Family::Xml, Some(format!("{name}.cnf.xml")))
+        }
+        FileScheme::Sep => match info.profile {
+            Some(profile) => (
+                Family::Small {
+                    profile: profile.prefix(),
+                },
+                None,
+            ),
+            None => (Family::Xml, None),
+        },
+    };
+    Some(BootPlan {
+        family,
+        config_name,
+        http: info.http,
+    })
 }
 
 #[derive(Debug, Args)]
@@ -78,9 +140,14 @@ pub(crate) struct EmulateArgs {
     /// The device's MAC address (12 hex digits; `:`, `-` and `.` separators allowed).
     #[arg(long)]
     mac: String,
-    /// Model, e.g. 7965, CP-8845, 7960, 7912.
+    /// Model, e.g. 7965, CP-8845, 7960, 7912, 7935, IPCommunicator (`phoneboot models` lists
+    /// them); it decides which files the device asks for and whether HTTP comes first.
     #[arg(long, default_value = "7965")]
     model: String,
+    /// The device's name, for models whose file is named by it (IP Communicator: any name;
+    /// Jabber for Tablet: TAB<USER>). [default: SEP<MAC>]
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
     /// Emulate a voice gateway instead of a phone: an IOS gateway under SCCP control
     /// (SKIGW<MAC>.cnf.xml, then its analog ports' AN… files) or an MGCP gateway
     /// (<domain>.cnf.xml). Gateways choose their server by the gateway rules (CiscoCM1 first).
@@ -201,16 +268,32 @@ pub(crate) async fn run(args: EmulateArgs) -> anyhow::Result<()> {
             Vec::new()
         }
     };
-    let family = match args.gateway {
-        None => Family::of_model(&args.model, args.sip),
-        Some(GatewayKind::Sccp) => Family::SccpGateway,
-        Some(GatewayKind::Mgcp) => Family::MgcpGateway,
+    let gateway = |family| BootPlan {
+        family,
+        config_name: None,
+        http: false,
     };
-    let mut device = Device::new(&mac, family);
+    let plan = match args.gateway {
+        None => {
+            let name = args.name.clone().unwrap_or_else(|| format!("SEP{mac}"));
+            let info = find_model(Catalogue::builtin(), &args.model);
+            boot_plan(info, &args.model, args.sip, &name).with_context(|| {
+                format!(
+                    "a {} asks for no configuration file of its own (--gateway emulates a \
+                     gateway)",
+                    args.model
+                )
+            })?
+        }
+        Some(GatewayKind::Sccp) => gateway(Family::SccpGateway),
+        Some(GatewayKind::Mgcp) => gateway(Family::MgcpGateway),
+    };
+    let mut device = Device::new(&mac, plan.family);
+    device.config_name = plan.config_name;
     device.domain.clone_from(&args.domain);
     args.behaviour.apply(&mut device);
     let tftp = TftpFetcher::new(args.port, args.transfer.config());
-    let http_first = http_first_for(&args.model, args.behaviour.http);
+    let http_first = args.behaviour.http.http_first(plan.http);
     let result = if http_first {
         outln!(
             "        asks HTTP on port {} first, then TFTP",
@@ -249,4 +332,76 @@ pub(crate) fn parse_mac(text: &str) -> anyhow::Result<String> {
         bail!("--mac {text:?} is not a MAC address (12 hex digits, separators : - . allowed)");
     }
     Ok(hex.to_ascii_uppercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(model: &str, sip: bool, name: &str) -> Option<BootPlan> {
+        boot_plan(find_model(Catalogue::builtin(), model), model, sip, name)
+    }
+
+    #[test]
+    fn each_model_boots_as_the_catalogue_says() {
+        let xml = |config_name: Option<&str>, http| BootPlan {
+            family: Family::Xml,
+            config_name: config_name.map(str::to_owned),
+            http,
+        };
+        let other = |family| BootPlan {
+            family,
+            config_name: None,
+            http: false,
+        };
+        for (model, sip, name, want) in [
+            ("7965", false, "SEP001122334455", xml(None, false)),
+            ("CP-8845", true, "SEP001122334455", xml(None, true)),
+            ("7960", true, "SEP001122334455", other(Family::Sip79x0)),
+            ("7960", false, "SEP001122334455", xml(None, false)),
+            (
+                "7912",
+                false,
+                "SEP001122334455",
+                other(Family::Small { profile: "gk" }),
+            ),
+            (
+                "7902",
+                false,
+                "SEP001122334455",
+                other(Family::Small { profile: "ff" }),
+            ),
+            ("7935", false, "SEP001122334455", other(Family::Legacy)),
+            (
+                "IPCommunicator",
+                false,
+                "BOBSOFTPHONE",
+                xml(Some("BOBSOFTPHONE.cnf.xml"), false),
+            ),
+            (
+                "JabberTablet",
+                false,
+                "TABALICE",
+                xml(Some("TABALICE.cnf.xml"), false),
+            ),
+            // Not in the catalogue: the digits decide.
+            ("CP-7960G", true, "SEP001122334455", other(Family::Sip79x0)),
+            ("X-1234", false, "SEP001122334455", xml(None, false)),
+        ] {
+            assert_eq!(plan(model, sip, name), Some(want), "{model} sip={sip}");
+        }
+    }
+
+    #[test]
+    fn a_model_without_a_configuration_file_has_no_plan() {
+        assert_eq!(plan("VG224", false, "AN0011223344550"), None);
+    }
+
+    #[test]
+    fn http_mode_overrides_the_model_only_when_told_to() {
+        assert!(HttpMode::Auto.http_first(true));
+        assert!(!HttpMode::Auto.http_first(false));
+        assert!(HttpMode::Always.http_first(false));
+        assert!(!HttpMode::Never.http_first(true));
+    }
 }

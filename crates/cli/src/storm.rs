@@ -11,15 +11,15 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use phoneboot_emu::boot::{Device, Family, Fetcher};
+use phoneboot_emu::boot::{Device, Fetcher};
 use phoneboot_emu::dhcp::Target;
 use phoneboot_emu::net::{HttpFetcher, HttpFirst, TftpFetcher};
 use phoneboot_emu::storm::{self, Live, Pace, Phone};
-use phoneboot_model::{DeviceClass, FileScheme, Mac, Protocol};
+use phoneboot_model::{Catalogue, DeviceClass, Mac, Protocol};
 
 use crate::client::{TransferArgs, resolve};
 use crate::database::DbArgs;
-use crate::emulate::{Behaviour, http_first_for};
+use crate::emulate::{Behaviour, BootPlan, boot_plan, find_model};
 
 #[derive(Debug, Args)]
 pub(crate) struct StormArgs {
@@ -73,14 +73,10 @@ fn mac_plus(start: Mac, i: u64) -> Mac {
     Mac::new([b[2], b[3], b[4], b[5], b[6], b[7]])
 }
 
-/// One device to emulate: MAC, model, SIP or not, and the configuration file it asks for
-/// when that is not `SEP<MAC>.cnf.xml`.
+/// One device to emulate: its MAC and how its model boots.
 struct Planned {
     mac: String,
-    model: String,
-    sip: bool,
-    family: Option<Family>,
-    config_name: Option<String>,
+    plan: BootPlan,
 }
 
 async fn devices(args: &StormArgs) -> anyhow::Result<Vec<Planned>> {
@@ -100,21 +96,11 @@ async fn devices(args: &StormArgs) -> anyhow::Result<Vec<Planned>> {
                 if model.class != DeviceClass::Phone {
                     return None;
                 }
-                // Each asks for the file its model asks for (seed Table 11-3).
-                let (family, config_name) = match model.scheme(d.protocol) {
-                    FileScheme::DeviceName | FileScheme::Tablet => {
-                        (None, Some(format!("{}.cnf.xml", d.name)))
-                    }
-                    FileScheme::Legacy => (Some(Family::Legacy), None),
-                    FileScheme::None => return None,
-                    FileScheme::Sep | FileScheme::SipCnf => (None, None),
-                };
+                // Each asks for the files its model asks for (seed Table 11-3).
+                let sip = d.protocol == Protocol::Sip;
                 Some(Planned {
                     mac: d.mac.to_string(),
-                    model: d.model.clone(),
-                    sip: d.protocol == Protocol::Sip,
-                    family,
-                    config_name,
+                    plan: boot_plan(Some(model), &d.model, sip, &d.name)?,
                 })
             })
             .take(args.phones)
@@ -131,16 +117,17 @@ async fn devices(args: &StormArgs) -> anyhow::Result<Vec<Planned>> {
     if args.model.is_empty() {
         bail!("--model needs at least one model");
     }
-    Ok((0..args.phones)
+    (0..args.phones)
         .zip(args.model.iter().cycle())
-        .map(|(i, model)| Planned {
-            mac: mac_plus(start, i as u64).to_string(),
-            model: model.clone(),
-            sip: args.sip,
-            family: None,
-            config_name: None,
+        .map(|(i, model)| {
+            let mac = mac_plus(start, i as u64).to_string();
+            // Devices named by their device name (IP Communicator) are named SEP<MAC> here.
+            let info = find_model(Catalogue::builtin(), model);
+            let plan = boot_plan(info, model, args.sip, &format!("SEP{mac}"))
+                .with_context(|| format!("--model {model}: it asks for no configuration file"))?;
+            Ok(Planned { mac, plan })
         })
-        .collect())
+        .collect()
 }
 
 pub(crate) async fn run(args: StormArgs) -> anyhow::Result<()> {
@@ -174,16 +161,13 @@ pub(crate) async fn run(args: StormArgs) -> anyhow::Result<()> {
         .await?
         .into_iter()
         .map(|p| {
-            let family = p
-                .family
-                .unwrap_or_else(|| Family::of_model(&p.model, p.sip));
-            let mut device = Device::new(&p.mac, family);
-            device.config_name = p.config_name;
+            let mut device = Device::new(&p.mac, p.plan.family);
+            device.config_name = p.plan.config_name;
             args.behaviour.apply(&mut device);
             Phone {
                 device,
                 servers: servers.clone(),
-                http_first: !args.responder && http_first_for(&p.model, args.behaviour.http),
+                http_first: !args.responder && args.behaviour.http.http_first(p.plan.http),
             }
         })
         .collect();

@@ -26,6 +26,9 @@ fn a_phone_boots_failing_over_from_a_silent_server() {
     phone_files(root.path());
     let server = Server::start(root.path(), &[]);
     let port = server.v4.port().to_string();
+    // The 8845 asks HTTP first: on the server's own HTTP port, so that whatever else listens
+    // on this machine's 6970 stays out of the test.
+    let http_port = server.http.unwrap().port().to_string();
     let (ok, trace, err) = emulate(&[
         "--mac",
         "00:11:22:aa:bb:cc",
@@ -35,6 +38,8 @@ fn a_phone_boots_failing_over_from_a_silent_server() {
         "127.0.0.9,127.0.0.1",
         "--port",
         &port,
+        "--http-port",
+        &http_port,
         "--running-load",
         "SIP78xx.12-0-1",
         "--timeout-ms",
@@ -171,4 +176,75 @@ fn gateways_take_their_server_from_ciscocm1_and_fetch_their_own_files() {
         trace.contains("vg320.example.com.cnf.xml from 127.0.0.1: got"),
         "{trace}"
     );
+}
+
+#[test]
+fn each_model_asks_for_the_files_the_catalogue_gives_it() {
+    let dir = temp_root();
+    let db = dir.path().join("example.db");
+    let db = db.to_str().unwrap();
+    let (ok, _, err) = phoneboot(&["init", "--example", "--database", db]);
+    assert!(ok, "{err}");
+    let root = dir.path().join("tftp");
+    std::fs::create_dir(&root).unwrap();
+    let server = Server::start(&root, &["--database", db]);
+    let port = server.v4.port().to_string();
+    for (mac, model, extra, files) in [
+        // A non-XML load: the legacy file, no trust lists.
+        (
+            "0011.2233.4407",
+            "7935",
+            &[][..],
+            &["SEP001122334407.cnf from"][..],
+        ),
+        // Named by its device name.
+        (
+            "0011.2233.4405",
+            "IPCommunicator",
+            &["--name", "BOBSOFTPHONE"][..],
+            &["BOBSOFTPHONE.cnf.xml from"][..],
+        ),
+        // The configuration, then the text profile.
+        (
+            "0011.2233.4404",
+            "7912",
+            &[][..],
+            &["SEP001122334404.cnf.xml from", "gk001122334404 from"][..],
+        ),
+        (
+            "0011.2233.4403",
+            "7960",
+            &["--sip"][..],
+            &["SIPDefault.cnf from", "SIP001122334403.cnf from"][..],
+        ),
+    ] {
+        let mut args = vec![
+            "--mac",
+            mac,
+            "--model",
+            model,
+            "--alternate-tftp",
+            "127.0.0.1",
+            "--port",
+            &port,
+        ];
+        args.extend_from_slice(extra);
+        let (ok, trace, err) = emulate(&args);
+        assert!(ok, "{model}: {trace}{err}");
+        for file in files {
+            assert!(
+                trace.contains(&format!("{file} 127.0.0.1: got")),
+                "{model} did not get {file:?}:\n{trace}"
+            );
+        }
+        assert_eq!(
+            trace.contains("CTLFile.tlv"),
+            model == "IPCommunicator",
+            "only XML loads ask for trust lists:\n{trace}"
+        );
+    }
+    // A gateway's port has no configuration file of its own to boot from.
+    let (ok, _, err) = emulate(&["--mac", "0011.2233.4499", "--model", "VG224"]);
+    assert!(!ok);
+    assert!(err.contains("asks for no configuration file"), "{err}");
 }

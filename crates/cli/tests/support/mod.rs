@@ -57,6 +57,7 @@ impl Server {
         let mut child = command
             .args(args)
             .env_remove("RUST_LOG")
+            .env_remove("PHONEBOOT_CONFIG")
             .env("PHONEBOOT_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
