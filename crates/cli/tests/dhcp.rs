@@ -156,3 +156,112 @@ fn dnsmasq_accepts_the_generated_lines() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The lines under `heading` in `phoneboot dhcp config`'s output, without comments.
+fn section(printed: &str, heading: &str) -> String {
+    let lines: Vec<&str> = printed
+        .lines()
+        .skip_while(|l| !l.starts_with(heading))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter(|l| !l.starts_with('#'))
+        .collect();
+    assert!(!lines.is_empty(), "no {heading:?} section in:\n{printed}");
+    lines.join("\n")
+}
+
+/// Runs a DHCP server's own configuration check on `config`.
+fn server_accepts(program: &str, args: &[&str], file_name: &str, config: &str) {
+    let dir = temp_root();
+    let path = dir.path().join(file_name);
+    std::fs::write(&path, config).unwrap();
+    let out = Command::new(program)
+        .args(args)
+        .arg(&path)
+        .env("KEA_LOCKFILE_DIR", "none")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{program} refused:\n{config}\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Kea reports some mistakes as warnings and still exits 0.
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !said.contains("WARN"),
+        "{program} warned:\n{config}\n{said}"
+    );
+}
+
+#[test]
+fn isc_dhcpd_and_kea_accept_every_generated_configuration() {
+    if !require("dhcpd") || !require("kea-dhcp4") || !require("kea-dhcp6") {
+        return;
+    }
+    let kea4 = |inside: &str| {
+        format!(
+            "{{ \"Dhcp4\": {{ \"interfaces-config\": {{ \"interfaces\": [] }},\n{inside},\n\
+             \"subnet4\": [ {{ \"id\": 1, \"subnet\": \"10.0.0.0/24\" }} ] }} }}"
+        )
+    };
+    let subnet4 = "subnet 10.0.0.0 netmask 255.255.255.0 { }\n";
+
+    // Option 150.
+    let (_, printed, _) = run(&["config", "10.0.0.5", "10.0.0.6"]);
+    let dhcpd = section(&printed, "## ISC dhcpd");
+    server_accepts(
+        "dhcpd",
+        &["-4", "-t", "-cf"],
+        "dhcpd.conf",
+        &format!("{dhcpd}\n{subnet4}"),
+    );
+    let kea = section(&printed, "## ISC Kea");
+    server_accepts("kea-dhcp4", &["-t"], "kea.json", &kea4(&kea));
+
+    // Option 66.
+    let (_, printed, _) = run(&["config", "tftp.example.com"]);
+    let dhcpd = section(&printed, "## ISC dhcpd");
+    server_accepts(
+        "dhcpd",
+        &["-4", "-t", "-cf"],
+        "dhcpd.conf",
+        &format!("{dhcpd}\n{subnet4}"),
+    );
+    let kea = section(&printed, "## ISC Kea");
+    server_accepts(
+        "kea-dhcp4",
+        &["-t"],
+        "kea.json",
+        &kea4(&format!("\"option-data\": [ {kea} ]")),
+    );
+
+    // DHCPv6 option 17 with Cisco's sub-options.
+    let (_, printed, _) = run(&[
+        "config",
+        "--v6",
+        "2001:db8::5",
+        "--v6",
+        "2001:db8::6",
+        "--v6-name",
+        "tftp.example.com",
+    ]);
+    let dhcpd6 = section(&printed, "## ISC dhcpd (dhcpd6.conf)");
+    server_accepts(
+        "dhcpd",
+        &["-6", "-t", "-cf"],
+        "dhcpd6.conf",
+        &format!("{dhcpd6}\nsubnet6 2001:db8::/64 {{ }}\n"),
+    );
+    let kea6 = section(&printed, "## ISC Kea (kea-dhcp6.conf");
+    server_accepts(
+        "kea-dhcp6",
+        &["-t"],
+        "kea6.json",
+        &format!(
+            "{{ \"Dhcp6\": {{ \"interfaces-config\": {{ \"interfaces\": [] }},\n{kea6},\n\
+             \"subnet6\": [ {{ \"id\": 1, \"subnet\": \"2001:db8::/64\" }} ] }} }}"
+        ),
+    );
+}

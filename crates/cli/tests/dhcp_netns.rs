@@ -1,17 +1,21 @@
-//! A phone's power-up across a real network: two network namespaces joined by a veth pair;
-//! dnsmasq in one hands out an address with option 150 pointing at a `phoneboot serve` next to
-//! it; the emulator in the other does a real DHCP exchange and then boots over HTTP and TFTP.
+//! A phone's power-up across a real network: two network namespaces joined by a veth pair; a
+//! real DHCP server in one (dnsmasq, ISC dhcpd, ISC Kea in turn), configured with exactly the
+//! lines `phoneboot dhcp config` prints for it, hands out an address with option 150 pointing at
+//! a `phoneboot serve` next to it; the emulator in the other does a real DHCP exchange and then
+//! boots over HTTP and TFTP.
 //!
-//! Needs root (network namespaces) and dnsmasq. In CI a machine that cannot create namespaces
-//! fails this test, saying so; elsewhere it is skipped with a message.
+//! Needs root (network namespaces), dnsmasq, dhcpd and kea-dhcp4. In CI a machine that cannot
+//! create namespaces fails this test, saying so; elsewhere it is skipped with a message.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use support::{phoneboot, require, temp_root};
 
@@ -94,21 +98,168 @@ impl Drop for InNs {
     }
 }
 
-fn in_ns(ns: &str, program: &str, args: &[&str]) -> Child {
-    Command::new("ip")
+fn in_ns(ns: &str, program: &str, args: &[&str], env: &[(&str, &str)]) -> InNs {
+    let child = Command::new("ip")
         .args(["netns", "exec", ns, program])
         .args(args)
+        .envs(env.iter().copied())
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap()
+        .unwrap();
+    InNs(child)
+}
+
+impl InNs {
+    /// Reads the process's stderr until a line holds `marker` (the process is ready); the rest
+    /// is drained in the background. Fails with what it printed if it exits or takes 20 s.
+    fn wait_for(&mut self, what: &str, marker: &str) {
+        let stderr = self.0.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut seen = Vec::new();
+        loop {
+            match rx.recv_timeout(Duration::from_secs(20)) {
+                Ok(line) if line.contains(marker) => break,
+                Ok(line) => seen.push(line),
+                Err(e) => panic!(
+                    "{what} did not start ({e:?}); it said:\n{}",
+                    seen.join("\n")
+                ),
+            }
+        }
+        // Keep draining, so that a full pipe never blocks the process.
+        std::thread::spawn(move || for _ in rx {});
+    }
+}
+
+/// The lines under `heading` in `phoneboot dhcp config`'s output, without comments.
+fn section(printed: &str, heading: &str) -> String {
+    let lines: Vec<&str> = printed
+        .lines()
+        .skip_while(|l| !l.starts_with(heading))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter(|l| !l.starts_with('#'))
+        .collect();
+    assert!(!lines.is_empty(), "no {heading:?} section in:\n{printed}");
+    lines.join("\n")
+}
+
+/// A real DHCP server, configured on the server's side of the link with what phoneboot printed.
+#[derive(Debug, Clone, Copy)]
+enum DhcpServer {
+    Dnsmasq,
+    IscDhcpd,
+    Kea,
+}
+
+impl DhcpServer {
+    const ALL: [DhcpServer; 3] = [Self::Dnsmasq, Self::IscDhcpd, Self::Kea];
+
+    fn program(self) -> &'static str {
+        match self {
+            Self::Dnsmasq => "dnsmasq",
+            Self::IscDhcpd => "dhcpd",
+            Self::Kea => "kea-dhcp4",
+        }
+    }
+
+    /// Starts it in `link`'s server namespace and waits until it serves.
+    fn start(self, link: &Link, dir: &Path, printed: &str) -> InNs {
+        let file = |name: &str| dir.join(name).display().to_string();
+        let iface = link.server_if.as_str();
+        let (mut process, marker) = match self {
+            Self::Dnsmasq => {
+                let conf = file("dnsmasq.conf");
+                std::fs::write(&conf, section(printed, "## dnsmasq")).unwrap();
+                let process = in_ns(
+                    &link.server_ns,
+                    "dnsmasq",
+                    &[
+                        "--keep-in-foreground",
+                        &format!("--conf-file={conf}"),
+                        "--port=0",
+                        &format!("--interface={iface}"),
+                        "--bind-interfaces",
+                        "--dhcp-range=10.77.0.10,10.77.0.20,255.255.255.0,10m",
+                        &format!("--dhcp-leasefile={}", file("dnsmasq.leases")),
+                        &format!("--pid-file={}", file("dnsmasq.pid")),
+                        "--log-facility=-",
+                    ],
+                    &[],
+                );
+                (process, "DHCP, IP range")
+            }
+            Self::IscDhcpd => {
+                // The option's definition is global; its value goes in the subnet.
+                let lines = section(printed, "## ISC dhcpd (dhcpd.conf)");
+                let (define, value): (Vec<&str>, Vec<&str>) =
+                    lines.lines().partition(|l| l.contains(" code "));
+                let conf = file("dhcpd.conf");
+                std::fs::write(
+                    &conf,
+                    format!(
+                        "{}\nsubnet 10.77.0.0 netmask 255.255.255.0 {{\n  range 10.77.0.10 \
+                         10.77.0.20;\n  {}\n}}\n",
+                        define.join("\n"),
+                        value.join("\n  ")
+                    ),
+                )
+                .unwrap();
+                let leases = file("dhcpd.leases");
+                std::fs::write(&leases, "").unwrap();
+                let pid = file("dhcpd.pid");
+                let process = in_ns(
+                    &link.server_ns,
+                    "dhcpd",
+                    &[
+                        "-4", "-f", "-d", "-cf", &conf, "-lf", &leases, "-pf", &pid, iface,
+                    ],
+                    &[],
+                );
+                (process, "Server starting service")
+            }
+            Self::Kea => {
+                let conf = file("kea-dhcp4.json");
+                std::fs::write(
+                    &conf,
+                    format!(
+                        r#"{{ "Dhcp4": {{
+  "interfaces-config": {{ "interfaces": ["{iface}"] }},
+  "lease-database": {{ "type": "memfile", "persist": false }},
+  "loggers": [ {{ "name": "kea-dhcp4", "severity": "INFO", "output_options": [ {{ "output": "stderr" }} ] }} ],
+  "subnet4": [ {{ "id": 1, "subnet": "10.77.0.0/24", "pools": [ {{ "pool": "10.77.0.10 - 10.77.0.20" }} ] }} ],
+{}
+}} }}"#,
+                        section(printed, "## ISC Kea")
+                    ),
+                )
+                .unwrap();
+                let run = dir.display().to_string();
+                let process = in_ns(
+                    &link.server_ns,
+                    "kea-dhcp4",
+                    &["-c", &conf],
+                    &[("KEA_LOCKFILE_DIR", "none"), ("KEA_PIDFILE_DIR", &run)],
+                );
+                (process, "DHCP4_STARTED")
+            }
+        };
+        process.wait_for(self.program(), marker);
+        process
+    }
 }
 
 #[test]
-fn a_phone_gets_its_server_from_a_real_dhcp_exchange_and_boots_from_it() {
-    if !require("dnsmasq") || !require("ip") {
+fn a_phone_gets_its_server_from_each_real_dhcp_server_and_boots_from_it() {
+    if !require("ip") || DhcpServer::ALL.iter().any(|s| !require(s.program())) {
         return;
     }
     let link = match Link::create() {
@@ -130,7 +281,7 @@ fn a_phone_gets_its_server_from_a_real_dhcp_exchange_and_boots_from_it() {
     let root = dir.path().join("tftp");
     std::fs::create_dir(&root).unwrap();
 
-    let mut server = InNs(in_ns(
+    let mut server = in_ns(
         &link.server_ns,
         BIN,
         &[
@@ -146,95 +297,70 @@ fn a_phone_gets_its_server_from_a_real_dhcp_exchange_and_boots_from_it() {
             "--admin-listen",
             "off",
         ],
-    ));
-    let log = BufReader::new(server.0.stderr.take().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut lines = log.lines();
-    loop {
-        assert!(
-            Instant::now() < deadline,
-            "phoneboot did not start in the namespace"
-        );
-        match lines.next() {
-            Some(Ok(line)) if line.contains("TFTP listening on udp 10.77.0.1:69") => break,
-            Some(_) => {}
-            None => panic!("phoneboot exited in the namespace"),
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-
-    let leases = dir.path().join("leases");
-    let _dnsmasq = InNs(in_ns(
-        &link.server_ns,
-        "dnsmasq",
-        &[
-            "--keep-in-foreground",
-            "--conf-file=/dev/null",
-            "--port=0",
-            &format!("--interface={}", link.server_if),
-            "--bind-interfaces",
-            "--dhcp-range=10.77.0.2,10.77.0.20,255.255.255.0,10m",
-            "--dhcp-host=00:11:22:33:44:01,10.77.0.2",
-            "--dhcp-option=150,10.77.0.1",
-            &format!("--dhcp-leasefile={}", leases.display()),
-            &format!("--pid-file={}", dir.path().join("dnsmasq.pid").display()),
-            "--log-facility=-",
-        ],
-    ));
-    std::thread::sleep(Duration::from_millis(500));
-
-    // An 8841 asks HTTP first; a 7965 boots over TFTP.
-    for (mac, model, transport) in [
-        ("001122334401", "8841", "HTTP"),
-        ("0011223344EE", "7965", "TFTP"),
-    ] {
-        let out = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &link.phone_ns,
-                BIN,
-                "emulate",
-                "--dhcp",
-                &link.phone_if,
-            ])
-            .args([
-                "--mac",
-                mac,
-                "--model",
-                model,
-                "--timeout-ms",
-                "500",
-                "--retries",
-                "2",
-            ])
-            .env_remove("RUST_LOG")
-            .output()
-            .unwrap();
-        let trace = String::from_utf8_lossy(&out.stdout);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{model}: {trace}\n{err}");
-        assert!(trace.contains("DHCP: leased 10.77.0."), "{trace}");
-        assert!(trace.contains("from 10.77.0.1"), "{trace}");
-        assert!(trace.contains("the servers come from Option150"), "{trace}");
-        assert!(trace.contains("boot complete"), "{trace}");
-        if transport == "HTTP" {
-            assert!(trace.contains("asks HTTP on port 6970 first"), "{trace}");
-            assert!(
-                trace.contains("SEP001122334401.cnf.xml from 10.77.0.1: got"),
-                "{trace}"
-            );
-        } else {
-            // Not in the database: the default file, over TFTP.
-            assert!(
-                trace.contains("XMLDefault.cnf.xml from 10.77.0.1: got"),
-                "{trace}"
-            );
-        }
-    }
-    let leases = std::fs::read_to_string(&leases).unwrap_or_default();
-    assert!(
-        leases.contains("00:11:22:33:44:01") && leases.contains("10.77.0.2"),
-        "{leases}"
+        &[],
     );
+    server.wait_for("phoneboot", "TFTP listening on udp 10.77.0.1:69");
+
+    // What an operator would paste into each DHCP server.
+    let (ok, printed, err) = phoneboot(&["dhcp", "config", "10.77.0.1"]);
+    assert!(ok, "{err}");
+    for dhcp in DhcpServer::ALL {
+        let dhcp_dir = temp_root();
+        let _running = dhcp.start(&link, dhcp_dir.path(), &printed);
+        // An 8841 asks HTTP first; a 7965 boots over TFTP.
+        for (mac, model, transport) in [
+            ("001122334401", "8841", "HTTP"),
+            ("0011223344EE", "7965", "TFTP"),
+        ] {
+            let out = Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    &link.phone_ns,
+                    BIN,
+                    "emulate",
+                    "--dhcp",
+                    &link.phone_if,
+                ])
+                .args([
+                    "--mac",
+                    mac,
+                    "--model",
+                    model,
+                    "--timeout-ms",
+                    "500",
+                    "--retries",
+                    "2",
+                ])
+                .env_remove("RUST_LOG")
+                .output()
+                .unwrap();
+            let trace = String::from_utf8_lossy(&out.stdout);
+            let err = String::from_utf8_lossy(&out.stderr);
+            let context = format!("{dhcp:?}, {model}: {trace}\n{err}");
+            assert!(out.status.success(), "{context}");
+            assert!(
+                trace.contains("DHCP: leased 10.77.0.1") && trace.contains("from 10.77.0.1"),
+                "{context}"
+            );
+            assert!(
+                trace.contains("the servers come from Option150"),
+                "{context}"
+            );
+            assert!(trace.contains("boot complete"), "{context}");
+            if transport == "HTTP" {
+                assert!(trace.contains("asks HTTP on port 6970 first"), "{context}");
+                assert!(
+                    trace.contains("SEP001122334401.cnf.xml from 10.77.0.1: got"),
+                    "{context}"
+                );
+            } else {
+                // Not in the database: the default file, over TFTP.
+                assert!(
+                    trace.contains("XMLDefault.cnf.xml from 10.77.0.1: got"),
+                    "{context}"
+                );
+            }
+        }
+    }
 }
