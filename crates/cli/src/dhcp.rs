@@ -260,7 +260,7 @@ fn decode(option: u16, value: &[u8]) -> anyhow::Result<String> {
     })
 }
 
-fn parse_hex(text: &str) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn parse_hex(text: &str) -> anyhow::Result<Vec<u8>> {
     let digits: String = text
         .trim()
         .trim_start_matches("0x")

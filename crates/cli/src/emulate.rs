@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 use phoneboot_emu::boot::{self, Device, Family};
-use phoneboot_emu::dhcp::{self, Local, Offer, Target};
+use phoneboot_emu::dhcp::{self, Chosen, DhcpError, Local, Offer, Target};
 use phoneboot_emu::net::{HttpFetcher, HttpFirst, TftpFetcher};
 use phoneboot_model::{Catalogue, FileScheme, Mac, ModelInfo, Protocol};
 
@@ -184,6 +184,12 @@ pub(crate) struct EmulateArgs {
     /// the device does at power-up, and take the TFTP servers from the ACK. Needs root.
     #[arg(long, value_name = "INTERFACE", conflicts_with_all = ["option150", "option66", "siaddr", "sname", "dhcp_reply"])]
     dhcp: Option<String>,
+    /// The phone runs IPv6: its DHCPv6 reply carried this option 17 value (hex, as `phoneboot
+    /// dhcp config --v6` prints it): Cisco's sub-option 1 (TFTP server addresses, the first two
+    /// count) wins over sub-option 2 (a name); an alternate TFTP server set on the phone wins
+    /// over both.
+    #[arg(long, value_name = "HEX", conflicts_with_all = ["option150", "option66", "siaddr", "sname", "dhcp_reply", "dhcp", "gateway"])]
+    option17: Option<String>,
     /// How long to wait for each DHCP reply (OFFER, ACK); the request is sent again after
     /// 4 s, 8 s, 16 s ... as RFC 2131 has it.
     #[arg(long, value_name = "MS", default_value_t = 15000)]
@@ -199,61 +205,15 @@ pub(crate) struct EmulateArgs {
 
 pub(crate) async fn run(args: EmulateArgs) -> anyhow::Result<()> {
     let mac = parse_mac(&args.mac)?;
-    let offer = match (&args.dhcp, &args.dhcp_reply) {
-        (Some(interface), _) => {
-            let octets: Mac = mac.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-            let ack = phoneboot_emu::dhcp_client::exchange(
-                interface,
-                octets.octets(),
-                Duration::from_millis(args.dhcp_timeout_ms),
-            )
-            .await
-            .with_context(|| format!("DHCP on {interface}"))?;
-            outln!(
-                "        DHCP: leased {} from {}",
-                ack.yiaddr.map_or_else(|| "?".into(), |a| a.to_string()),
-                ack.server_id.map_or_else(|| "?".into(), |a| a.to_string())
-            );
-            ack
-        }
-        (None, Some(path)) => {
-            let packet =
-                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            Offer::parse(&packet)
-                .with_context(|| format!("{} is not a usable DHCP reply", path.display()))?
-        }
-        (None, None) => Offer {
-            siaddr: args.siaddr,
-            sname: args.sname.clone(),
-            option150: (!args.option150.is_empty())
-                .then(|| args.option150.iter().flat_map(|a| a.octets()).collect()),
-            option66: args.option66.as_ref().map(|n| n.as_bytes().to_vec()),
-            order: [
-                (!args.option150.is_empty()).then_some(dhcp::OPTION_TFTP_SERVERS),
-                args.option66.as_ref().map(|_| dhcp::OPTION_TFTP_NAME),
-            ]
-            .into_iter()
-            .flatten()
-            .collect(),
-            ..Offer::default()
-        },
-    };
     let local = Local {
         servers: args.alternate.iter().map(|s| target(s)).collect(),
     };
-    let (chosen, problems) = match args.gateway {
-        None => dhcp::phone_servers(&local, &offer),
-        Some(_) => {
-            // A gateway asks DNS for CiscoCM1 before it looks at DHCP (the seed's order).
-            let cisco_cm1 = args.cisco_cm1.or_else(|| {
-                ("CiscoCM1", 69)
-                    .to_socket_addrs()
-                    .ok()
-                    .and_then(|mut a| a.next())
-                    .map(|a| a.ip())
-            });
-            dhcp::gateway_servers(&local, cisco_cm1, &offer)
+    let (chosen, problems) = match &args.option17 {
+        Some(hex) => {
+            let value = crate::dhcp::parse_hex(hex).context("--option17")?;
+            dhcp::phone_servers_v6(&local, Some(&value))
         }
+        None => servers_v4(&args, &mac, &local).await?,
     };
     for problem in problems {
         outln!("        DHCP: ignored a malformed option: {problem}");
@@ -313,6 +273,67 @@ pub(crate) async fn run(args: EmulateArgs) -> anyhow::Result<()> {
         Some(Err(e)) => bail!("boot failed: {e}"),
         None => bail!("boot did not run"),
     }
+}
+
+/// An IPv4 device's servers: from a real DHCP exchange, a captured reply, or the flags.
+async fn servers_v4(
+    args: &EmulateArgs,
+    mac: &str,
+    local: &Local,
+) -> anyhow::Result<(Option<(Chosen, Vec<Target>)>, Vec<DhcpError>)> {
+    let offer = match (&args.dhcp, &args.dhcp_reply) {
+        (Some(interface), _) => {
+            let octets: Mac = mac.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let ack = phoneboot_emu::dhcp_client::exchange(
+                interface,
+                octets.octets(),
+                Duration::from_millis(args.dhcp_timeout_ms),
+            )
+            .await
+            .with_context(|| format!("DHCP on {interface}"))?;
+            outln!(
+                "        DHCP: leased {} from {}",
+                ack.yiaddr.map_or_else(|| "?".into(), |a| a.to_string()),
+                ack.server_id.map_or_else(|| "?".into(), |a| a.to_string())
+            );
+            ack
+        }
+        (None, Some(path)) => {
+            let packet =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            Offer::parse(&packet)
+                .with_context(|| format!("{} is not a usable DHCP reply", path.display()))?
+        }
+        (None, None) => Offer {
+            siaddr: args.siaddr,
+            sname: args.sname.clone(),
+            option150: (!args.option150.is_empty())
+                .then(|| args.option150.iter().flat_map(|a| a.octets()).collect()),
+            option66: args.option66.as_ref().map(|n| n.as_bytes().to_vec()),
+            order: [
+                (!args.option150.is_empty()).then_some(dhcp::OPTION_TFTP_SERVERS),
+                args.option66.as_ref().map(|_| dhcp::OPTION_TFTP_NAME),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+            ..Offer::default()
+        },
+    };
+    Ok(match args.gateway {
+        None => dhcp::phone_servers(local, &offer),
+        Some(_) => {
+            // A gateway asks DNS for CiscoCM1 before it looks at DHCP (the seed's order).
+            let cisco_cm1 = args.cisco_cm1.or_else(|| {
+                ("CiscoCM1", 69)
+                    .to_socket_addrs()
+                    .ok()
+                    .and_then(|mut a| a.next())
+                    .map(|a| a.ip())
+            });
+            dhcp::gateway_servers(local, cisco_cm1, &offer)
+        }
+    })
 }
 
 pub(crate) fn target(text: &str) -> Target {

@@ -248,3 +248,72 @@ fn each_model_asks_for_the_files_the_catalogue_gives_it() {
     assert!(!ok);
     assert!(err.contains("asks for no configuration file"), "{err}");
 }
+
+#[test]
+fn an_ipv6_phone_takes_its_servers_from_dhcpv6_option_17() {
+    let root = temp_root();
+    phone_files(root.path());
+    let server = Server::start(root.path(), &[]);
+    let port = server.v6.expect("IPv6 loopback").port().to_string();
+    // The value `phoneboot dhcp config --v6` tells the operator to send.
+    let (ok, printed, err) = phoneboot(&["dhcp", "config", "--v6", "::1", "--v6", "::2"]);
+    assert!(ok, "{err}");
+    let hex = printed
+        .lines()
+        .find_map(|l| l.split_once("for any server that takes one: "))
+        .map(|(_, hex)| hex.trim().to_owned())
+        .expect("the raw option 17 value");
+    let (ok, trace, err) = emulate(&[
+        "--mac",
+        "00:11:22:aa:bb:cc",
+        "--option17",
+        &hex,
+        "--port",
+        &port,
+        "--running-load",
+        "SIP78xx.14-2-1",
+    ]);
+    assert!(ok, "{trace}{err}");
+    for line in [
+        "DHCP: the servers come from V6Addresses",
+        "TFTP servers: ::1, ::2",
+        "SEP001122AABBCC.cnf.xml from ::1: got",
+        "boot complete",
+    ] {
+        assert!(trace.contains(line), "missing {line:?}:\n{trace}");
+    }
+
+    // A phone set with an alternate TFTP server uses it instead.
+    let (ok, trace, err) = emulate(&[
+        "--mac",
+        "00:11:22:aa:bb:cc",
+        "--option17",
+        &hex,
+        "--alternate-tftp",
+        "::1",
+        "--port",
+        &port,
+        "--running-load",
+        "SIP78xx.14-2-1",
+    ]);
+    assert!(
+        ok && trace.contains("the servers come from Local"),
+        "{trace}{err}"
+    );
+
+    // A malformed value is skipped as the phone would skip it, and said so.
+    let (ok, trace, _) = emulate(&[
+        "--mac",
+        "00:11:22:aa:bb:cc",
+        "--option17",
+        "0000000900010003aabbcc",
+    ]);
+    assert!(!ok);
+    assert!(
+        trace.contains("ignored a malformed option") && trace.contains("no TFTP server named"),
+        "{trace}"
+    );
+    // Hex that is not hex is a mistake on the command line.
+    let (ok, _, err) = emulate(&["--mac", "00:11:22:aa:bb:cc", "--option17", "0x0g"]);
+    assert!(!ok && err.contains("--option17"), "{err}");
+}
