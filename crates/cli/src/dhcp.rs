@@ -175,17 +175,20 @@ fn config(servers: &[String], v6: &[Ipv6Addr], v6_name: Option<&str>) -> anyhow:
             let _ = writeln!(out, "option cisco.tftp-service \"{name}\";");
         }
         let mut defs = Vec::new();
+        // Kea sends a vendor's sub-options only when the client lists them in an option
+        // request inside its own option 17, or with always-send; phones are not known to do
+        // the first (tested against Kea 2.2: without always-send the sub-options are absent).
         let mut data = vec!["{ \"name\": \"vendor-opts\", \"data\": \"9\" }".to_owned()];
         if !v6.is_empty() {
             defs.push("{ \"name\": \"tftp-servers\", \"code\": 1, \"space\": \"vendor-9\", \"type\": \"ipv6-address\", \"array\": true }");
             data.push(format!(
-                "{{ \"name\": \"tftp-servers\", \"space\": \"vendor-9\", \"data\": \"{addrs6}\" }}"
+                "{{ \"name\": \"tftp-servers\", \"space\": \"vendor-9\", \"data\": \"{addrs6}\", \"always-send\": true }}"
             ));
         }
         if let Some(name) = v6_name {
             defs.push("{ \"name\": \"tftp-service\", \"code\": 2, \"space\": \"vendor-9\", \"type\": \"string\" }");
             data.push(format!(
-                "{{ \"name\": \"tftp-service\", \"space\": \"vendor-9\", \"data\": \"{name}\" }}"
+                "{{ \"name\": \"tftp-service\", \"space\": \"vendor-9\", \"data\": \"{name}\", \"always-send\": true }}"
             ));
         }
         let _ = writeln!(
@@ -194,10 +197,29 @@ fn config(servers: &[String], v6: &[Ipv6Addr], v6_name: Option<&str>) -> anyhow:
             defs.join(", "),
             data.join(", ")
         );
+        let colon_hex = value
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":");
         let _ = writeln!(
             out,
-            "## dnsmasq, Cisco IOS: use the raw value above where your version accepts one."
+            "## dnsmasq (dnsmasq.conf, with a DHCPv6 dhcp-range)
+dhcp-option=option6:17,{colon_hex}
+"
         );
+        let mut ios = String::from(
+            "## Cisco IOS (ipv6 dhcp pool)
+ vendor-specific 9
+",
+        );
+        for a in v6 {
+            let _ = writeln!(ios, "  suboption 1 address {a}");
+        }
+        if let Some(name) = v6_name {
+            let _ = writeln!(ios, "  suboption 2 ascii {name}");
+        }
+        out.push_str(&ios);
     }
     Ok(out)
 }

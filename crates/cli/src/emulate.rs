@@ -190,8 +190,13 @@ pub(crate) struct EmulateArgs {
     /// over both.
     #[arg(long, value_name = "HEX", conflicts_with_all = ["option150", "option66", "siaddr", "sname", "dhcp_reply", "dhcp", "gateway"])]
     option17: Option<String>,
-    /// How long to wait for each DHCP reply (OFFER, ACK); the request is sent again after
-    /// 4 s, 8 s, 16 s ... as RFC 2131 has it.
+    /// The phone runs IPv6: ask the DHCPv6 servers on this interface for configuration
+    /// (stateless INFORMATION-REQUEST, with Cisco's vendor class) and take option 17 from the
+    /// REPLY. Needs root.
+    #[arg(long, value_name = "INTERFACE", conflicts_with_all = ["option150", "option66", "siaddr", "sname", "dhcp_reply", "dhcp", "gateway", "option17"])]
+    dhcp6: Option<String>,
+    /// How long to wait for each DHCP reply (OFFER, ACK; a DHCPv6 REPLY); the request is sent
+    /// again after 4 s, 8 s, 16 s ... as RFC 2131 has it (DHCPv6: 1 s, 2 s, 4 s ...).
     #[arg(long, value_name = "MS", default_value_t = 15000)]
     dhcp_timeout_ms: u64,
     /// The TFTP port of the servers (69 on real networks).
@@ -208,12 +213,33 @@ pub(crate) async fn run(args: EmulateArgs) -> anyhow::Result<()> {
     let local = Local {
         servers: args.alternate.iter().map(|s| target(s)).collect(),
     };
-    let (chosen, problems) = match &args.option17 {
-        Some(hex) => {
+    let (chosen, problems) = match (&args.option17, &args.dhcp6) {
+        (Some(hex), _) => {
             let value = crate::dhcp::parse_hex(hex).context("--option17")?;
             dhcp::phone_servers_v6(&local, Some(&value))
         }
-        None => servers_v4(&args, &mac, &local).await?,
+        (None, Some(interface)) => {
+            let octets: Mac = mac.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let reply = phoneboot_emu::dhcp6_client::exchange(
+                interface,
+                octets.octets(),
+                &args.model,
+                Duration::from_millis(args.dhcp_timeout_ms),
+            )
+            .await
+            .with_context(|| format!("DHCPv6 on {interface}"))?;
+            outln!(
+                "        DHCPv6: configuration from {}{}",
+                reply.server,
+                if reply.vendor_opts.is_some() {
+                    ""
+                } else {
+                    " (no Cisco vendor option in it)"
+                }
+            );
+            dhcp::phone_servers_v6(&local, reply.vendor_opts.as_deref())
+        }
+        (None, None) => servers_v4(&args, &mac, &local).await?,
     };
     for problem in problems {
         outln!("        DHCP: ignored a malformed option: {problem}");

@@ -136,7 +136,16 @@ fn dnsmasq_accepts_the_generated_lines() {
     if !require("dnsmasq") {
         return;
     }
-    let (_, text, _) = run(&["config", "10.0.0.5", "10.0.0.6"]);
+    let (_, text, _) = run(&[
+        "config",
+        "10.0.0.5",
+        "10.0.0.6",
+        "--v6",
+        "2001:db8::5",
+        "--v6-name",
+        "tftp.example.com",
+    ]);
+    assert!(text.contains("dhcp-option=option6:17,00:00:00:09:00:01:00:10:20:01"));
     let conf = temp_root();
     let path = conf.path().join("dnsmasq.conf");
     let lines: String = text

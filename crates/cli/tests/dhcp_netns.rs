@@ -1,11 +1,13 @@
 //! A phone's power-up across a real network: two network namespaces joined by a veth pair; a
 //! real DHCP server in one (dnsmasq, ISC dhcpd, ISC Kea in turn), configured with exactly the
-//! lines `phoneboot dhcp config` prints for it, hands out an address with option 150 pointing at
-//! a `phoneboot serve` next to it; the emulator in the other does a real DHCP exchange and then
-//! boots over HTTP and TFTP.
+//! lines `phoneboot dhcp config` prints for it, points at a `phoneboot serve` next to it: option
+//! 150 for IPv4 (with an address lease), Cisco's DHCPv6 option 17 for IPv6 (stateless). The
+//! emulator in the other namespace does the real DHCP or DHCPv6 exchange and then boots over
+//! HTTP and TFTP, on IPv4 and on IPv6.
 //!
-//! Needs root (network namespaces), dnsmasq, dhcpd and kea-dhcp4. In CI a machine that cannot
-//! create namespaces fails this test, saying so; elsewhere it is skipped with a message.
+//! Needs root (network namespaces), dnsmasq, dhcpd, kea-dhcp4 and kea-dhcp6. In CI a machine
+//! that cannot create namespaces fails this test, saying so; elsewhere it is skipped with a
+//! message.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -68,11 +70,32 @@ impl Link {
         ])?;
         ip(&["link", "set", &link.server_if, "netns", &link.server_ns])?;
         ip(&["link", "set", &link.phone_if, "netns", &link.phone_ns])?;
-        for (ns, dev, addr) in [
-            (&link.server_ns, &link.server_if, "10.77.0.1/24"),
-            (&link.phone_ns, &link.phone_if, "10.77.0.2/24"),
+        for (ns, dev, v4, v6) in [
+            (
+                &link.server_ns,
+                &link.server_if,
+                "10.77.0.1/24",
+                "2001:db8:77::1/64",
+            ),
+            (
+                &link.phone_ns,
+                &link.phone_if,
+                "10.77.0.2/24",
+                "2001:db8:77::2/64",
+            ),
         ] {
-            ip(&["-n", ns, "addr", "add", addr, "dev", dev])?;
+            // No duplicate address detection: the addresses (link-local ones too) are usable
+            // at once, as they are on a phone minutes after power-up.
+            let out = Command::new("ip")
+                .args(["netns", "exec", ns, "sysctl", "-qw"])
+                .arg(format!("net.ipv6.conf.{dev}.accept_dad=0"))
+                .output()
+                .map_err(|e| e.to_string())?;
+            if !out.status.success() {
+                return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+            }
+            ip(&["-n", ns, "addr", "add", v4, "dev", dev])?;
+            ip(&["-n", ns, "addr", "add", v6, "dev", dev, "nodad"])?;
             ip(&["-n", ns, "link", "set", dev, "up"])?;
             ip(&["-n", ns, "link", "set", "lo", "up"])?;
         }
@@ -152,6 +175,13 @@ fn section(printed: &str, heading: &str) -> String {
     lines.join("\n")
 }
 
+/// Which protocol the phones run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ip {
+    V4,
+    V6,
+}
+
 /// A real DHCP server, configured on the server's side of the link with what phoneboot printed.
 #[derive(Debug, Clone, Copy)]
 enum DhcpServer {
@@ -163,103 +193,149 @@ enum DhcpServer {
 impl DhcpServer {
     const ALL: [DhcpServer; 3] = [Self::Dnsmasq, Self::IscDhcpd, Self::Kea];
 
-    fn program(self) -> &'static str {
-        match self {
-            Self::Dnsmasq => "dnsmasq",
-            Self::IscDhcpd => "dhcpd",
-            Self::Kea => "kea-dhcp4",
+    fn program(self, ip: Ip) -> &'static str {
+        match (self, ip) {
+            (Self::Dnsmasq, _) => "dnsmasq",
+            (Self::IscDhcpd, _) => "dhcpd",
+            (Self::Kea, Ip::V4) => "kea-dhcp4",
+            (Self::Kea, Ip::V6) => "kea-dhcp6",
         }
     }
 
-    /// Starts it in `link`'s server namespace and waits until it serves.
-    fn start(self, link: &Link, dir: &Path, printed: &str) -> InNs {
+    /// Starts it for `ip` in `link`'s server namespace and waits until it serves.
+    fn start(self, ip: Ip, link: &Link, dir: &Path, printed: &str) -> InNs {
         let file = |name: &str| dir.join(name).display().to_string();
         let iface = link.server_if.as_str();
-        let (mut process, marker) = match self {
+        let (args, env, marker): (Vec<String>, Vec<(&str, String)>, &str) = match self {
             Self::Dnsmasq => {
+                let (heading, range, marker) = match ip {
+                    Ip::V4 => (
+                        "## dnsmasq (dnsmasq.conf)",
+                        "10.77.0.10,10.77.0.20,255.255.255.0,10m",
+                        "DHCP, IP range",
+                    ),
+                    // Addresses come from router advertisements; DHCPv6 gives the rest.
+                    Ip::V6 => (
+                        "## dnsmasq (dnsmasq.conf, with a DHCPv6",
+                        "2001:db8:77::,static,64",
+                        "DHCPv6, static leases only",
+                    ),
+                };
                 let conf = file("dnsmasq.conf");
-                std::fs::write(&conf, section(printed, "## dnsmasq")).unwrap();
-                let process = in_ns(
-                    &link.server_ns,
-                    "dnsmasq",
-                    &[
-                        "--keep-in-foreground",
-                        &format!("--conf-file={conf}"),
-                        "--port=0",
-                        &format!("--interface={iface}"),
-                        "--bind-interfaces",
-                        "--dhcp-range=10.77.0.10,10.77.0.20,255.255.255.0,10m",
-                        &format!("--dhcp-leasefile={}", file("dnsmasq.leases")),
-                        &format!("--pid-file={}", file("dnsmasq.pid")),
-                        "--log-facility=-",
-                    ],
-                    &[],
-                );
-                (process, "DHCP, IP range")
+                std::fs::write(&conf, section(printed, heading)).unwrap();
+                let args = vec![
+                    "--keep-in-foreground".into(),
+                    format!("--conf-file={conf}"),
+                    "--port=0".into(),
+                    format!("--interface={iface}"),
+                    "--bind-interfaces".into(),
+                    format!("--dhcp-range={range}"),
+                    format!("--dhcp-leasefile={}", file("dnsmasq.leases")),
+                    format!("--pid-file={}", file("dnsmasq.pid")),
+                    "--log-facility=-".into(),
+                ];
+                (args, Vec::new(), marker)
             }
             Self::IscDhcpd => {
-                // The option's definition is global; its value goes in the subnet.
-                let lines = section(printed, "## ISC dhcpd (dhcpd.conf)");
-                let (define, value): (Vec<&str>, Vec<&str>) =
-                    lines.lines().partition(|l| l.contains(" code "));
                 let conf = file("dhcpd.conf");
-                std::fs::write(
-                    &conf,
-                    format!(
-                        "{}\nsubnet 10.77.0.0 netmask 255.255.255.0 {{\n  range 10.77.0.10 \
-                         10.77.0.20;\n  {}\n}}\n",
-                        define.join("\n"),
-                        value.join("\n  ")
+                let text = match ip {
+                    Ip::V4 => {
+                        // The option's definition is global; its value goes in the subnet.
+                        let lines = section(printed, "## ISC dhcpd (dhcpd.conf)");
+                        let (define, value): (Vec<&str>, Vec<&str>) =
+                            lines.lines().partition(|l| l.contains(" code "));
+                        format!(
+                            "{}\nsubnet 10.77.0.0 netmask 255.255.255.0 {{\n  range 10.77.0.10 \
+                             10.77.0.20;\n  {}\n}}\n",
+                            define.join("\n"),
+                            value.join("\n  ")
+                        )
+                    }
+                    Ip::V6 => format!(
+                        "{}\nsubnet6 2001:db8:77::/64 {{ }}\n",
+                        section(printed, "## ISC dhcpd (dhcpd6.conf)")
                     ),
-                )
-                .unwrap();
+                };
+                std::fs::write(&conf, text).unwrap();
                 let leases = file("dhcpd.leases");
                 std::fs::write(&leases, "").unwrap();
-                let pid = file("dhcpd.pid");
-                let process = in_ns(
-                    &link.server_ns,
-                    "dhcpd",
-                    &[
-                        "-4", "-f", "-d", "-cf", &conf, "-lf", &leases, "-pf", &pid, iface,
-                    ],
-                    &[],
-                );
-                (process, "Server starting service")
+                let family = if ip == Ip::V4 { "-4" } else { "-6" };
+                let args = [
+                    family,
+                    "-f",
+                    "-d",
+                    "-cf",
+                    &conf,
+                    "-lf",
+                    &leases,
+                    "-pf",
+                    &file("dhcpd.pid"),
+                    iface,
+                ]
+                .map(str::to_owned)
+                .to_vec();
+                (args, Vec::new(), "Server starting service")
             }
             Self::Kea => {
-                let conf = file("kea-dhcp4.json");
+                let (space, subnets, marker) = match ip {
+                    Ip::V4 => (
+                        "Dhcp4",
+                        r#""subnet4": [ { "id": 1, "subnet": "10.77.0.0/24", "pools": [ { "pool": "10.77.0.10 - 10.77.0.20" } ] } ]"#
+                            .to_owned(),
+                        "DHCP4_STARTED",
+                    ),
+                    Ip::V6 => (
+                        "Dhcp6",
+                        format!(
+                            r#""server-id": {{ "type": "LL", "persist": false }},
+  "subnet6": [ {{ "id": 1, "subnet": "2001:db8:77::/64", "interface": "{iface}" }} ]"#
+                        ),
+                        "DHCP6_STARTED",
+                    ),
+                };
+                let heading = match ip {
+                    Ip::V4 => "## ISC Kea (kea-dhcp4.conf",
+                    Ip::V6 => "## ISC Kea (kea-dhcp6.conf",
+                };
+                let program = self.program(ip);
+                let conf = file("kea.json");
                 std::fs::write(
                     &conf,
                     format!(
-                        r#"{{ "Dhcp4": {{
+                        r#"{{ "{space}": {{
   "interfaces-config": {{ "interfaces": ["{iface}"] }},
   "lease-database": {{ "type": "memfile", "persist": false }},
-  "loggers": [ {{ "name": "kea-dhcp4", "severity": "INFO", "output_options": [ {{ "output": "stderr" }} ] }} ],
-  "subnet4": [ {{ "id": 1, "subnet": "10.77.0.0/24", "pools": [ {{ "pool": "10.77.0.10 - 10.77.0.20" }} ] }} ],
+  "loggers": [ {{ "name": "{program}", "severity": "INFO", "output_options": [ {{ "output": "stderr" }} ] }} ],
+  {subnets},
 {}
 }} }}"#,
-                        section(printed, "## ISC Kea")
+                        section(printed, heading)
                     ),
                 )
                 .unwrap();
-                let run = dir.display().to_string();
-                let process = in_ns(
-                    &link.server_ns,
-                    "kea-dhcp4",
-                    &["-c", &conf],
-                    &[("KEA_LOCKFILE_DIR", "none"), ("KEA_PIDFILE_DIR", &run)],
-                );
-                (process, "DHCP4_STARTED")
+                let env = vec![
+                    ("KEA_LOCKFILE_DIR", "none".to_owned()),
+                    ("KEA_PIDFILE_DIR", dir.display().to_string()),
+                ];
+                (vec!["-c".to_owned(), conf], env, marker)
             }
         };
-        process.wait_for(self.program(), marker);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let mut process = in_ns(&link.server_ns, self.program(ip), &args, &env);
+        process.wait_for(self.program(ip), marker);
         process
     }
 }
 
 #[test]
-fn a_phone_gets_its_server_from_each_real_dhcp_server_and_boots_from_it() {
-    if !require("ip") || DhcpServer::ALL.iter().any(|s| !require(s.program())) {
+fn phones_get_their_server_from_each_real_dhcp_server_and_boot_from_it() {
+    if !require("ip")
+        || [Ip::V4, Ip::V6]
+            .iter()
+            .flat_map(|ip| DhcpServer::ALL.map(|s| s.program(*ip)))
+            .any(|program| !require(program))
+    {
         return;
     }
     let link = match Link::create() {
@@ -291,75 +367,78 @@ fn a_phone_gets_its_server_from_each_real_dhcp_server_and_boots_from_it() {
             "--root",
             root.to_str().unwrap(),
             "--tftp-listen",
-            "10.77.0.1:69",
+            "10.77.0.1:69,[2001:db8:77::1]:69",
             "--http-listen",
-            "10.77.0.1:6970",
+            "10.77.0.1:6970,[2001:db8:77::1]:6970",
             "--admin-listen",
             "off",
         ],
         &[],
     );
-    server.wait_for("phoneboot", "TFTP listening on udp 10.77.0.1:69");
+    server.wait_for("phoneboot", "HTTP listening on tcp [2001:db8:77::1]:6970");
 
     // What an operator would paste into each DHCP server.
-    let (ok, printed, err) = phoneboot(&["dhcp", "config", "10.77.0.1"]);
+    let (ok, printed_v4, err) = phoneboot(&["dhcp", "config", "10.77.0.1"]);
     assert!(ok, "{err}");
-    for dhcp in DhcpServer::ALL {
-        let dhcp_dir = temp_root();
-        let _running = dhcp.start(&link, dhcp_dir.path(), &printed);
-        // An 8841 asks HTTP first; a 7965 boots over TFTP.
-        for (mac, model, transport) in [
-            ("001122334401", "8841", "HTTP"),
-            ("0011223344EE", "7965", "TFTP"),
-        ] {
-            let out = Command::new("ip")
-                .args([
-                    "netns",
-                    "exec",
-                    &link.phone_ns,
-                    BIN,
-                    "emulate",
-                    "--dhcp",
-                    &link.phone_if,
-                ])
-                .args([
-                    "--mac",
-                    mac,
-                    "--model",
-                    model,
-                    "--timeout-ms",
-                    "500",
-                    "--retries",
-                    "2",
-                ])
-                .env_remove("RUST_LOG")
-                .output()
-                .unwrap();
-            let trace = String::from_utf8_lossy(&out.stdout);
-            let err = String::from_utf8_lossy(&out.stderr);
-            let context = format!("{dhcp:?}, {model}: {trace}\n{err}");
-            assert!(out.status.success(), "{context}");
-            assert!(
-                trace.contains("DHCP: leased 10.77.0.1") && trace.contains("from 10.77.0.1"),
-                "{context}"
-            );
-            assert!(
-                trace.contains("the servers come from Option150"),
-                "{context}"
-            );
-            assert!(trace.contains("boot complete"), "{context}");
-            if transport == "HTTP" {
-                assert!(trace.contains("asks HTTP on port 6970 first"), "{context}");
+    let (ok, printed_v6, err) = phoneboot(&["dhcp", "config", "--v6", "2001:db8:77::1"]);
+    assert!(ok, "{err}");
+    for ip in [Ip::V4, Ip::V6] {
+        let (printed, dhcp_flag, from, server_address) = match ip {
+            Ip::V4 => (&printed_v4, "--dhcp", "Option150", "10.77.0.1"),
+            Ip::V6 => (&printed_v6, "--dhcp6", "V6Addresses", "2001:db8:77::1"),
+        };
+        for dhcp in DhcpServer::ALL {
+            let dhcp_dir = temp_root();
+            let _running = dhcp.start(ip, &link, dhcp_dir.path(), printed);
+            // An 8841 asks HTTP first; a 7965 boots over TFTP.
+            for (mac, model, transport) in [
+                ("001122334401", "8841", "HTTP"),
+                ("0011223344EE", "7965", "TFTP"),
+            ] {
+                let out = Command::new("ip")
+                    .args(["netns", "exec", &link.phone_ns, BIN, "emulate"])
+                    .args([dhcp_flag, &link.phone_if])
+                    .args([
+                        "--mac",
+                        mac,
+                        "--model",
+                        model,
+                        "--timeout-ms",
+                        "500",
+                        "--retries",
+                        "2",
+                    ])
+                    .env_remove("RUST_LOG")
+                    .output()
+                    .unwrap();
+                let trace = String::from_utf8_lossy(&out.stdout);
+                let err = String::from_utf8_lossy(&out.stderr);
+                let context = format!("{dhcp:?} {ip:?}, {model}: {trace}\n{err}");
+                assert!(out.status.success(), "{context}");
+                match ip {
+                    Ip::V4 => assert!(
+                        trace.contains("DHCP: leased 10.77.0.1")
+                            && trace.contains("from 10.77.0.1"),
+                        "{context}"
+                    ),
+                    Ip::V6 => assert!(
+                        trace.contains("DHCPv6: configuration from fe80::"),
+                        "{context}"
+                    ),
+                }
                 assert!(
-                    trace.contains("SEP001122334401.cnf.xml from 10.77.0.1: got"),
+                    trace.contains(&format!("the servers come from {from}")),
                     "{context}"
                 );
-            } else {
-                // Not in the database: the default file, over TFTP.
-                assert!(
-                    trace.contains("XMLDefault.cnf.xml from 10.77.0.1: got"),
-                    "{context}"
-                );
+                assert!(trace.contains("boot complete"), "{context}");
+                let got = |file: &str| format!("{file} from {server_address}: got");
+                if transport == "HTTP" {
+                    assert!(trace.contains("asks HTTP on port 6970 first"), "{context}");
+                    assert!(trace.contains(&got("SEP001122334401.cnf.xml")), "{context}");
+                } else {
+                    // Not in the database: the default file, over TFTP.
+                    assert!(trace.contains(&got("XMLDefault.cnf.xml")), "{context}");
+                }
             }
         }
     }

@@ -30,6 +30,8 @@ pub enum ExchangeError {
     },
     #[error("cannot send a DHCP request: {0}")]
     Send(std::io::Error),
+    #[error("the DHCPv6 server answered with status {0}: {1}")]
+    Status(u16, String),
     #[error("the DHCP server refused the request (NAK)")]
     Nak,
     #[error("a malformed DHCP reply: {0}")]
@@ -78,9 +80,9 @@ fn transaction_id(mac: [u8; 6]) -> u32 {
 /// When a request is sent again if no reply came: after `first`, then twice as long each time,
 /// at most `max`.
 #[derive(Debug, Clone, Copy)]
-struct Retransmission {
-    first: Duration,
-    max: Duration,
+pub(crate) struct Retransmission {
+    pub(crate) first: Duration,
+    pub(crate) max: Duration,
 }
 
 /// RFC 2131 §4.1: 4 s, doubling up to 64 s. (The RFC also randomises each wait by ±1 s; one
@@ -90,26 +92,30 @@ const RFC_2131: Retransmission = Retransmission {
     max: Duration::from_secs(64),
 };
 
-/// One step of the exchange: what is sent, and what answers it.
-struct Step<'a> {
-    request: &'a [u8],
-    xid: u32,
-    want: &'a [u8],
-    what: &'static str,
+/// One step of an exchange: what is sent, what it is waiting for (for messages), and which
+/// datagram answers it: `accept` returns `None` for one that is not the answer (another
+/// client's, another message type), and the step's result otherwise.
+pub(crate) struct Step<'a, A> {
+    pub(crate) request: &'a [u8],
+    pub(crate) what: &'static str,
+    pub(crate) accept: A,
 }
 
-/// Sends the step's request to `server` until a reply of a wanted type comes, or `timeout`
-/// has passed.
-async fn ask(
+/// Sends the step's request to `server` until a datagram answers it, or `timeout` has passed.
+pub(crate) async fn ask<T, A>(
     socket: &UdpSocket,
     server: SocketAddr,
-    step: &Step<'_>,
+    step: &mut Step<'_, A>,
     schedule: Retransmission,
     timeout: Duration,
-) -> Result<Offer, ExchangeError> {
+) -> Result<T, ExchangeError>
+where
+    A: FnMut(&[u8], SocketAddr) -> Option<Result<T, ExchangeError>>,
+{
     let deadline = tokio::time::Instant::now() + timeout;
     let mut wait = schedule.first;
     let mut sent = 0;
+    let mut buf = vec![0u8; 1500];
     loop {
         socket
             .send_to(step.request, server)
@@ -117,8 +123,12 @@ async fn ask(
             .map_err(ExchangeError::Send)?;
         sent += 1;
         let until = deadline.min(tokio::time::Instant::now() + wait);
-        if let Some(result) = reply(socket, step.xid, step.want, until).await {
-            return result;
+        while let Ok(received) = tokio::time::timeout_at(until, socket.recv_from(&mut buf)).await {
+            if let Ok((len, from)) = received
+                && let Some(result) = (step.accept)(&buf[..len], from)
+            {
+                return result;
+            }
         }
         if until >= deadline {
             return Err(ExchangeError::Timeout {
@@ -131,30 +141,18 @@ async fn ask(
     }
 }
 
-/// The first reply of a `want`ed type to `xid` before `until`; `None` when none came.
-async fn reply(
-    socket: &UdpSocket,
+/// Accepts a DHCPv4 reply to `xid` of a `want`ed type; a NAK ends the exchange.
+fn reply_v4(
     xid: u32,
     want: &[u8],
-    until: tokio::time::Instant,
-) -> Option<Result<Offer, ExchangeError>> {
-    let mut buf = vec![0u8; 1500];
-    loop {
-        let received = tokio::time::timeout_at(until, socket.recv_from(&mut buf))
-            .await
-            .ok()?;
-        let Ok((len, _)) = received else { continue };
+) -> impl FnMut(&[u8], SocketAddr) -> Option<Result<Offer, ExchangeError>> {
+    move |datagram, _| {
         // Other clients' replies (another xid) and other message types are not ours.
-        let Ok(offer) = Offer::parse(&buf[..len]) else {
-            continue;
-        };
-        if offer.xid != xid {
-            continue;
-        }
+        let offer = Offer::parse(datagram).ok().filter(|o| o.xid == xid)?;
         match offer.message_type {
-            Some(NAK) => return Some(Err(ExchangeError::Nak)),
-            Some(t) if want.contains(&t) => return Some(Ok(offer)),
-            _ => {}
+            Some(NAK) => Some(Err(ExchangeError::Nak)),
+            Some(t) if want.contains(&t) => Some(Ok(offer)),
+            _ => None,
         }
     }
 }
@@ -185,23 +183,21 @@ pub async fn exchange(
     let socket = UdpSocket::from_std(socket.into()).map_err(fail)?;
     let xid = transaction_id(mac);
     let server = SocketAddr::from((Ipv4Addr::BROADCAST, 67));
-    let discover = Step {
+    let mut discover = Step {
         request: &message(DISCOVER, mac, xid, None),
-        xid,
-        want: &[OFFER],
         what: "OFFER",
+        accept: reply_v4(xid, &[OFFER]),
     };
-    let offer = ask(&socket, server, &discover, RFC_2131, timeout).await?;
+    let offer = ask(&socket, server, &mut discover, RFC_2131, timeout).await?;
     let (Some(address), Some(server_id)) = (offer.yiaddr, offer.server_id) else {
         return Err(ExchangeError::Malformed(DhcpError::ReplyShort(0)));
     };
-    let request = Step {
+    let mut request = Step {
         request: &message(REQUEST, mac, xid, Some((address, server_id))),
-        xid,
-        want: &[ACK],
         what: "ACK",
+        accept: reply_v4(xid, &[ACK]),
     };
-    ask(&socket, server, &request, RFC_2131, timeout).await
+    ask(&socket, server, &mut request, RFC_2131, timeout).await
 }
 
 #[cfg(test)]
@@ -270,12 +266,13 @@ mod tests {
         UdpSocket::bind("127.0.0.1:0").await.unwrap()
     }
 
-    fn discover(request: &[u8]) -> Step<'_> {
+    type Accept = Box<dyn FnMut(&[u8], SocketAddr) -> Option<Result<Offer, ExchangeError>>>;
+
+    fn discover(request: &[u8]) -> Step<'_, Accept> {
         Step {
             request,
-            xid: 42,
-            want: &[OFFER],
             what: "OFFER",
+            accept: Box::new(reply_v4(42, &[OFFER])),
         }
     }
 
@@ -286,7 +283,7 @@ mod tests {
         let offer = ask(
             &client().await,
             addr,
-            &discover(&request),
+            &mut discover(&request),
             FAST,
             Duration::from_secs(10),
         )
@@ -303,7 +300,7 @@ mod tests {
         let result = ask(
             &client().await,
             addr,
-            &discover(&request),
+            &mut discover(&request),
             FAST,
             Duration::from_secs(10),
         )
@@ -319,7 +316,7 @@ mod tests {
         let result = ask(
             &client().await,
             silent.local_addr().unwrap(),
-            &discover(&request),
+            &mut discover(&request),
             FAST,
             Duration::from_millis(400),
         )

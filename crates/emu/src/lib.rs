@@ -4,6 +4,9 @@
 //!   Cisco's sub-options) and a DHCPv4 reply, and the seed's precedence rules that turn them
 //!   into the list of servers a phone or a gateway tries.
 //!
+//! - [`dhcp_client`], [`dhcp6_client`]: the device's side of a real DHCPv4 exchange and of a
+//!   stateless DHCPv6 one, on a network interface.
+//!
 //! - [`boot`]: a device's boot against its servers: the file order of its model family, and
 //!   the seed's rules for busy and silent servers.
 //!
@@ -13,6 +16,7 @@
 
 pub mod boot;
 pub mod dhcp;
+pub mod dhcp6_client;
 pub mod dhcp_client;
 pub mod net;
 pub mod report;
