@@ -523,6 +523,12 @@ fn the_cli_reads_the_servers_config_file_and_shows_what_the_phone_gets() {
         "{err}"
     );
 
+    // A runaway converter is stopped at 1 MiB, not read into memory to its end.
+    write_config(r#"["yes"]"#);
+    let (success, _, err) = cli(&["render", "gk001122334404"]);
+    assert!(!success);
+    assert!(err.contains("wrote more than 1048576 bytes"), "{err}");
+
     // A config file that turns the database off, or does not parse, is explained.
     std::fs::write(&config, "[database]\npath = \"off\"\n").unwrap();
     let (success, _, err) = cli(&["device", "list"]);
