@@ -376,10 +376,16 @@ async fn run(s: &mut Session<'_>) -> Result<(), BootError> {
         }
         Family::Small { profile } => {
             let lower = mac.to_ascii_lowercase();
-            s.first_of(&[format!("SEP{lower}.cnf.xml"), "XMLDefault.cnf.xml".into()])
+            let (name, _) = s
+                .first_of(&[format!("SEP{lower}.cnf.xml"), "XMLDefault.cnf.xml".into()])
                 .await?
                 .ok_or(BootError::NoConfig)?;
             s.boot.server = s.servers.get(s.current).cloned();
+            // Spec §6.2: without a file of its own the phone takes the defaults from
+            // XMLDefault.cnf.xml and SEPDefault.cnf (absent is normal).
+            if name == "XMLDefault.cnf.xml" {
+                s.get("SEPDefault.cnf").await?;
+            }
             // A missing profile is not fatal: the boot goes on.
             s.first_of(&[format!("{profile}{lower}"), format!("{profile}default.cfg")])
                 .await?;

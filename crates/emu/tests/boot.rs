@@ -256,6 +256,7 @@ async fn sip_7960_and_7912_use_their_own_files() {
         [
             "SEP001122aabbcc.cnf.xml",
             "XMLDefault.cnf.xml",
+            "SEPDefault.cnf",
             "gk001122aabbcc",
             "gkdefault.cfg"
         ]
