@@ -41,11 +41,15 @@ pub(crate) async fn run(args: InitArgs) -> anyhow::Result<()> {
         "example cluster written to {} ({count} objects)",
         path.display()
     );
-    outln!("try: phoneboot device list --database {}", path.display());
-    outln!(
-        "     phoneboot render SEP001122334401.cnf.xml --database {}",
-        path.display()
-    );
+    // The default database needs no flag; another one is named in every hint.
+    let flag = if args.db.database.is_some() || args.db.config.is_some() {
+        format!(" --database {}", path.display())
+    } else {
+        String::new()
+    };
+    outln!("try: phoneboot device list{flag}");
+    outln!("     phoneboot render SEP001122334401.cnf.xml{flag}");
+    outln!("     phoneboot serve{flag}");
     Ok(())
 }
 
