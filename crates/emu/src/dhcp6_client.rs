@@ -243,6 +243,28 @@ mod tests {
     }
 
     #[test]
+    fn no_datagram_makes_the_reply_reader_panic() {
+        let mut accept = reply_to([1, 2, 3]);
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for round in 0..20_000usize {
+            let mut datagram = vec![REPLY, 1, 2, 3];
+            datagram.extend((0..round % 300).map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x.to_le_bytes()[0]
+            }));
+            if round % 2 == 0 {
+                // Half of them with a well-formed server id first, to reach the rest.
+                let mut with_id = reply([1, 2, 3], &[]);
+                with_id.extend_from_slice(&datagram[4..]);
+                datagram = with_id;
+            }
+            let _ = accept(&datagram, from());
+        }
+    }
+
+    #[test]
     fn a_failure_status_ends_the_exchange_with_the_servers_words() {
         let mut status = 2u16.to_be_bytes().to_vec(); // NoAddrsAvail
         status.extend_from_slice(b"no addresses");
