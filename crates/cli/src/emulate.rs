@@ -210,6 +210,27 @@ pub(crate) struct EmulateArgs {
 
 pub(crate) async fn run(args: EmulateArgs) -> anyhow::Result<()> {
     let mac = parse_mac(&args.mac)?;
+    // What the device will ask for, decided (and a wrong model refused) before any exchange.
+    let gateway = |family| BootPlan {
+        family,
+        config_name: None,
+        http: false,
+    };
+    let plan = match args.gateway {
+        None => {
+            let name = args.name.clone().unwrap_or_else(|| format!("SEP{mac}"));
+            let info = find_model(Catalogue::builtin(), &args.model);
+            boot_plan(info, &args.model, args.sip, &name).with_context(|| {
+                format!(
+                    "a {} asks for no configuration file of its own (--gateway emulates a \
+                     gateway)",
+                    args.model
+                )
+            })?
+        }
+        Some(GatewayKind::Sccp) => gateway(Family::SccpGateway),
+        Some(GatewayKind::Mgcp) => gateway(Family::MgcpGateway),
+    };
     let local = Local {
         servers: args.alternate.iter().map(|s| target(s)).collect(),
     };
@@ -219,10 +240,9 @@ pub(crate) async fn run(args: EmulateArgs) -> anyhow::Result<()> {
             dhcp::phone_servers_v6(&local, Some(&value))
         }
         (None, Some(interface)) => {
-            let octets: Mac = mac.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
             let reply = phoneboot_emu::dhcp6_client::exchange(
                 interface,
-                octets.octets(),
+                octets(&mac)?,
                 &args.model,
                 Duration::from_millis(args.dhcp_timeout_ms),
             )
@@ -253,26 +273,6 @@ pub(crate) async fn run(args: EmulateArgs) -> anyhow::Result<()> {
             outln!("        DHCP: no TFTP server named (the remembered one would be used)");
             Vec::new()
         }
-    };
-    let gateway = |family| BootPlan {
-        family,
-        config_name: None,
-        http: false,
-    };
-    let plan = match args.gateway {
-        None => {
-            let name = args.name.clone().unwrap_or_else(|| format!("SEP{mac}"));
-            let info = find_model(Catalogue::builtin(), &args.model);
-            boot_plan(info, &args.model, args.sip, &name).with_context(|| {
-                format!(
-                    "a {} asks for no configuration file of its own (--gateway emulates a \
-                     gateway)",
-                    args.model
-                )
-            })?
-        }
-        Some(GatewayKind::Sccp) => gateway(Family::SccpGateway),
-        Some(GatewayKind::Mgcp) => gateway(Family::MgcpGateway),
     };
     let mut device = Device::new(&mac, plan.family);
     device.config_name = plan.config_name;
@@ -309,10 +309,9 @@ async fn servers_v4(
 ) -> anyhow::Result<(Option<(Chosen, Vec<Target>)>, Vec<DhcpError>)> {
     let offer = match (&args.dhcp, &args.dhcp_reply) {
         (Some(interface), _) => {
-            let octets: Mac = mac.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
             let ack = phoneboot_emu::dhcp_client::exchange(
                 interface,
-                octets.octets(),
+                octets(mac)?,
                 Duration::from_millis(args.dhcp_timeout_ms),
             )
             .await
@@ -360,6 +359,11 @@ async fn servers_v4(
             dhcp::gateway_servers(local, cisco_cm1, &offer)
         }
     })
+}
+
+fn octets(mac: &str) -> anyhow::Result<[u8; 6]> {
+    let mac: Mac = mac.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(mac.octets())
 }
 
 pub(crate) fn target(text: &str) -> Target {
