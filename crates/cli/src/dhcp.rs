@@ -28,12 +28,14 @@ enum Action {
         #[arg(long, value_name = "NAME")]
         v6_name: Option<String>,
     },
-    /// Explain an option value given in hex (`0a000005`, `0a:00:00:05` or `0x0a000005`).
+    /// Explain an option 150, 66 or 17 given in hex (`0a000005`, `0a:00:00:05`, `0x0a000005`):
+    /// a whole option as a capture shows it (code, length, value: `96080a0000050a000006`; for
+    /// DHCPv6 `0011…` with 2-byte code and length), a bare value (read as the option it can
+    /// be, and said which), or the option's number first and then its value (`150 0a000005`).
     Decode {
-        /// 150 (TFTP server addresses), 66 (TFTP server name) or 17 (DHCPv6 vendor options).
-        option: u16,
-        /// The value, without the option's code and length.
-        hex: Vec<String>,
+        /// [OPTION] HEX...
+        #[arg(required = true, value_name = "[OPTION] HEX")]
+        words: Vec<String>,
     },
 }
 
@@ -47,9 +49,8 @@ pub(crate) fn run(args: DhcpArgs) -> anyhow::Result<()> {
             out!("{}", config(&servers, &v6, v6_name.as_deref())?);
             Ok(())
         }
-        Action::Decode { option, hex } => {
-            let value = parse_hex(&hex.concat())?;
-            outln!("{}", decode(option, &value)?);
+        Action::Decode { words } => {
+            outln!("{}", decode_words(&words)?);
             Ok(())
         }
     }
@@ -204,15 +205,9 @@ fn config(servers: &[String], v6: &[Ipv6Addr], v6_name: Option<&str>) -> anyhow:
             .join(":");
         let _ = writeln!(
             out,
-            "## dnsmasq (dnsmasq.conf, with a DHCPv6 dhcp-range)
-dhcp-option=option6:17,{colon_hex}
-"
+            "## dnsmasq (dnsmasq.conf, with a DHCPv6 dhcp-range)\ndhcp-option=option6:17,{colon_hex}\n"
         );
-        let mut ios = String::from(
-            "## Cisco IOS (ipv6 dhcp pool)
- vendor-specific 9
-",
-        );
+        let mut ios = String::from("## Cisco IOS (ipv6 dhcp pool)\n vendor-specific 9\n");
         for a in v6 {
             let _ = writeln!(ios, "  suboption 1 address {a}");
         }
@@ -222,6 +217,85 @@ dhcp-option=option6:17,{colon_hex}
         out.push_str(&ios);
     }
     Ok(out)
+}
+
+/// `decode`'s words: an option number and its value, or hex that is a whole option or a
+/// bare value.
+fn decode_words(words: &[String]) -> anyhow::Result<String> {
+    if let [first, rest @ ..] = words
+        && !rest.is_empty()
+        && first.len() <= 5
+        && first.chars().all(|c| c.is_ascii_digit())
+    {
+        let option: u16 = first.parse()?;
+        if !matches!(option, 150 | 66 | 17) {
+            bail!(
+                "option {option} is not one that names TFTP servers; use 150, 66 or 17 (a whole \
+                 option in hex is one word: {})",
+                words.concat()
+            );
+        }
+        return decode(option, &parse_hex(&rest.concat())?);
+    }
+    let bytes = parse_hex(&words.concat())?;
+    let (option, value, how) = read_option(&bytes)?;
+    Ok(format!("{}\n  ({how})", decode(option, value)?))
+}
+
+/// Which option `bytes` are, and its value: a whole DHCPv4 option 150/66 (code, length), a
+/// whole DHCPv6 option 17 (2-byte code and length), or else a bare value of the one option it
+/// can be. The third part says how it was read.
+fn read_option(bytes: &[u8]) -> anyhow::Result<(u16, &[u8], &'static str)> {
+    const WHOLE: &str = "read as a whole option: code, length, value";
+    // What a whole option's header would say, for the error when nothing fits.
+    let mut header = None;
+    match bytes {
+        [code @ (150 | 66), len, value @ ..] => {
+            if usize::from(*len) == value.len() {
+                return Ok((u16::from(*code), value, WHOLE));
+            }
+            header = Some(format!(
+                "as a whole option {code} its length byte says {len} bytes follow and {} do",
+                value.len()
+            ));
+        }
+        [0, 17, l1, l2, value @ ..] => {
+            let len = usize::from(u16::from_be_bytes([*l1, *l2]));
+            if len == value.len() {
+                return Ok((17, value, WHOLE));
+            }
+            // No bare value begins so (0.17.x.x is no server address): say what is wrong.
+            bail!(
+                "this reads as a whole DHCPv6 option 17 (its first two bytes), but its length \
+                 says {len} bytes follow and {} do",
+                value.len()
+            );
+        }
+        _ => {}
+    }
+    // A bare value (150.x.y.z and "Bob.example" begin like whole options 150 and 66).
+    match bytes {
+        [0, 0, 0, 9, ..] => Ok((
+            17,
+            bytes,
+            "read as a bare option 17 value: enterprise 9 first",
+        )),
+        _ if bytes.iter().all(|b| b.is_ascii_graphic() || *b == 0) => {
+            Ok((66, bytes, "read as a bare option 66 value: text"))
+        }
+        _ if bytes.len().is_multiple_of(4) => Ok((
+            150,
+            bytes,
+            "read as a bare option 150 value: whole IPv4 addresses",
+        )),
+        _ => bail!(
+            "{} bytes that are no option 150, 66 or 17: {}; as a bare value they are not text, \
+             not whole IPv4 addresses and carry no Cisco enterprise number. Name the option \
+             first if you know it: phoneboot dhcp decode 150 HEX",
+            bytes.len(),
+            header.unwrap_or_else(|| "no whole option begins so".to_owned())
+        ),
+    }
 }
 
 /// A person-readable account of an option value.

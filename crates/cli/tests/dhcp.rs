@@ -132,6 +132,72 @@ fn decode_explains_good_values_and_rejects_bad_ones_with_the_reason() {
 }
 
 #[test]
+fn decode_without_an_option_number_reads_a_whole_option_or_the_value_it_can_be() {
+    for (hex, expect, how) in [
+        // Whole options, as a capture shows them: code, length, value.
+        (
+            "96080a0000050a000006",
+            "option 150: 2 TFTP server address(es): 10.0.0.5, 10.0.0.6",
+            "whole option",
+        ),
+        (
+            "42057466747000",
+            "option 66: TFTP server by host name tftp",
+            "whole option",
+        ),
+        (
+            "0011001800000009000100102001:0db8:0077:0000:0000:0000:0000:0001",
+            "sub-option 1, TFTP server addresses: 2001:db8:77::1",
+            "whole option",
+        ),
+        // Bare values: the option they can be, and said so.
+        (
+            "0a0000050a000006",
+            "10.0.0.5, 10.0.0.6",
+            "bare option 150 value",
+        ),
+        (
+            "966400010a000006",
+            "150.100.0.1, 10.0.0.6",
+            "bare option 150 value",
+        ),
+        ("7466747000", "host name tftp", "bare option 66 value"),
+        (
+            "000000090001001020010db8007700000000000000000001",
+            "2001:db8:77::1",
+            "bare option 17 value",
+        ),
+    ] {
+        let (ok, out, err) = run(&["decode", hex]);
+        assert!(ok, "{hex}: {err}");
+        assert!(out.contains(expect) && out.contains(how), "{hex}: {out}");
+    }
+    for (args, reason) in [
+        (
+            vec!["decode", "960a0a000005"],
+            "as a whole option 150 its length byte says 10 bytes follow and 4 do",
+        ),
+        (
+            vec!["decode", "0011001c0000000900010010"],
+            "whole DHCPv6 option 17 (its first two bytes), but its length says 28 bytes follow and 8 do",
+        ),
+        (
+            vec!["decode", "0a00"],
+            "2 bytes that are no option 150, 66 or 17",
+        ),
+        (
+            vec!["decode", "96", "08", "0a000005"],
+            "a whole option in hex is one word: 96080a000005",
+        ),
+        (vec!["decode", "0a0"], "odd number"),
+    ] {
+        let (ok, _, err) = run(&args);
+        assert!(!ok, "{args:?} was accepted");
+        assert!(err.contains(reason), "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn dnsmasq_accepts_the_generated_lines() {
     if !require("dnsmasq") {
         return;
