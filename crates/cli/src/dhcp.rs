@@ -7,27 +7,35 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use phoneboot_emu::dhcp::{self, Target};
 
+/// `phoneboot dhcp SERVERS...` is `phoneboot dhcp config SERVERS...`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub(crate) struct DhcpArgs {
     #[command(subcommand)]
-    action: Action,
+    action: Option<Action>,
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+#[derive(Debug, Args)]
+struct ConfigArgs {
+    /// TFTP servers for IPv4 phones, in order (addresses go into option 150; a host name can
+    /// only go into option 66).
+    #[arg(required_unless_present_any = ["v6", "v6_name"])]
+    servers: Vec<String>,
+    /// TFTP server addresses for IPv6 phones (DHCPv6 option 17, Cisco sub-option 1).
+    #[arg(long, value_name = "IPV6")]
+    v6: Vec<Ipv6Addr>,
+    /// TFTP server name for IPv6 phones (Cisco sub-option 2).
+    #[arg(long, value_name = "NAME")]
+    v6_name: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Action {
-    /// Print ready-to-paste configuration for ISC dhcpd, ISC Kea, dnsmasq and Cisco IOS.
-    Config {
-        /// TFTP servers for IPv4 phones, in order (addresses go into option 150; a host name
-        /// can only go into option 66).
-        #[arg(required_unless_present_any = ["v6", "v6_name"])]
-        servers: Vec<String>,
-        /// TFTP server addresses for IPv6 phones (DHCPv6 option 17, Cisco sub-option 1).
-        #[arg(long, value_name = "IPV6")]
-        v6: Vec<Ipv6Addr>,
-        /// TFTP server name for IPv6 phones (Cisco sub-option 2).
-        #[arg(long, value_name = "NAME")]
-        v6_name: Option<String>,
-    },
+    /// Print ready-to-paste configuration for ISC dhcpd, ISC Kea, dnsmasq and Cisco IOS (the
+    /// default: `phoneboot dhcp 10.0.0.5` is `phoneboot dhcp config 10.0.0.5`).
+    Config(ConfigArgs),
     /// Explain an option 150, 66 or 17 given in hex (`0a000005`, `0a:00:00:05`, `0x0a000005`):
     /// a whole option as a capture shows it (code, length, value: `96080a0000050a000006`; for
     /// DHCPv6 `0011…` with 2-byte code and length), a bare value (read as the option it can
@@ -40,12 +48,12 @@ enum Action {
 }
 
 pub(crate) fn run(args: DhcpArgs) -> anyhow::Result<()> {
-    match args.action {
-        Action::Config {
+    match args.action.unwrap_or(Action::Config(args.config)) {
+        Action::Config(ConfigArgs {
             servers,
             v6,
             v6_name,
-        } => {
+        }) => {
             out!("{}", config(&servers, &v6, v6_name.as_deref())?);
             Ok(())
         }

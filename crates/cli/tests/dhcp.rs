@@ -27,6 +27,10 @@ fn config_for_addresses_uses_option_150_in_every_server_syntax() {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }
     assert!(!text.contains("WARNING"));
+    // `config` is the default: `phoneboot dhcp SERVERS` prints the same.
+    let (ok, short, err) = run(&["10.0.0.5", "10.0.0.6"]);
+    assert!(ok, "{err}");
+    assert_eq!(short, text);
     let (_, three, _) = run(&["config", "10.0.0.5", "10.0.0.6", "10.0.0.7"]);
     assert!(three.contains("WARNING: 3 addresses given; phones ignore all but the first two"));
 }
