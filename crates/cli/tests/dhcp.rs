@@ -236,19 +236,6 @@ fn dnsmasq_accepts_the_generated_lines() {
     );
 }
 
-/// The lines under `heading` in `phoneboot dhcp config`'s output, without comments.
-fn section(printed: &str, heading: &str) -> String {
-    let lines: Vec<&str> = printed
-        .lines()
-        .skip_while(|l| !l.starts_with(heading))
-        .skip(1)
-        .take_while(|l| !l.trim().is_empty())
-        .filter(|l| !l.starts_with('#'))
-        .collect();
-    assert!(!lines.is_empty(), "no {heading:?} section in:\n{printed}");
-    lines.join("\n")
-}
-
 /// Runs a DHCP server's own configuration check on `config`.
 fn server_accepts(program: &str, args: &[&str], file_name: &str, config: &str) {
     let dir = temp_root();
@@ -287,34 +274,27 @@ fn isc_dhcpd_and_kea_accept_every_generated_configuration() {
     };
     let subnet4 = "subnet 10.0.0.0 netmask 255.255.255.0 { }\n";
 
-    // Option 150.
-    let (_, printed, _) = run(&["config", "10.0.0.5", "10.0.0.6"]);
-    let dhcpd = section(&printed, "## ISC dhcpd");
-    server_accepts(
-        "dhcpd",
-        &["-4", "-t", "-cf"],
-        "dhcpd.conf",
-        &format!("{dhcpd}\n{subnet4}"),
-    );
-    let kea = section(&printed, "## ISC Kea");
-    server_accepts("kea-dhcp4", &["-t"], "kea.json", &kea4(&kea));
-
-    // Option 66.
-    let (_, printed, _) = run(&["config", "tftp.example.com"]);
-    let dhcpd = section(&printed, "## ISC dhcpd");
-    server_accepts(
-        "dhcpd",
-        &["-4", "-t", "-cf"],
-        "dhcpd.conf",
-        &format!("{dhcpd}\n{subnet4}"),
-    );
-    let kea = section(&printed, "## ISC Kea");
-    server_accepts(
-        "kea-dhcp4",
-        &["-t"],
-        "kea.json",
-        &kea4(&format!("\"option-data\": [ {kea} ]")),
-    );
+    // Option 150, then option 66. Kea's option 66 line is one entry of "option-data".
+    let whole = |kea: &str| kea.to_owned();
+    let entry = |kea: &str| format!("\"option-data\": [ {kea} ]");
+    for (servers, kea_lines) in [
+        (
+            &["10.0.0.5", "10.0.0.6"][..],
+            &whole as &dyn Fn(&str) -> String,
+        ),
+        (&["tftp.example.com"][..], &entry),
+    ] {
+        let (_, printed, _) = run(&[&["config"], servers].concat());
+        let dhcpd = section(&printed, "## ISC dhcpd");
+        server_accepts(
+            "dhcpd",
+            &["-4", "-t", "-cf"],
+            "dhcpd.conf",
+            &format!("{dhcpd}\n{subnet4}"),
+        );
+        let kea = kea_lines(&section(&printed, "## ISC Kea"));
+        server_accepts("kea-dhcp4", &["-t"], "kea.json", &kea4(&kea));
+    }
 
     // DHCPv6 option 17 with Cisco's sub-options.
     let (_, printed, _) = run(&[

@@ -19,7 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use support::{phoneboot, require, temp_root};
+use support::{phoneboot, require, section, temp_root};
 
 const BIN: &str = env!("CARGO_BIN_EXE_phoneboot");
 
@@ -160,19 +160,6 @@ impl InNs {
         // Keep draining, so that a full pipe never blocks the process.
         std::thread::spawn(move || for _ in rx {});
     }
-}
-
-/// The lines under `heading` in `phoneboot dhcp config`'s output, without comments.
-fn section(printed: &str, heading: &str) -> String {
-    let lines: Vec<&str> = printed
-        .lines()
-        .skip_while(|l| !l.starts_with(heading))
-        .skip(1)
-        .take_while(|l| !l.trim().is_empty())
-        .filter(|l| !l.starts_with('#'))
-        .collect();
-    assert!(!lines.is_empty(), "no {heading:?} section in:\n{printed}");
-    lines.join("\n")
 }
 
 /// Which protocol the phones run.

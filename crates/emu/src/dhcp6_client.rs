@@ -7,10 +7,8 @@
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::net::UdpSocket;
-
 use crate::dhcp::{CISCO_ENTERPRISE, OPTION6_VENDOR_OPTS};
-use crate::dhcp_client::{ExchangeError, Retransmission, Step, ask};
+use crate::dhcp_client::{ExchangeError, Retransmission, Step, ask, client_socket};
 
 const INFORMATION_REQUEST: u8 = 11;
 const REPLY: u8 = 7;
@@ -132,24 +130,12 @@ pub async fn exchange(
     model: &str,
     timeout: Duration,
 ) -> Result<Reply, ExchangeError> {
-    let fail = |e| ExchangeError::Socket(interface.to_owned(), e);
-    let socket = socket2::Socket::new(
-        socket2::Domain::IPV6,
-        socket2::Type::DGRAM,
-        Some(socket2::Protocol::UDP),
-    )
-    .map_err(fail)?;
-    socket.set_only_v6(true).map_err(fail)?;
-    socket.set_reuse_address(true).map_err(fail)?;
-    socket
-        .bind_device(Some(interface.as_bytes()))
-        .map_err(fail)?;
-    socket
-        .bind(&SocketAddr::from((Ipv6Addr::UNSPECIFIED, CLIENT_PORT)).into())
-        .map_err(fail)?;
-    socket.set_nonblocking(true).map_err(fail)?;
-    let socket = UdpSocket::from_std(socket.into()).map_err(fail)?;
-    let scope = interface_index(interface).map_err(fail)?;
+    let socket = client_socket(
+        interface,
+        SocketAddr::from((Ipv6Addr::UNSPECIFIED, CLIENT_PORT)),
+    )?;
+    let scope =
+        interface_index(interface).map_err(|e| ExchangeError::Socket(interface.to_owned(), e))?;
     let server = SocketAddr::V6(SocketAddrV6::new(ALL_SERVERS, SERVER_PORT, 0, scope));
     let xid = transaction_id(mac);
     let mut step = Step {

@@ -157,6 +157,30 @@ fn reply_v4(
     }
 }
 
+/// A DHCP client's socket: the client port on every address of `interface` only, broadcasts
+/// allowed (a client with no address yet sends and receives them).
+pub(crate) fn client_socket(interface: &str, port: SocketAddr) -> Result<UdpSocket, ExchangeError> {
+    let fail = |e| ExchangeError::Socket(interface.to_owned(), e);
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(port),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )
+    .map_err(fail)?;
+    if port.is_ipv6() {
+        socket.set_only_v6(true).map_err(fail)?;
+    } else {
+        socket.set_broadcast(true).map_err(fail)?;
+    }
+    socket.set_reuse_address(true).map_err(fail)?;
+    socket
+        .bind_device(Some(interface.as_bytes()))
+        .map_err(fail)?;
+    socket.bind(&port.into()).map_err(fail)?;
+    socket.set_nonblocking(true).map_err(fail)?;
+    UdpSocket::from_std(socket.into()).map_err(fail)
+}
+
 /// Runs DISCOVER/OFFER/REQUEST/ACK on `interface` for `mac` and returns the ACK, whose options
 /// name the TFTP servers.
 pub async fn exchange(
@@ -164,23 +188,7 @@ pub async fn exchange(
     mac: [u8; 6],
     timeout: Duration,
 ) -> Result<Offer, ExchangeError> {
-    let fail = |e| ExchangeError::Socket(interface.to_owned(), e);
-    let socket = socket2::Socket::new(
-        socket2::Domain::IPV4,
-        socket2::Type::DGRAM,
-        Some(socket2::Protocol::UDP),
-    )
-    .map_err(fail)?;
-    socket.set_reuse_address(true).map_err(fail)?;
-    socket.set_broadcast(true).map_err(fail)?;
-    socket
-        .bind_device(Some(interface.as_bytes()))
-        .map_err(fail)?;
-    socket
-        .bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, 68)).into())
-        .map_err(fail)?;
-    socket.set_nonblocking(true).map_err(fail)?;
-    let socket = UdpSocket::from_std(socket.into()).map_err(fail)?;
+    let socket = client_socket(interface, SocketAddr::from((Ipv4Addr::UNSPECIFIED, 68)))?;
     let xid = transaction_id(mac);
     let server = SocketAddr::from((Ipv4Addr::BROADCAST, 67));
     let mut discover = Step {

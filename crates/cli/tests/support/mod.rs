@@ -380,3 +380,17 @@ pub fn as_error(d: &[u8]) -> Option<(u16, String)> {
     let msg = String::from_utf8_lossy(&d[4..d.len() - 1]).to_string();
     Some((code, msg))
 }
+
+/// The lines under `heading` in `phoneboot dhcp config`'s output, without comments: what an
+/// operator pastes into that DHCP server.
+pub fn section(printed: &str, heading: &str) -> String {
+    let lines: Vec<&str> = printed
+        .lines()
+        .skip_while(|l| !l.starts_with(heading))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter(|l| !l.starts_with('#'))
+        .collect();
+    assert!(!lines.is_empty(), "no {heading:?} section in:\n{printed}");
+    lines.join("\n")
+}
