@@ -23,7 +23,8 @@ use crate::database::DbArgs;
 
 #[derive(Debug, Args)]
 pub(crate) struct ImportArgs {
-    /// The CSV file (UTF-8, header row first).
+    /// The CSV file (UTF-8, header row first; comma-, semicolon- or tab-separated, as the
+    /// header row shows: spreadsheets in many locales save with semicolons).
     file: PathBuf,
     /// Check the file and report, without writing anything.
     #[arg(long)]
@@ -233,12 +234,26 @@ fn csv_field(e: &FieldError) -> String {
     f.clone()
 }
 
+/// The separator of a CSV file: whichever of `,` `;` and tab its header row (which holds no
+/// quoted text in practice) has most of; `,` when none.
+fn delimiter(file: &[u8]) -> u8 {
+    let header = file.split(|b| *b == b'\n').next().unwrap_or_default();
+    let count = |d: u8| header.iter().filter(|b| **b == d).count();
+    [b';', b'\t']
+        .into_iter()
+        .filter(|d| count(*d) > count(b','))
+        .max_by_key(|d| count(*d))
+        .unwrap_or(b',')
+}
+
 pub(crate) async fn import(args: ImportArgs) -> anyhow::Result<()> {
     let db = args.db.open().await?;
+    let bytes =
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
-        .from_path(&args.file)
-        .with_context(|| format!("opening {}", args.file.display()))?;
+        .delimiter(delimiter(&bytes))
+        .from_reader(&bytes[..]);
     let headers = reader
         .headers()
         .map_err(|e| anyhow!("{}: the header row: {e}", args.file.display()))?

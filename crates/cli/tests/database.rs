@@ -352,6 +352,34 @@ fn csv_import_commits_a_good_file_whole() {
 }
 
 #[test]
+fn spreadsheet_exports_import_with_semicolons_tabs_a_bom_and_crlf() {
+    let cluster = Cluster::example();
+    let (dir, db) = (&cluster.dir, &cluster.db);
+    for (i, (separator, bom, eol)) in [
+        (";", true, "\r\n"), // Excel "CSV UTF-8" in a semicolon locale
+        ("\t", false, "\n"),
+        (",", true, "\r\n"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let csv = dir.path().join(format!("phones{i}.csv"));
+        let mut text = String::from(if bom { "\u{feff}" } else { "" });
+        text += &format!(
+            "mac{separator}model{separator}pool{separator}description{separator}line1_dn{eol}"
+        );
+        text += &format!(
+            "00000000200{i}{separator}8841{separator}Default{separator}\"Desk; 2, floor\"{separator}400{i}{eol}"
+        );
+        std::fs::write(&csv, text).unwrap();
+        let out = ok(db, &["import", csv.to_str().unwrap()]);
+        assert!(out.contains("imported 1 devices"), "{separator:?}: {out}");
+        let show = ok(db, &["device", "show", &format!("SEP00000000200{i}")]);
+        assert!(show.contains("Desk; 2, floor"), "{separator:?}: {show}");
+    }
+}
+
+#[test]
 fn a_bad_row_names_its_line_and_column_and_nothing_of_the_file_is_committed() {
     let cluster = Cluster::example();
     let (dir, db) = (&cluster.dir, &cluster.db);
