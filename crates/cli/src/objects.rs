@@ -254,7 +254,11 @@ async fn act(kind: Kind, action: Action, args: &DbArgs) -> anyhow::Result<()> {
                 );
             }
             let version = db.apply(vec![Write::Put(changed)]).await?;
-            outln!("changed {kind} {} (version {version})", object.key());
+            if kind == Kind::Params {
+                outln!("changed the parameters (version {version})");
+            } else {
+                outln!("changed {kind} {} (version {version})", object.key());
+            }
         }
         Action::Remove { name } => {
             let object = get(&db, kind, &name).await?;
