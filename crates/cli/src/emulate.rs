@@ -2,7 +2,8 @@
 //! printing each decision and each file with its outcome and time.
 
 use std::net::{Ipv4Addr, ToSocketAddrs};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -11,6 +12,7 @@ use phoneboot_emu::boot::{self, Device, Family};
 use phoneboot_emu::dhcp::{self, Chosen, DhcpError, Local, Offer, Target};
 use phoneboot_emu::net::{HttpFetcher, HttpFirst, TftpFetcher};
 use phoneboot_model::{Catalogue, FileScheme, Mac, ModelInfo, Protocol};
+use phoneboot_server::config::DatabaseConfig;
 
 use crate::client::TransferArgs;
 
@@ -81,6 +83,15 @@ pub(crate) struct BootPlan {
     pub(crate) http: bool,
 }
 
+/// The built-in model catalogue, extended by the operator's file when one is given.
+pub(crate) fn catalogue(models: Option<&Path>) -> anyhow::Result<Arc<Catalogue>> {
+    let config = DatabaseConfig {
+        models: models.map(Path::to_path_buf),
+        ..DatabaseConfig::default()
+    };
+    Ok(phoneboot_server::db::catalogue(&config)?)
+}
+
 /// A model by its catalogue name, or by the digits of a product name (`CP-8845` is `8845`).
 pub(crate) fn find_model<'c>(catalogue: &'c Catalogue, model: &str) -> Option<&'c ModelInfo> {
     let digits: String = model.chars().filter(char::is_ascii_digit).collect();
@@ -144,6 +155,10 @@ pub(crate) struct EmulateArgs {
     /// them); it decides which files the device asks for and whether HTTP comes first.
     #[arg(long, default_value = "7965")]
     model: String,
+    /// A model catalogue file that extends the built-in one (as `serve --models` takes it), for
+    /// a model the built-in catalogue lacks.
+    #[arg(long, env = "PHONEBOOT_MODELS", value_name = "FILE")]
+    models: Option<PathBuf>,
     /// The device's name, for models whose file is named by it (IP Communicator: any name;
     /// Jabber for Tablet: TAB<USER>). [default: SEP<MAC>]
     #[arg(long, value_name = "NAME")]
@@ -219,7 +234,8 @@ pub(crate) async fn run(args: EmulateArgs) -> anyhow::Result<()> {
     let plan = match args.gateway {
         None => {
             let name = args.name.clone().unwrap_or_else(|| format!("SEP{mac}"));
-            let info = find_model(Catalogue::builtin(), &args.model);
+            let catalogue = catalogue(args.models.as_deref())?;
+            let info = find_model(&catalogue, &args.model);
             boot_plan(info, &args.model, args.sip, &name).with_context(|| {
                 format!(
                     "a {} asks for no configuration file of its own (--gateway emulates a \

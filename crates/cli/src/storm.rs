@@ -15,11 +15,11 @@ use phoneboot_emu::boot::{Device, Fetcher};
 use phoneboot_emu::dhcp::Target;
 use phoneboot_emu::net::{HttpFetcher, HttpFirst, TftpFetcher};
 use phoneboot_emu::storm::{self, Live, Pace, Phone};
-use phoneboot_model::{Catalogue, DeviceClass, Mac, Protocol};
+use phoneboot_model::{DeviceClass, Mac, Protocol};
 
 use crate::client::{TransferArgs, resolve};
 use crate::database::DbArgs;
-use crate::emulate::{Behaviour, BootPlan, boot_plan, find_model};
+use crate::emulate::{Behaviour, BootPlan, boot_plan, catalogue, find_model};
 
 #[derive(Debug, Args)]
 pub(crate) struct StormArgs {
@@ -43,6 +43,10 @@ pub(crate) struct StormArgs {
     /// --phones then caps their number.
     #[arg(long, value_name = "FILE")]
     from_database: Option<PathBuf>,
+    /// A model catalogue file that extends the built-in one (as `serve --models` takes it):
+    /// the database's devices of such models boot as it says.
+    #[arg(long, env = "PHONEBOOT_MODELS", value_name = "FILE")]
+    models: Option<PathBuf>,
     /// Boots started per second. [default: all at once]
     #[arg(long, value_name = "PER_SECOND")]
     rate: Option<f64>,
@@ -83,31 +87,50 @@ async fn devices(args: &StormArgs) -> anyhow::Result<Vec<Planned>> {
     if let Some(path) = &args.from_database {
         let db = DbArgs {
             database: Some(path.clone()),
+            models: args.models.clone(),
             ..DbArgs::default()
         }
         .open()
         .await?;
         let (snapshot, _) = db.snapshot().await?;
-        let list: Vec<_> = snapshot
-            .devices
-            .iter()
-            .filter_map(|d| {
-                let model = snapshot.catalogue.get(&d.model)?;
-                if model.class != DeviceClass::Phone {
-                    return None;
-                }
-                // Each asks for the files its model asks for (seed Table 11-3).
-                let sip = d.protocol == Protocol::Sip;
-                Some(Planned {
+        let (mut unknown, mut not_phones) = (0, 0);
+        let mut list = Vec::new();
+        for d in snapshot.devices.iter() {
+            let Some(model) = snapshot.catalogue.get(&d.model) else {
+                unknown += 1;
+                continue;
+            };
+            // Each asks for the files its model asks for (seed Table 11-3).
+            let sip = d.protocol == Protocol::Sip;
+            match boot_plan(Some(model), &d.model, sip, &d.name) {
+                Some(plan) if model.class == DeviceClass::Phone => list.push(Planned {
                     mac: d.mac.to_string(),
-                    plan: boot_plan(Some(model), &d.model, sip, &d.name)?,
-                })
-            })
-            .take(args.phones)
-            .collect();
+                    plan,
+                }),
+                _ => not_phones += 1,
+            }
+        }
+        let left_out: Vec<String> = [
+            (
+                not_phones,
+                "gateways and other devices without a file of their own",
+            ),
+            (
+                unknown,
+                "devices of models the catalogue lacks (--models FILE adds them)",
+            ),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+        if !left_out.is_empty() {
+            eprintln!("left out of the storm: {}", left_out.join("; "));
+        }
         if list.is_empty() {
             bail!("{} holds no phones", path.display());
         }
+        list.truncate(args.phones);
         return Ok(list);
     }
     let start: Mac = args
@@ -117,12 +140,13 @@ async fn devices(args: &StormArgs) -> anyhow::Result<Vec<Planned>> {
     if args.model.is_empty() {
         bail!("--model needs at least one model");
     }
+    let catalogue = catalogue(args.models.as_deref())?;
     (0..args.phones)
         .zip(args.model.iter().cycle())
         .map(|(i, model)| {
             let mac = mac_plus(start, i as u64).to_string();
             // Devices named by their device name (IP Communicator) are named SEP<MAC> here.
-            let info = find_model(Catalogue::builtin(), model);
+            let info = find_model(&catalogue, model);
             let plan = boot_plan(info, model, args.sip, &format!("SEP{mac}"))
                 .with_context(|| format!("--model {model}: it asks for no configuration file"))?;
             Ok(Planned { mac, plan })

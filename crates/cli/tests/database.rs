@@ -723,6 +723,54 @@ fn an_operators_model_file_adds_a_model_the_cli_can_use() {
         xml.contains("<loadInformation>sip9800.3-2-1</loadInformation>"),
         "{xml}"
     );
+    // The emulator and the storm know the model too: a 9871 asks HTTP first.
+    let (_, trace, _) = phoneboot(&[
+        "emulate",
+        "--model",
+        "9871",
+        "--models",
+        m,
+        "--mac",
+        "0011.2233.7777",
+        "--alternate-tftp",
+        "127.0.0.1",
+        "--port",
+        "9",
+        "--http-port",
+        "9",
+        "--timeout-ms",
+        "50",
+        "--retries",
+        "0",
+    ]);
+    assert!(trace.contains("asks HTTP on port 9 first"), "{trace}");
+    let storm = |models: &[&str]| {
+        let db = db.to_str().unwrap();
+        let mut args = vec![
+            "storm",
+            "--from-database",
+            db,
+            "--server",
+            "127.0.0.1:9",
+            "--machine",
+            "--timeout-ms",
+            "50",
+            "--retries",
+            "0",
+        ];
+        args.extend_from_slice(models);
+        phoneboot(&args)
+    };
+    // Without the file the 9871 is left out, and the storm says so.
+    let (_, out, err) = storm(&[]);
+    assert!(out.lines().any(|l| l == "phones 7"), "{out}");
+    assert!(
+        err.contains("1 devices of models the catalogue lacks (--models FILE adds them)"),
+        "{err}"
+    );
+    let (_, out, _) = storm(&["--models", m]);
+    assert!(out.lines().any(|l| l == "phones 8"), "{out}");
+
     let bad = cluster.dir.path().join("bad.toml");
     std::fs::write(&bad, "[[model]]\nname = \"x\"\nbogus = 1\n").unwrap();
     let err = fails(db, &["models", "--models", bad.to_str().unwrap()]);
