@@ -10,6 +10,7 @@ use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 use phoneboot_emu::boot::{self, Device, Family};
 use phoneboot_emu::dhcp::{self, Chosen, DhcpError, Local, Offer, Target};
+use phoneboot_emu::dhcp6_client;
 use phoneboot_emu::net::{HttpFetcher, HttpFirst, TftpFetcher};
 use phoneboot_model::{Catalogue, FileScheme, Mac, ModelInfo, Protocol};
 use phoneboot_server::config::DatabaseConfig;
@@ -210,6 +211,10 @@ pub(crate) struct EmulateArgs {
     /// REPLY. Needs root.
     #[arg(long, value_name = "INTERFACE", conflicts_with_all = ["option150", "option66", "siaddr", "sname", "dhcp_reply", "dhcp", "gateway", "option17"])]
     dhcp6: Option<String>,
+    /// With --dhcp6: lease the address over DHCPv6 too (SOLICIT, ADVERTISE, REQUEST, REPLY),
+    /// as a phone does on a network whose router advertisements say "managed".
+    #[arg(long, requires = "dhcp6")]
+    dhcp6_lease: bool,
     /// How long to wait for each DHCP reply (OFFER, ACK; a DHCPv6 REPLY); the request is sent
     /// again after 4 s, 8 s, 16 s ... as RFC 2131 has it (DHCPv6: 1 s, 2 s, 4 s ...).
     #[arg(long, value_name = "MS", default_value_t = 15000)]
@@ -256,16 +261,25 @@ pub(crate) async fn run(args: EmulateArgs) -> anyhow::Result<()> {
             dhcp::phone_servers_v6(&local, Some(&value))
         }
         (None, Some(interface)) => {
-            let reply = phoneboot_emu::dhcp6_client::exchange(
+            let mode = if args.dhcp6_lease {
+                dhcp6_client::Mode::Stateful
+            } else {
+                dhcp6_client::Mode::Stateless
+            };
+            let reply = dhcp6_client::exchange(
                 interface,
                 octets(&mac)?,
                 &args.model,
+                mode,
                 Duration::from_millis(args.dhcp_timeout_ms),
             )
             .await
             .with_context(|| format!("DHCPv6 on {interface}"))?;
             outln!(
-                "        DHCPv6: configuration from {}{}",
+                "        DHCPv6: {} from {}{}",
+                reply
+                    .address
+                    .map_or_else(|| "configuration".to_owned(), |a| format!("leased {a}")),
                 reply.server,
                 if reply.vendor_opts.is_some() {
                     ""

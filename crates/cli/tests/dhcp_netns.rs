@@ -1,9 +1,9 @@
 //! A phone's power-up across a real network: two network namespaces joined by a veth pair; a
 //! real DHCP server in one (dnsmasq, ISC dhcpd, ISC Kea in turn), configured with exactly the
 //! lines `phoneboot dhcp config` prints for it, points at a `phoneboot serve` next to it: option
-//! 150 for IPv4 (with an address lease), Cisco's DHCPv6 option 17 for IPv6 (stateless). The
-//! emulator in the other namespace does the real DHCP or DHCPv6 exchange and then boots over
-//! HTTP and TFTP, on IPv4 and on IPv6.
+//! 150 for IPv4 (with an address lease), Cisco's DHCPv6 option 17 for IPv6 (a stateful
+//! exchange that leases an address, and a stateless one). The emulator in the other namespace
+//! does the real DHCP or DHCPv6 exchange and then boots over HTTP and TFTP, on IPv4 and IPv6.
 //!
 //! Needs root (network namespaces), dnsmasq, dhcpd, kea-dhcp4 and kea-dhcp6. In CI a machine
 //! that cannot create namespaces fails this test, saying so; elsewhere it is skipped with a
@@ -201,11 +201,11 @@ impl DhcpServer {
                         "10.77.0.10,10.77.0.20,255.255.255.0,10m",
                         "DHCP, IP range",
                     ),
-                    // Addresses come from router advertisements; DHCPv6 gives the rest.
+                    // Leases for the stateful phones; the stateless ones ask for the rest only.
                     Ip::V6 => (
                         "## dnsmasq (dnsmasq.conf, with a DHCPv6",
-                        "2001:db8:77::,static,64",
-                        "DHCPv6, static leases only",
+                        "2001:db8:77::100,2001:db8:77::1ff,64,10m",
+                        "DHCPv6, IP range",
                     ),
                 };
                 let conf = file("dnsmasq.conf");
@@ -239,7 +239,8 @@ impl DhcpServer {
                         )
                     }
                     Ip::V6 => format!(
-                        "{}\nsubnet6 2001:db8:77::/64 {{ }}\n",
+                        "{}\nsubnet6 2001:db8:77::/64 {{ range6 2001:db8:77::100 \
+                         2001:db8:77::1ff; }}\n",
                         section(printed, "## ISC dhcpd (dhcpd6.conf)")
                     ),
                 };
@@ -275,7 +276,8 @@ impl DhcpServer {
                         "Dhcp6",
                         format!(
                             r#""server-id": {{ "type": "LL", "persist": false }},
-  "subnet6": [ {{ "id": 1, "subnet": "2001:db8:77::/64", "interface": "{iface}" }} ]"#
+  "subnet6": [ {{ "id": 1, "subnet": "2001:db8:77::/64", "interface": "{iface}",
+    "pools": [ {{ "pool": "2001:db8:77::100 - 2001:db8:77::1ff" }} ] }} ]"#
                         ),
                         "DHCP6_STARTED",
                     ),
@@ -377,14 +379,17 @@ fn phones_get_their_server_from_each_real_dhcp_server_and_boot_from_it() {
         for dhcp in DhcpServer::ALL {
             let dhcp_dir = temp_root();
             let _running = dhcp.start(ip, &link, dhcp_dir.path(), printed);
-            // An 8841 asks HTTP first; a 7965 boots over TFTP.
-            for (mac, model, transport) in [
-                ("001122334401", "8841", "HTTP"),
-                ("0011223344EE", "7965", "TFTP"),
+            // An 8841 asks HTTP first; a 7965 boots over TFTP. On IPv6 the 8841 leases its
+            // address over DHCPv6 (stateful), the 7965 asks for configuration only.
+            for (mac, model, transport, lease) in [
+                ("001122334401", "8841", "HTTP", true),
+                ("0011223344EE", "7965", "TFTP", false),
             ] {
+                let lease = lease && ip == Ip::V6;
                 let out = Command::new("ip")
                     .args(["netns", "exec", &link.phone_ns, BIN, "emulate"])
                     .args([dhcp_flag, &link.phone_if])
+                    .args(lease.then_some("--dhcp6-lease"))
                     .args([
                         "--mac",
                         mac,
@@ -406,6 +411,11 @@ fn phones_get_their_server_from_each_real_dhcp_server_and_boot_from_it() {
                     Ip::V4 => assert!(
                         trace.contains("DHCP: leased 10.77.0.1")
                             && trace.contains("from 10.77.0.1"),
+                        "{context}"
+                    ),
+                    Ip::V6 if lease => assert!(
+                        trace.contains("DHCPv6: leased 2001:db8:77::1")
+                            && trace.contains("from fe80::"),
                         "{context}"
                     ),
                     Ip::V6 => assert!(

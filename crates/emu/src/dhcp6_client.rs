@@ -1,8 +1,9 @@
-//! The client side of a stateless DHCPv6 exchange (RFC 8415 §18.2.6): an IPv6 phone that has
-//! its address from router advertisements asks for configuration only, with an
-//! INFORMATION-REQUEST to All_DHCP_Relay_Agents_and_Servers, and takes Cisco's vendor option
-//! (17, enterprise 9) from the REPLY. The option's value then goes through the seed's
-//! precedence ([`crate::dhcp::phone_servers_v6`]).
+//! The client side of a DHCPv6 exchange (RFC 8415), as an IPv6 phone does it at power-up:
+//! stateless (§18.2.6: the address comes from router advertisements; an INFORMATION-REQUEST to
+//! All_DHCP_Relay_Agents_and_Servers asks for configuration only) or stateful (§18.2.1: SOLICIT,
+//! ADVERTISE, REQUEST, REPLY, leasing an address in an IA_NA). Either way the phone takes
+//! Cisco's vendor option (17, enterprise 9) from the REPLY; its value then goes through the
+//! seed's precedence ([`crate::dhcp::phone_servers_v6`]).
 
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -10,11 +11,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::dhcp::{CISCO_ENTERPRISE, OPTION6_VENDOR_OPTS};
 use crate::dhcp_client::{ExchangeError, Retransmission, Step, ask, client_socket};
 
-const INFORMATION_REQUEST: u8 = 11;
+const SOLICIT: u8 = 1;
+const ADVERTISE: u8 = 2;
+const REQUEST: u8 = 3;
 const REPLY: u8 = 7;
+const INFORMATION_REQUEST: u8 = 11;
 
 const OPTION_CLIENT_ID: u16 = 1;
 const OPTION_SERVER_ID: u16 = 2;
+const OPTION_IA_NA: u16 = 3;
+const OPTION_IAADDR: u16 = 5;
 const OPTION_ORO: u16 = 6;
 const OPTION_ELAPSED_TIME: u16 = 8;
 const OPTION_STATUS_CODE: u16 = 13;
@@ -27,11 +33,21 @@ const ALL_SERVERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 2);
 const SERVER_PORT: u16 = 547;
 const CLIENT_PORT: u16 = 546;
 
-/// RFC 8415 §7.6: INF_TIMEOUT 1 s, INF_MAX_RT (3600 s) capped here at 64 s, as for DHCPv4.
+/// RFC 8415 §7.6: every first retransmission after 1 s (INF_, SOL_, REQ_TIMEOUT), then
+/// doubling; the maxima (3600 s, 30 s) are capped here at 64 s, as for DHCPv4.
 const RFC_8415: Retransmission = Retransmission {
     first: Duration::from_secs(1),
     max: Duration::from_secs(64),
 };
+
+/// How the phone comes by its address, which decides the exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// From router advertisements; DHCPv6 gives the configuration only.
+    Stateless,
+    /// Leased over DHCPv6, with the configuration.
+    Stateful,
+}
 
 /// What the server's REPLY said that a phone uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,14 +56,31 @@ pub struct Reply {
     pub server: Ipv6Addr,
     /// The value of option 17 with Cisco's enterprise number, if the server sent one.
     pub vendor_opts: Option<Vec<u8>>,
+    /// The leased address (stateful only).
+    pub address: Option<Ipv6Addr>,
 }
 
-/// An INFORMATION-REQUEST from `mac` with transaction id `xid`: a DUID-LL client identifier,
-/// an option request for the vendor options (17), DNS servers and domain list, and the vendor
-/// class a Cisco phone sends (enterprise 9), so that a server knows whose vendor options to
-/// send.
-pub fn information_request(mac: [u8; 6], xid: [u8; 3], model: &str) -> Vec<u8> {
-    let mut p = vec![INFORMATION_REQUEST, xid[0], xid[1], xid[2]];
+/// What one answer (ADVERTISE or REPLY) carried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Answer {
+    from: Ipv6Addr,
+    server_id: Vec<u8>,
+    vendor_opts: Option<Vec<u8>>,
+    address: Option<Ipv6Addr>,
+}
+
+/// A message of `kind` from `mac` with transaction id `xid`: a DUID-LL client identifier, an
+/// option request for the vendor options (17), DNS servers and domain list, the vendor class a
+/// Cisco phone sends (enterprise 9, so that a server knows whose vendor options to send), then
+/// `extra` options.
+pub fn message(
+    kind: u8,
+    mac: [u8; 6],
+    xid: [u8; 3],
+    model: &str,
+    extra: &[(u16, &[u8])],
+) -> Vec<u8> {
+    let mut p = vec![kind, xid[0], xid[1], xid[2]];
     // DUID-LL (type 3), hardware type 1 (Ethernet).
     let mut duid = vec![0, 3, 0, 1];
     duid.extend_from_slice(&mac);
@@ -63,7 +96,23 @@ pub fn information_request(mac: [u8; 6], xid: [u8; 3], model: &str) -> Vec<u8> {
     vendor_class.extend_from_slice(&u16::try_from(class.len()).unwrap_or(0).to_be_bytes());
     vendor_class.extend_from_slice(class.as_bytes());
     push_option(&mut p, OPTION_VENDOR_CLASS, &vendor_class);
+    for (code, data) in extra {
+        push_option(&mut p, *code, data);
+    }
     p
+}
+
+/// An IA_NA (identity association for a non-temporary address), asking for `address` when
+/// one is known (a REQUEST for what was advertised); T1 and T2 left to the server.
+fn ia_na(iaid: [u8; 4], address: Option<Ipv6Addr>) -> Vec<u8> {
+    let mut ia = iaid.to_vec();
+    ia.extend_from_slice(&[0; 8]);
+    if let Some(address) = address {
+        let mut iaaddr = address.octets().to_vec();
+        iaaddr.extend_from_slice(&[0; 8]);
+        push_option(&mut ia, OPTION_IAADDR, &iaaddr);
+    }
+    ia
 }
 
 fn push_option(p: &mut Vec<u8>, code: u16, data: &[u8]) {
@@ -72,10 +121,9 @@ fn push_option(p: &mut Vec<u8>, code: u16, data: &[u8]) {
     p.extend_from_slice(data);
 }
 
-/// The options of a DHCPv6 message after its 4-byte header; `None` when one overruns the
-/// message.
-fn options(message: &[u8]) -> Option<Vec<(u16, &[u8])>> {
-    let mut rest = message.get(4..)?;
+/// The options in `data` (a message after its 4-byte header, or an option's body); `None`
+/// when one overruns it.
+fn options(mut rest: &[u8]) -> Option<Vec<(u16, &[u8])>> {
     let mut out = Vec::new();
     while !rest.is_empty() {
         let (head, body) = rest.split_first_chunk::<4>()?;
@@ -87,24 +135,65 @@ fn options(message: &[u8]) -> Option<Vec<(u16, &[u8])>> {
     Some(out)
 }
 
-/// Accepts the REPLY to `xid`; a REPLY with a failure status ends the exchange.
-fn reply_to(xid: [u8; 3]) -> impl FnMut(&[u8], SocketAddr) -> Option<Result<Reply, ExchangeError>> {
+/// A failure status among `options`, as the exchange's error.
+fn failure(options: &[(u16, &[u8])]) -> Option<ExchangeError> {
+    let (_, status) = options.iter().find(|(c, _)| *c == OPTION_STATUS_CODE)?;
+    let (code, text) = status.split_first_chunk::<2>()?;
+    (*code != [0, 0]).then(|| {
+        ExchangeError::Status(
+            u16::from_be_bytes(*code),
+            String::from_utf8_lossy(text).into_owned(),
+        )
+    })
+}
+
+/// The address an IA_NA's body carries; the IA's own failure status (NoAddrsAvail) as an
+/// error. `Ok(None)` when it is malformed (the answer is then passed over).
+fn leased(ia: &[u8]) -> Result<Option<Ipv6Addr>, ExchangeError> {
+    let Some(inner) = ia.get(12..).and_then(options) else {
+        return Ok(None);
+    };
+    if let Some(e) = failure(&inner) {
+        return Err(e);
+    }
+    Ok(inner
+        .iter()
+        .filter(|(c, _)| *c == OPTION_IAADDR)
+        .find_map(|(_, a)| a.first_chunk::<16>())
+        .map(|a| Ipv6Addr::from(*a)))
+}
+
+/// Accepts the answer of type `want` to `xid`; a failure status ends the exchange. With
+/// `lease`, an answer must carry an address in an IA_NA.
+fn answer_to(
+    xid: [u8; 3],
+    want: u8,
+    lease: bool,
+) -> impl FnMut(&[u8], SocketAddr) -> Option<Result<Answer, ExchangeError>> {
     move |datagram, from| {
-        if datagram.len() < 4 || datagram[0] != REPLY || datagram[1..4] != xid {
+        let (header, body) = datagram.split_first_chunk::<4>()?;
+        if header[0] != want || header[1..] != xid {
             return None;
         }
-        let options = options(datagram)?;
-        if !options.iter().any(|(c, _)| *c == OPTION_SERVER_ID) {
-            return None; // RFC 8415 §16.10: a REPLY without a server id is discarded
+        let options = options(body)?;
+        // RFC 8415 §16.3, §16.10: an answer without a server id is discarded.
+        let server_id = options
+            .iter()
+            .find(|(c, _)| *c == OPTION_SERVER_ID)?
+            .1
+            .to_vec();
+        if let Some(e) = failure(&options) {
+            return Some(Err(e));
         }
-        if let Some((_, status)) = options.iter().find(|(c, _)| *c == OPTION_STATUS_CODE)
-            && let Some((code, text)) = status.split_first_chunk::<2>()
-            && *code != [0, 0]
-        {
-            return Some(Err(ExchangeError::Status(
-                u16::from_be_bytes(*code),
-                String::from_utf8_lossy(text).into_owned(),
-            )));
+        let address = match options.iter().find(|(c, _)| *c == OPTION_IA_NA) {
+            Some((_, ia)) => match leased(ia) {
+                Ok(address) => address,
+                Err(e) => return Some(Err(e)),
+            },
+            None => None,
+        };
+        if lease && address.is_none() {
+            return None;
         }
         let vendor_opts = options
             .iter()
@@ -115,19 +204,22 @@ fn reply_to(xid: [u8; 3]) -> impl FnMut(&[u8], SocketAddr) -> Option<Result<Repl
         let SocketAddr::V6(from) = from else {
             return None;
         };
-        Some(Ok(Reply {
-            server: *from.ip(),
+        Some(Ok(Answer {
+            from: *from.ip(),
+            server_id,
             vendor_opts,
+            address,
         }))
     }
 }
 
-/// Asks the DHCPv6 servers on `interface` for configuration (stateless: the phone's address
-/// comes from router advertisements), as an IPv6 phone of `model` does at power-up.
+/// Runs the exchange of `mode` on `interface` as an IPv6 phone of `model` with `mac` does at
+/// power-up; each answer is waited for at most `timeout`, the request re-sent meanwhile.
 pub async fn exchange(
     interface: &str,
     mac: [u8; 6],
     model: &str,
+    mode: Mode,
     timeout: Duration,
 ) -> Result<Reply, ExchangeError> {
     let socket = client_socket(
@@ -138,12 +230,56 @@ pub async fn exchange(
         interface_index(interface).map_err(|e| ExchangeError::Socket(interface.to_owned(), e))?;
     let server = SocketAddr::V6(SocketAddrV6::new(ALL_SERVERS, SERVER_PORT, 0, scope));
     let xid = transaction_id(mac);
-    let mut step = Step {
-        request: &information_request(mac, xid, model),
-        what: "REPLY",
-        accept: reply_to(xid),
+    let answer = match mode {
+        Mode::Stateless => {
+            let mut step = Step {
+                request: &message(INFORMATION_REQUEST, mac, xid, model, &[]),
+                what: "REPLY",
+                accept: answer_to(xid, REPLY, false),
+            };
+            ask(&socket, server, &mut step, RFC_8415, timeout).await?
+        }
+        Mode::Stateful => {
+            let iaid = [mac[2], mac[3], mac[4], mac[5]];
+            let mut solicit = Step {
+                request: &message(
+                    SOLICIT,
+                    mac,
+                    xid,
+                    model,
+                    &[(OPTION_IA_NA, &ia_na(iaid, None))],
+                ),
+                what: "ADVERTISE",
+                accept: answer_to(xid, ADVERTISE, true),
+            };
+            let advertised = ask(&socket, server, &mut solicit, RFC_8415, timeout).await?;
+            // A new transaction for the REQUEST (RFC 8415 §18.2.2), to the server that
+            // advertised, for the address it offered.
+            let xid = [xid[0], xid[1], xid[2].wrapping_add(1)];
+            let ia = ia_na(iaid, advertised.address);
+            let request = message(
+                REQUEST,
+                mac,
+                xid,
+                model,
+                &[
+                    (OPTION_SERVER_ID, &advertised.server_id),
+                    (OPTION_IA_NA, &ia),
+                ],
+            );
+            let mut step = Step {
+                request: &request,
+                what: "REPLY",
+                accept: answer_to(xid, REPLY, true),
+            };
+            ask(&socket, server, &mut step, RFC_8415, timeout).await?
+        }
     };
-    ask(&socket, server, &mut step, RFC_8415, timeout).await
+    Ok(Reply {
+        server: answer.from,
+        vendor_opts: answer.vendor_opts,
+        address: answer.address,
+    })
 }
 
 fn interface_index(name: &str) -> std::io::Result<u32> {
@@ -169,9 +305,15 @@ mod tests {
 
     #[test]
     fn an_information_request_asks_for_the_vendor_options_as_a_cisco_phone() {
-        let m = information_request([0, 0x11, 0x22, 0xaa, 0xbb, 0xcc], [1, 2, 3], "CP-7965G");
+        let m = message(
+            INFORMATION_REQUEST,
+            [0, 0x11, 0x22, 0xaa, 0xbb, 0xcc],
+            [1, 2, 3],
+            "CP-7965G",
+            &[],
+        );
         assert_eq!(&m[..4], &[INFORMATION_REQUEST, 1, 2, 3]);
-        let options = options(&m).unwrap();
+        let options = options(&m[4..]).unwrap();
         let get = |code| options.iter().find(|(c, _)| *c == code).unwrap().1;
         assert_eq!(
             get(OPTION_CLIENT_ID),
@@ -201,8 +343,10 @@ mod tests {
         let cisco = encode_option17(&["2001:db8::5".parse().unwrap()], None);
         let other_vendor = [0, 0, 0x11, 0x8b, 0, 1, 0, 0].to_vec(); // enterprise 4491
         let datagram = reply([1, 2, 3], &[(17, other_vendor), (17, cisco.clone())]);
-        let got = reply_to([1, 2, 3])(&datagram, from()).unwrap().unwrap();
-        assert_eq!(got.server, "fe80::1".parse::<Ipv6Addr>().unwrap());
+        let got = answer_to([1, 2, 3], REPLY, false)(&datagram, from())
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.from, "fe80::1".parse::<Ipv6Addr>().unwrap());
         assert_eq!(got.vendor_opts.as_deref(), Some(&cisco[..]));
         assert_eq!(
             decode_option17(&cisco).unwrap().addresses,
@@ -212,7 +356,7 @@ mod tests {
 
     #[test]
     fn replies_that_are_not_ours_or_not_whole_are_passed_over() {
-        let mut accept = reply_to([1, 2, 3]);
+        let mut accept = answer_to([1, 2, 3], REPLY, false);
         assert!(
             accept(&reply([9, 9, 9], &[]), from()).is_none(),
             "another xid"
@@ -230,7 +374,8 @@ mod tests {
 
     #[test]
     fn no_datagram_makes_the_reply_reader_panic() {
-        let mut accept = reply_to([1, 2, 3]);
+        let mut accept = answer_to([1, 2, 3], REPLY, false);
+        let mut stateful = answer_to([1, 2, 3], REPLY, true);
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         for round in 0..20_000usize {
             let mut datagram = vec![REPLY, 1, 2, 3];
@@ -247,7 +392,77 @@ mod tests {
                 datagram = with_id;
             }
             let _ = accept(&datagram, from());
+            let _ = stateful(&datagram, from());
+            // The same bytes as the body of an IA_NA.
+            let mut with_ia = reply([1, 2, 3], &[]);
+            push_option(&mut with_ia, OPTION_IA_NA, &datagram[4..]);
+            let _ = stateful(&with_ia, from());
         }
+    }
+
+    fn ia(address: Option<&str>, status: Option<(u16, &str)>) -> Vec<u8> {
+        let mut ia = ia_na(
+            [0xaa, 0xbb, 0xcc, 0xdd],
+            address.map(|a| a.parse().unwrap()),
+        );
+        if let Some((code, text)) = status {
+            let mut data = code.to_be_bytes().to_vec();
+            data.extend_from_slice(text.as_bytes());
+            push_option(&mut ia, OPTION_STATUS_CODE, &data);
+        }
+        ia
+    }
+
+    #[test]
+    fn a_stateful_answer_gives_the_leased_address() {
+        let mut advertise = reply(
+            [1, 2, 3],
+            &[(OPTION_IA_NA, ia(Some("2001:db8::100"), None))],
+        );
+        advertise[0] = ADVERTISE;
+        let got = answer_to([1, 2, 3], ADVERTISE, true)(&advertise, from())
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.address, Some("2001:db8::100".parse().unwrap()));
+        assert_eq!(got.server_id, [0, 3, 0, 1, 1, 2, 3, 4, 5, 6]);
+        // The REQUEST names that server and asks for that address.
+        let request = message(
+            REQUEST,
+            [0, 0x11, 0x22, 0xaa, 0xbb, 0xcc],
+            [1, 2, 4],
+            "CP-8845",
+            &[
+                (OPTION_SERVER_ID, &got.server_id),
+                (OPTION_IA_NA, &ia_na([0x22, 0xaa, 0xbb, 0xcc], got.address)),
+            ],
+        );
+        let options = options(&request[4..]).unwrap();
+        let ia_body = options.iter().find(|(c, _)| *c == OPTION_IA_NA).unwrap().1;
+        assert_eq!(leased(ia_body).unwrap(), got.address);
+        assert!(
+            options
+                .iter()
+                .any(|(c, v)| *c == OPTION_SERVER_ID && *v == got.server_id)
+        );
+    }
+
+    #[test]
+    fn no_address_in_a_stateful_answer_is_no_answer_and_no_addrs_avail_is_an_error() {
+        let mut accept = answer_to([1, 2, 3], REPLY, true);
+        assert!(accept(&reply([1, 2, 3], &[]), from()).is_none(), "no IA_NA");
+        assert!(
+            accept(&reply([1, 2, 3], &[(OPTION_IA_NA, ia(None, None))]), from()).is_none(),
+            "an IA_NA without an address"
+        );
+        let refused = reply(
+            [1, 2, 3],
+            &[(OPTION_IA_NA, ia(None, Some((2, "no addresses left"))))],
+        );
+        let got = accept(&refused, from()).unwrap();
+        assert!(
+            matches!(&got, Err(ExchangeError::Status(2, text)) if text == "no addresses left"),
+            "{got:?}"
+        );
     }
 
     #[test]
@@ -255,7 +470,7 @@ mod tests {
         let mut status = 2u16.to_be_bytes().to_vec(); // NoAddrsAvail
         status.extend_from_slice(b"no addresses");
         let datagram = reply([1, 2, 3], &[(OPTION_STATUS_CODE, status)]);
-        let got = reply_to([1, 2, 3])(&datagram, from()).unwrap();
+        let got = answer_to([1, 2, 3], REPLY, false)(&datagram, from()).unwrap();
         assert!(
             matches!(&got, Err(ExchangeError::Status(2, text)) if text == "no addresses"),
             "{got:?}"
