@@ -12,7 +12,7 @@
 //!
 //! Where the seed is silent: a device takes its servers from the highest-precedence source that
 //! is present and does not merge sources; a dotted address in sname is ignored (sname carries a
-//! host name); sub-option 2 carries the name as plain ASCII text (its encoding is [U] in the
+//! host name); sub-option 2 carries the name as plain ASCII text (its encoding is \[U\] in the
 //! spec; a DNS wire-format name would be rejected with a reason).
 
 use std::fmt;

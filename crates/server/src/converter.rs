@@ -1,7 +1,7 @@
 //! The operator's profile converter: a command that turns the `#txt` profile phoneboot builds
 //! for a 7902/7905/7912 (on its stdin) into the binary the phone reads (on its stdout), such
-//! as a wrapper around Cisco's cfgfmt. The binary layout is not documented (spec: [U]), so
-//! phoneboot does not write it itself.
+//! as a wrapper around Cisco's cfgfmt. The binary layout is not documented (the spec marks it
+//! unverified), so phoneboot does not write it itself.
 //!
 //! Shared by `serve` (the phone's request) and the CLI (`render`, `build`), so that what an
 //! operator inspects is what a phone gets.
