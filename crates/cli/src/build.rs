@@ -67,7 +67,7 @@ pub(crate) async fn build(args: BuildArgs) -> anyhow::Result<()> {
         let stats = phoneboot_render::build_all(&snapshot, threads, |file, bytes| {
             if convert && matches!(file, Built::Profile(..)) {
                 if let Ok(mut list) = to_convert.lock() {
-                    list.push((file.to_string(), bytes.to_vec()));
+                    list.push((file.clone(), bytes.to_vec()));
                 }
             } else {
                 write(out.as_deref(), &file.to_string(), bytes, &write_error);
@@ -84,23 +84,23 @@ pub(crate) async fn build(args: BuildArgs) -> anyhow::Result<()> {
     .await?;
     let (mut stats, write_error, to_convert) = stats;
     if let Some(converter) = &converter {
-        for (name, text) in to_convert {
+        for (file, text) in to_convert {
             match converter.convert(&text).await {
                 Ok(binary) => {
-                    stats.bytes = stats.bytes - text.len() as u64 + binary.len() as u64;
-                    write(args.out.as_deref(), &name, &binary, &write_error);
+                    stats.converted(text.len(), binary.len());
+                    write(
+                        args.out.as_deref(),
+                        &file.to_string(),
+                        &binary,
+                        &write_error,
+                    );
                 }
                 Err(e) => {
-                    stats.files -= 1;
-                    stats.devices -= 1;
-                    stats.bytes -= text.len() as u64;
-                    stats.failed.push((
-                        name,
-                        format!(
-                            "the profile converter {:?} failed: {e}",
-                            converter.program()
-                        ),
-                    ));
+                    let reason = format!(
+                        "the profile converter {:?} failed: {e}",
+                        converter.program()
+                    );
+                    stats.retract(&file, text.len(), reason);
                 }
             }
         }

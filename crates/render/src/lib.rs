@@ -161,14 +161,7 @@ pub fn build_each(s: &Snapshot, files: &[Built], sink: impl Fn(&Built, &[u8])) -
     for file in files {
         match render(s, file) {
             Ok(Some(bytes)) => {
-                stats.files += 1;
-                stats.bytes += bytes.len() as u64;
-                match file.class() {
-                    Class::Device => stats.devices += 1,
-                    Class::DialRule => stats.dial_rules += 1,
-                    Class::Softkey => stats.softkeys += 1,
-                    Class::Default | Class::FeaturePolicy => {}
-                }
+                stats.tally(file, bytes.len(), u64::saturating_add);
                 sink(file, &bytes);
             }
             Ok(None) => {}
@@ -179,6 +172,35 @@ pub fn build_each(s: &Snapshot, files: &[Built], sink: impl Fn(&Built, &[u8])) -
 }
 
 impl BuildStats {
+    /// Counts one built file of `len` bytes in (`op` = add) or out (subtract).
+    fn tally(&mut self, file: &Built, len: usize, op: fn(u64, u64) -> u64) {
+        self.files = op(self.files, 1);
+        self.bytes = op(self.bytes, len as u64);
+        let class = match file.class() {
+            Class::Device => &mut self.devices,
+            Class::DialRule => &mut self.dial_rules,
+            Class::Softkey => &mut self.softkeys,
+            Class::Default | Class::FeaturePolicy => return,
+        };
+        *class = op(*class, 1);
+    }
+
+    /// A file built as `from` bytes was delivered as `to` bytes (an operator's converter turned
+    /// a text profile into the binary the phone reads).
+    pub fn converted(&mut self, from: usize, to: usize) {
+        self.bytes = self
+            .bytes
+            .saturating_sub(from as u64)
+            .saturating_add(to as u64);
+    }
+
+    /// A file built as `len` bytes could not be delivered after all: it moves from the built
+    /// files to the failed ones, with `reason`.
+    pub fn retract(&mut self, file: &Built, len: usize, reason: String) {
+        self.tally(file, len, u64::saturating_sub);
+        self.failed.push((file.to_string(), reason));
+    }
+
     pub fn merge(&mut self, other: Self) {
         self.files += other.files;
         self.bytes += other.bytes;
