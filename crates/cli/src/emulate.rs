@@ -211,6 +211,10 @@ pub(crate) struct EmulateArgs {
     /// REPLY. Needs root.
     #[arg(long, value_name = "INTERFACE", conflicts_with_all = ["option150", "option66", "siaddr", "sname", "dhcp_reply", "dhcp", "gateway", "option17"])]
     dhcp6: Option<String>,
+    /// The phone runs IPv6: take option 17 from this captured DHCPv6 REPLY or ADVERTISE (the
+    /// UDP payload, as a packet capture saves it).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["option150", "option66", "siaddr", "sname", "dhcp_reply", "dhcp", "gateway", "option17", "dhcp6"])]
+    dhcp6_reply: Option<PathBuf>,
     /// With --dhcp6: lease the address over DHCPv6 too (SOLICIT, ADVERTISE, REQUEST, REPLY),
     /// as a phone does on a network whose router advertisements say "managed".
     #[arg(long, requires = "dhcp6")]
@@ -255,12 +259,19 @@ pub(crate) async fn run(args: EmulateArgs) -> anyhow::Result<()> {
     let local = Local {
         servers: args.alternate.iter().map(|s| target(s)).collect(),
     };
-    let (chosen, problems) = match (&args.option17, &args.dhcp6) {
-        (Some(hex), _) => {
+    let (chosen, problems) = match (&args.option17, &args.dhcp6, &args.dhcp6_reply) {
+        (Some(hex), _, _) => {
             let value = crate::dhcp::parse_hex(hex).context("--option17")?;
             dhcp::phone_servers_v6(&local, Some(&value))
         }
-        (None, Some(interface)) => {
+        (None, None, Some(path)) => {
+            let message =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let value = dhcp6_client::vendor_opts_of(&message)
+                .with_context(|| format!("{} is not a usable DHCPv6 reply", path.display()))?;
+            dhcp::phone_servers_v6(&local, value.as_deref())
+        }
+        (None, Some(interface), _) => {
             let mode = if args.dhcp6_lease {
                 dhcp6_client::Mode::Stateful
             } else {
@@ -289,7 +300,7 @@ pub(crate) async fn run(args: EmulateArgs) -> anyhow::Result<()> {
             );
             dhcp::phone_servers_v6(&local, reply.vendor_opts.as_deref())
         }
-        (None, None) => servers_v4(&args, &mac, &local).await?,
+        (None, None, None) => servers_v4(&args, &mac, &local).await?,
     };
     for problem in problems {
         outln!("        DHCP: ignored a malformed option: {problem}");

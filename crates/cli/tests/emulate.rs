@@ -301,6 +301,45 @@ fn an_ipv6_phone_takes_its_servers_from_dhcpv6_option_17() {
         "{trace}{err}"
     );
 
+    // The same value in a captured DHCPv6 REPLY (UDP payload): type, xid, server id, option 17.
+    let value: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    let mut captured = vec![7, 1, 2, 3, 0, 2, 0, 4, 0, 3, 0, 1];
+    captured.extend_from_slice(&[0, 17]);
+    captured.extend_from_slice(&u16::try_from(value.len()).unwrap().to_be_bytes());
+    captured.extend_from_slice(&value);
+    let file = root.path().join("reply6.bin");
+    std::fs::write(&file, &captured).unwrap();
+    let (ok, trace, err) = emulate(&[
+        "--mac",
+        "00:11:22:aa:bb:cc",
+        "--dhcp6-reply",
+        file.to_str().unwrap(),
+        "--port",
+        &port,
+        "--running-load",
+        "SIP78xx.14-2-1",
+    ]);
+    assert!(ok, "{trace}{err}");
+    assert!(
+        trace.contains("the servers come from V6Addresses"),
+        "{trace}"
+    );
+    std::fs::write(&file, &captured[..captured.len() - 1]).unwrap();
+    let (ok, _, err) = emulate(&[
+        "--mac",
+        "00:11:22:aa:bb:cc",
+        "--dhcp6-reply",
+        file.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("is not a usable DHCPv6 reply") && err.contains("runs past the end"),
+        "{err}"
+    );
+
     // A malformed value is skipped as the phone would skip it, and said so.
     let (ok, trace, _) = emulate(&[
         "--mac",

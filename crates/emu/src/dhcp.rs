@@ -64,6 +64,12 @@ pub enum DhcpError {
     NoCookie,
     #[error("DHCP option {0} at byte {1} runs past the end of the packet")]
     OptionTruncated(u8, usize),
+    #[error("a DHCPv6 message of {0} bytes is shorter than its 4-byte header")]
+    Reply6Short(usize),
+    #[error("not a DHCPv6 REPLY or ADVERTISE (message type {0})")]
+    NotAReply6(u8),
+    #[error("a DHCPv6 option runs past the end of the {0}-byte message")]
+    Option6Truncated(usize),
 }
 
 /// A TFTP server as DHCP names it.

@@ -8,7 +8,7 @@
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::dhcp::{CISCO_ENTERPRISE, OPTION6_VENDOR_OPTS};
+use crate::dhcp::{CISCO_ENTERPRISE, DhcpError, OPTION6_VENDOR_OPTS};
 use crate::dhcp_client::{ExchangeError, Retransmission, Step, ask, client_socket};
 
 const SOLICIT: u8 = 1;
@@ -195,12 +195,7 @@ fn answer_to(
         if lease && address.is_none() {
             return None;
         }
-        let vendor_opts = options
-            .iter()
-            .filter(|(c, _)| *c == OPTION6_VENDOR_OPTS)
-            .map(|(_, v)| *v)
-            .find(|v| v.get(..4) == Some(&CISCO_ENTERPRISE.to_be_bytes()[..]))
-            .map(<[u8]>::to_vec);
+        let vendor_opts = cisco_vendor_opts(&options);
         let SocketAddr::V6(from) = from else {
             return None;
         };
@@ -211,6 +206,29 @@ fn answer_to(
             address,
         }))
     }
+}
+
+/// The Cisco option 17 value of a captured DHCPv6 REPLY or ADVERTISE (the UDP payload), as a
+/// phone would take it; `Ok(None)` when the message carries none.
+pub fn vendor_opts_of(message: &[u8]) -> Result<Option<Vec<u8>>, DhcpError> {
+    let Some((header, body)) = message.split_first_chunk::<4>() else {
+        return Err(DhcpError::Reply6Short(message.len()));
+    };
+    if header[0] != REPLY && header[0] != ADVERTISE {
+        return Err(DhcpError::NotAReply6(header[0]));
+    }
+    let options = options(body).ok_or(DhcpError::Option6Truncated(message.len()))?;
+    Ok(cisco_vendor_opts(&options))
+}
+
+/// The value of the option 17 among `options` that carries Cisco's enterprise number.
+fn cisco_vendor_opts(options: &[(u16, &[u8])]) -> Option<Vec<u8>> {
+    options
+        .iter()
+        .filter(|(c, _)| *c == OPTION6_VENDOR_OPTS)
+        .map(|(_, v)| *v)
+        .find(|v| v.get(..4) == Some(&CISCO_ENTERPRISE.to_be_bytes()[..]))
+        .map(<[u8]>::to_vec)
 }
 
 /// Runs the exchange of `mode` on `interface` as an IPv6 phone of `model` with `mac` does at
@@ -462,6 +480,23 @@ mod tests {
         assert!(
             matches!(&got, Err(ExchangeError::Status(2, text)) if text == "no addresses left"),
             "{got:?}"
+        );
+    }
+
+    #[test]
+    fn a_captured_reply_gives_its_cisco_option_or_says_why_not() {
+        let cisco = encode_option17(&["2001:db8::5".parse().unwrap()], Some("tftp.example"));
+        let captured = reply([1, 2, 3], &[(17, cisco.clone())]);
+        assert_eq!(vendor_opts_of(&captured), Ok(Some(cisco)));
+        assert_eq!(vendor_opts_of(&reply([1, 2, 3], &[])), Ok(None));
+        let mut solicit = captured.clone();
+        solicit[0] = 1;
+        assert_eq!(vendor_opts_of(&solicit), Err(DhcpError::NotAReply6(1)));
+        assert_eq!(vendor_opts_of(&[7, 0]), Err(DhcpError::Reply6Short(2)));
+        let cut = &captured[..captured.len() - 1];
+        assert_eq!(
+            vendor_opts_of(cut),
+            Err(DhcpError::Option6Truncated(cut.len()))
         );
     }
 
