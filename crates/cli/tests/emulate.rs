@@ -4,6 +4,7 @@
 
 mod support;
 
+use support::cluster::Cluster;
 use support::*;
 
 fn emulate(args: &[&str]) -> (bool, String, String) {
@@ -180,14 +181,8 @@ fn gateways_take_their_server_from_ciscocm1_and_fetch_their_own_files() {
 
 #[test]
 fn each_model_asks_for_the_files_the_catalogue_gives_it() {
-    let dir = temp_root();
-    let db = dir.path().join("example.db");
-    let db = db.to_str().unwrap();
-    let (ok, _, err) = phoneboot(&["init", "--example", "--database", db]);
-    assert!(ok, "{err}");
-    let root = dir.path().join("tftp");
-    std::fs::create_dir(&root).unwrap();
-    let server = Server::start(&root, &["--database", db]);
+    let cluster = Cluster::example();
+    let server = cluster.serve(&[]);
     let port = server.v4.port().to_string();
     for (mac, model, extra, files) in [
         // A non-XML load: the legacy file, no trust lists.

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+pub mod cluster;
+
 /// A `phoneboot serve` child process; killed (by its PID) when dropped.
 pub struct Server {
     child: Child,
