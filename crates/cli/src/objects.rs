@@ -80,35 +80,31 @@ enum DeviceVerb {
     #[command(flatten)]
     Common(Verb),
     /// Extension Mobility: log USER in; the device's file then carries the user's profile.
-    Login { name: String, user: String },
+    Login {
+        /// The device (its MAC in any notation, or its name).
+        name: String,
+        /// The user whose Extension Mobility profile it takes.
+        user: String,
+    },
     /// Extension Mobility: log the user out; the device's own lines come back.
-    Logout { name: String },
-}
-
-impl From<Verb> for Action {
-    fn from(verb: Verb) -> Self {
-        match verb {
-            Verb::Add { name, fields, from } => Action::Add { name, fields, from },
-            Verb::List => Action::List,
-            Verb::Show { name } => Action::Show { name },
-            Verb::Set { name, fields } => Action::Set { name, fields },
-            Verb::Remove { name } => Action::Remove { name },
-        }
-    }
+    Logout {
+        /// The device (its MAC in any notation, or its name).
+        name: String,
+    },
 }
 
 pub(crate) async fn run(kind: Kind, args: ObjectArgs) -> anyhow::Result<()> {
-    act(kind, args.verb.into(), &args.db).await
+    act(kind, args.verb, &args.db).await
 }
 
 pub(crate) async fn run_device(args: DeviceArgs) -> anyhow::Result<()> {
     let verb = match args.verb {
-        DeviceVerb::Common(verb) => verb.into(),
-        DeviceVerb::Login { name, user } => Action::Set {
+        DeviceVerb::Common(verb) => verb,
+        DeviceVerb::Login { name, user } => Verb::Set {
             name,
             fields: vec![format!("em_user={user}")],
         },
-        DeviceVerb::Logout { name } => Action::Set {
+        DeviceVerb::Logout { name } => Verb::Set {
             name,
             fields: vec!["em_user=".into()],
         },
@@ -138,34 +134,15 @@ enum ParamsVerb {
 
 pub(crate) async fn run_params(args: ParamsArgs) -> anyhow::Result<()> {
     let verb = match args.verb {
-        ParamsVerb::Show => Action::Show {
+        ParamsVerb::Show => Verb::Show {
             name: PARAMS_KEY.into(),
         },
-        ParamsVerb::Set { fields } => Action::Set {
+        ParamsVerb::Set { fields } => Verb::Set {
             name: PARAMS_KEY.into(),
             fields,
         },
     };
     act(Kind::Params, verb, &args.db).await
-}
-
-enum Action {
-    Add {
-        name: String,
-        fields: Vec<String>,
-        from: Option<PathBuf>,
-    },
-    List,
-    Show {
-        name: String,
-    },
-    Set {
-        name: String,
-        fields: Vec<String>,
-    },
-    Remove {
-        name: String,
-    },
 }
 
 fn key_field(kind: Kind) -> &'static str {
@@ -193,19 +170,19 @@ async fn get(db: &phoneboot_server::db::Database, kind: Kind, key: &str) -> anyh
     }
 }
 
-async fn act(kind: Kind, action: Action, args: &DbArgs) -> anyhow::Result<()> {
+async fn act(kind: Kind, verb: Verb, args: &DbArgs) -> anyhow::Result<()> {
     let db = args.open().await?;
-    match action {
-        Action::List => {
+    match verb {
+        Verb::List => {
             for object in db.store().list(kind).await? {
                 outln!("{}", summary(&object));
             }
         }
-        Action::Show { name } => {
+        Verb::Show { name } => {
             let object = get(&db, kind, &name).await?;
             out!("{}", to_toml(&object)?);
         }
-        Action::Add { name, fields, from } => {
+        Verb::Add { name, fields, from } => {
             let mut value = match from {
                 Some(path) => {
                     let text = std::fs::read_to_string(&path)
@@ -240,7 +217,7 @@ async fn act(kind: Kind, action: Action, args: &DbArgs) -> anyhow::Result<()> {
             let version = db.apply(vec![Write::Put(object.clone())]).await?;
             outln!("added {kind} {} (version {version})", object.key());
         }
-        Action::Set { name, fields } => {
+        Verb::Set { name, fields } => {
             let object = get(&db, kind, &name).await?;
             let mut value = serde_json::to_value(&object)?;
             for field in &fields {
@@ -260,7 +237,7 @@ async fn act(kind: Kind, action: Action, args: &DbArgs) -> anyhow::Result<()> {
                 outln!("changed {kind} {} (version {version})", object.key());
             }
         }
-        Action::Remove { name } => {
+        Verb::Remove { name } => {
             let object = get(&db, kind, &name).await?;
             let version = db
                 .apply(vec![Write::Delete(kind, object.key().to_owned())])
