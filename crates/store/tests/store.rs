@@ -34,6 +34,16 @@ fn base() -> Vec<Write> {
     ]
 }
 
+/// A store with the base cluster (version 4), and then one phone (version 5) if given.
+async fn seeded(dir: &tempfile::TempDir, phone_mac: Option<&str>) -> SqliteStore {
+    let store = open(dir).await;
+    store.write(base()).await.unwrap();
+    if let Some(mac) = phone_mac {
+        store.write(vec![Write::Put(phone(mac))]).await.unwrap();
+    }
+    store
+}
+
 fn phone(mac: &str) -> Object {
     Object::Device(Device::phone(
         mac.parse().unwrap(),
@@ -91,8 +101,7 @@ async fn objects_written_are_read_back_and_every_write_appends_to_the_feed() {
 #[tokio::test]
 async fn a_reference_to_a_missing_object_is_refused_and_nothing_of_the_batch_is_kept() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir).await;
-    store.write(base()).await.unwrap();
+    let store = seeded(&dir, None).await;
     let mut d = Device::phone(
         "001122334455".parse().unwrap(),
         "8841",
@@ -124,12 +133,7 @@ async fn a_reference_to_a_missing_object_is_refused_and_nothing_of_the_batch_is_
 #[tokio::test]
 async fn an_object_in_use_cannot_be_deleted_and_the_error_names_its_users() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir).await;
-    store.write(base()).await.unwrap();
-    store
-        .write(vec![Write::Put(phone("001122334455"))])
-        .await
-        .unwrap();
+    let store = seeded(&dir, Some("001122334455")).await;
     let err = refused(
         store
             .write(vec![Write::Delete(Kind::DevicePool, "default".into())])
@@ -161,12 +165,7 @@ async fn an_object_in_use_cannot_be_deleted_and_the_error_names_its_users() {
 #[tokio::test]
 async fn a_mac_belongs_to_one_device_and_names_are_unique_in_any_case() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir).await;
-    store.write(base()).await.unwrap();
-    store
-        .write(vec![Write::Put(phone("001122334455"))])
-        .await
-        .unwrap();
+    let store = seeded(&dir, Some("001122334455")).await;
     let mut icm = Device::phone(
         "001122334455".parse().unwrap(),
         "IPCommunicator",
@@ -243,8 +242,7 @@ async fn one_batch_may_add_what_its_later_rows_name_and_move_a_mac_between_devic
 #[tokio::test]
 async fn a_large_batch_gets_consecutive_versions_and_the_last_state_of_a_repeated_object() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir).await;
-    store.write(base()).await.unwrap();
+    let store = seeded(&dir, None).await;
     let mut batch: Vec<Write> = (0..1000u32)
         .map(|i| Write::Put(phone(&format!("0000AA{i:06X}"))))
         .collect();
@@ -278,8 +276,7 @@ async fn a_large_batch_gets_consecutive_versions_and_the_last_state_of_a_repeate
 #[tokio::test]
 async fn referrers_are_the_objects_that_name_one() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir).await;
-    store.write(base()).await.unwrap();
+    let store = seeded(&dir, None).await;
     store
         .write(vec![
             Write::Put(phone("001122334455")),
@@ -312,8 +309,7 @@ async fn referrers_are_the_objects_that_name_one() {
 #[tokio::test]
 async fn get_many_returns_the_objects_that_exist_in_any_case() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir).await;
-    store.write(base()).await.unwrap();
+    let store = seeded(&dir, None).await;
     let mut keys: Vec<(Kind, String)> = (0..900u32)
         .map(|i| (Kind::Device, format!("sep0000aa{i:06x}")))
         .collect();
