@@ -126,89 +126,59 @@ fn the_cli_says_what_is_wrong_and_changes_nothing() {
     let cluster = Cluster::example();
     let db = &cluster.db;
     let before = ok(db, &["device", "list"]);
-    let err = fails(
-        db,
-        &[
-            "device",
-            "add",
-            "001122AABBCC",
-            "model=9999",
-            "pool=Default",
-        ],
-    );
-    assert!(
-        err.contains("\"9999\" is not in the model catalogue"),
-        "{err}"
-    );
-    let err = fails(
-        db,
-        &[
-            "device",
-            "add",
-            "001122AABBCC",
-            "model=8841",
-            "pool=Nowhere",
-        ],
-    );
-    assert!(err.contains("\"Nowhere\" does not exist"), "{err}");
-    let err = fails(
-        db,
-        &[
-            "device",
-            "add",
-            "not-a-mac",
-            "model=8841",
-            "pool=Default",
-            "mac=zz",
-        ],
-    );
-    assert!(err.contains("not a MAC address"), "{err}");
-    let err = fails(
-        db,
-        &[
-            "device",
-            "add",
-            "001122334401",
-            "model=8841",
-            "pool=Default",
-        ],
-    );
-    assert!(err.contains("exists already"), "{err}");
-    let err = fails(db, &["pool", "remove", "Default"]);
-    assert!(err.contains("is used by device"), "{err}");
-    let err = fails(
-        db,
-        &[
-            "device",
-            "set",
-            "SEP001122334401",
-            "lines.0.auth_password=0123456789012345678901234567890123",
-        ],
-    );
-    assert!(
-        err.contains("lines[0].auth_password") && err.contains("at most 31"),
-        "{err}"
-    );
-    let err = fails(
-        db,
-        &[
-            "device",
-            "set",
-            "SEP001122334403",
-            "lines.0.display_name=say \"hi\"",
-        ],
-    );
-    assert!(
-        err.contains("SIP001122334403.cnf"),
-        "a 7960 SIP file cannot carry a quote: {err}"
-    );
-    let err = fails(
-        db,
-        &["group", "set", "G1", "members=[\"cm1\",\"cm2\",\"cm1\"]"],
-    );
-    assert!(err.contains("listed twice"), "{err}");
-    let err = fails(db, &["device", "show", "SEP0000DEADBEEF"]);
-    assert!(err.contains("does not exist"), "{err}");
+    let add = |mac: &'static str, model: &'static str, pool: &'static str| {
+        vec!["device", "add", mac, model, pool]
+    };
+    for (args, reason) in [
+        (
+            add("001122AABBCC", "model=9999", "pool=Default"),
+            "\"9999\" is not in the model catalogue",
+        ),
+        (
+            add("001122AABBCC", "model=8841", "pool=Nowhere"),
+            "\"Nowhere\" does not exist",
+        ),
+        (
+            [
+                add("not-a-mac", "model=8841", "pool=Default"),
+                vec!["mac=zz"],
+            ]
+            .concat(),
+            "not a MAC address",
+        ),
+        (
+            add("001122334401", "model=8841", "pool=Default"),
+            "exists already",
+        ),
+        (vec!["pool", "remove", "Default"], "is used by device"),
+        (
+            vec![
+                "device",
+                "set",
+                "SEP001122334401",
+                "lines.0.auth_password=0123456789012345678901234567890123",
+            ],
+            "lines[0].auth_password: 34 bytes; at most 31",
+        ),
+        // A 7960 SIP file cannot carry a quote.
+        (
+            vec![
+                "device",
+                "set",
+                "SEP001122334403",
+                "lines.0.display_name=say \"hi\"",
+            ],
+            "SIP001122334403.cnf",
+        ),
+        (
+            vec!["group", "set", "G1", "members=[\"cm1\",\"cm2\",\"cm1\"]"],
+            "listed twice",
+        ),
+        (vec!["device", "show", "SEP0000DEADBEEF"], "does not exist"),
+    ] {
+        let err = fails(db, &args);
+        assert!(err.contains(reason), "{args:?}: {err}");
+    }
     assert_eq!(ok(db, &["device", "list"]), before);
 }
 
