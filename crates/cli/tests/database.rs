@@ -183,6 +183,36 @@ fn the_cli_says_what_is_wrong_and_changes_nothing() {
 }
 
 #[test]
+fn init_example_says_what_to_try_next_naming_the_database_only_when_not_the_default() {
+    let dir = temp_root();
+    let out = Command::new(env!("CARGO_BIN_EXE_phoneboot"))
+        .args(["init", "--example"])
+        .current_dir(dir.path())
+        .env_remove("PHONEBOOT_DATABASE")
+        .env_remove("PHONEBOOT_CONFIG")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(dir.path().join("phoneboot.db").is_file());
+    for hint in [
+        "try: phoneboot device list\n",
+        "phoneboot render SEP001122334401.cnf.xml\n",
+        "phoneboot serve\n",
+    ] {
+        assert!(said.contains(hint), "{hint:?} in {said}");
+    }
+    let other = dir.path().join("other.db");
+    let (success, said, _) =
+        phoneboot(&["init", "--example", "--database", other.to_str().unwrap()]);
+    assert!(success);
+    assert!(
+        said.contains(&format!("phoneboot serve --database {}", other.display())),
+        "{said}"
+    );
+}
+
+#[test]
 fn a_configured_converter_turns_the_text_profile_into_what_the_phone_reads() {
     if !require("curl") {
         return;
@@ -270,11 +300,16 @@ fn the_cli_reads_the_servers_config_file_and_shows_what_the_phone_gets() {
             && err.contains("cfgfmt: bad input"),
         "{err}"
     );
-    let (success, _, err) = cli(&["build", "--check"]);
+    let (success, said, err) = cli(&["build", "--check"]);
     assert!(!success);
     assert!(
         err.contains("not built: gk001122334404: the profile converter"),
         "{err}"
+    );
+    // The refused profile counts as failed, not as built (14 files, one of them refused).
+    assert!(
+        said.starts_with("built 13 files") && said.contains("1 failed"),
+        "{said}"
     );
 
     // A runaway converter is stopped at 1 MiB, not read into memory to its end.
@@ -349,7 +384,11 @@ fn a_file_on_disk_is_served_when_the_database_builds_none_of_that_name() {
 fn the_databases_maximum_serving_count_applies_unless_the_server_sets_one() {
     let cluster = Cluster::empty();
     let db = &cluster.db;
-    ok(db, &["params", "set", "max_serving_count=7"]);
+    let said = ok(db, &["params", "set", "max_serving_count=7"]);
+    assert!(
+        said.starts_with("changed the parameters (version "),
+        "{said}"
+    );
     let err = fails(db, &["params", "set", "max_serving_count=0"]);
     assert!(err.contains("max_serving_count"), "{err}");
     let server = cluster.serve(&[]);
