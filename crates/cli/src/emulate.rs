@@ -149,9 +149,9 @@ pub(crate) fn boot_plan(
 
 #[derive(Debug, Args)]
 pub(crate) struct EmulateArgs {
-    /// The device's MAC address (12 hex digits; `:`, `-` and `.` separators allowed).
+    /// The device's MAC address (0011.2233.4455, 00:11:22:33:44:55, 001122334455, SEP…).
     #[arg(long)]
-    mac: String,
+    mac: Mac,
     /// Model, e.g. 7965, CP-8845, 7960, 7912, 7935, IPCommunicator (`phoneboot models` lists
     /// them); it decides which files the device asks for and whether HTTP comes first.
     #[arg(long, default_value = "7965")]
@@ -233,7 +233,7 @@ pub(crate) struct EmulateArgs {
 }
 
 pub(crate) async fn run(args: EmulateArgs) -> anyhow::Result<()> {
-    let mac = parse_mac(&args.mac)?;
+    let mac = args.mac.to_string();
     // What the device will ask for, decided (and a wrong model refused) before any exchange.
     let gateway = |family| BootPlan {
         family,
@@ -279,7 +279,7 @@ pub(crate) async fn run(args: EmulateArgs) -> anyhow::Result<()> {
             };
             let reply = dhcp6_client::exchange(
                 interface,
-                octets(&mac)?,
+                args.mac.octets(),
                 &args.model,
                 mode,
                 Duration::from_millis(args.dhcp_timeout_ms),
@@ -300,7 +300,7 @@ pub(crate) async fn run(args: EmulateArgs) -> anyhow::Result<()> {
             );
             dhcp::phone_servers_v6(&local, reply.vendor_opts.as_deref())
         }
-        (None, None, None) => servers_v4(&args, &mac, &local).await?,
+        (None, None, None) => servers_v4(&args, &local).await?,
     };
     for problem in problems {
         outln!("        DHCP: ignored a malformed option: {problem}");
@@ -345,14 +345,13 @@ pub(crate) async fn run(args: EmulateArgs) -> anyhow::Result<()> {
 /// An IPv4 device's servers: from a real DHCP exchange, a captured reply, or the flags.
 async fn servers_v4(
     args: &EmulateArgs,
-    mac: &str,
     local: &Local,
 ) -> anyhow::Result<(Option<(Chosen, Vec<Target>)>, Vec<DhcpError>)> {
     let offer = match (&args.dhcp, &args.dhcp_reply) {
         (Some(interface), _) => {
             let ack = phoneboot_emu::dhcp_client::exchange(
                 interface,
-                octets(mac)?,
+                args.mac.octets(),
                 Duration::from_millis(args.dhcp_timeout_ms),
             )
             .await
@@ -402,28 +401,11 @@ async fn servers_v4(
     })
 }
 
-fn octets(mac: &str) -> anyhow::Result<[u8; 6]> {
-    let mac: Mac = mac.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(mac.octets())
-}
-
 pub(crate) fn target(text: &str) -> Target {
     match text.parse() {
         Ok(ip) => Target::Addr(ip),
         Err(_) => Target::Name(text.to_owned()),
     }
-}
-
-/// 12 hex digits from the usual notations (`aa:bb:..`, `aa-bb-..`, `aabb.ccdd.eeff`, bare).
-pub(crate) fn parse_mac(text: &str) -> anyhow::Result<String> {
-    let hex: String = text
-        .chars()
-        .filter(|c| !matches!(c, ':' | '-' | '.'))
-        .collect();
-    if hex.len() != 12 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        bail!("--mac {text:?} is not a MAC address (12 hex digits, separators : - . allowed)");
-    }
-    Ok(hex.to_ascii_uppercase())
 }
 
 #[cfg(test)]
