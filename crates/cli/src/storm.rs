@@ -32,7 +32,7 @@ pub(crate) struct StormArgs {
     phones: usize,
     /// First MAC of the range the devices get (one more each).
     #[arg(long, default_value = "0011.2200.0000")]
-    mac_start: String,
+    mac_start: Mac,
     /// Models, used in turn (e.g. 8841,7965,7941); 78xx/88xx ask HTTP first with --http auto.
     #[arg(long, value_delimiter = ',', default_value = "7965")]
     model: Vec<String>,
@@ -133,10 +133,7 @@ async fn devices(args: &StormArgs) -> anyhow::Result<Vec<Planned>> {
         list.truncate(args.phones);
         return Ok(list);
     }
-    let start: Mac = args
-        .mac_start
-        .parse()
-        .map_err(|e| anyhow!("--mac-start: {e}"))?;
+    let start = args.mac_start;
     if args.model.is_empty() {
         bail!("--model needs at least one model");
     }
