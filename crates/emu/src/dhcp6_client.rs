@@ -6,10 +6,10 @@
 //! seed's precedence ([`crate::dhcp::phone_servers_v6`]).
 
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::dhcp::{CISCO_ENTERPRISE, DhcpError, OPTION6_VENDOR_OPTS};
-use crate::dhcp_client::{ExchangeError, Retransmission, Step, ask, client_socket};
+use crate::dhcp_client::{ExchangeError, Retransmission, Step, ask, client_socket, transaction_id};
 
 const SOLICIT: u8 = 1;
 const ADVERTISE: u8 = 2;
@@ -247,7 +247,9 @@ pub async fn exchange(
     let scope =
         interface_index(interface).map_err(|e| ExchangeError::Socket(interface.to_owned(), e))?;
     let server = SocketAddr::V6(SocketAddrV6::new(ALL_SERVERS, SERVER_PORT, 0, scope));
-    let xid = transaction_id(mac);
+    // DHCPv6 transaction ids are 3 bytes: the low ones of a DHCPv4-style id.
+    let [_, a, b, c] = transaction_id(mac).to_be_bytes();
+    let xid = [a, b, c];
     let answer = match mode {
         Mode::Stateless => {
             let mut step = Step {
@@ -306,14 +308,6 @@ fn interface_index(name: &str) -> std::io::Result<u32> {
         .trim()
         .parse()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{path}: {e}")))
-}
-
-fn transaction_id(mac: [u8; 6]) -> [u8; 3] {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let [_, a, b, c] = (nanos ^ u32::from_be_bytes([0, mac[3], mac[4], mac[5]])).to_be_bytes();
-    [a, b, c]
 }
 
 #[cfg(test)]

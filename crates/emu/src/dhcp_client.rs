@@ -70,7 +70,8 @@ pub fn message(
     p
 }
 
-fn transaction_id(mac: [u8; 6]) -> u32 {
+/// A transaction id that differs between runs and between devices.
+pub(crate) fn transaction_id(mac: [u8; 6]) -> u32 {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
