@@ -136,8 +136,15 @@ impl Source for BuiltFiles {
     }
 
     fn try_now(&self, name: &FileName) -> Option<Lookup> {
-        let (built, lookup) = self.render(name);
-        (!self.needs_converter(built.as_ref())).then_some(lookup)
+        // A profile for the converter waits for `lookup` (a process runs): tell it from the
+        // name alone, not by rendering a file that `lookup` would render again.
+        if self.converter.is_some() {
+            let built = phoneboot_render::resolve(&self.current().snapshot, &name.display());
+            if self.needs_converter(built.as_ref()) {
+                return None;
+            }
+        }
+        Some(self.render(name).1)
     }
 
     fn lookup<'a>(&'a self, name: &'a FileName) -> LookupFuture<'a> {
