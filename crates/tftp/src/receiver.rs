@@ -13,7 +13,6 @@
 //! - RFC 1350 §6: after the final ACK the receiver dallies for one timeout and re-ACKs the final
 //!   block if it shows up again (its ACK was lost).
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -21,7 +20,7 @@ use crate::block::Rollover;
 use crate::netascii;
 use crate::options::{ClientRequest, Negotiated, OackError};
 use crate::packet::{self, ErrorCode, Mode, Packet, Request};
-use crate::transfer::{MAX_QUEUED_STRANGERS, Stats, Transmit};
+use crate::transfer::{Stats, Strangers, Transmit};
 
 /// Configuration of a client read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +101,7 @@ pub struct ReadClient {
     retries: u32,
     deadline: Option<Instant>,
     phase: Phase,
-    strangers: VecDeque<SocketAddr>,
+    strangers: Strangers,
     farewell: Option<(ErrorCode, &'static str)>,
     stats: Stats,
 }
@@ -133,7 +132,7 @@ impl ReadClient {
             retries: 0,
             deadline: Some(now + config.timeout),
             phase: Phase::Requesting { due: true },
-            strangers: VecDeque::new(),
+            strangers: Strangers::default(),
             farewell: None,
             stats: Stats::default(),
         }
@@ -204,12 +203,8 @@ impl ReadClient {
             None => from.ip() == self.server.ip(),
         };
         if !known {
-            self.stats.foreign_datagrams += 1;
-            if !matches!(packet, Ok(Packet::Error { .. }))
-                && self.strangers.len() < MAX_QUEUED_STRANGERS
-            {
-                self.strangers.push_back(from);
-            }
+            let is_error = matches!(packet, Ok(Packet::Error { .. }));
+            self.strangers.note(from, is_error, &mut self.stats);
             return;
         }
         let Ok(packet) = packet else {
@@ -379,13 +374,8 @@ impl ReadClient {
 
     /// Writes the next datagram to send into `buf` (at least 516 bytes) and says where to.
     pub fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        if let Some(stranger) = self.strangers.pop_front() {
-            let len =
-                packet::write_error(buf, ErrorCode::UnknownTransferId, "Unknown transfer ID")?;
-            return Some(Transmit {
-                destination: stranger,
-                len,
-            });
+        if let Some(error5) = self.strangers.poll_transmit(buf) {
+            return Some(error5);
         }
         let peer = self.peer.unwrap_or(self.server);
         if let Some((code, message)) = self.farewell.take() {

@@ -26,7 +26,6 @@
 //! - RFC 1350: the last block is shorter than `blksize`, so a file whose size is a multiple of
 //!   `blksize` (or is empty) ends with a zero-length block.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -35,7 +34,7 @@ use bytes::Bytes;
 use crate::block::Rollover;
 use crate::options::Negotiation;
 use crate::packet::{self, ErrorCode, Packet};
-use crate::transfer::{MAX_QUEUED_STRANGERS, RetryPolicy, Stats, Transmit};
+use crate::transfer::{RetryPolicy, Stats, Strangers, Transmit};
 
 /// How a server-side read transfer ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,7 +113,7 @@ pub struct ReadTransfer {
     retries: u32,
     deadline: Option<Instant>,
     phase: Phase,
-    strangers: VecDeque<SocketAddr>,
+    strangers: Strangers,
     /// An ERROR to send to the peer before the transfer is over.
     farewell: Option<(ErrorCode, &'static str)>,
     /// The peer sent something to this transfer's port, which it can only know from our first
@@ -170,7 +169,7 @@ impl ReadTransfer {
             retries: 0,
             deadline: Some(now + base_timeout),
             phase,
-            strangers: VecDeque::new(),
+            strangers: Strangers::default(),
             farewell: None,
             heard_from_peer: false,
             stats: Stats::default(),
@@ -231,11 +230,8 @@ impl ReadTransfer {
         if from != self.peer {
             // RFC 1350 §4: a packet from a wrong TID gets ERROR 5 and does not disturb the
             // transfer. Never answer an ERROR with an ERROR.
-            self.stats.foreign_datagrams += 1;
             let is_error = matches!(packet, Ok(Packet::Error { .. }));
-            if !is_error && self.strangers.len() < MAX_QUEUED_STRANGERS {
-                self.strangers.push_back(from);
-            }
+            self.strangers.note(from, is_error, &mut self.stats);
             return;
         }
         if matches!(self.phase, Phase::Finished(_)) {
@@ -373,13 +369,8 @@ impl ReadTransfer {
     /// Writes the next datagram to send into `buf` (which must hold `blksize + 4` bytes and at
     /// least 516) and says where to send it.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        if let Some(stranger) = self.strangers.pop_front() {
-            let len =
-                packet::write_error(buf, ErrorCode::UnknownTransferId, "Unknown transfer ID")?;
-            return Some(Transmit {
-                destination: stranger,
-                len,
-            });
+        if let Some(error5) = self.strangers.poll_transmit(buf) {
+            return Some(error5);
         }
         if let Some((code, message)) = self.farewell.take() {
             let len = packet::write_error(buf, code, message)?;

@@ -1,7 +1,10 @@
 //! Types shared by both sides of a transfer: what to send, when to retry, and statistics.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
+
+use crate::packet::{self, ErrorCode};
 
 /// A datagram the caller must send: the first `len` bytes of the buffer it passed to
 /// `poll_transmit`, to `destination`.
@@ -70,4 +73,31 @@ pub struct Stats {
 }
 
 /// Bound on queued ERROR 5 replies to strangers: a flood of foreign datagrams costs nothing.
-pub(crate) const MAX_QUEUED_STRANGERS: usize = 4;
+const MAX_QUEUED_STRANGERS: usize = 4;
+
+/// Senders of datagrams that belong to no transfer here, each owed an ERROR 5 (RFC 1350 §4:
+/// a packet from a wrong TID is answered and does not disturb the transfer). Shared by both
+/// sides of a transfer.
+#[derive(Debug, Default)]
+pub(crate) struct Strangers(VecDeque<SocketAddr>);
+
+impl Strangers {
+    /// Notes a datagram from `from` that is not the peer's, counting it. An ERROR is never
+    /// answered with an ERROR; past a few queued answers the rest go unanswered.
+    pub(crate) fn note(&mut self, from: SocketAddr, is_error: bool, stats: &mut Stats) {
+        stats.foreign_datagrams += 1;
+        if !is_error && self.0.len() < MAX_QUEUED_STRANGERS {
+            self.0.push_back(from);
+        }
+    }
+
+    /// The next ERROR 5 owed, written into `buf`.
+    pub(crate) fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+        let stranger = self.0.pop_front()?;
+        let len = packet::write_error(buf, ErrorCode::UnknownTransferId, "Unknown transfer ID")?;
+        Some(Transmit {
+            destination: stranger,
+            len,
+        })
+    }
+}
