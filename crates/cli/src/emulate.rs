@@ -77,9 +77,9 @@ impl HttpMode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct BootPlan {
     pub(crate) family: Family,
-    /// The configuration file asked for first when it is not `SEP<MAC>.cnf.xml` (IP
+    /// The device name its configuration file is named by when it is not `SEP<MAC>` (IP
     /// Communicator and Jabber for Tablet ask for `<device name>.cnf.xml`).
-    pub(crate) config_name: Option<String>,
+    pub(crate) device_name: Option<String>,
     /// The model asks HTTP 6970 before TFTP.
     pub(crate) http: bool,
 }
@@ -111,7 +111,7 @@ pub(crate) fn boot_plan(
         // Not in the catalogue: the model number is all there is to go by.
         return Some(BootPlan {
             family: Family::of_model(model, sip),
-            config_name: None,
+            device_name: None,
             http: false,
         });
     };
@@ -122,27 +122,20 @@ pub(crate) fn boot_plan(
     } else {
         *info.protocols.first()?
     };
-    let (family, config_name) = match info.scheme(protocol) {
+    let (family, device_name) = match info.scheme(protocol) {
         FileScheme::None => return None,
         FileScheme::Legacy => (Family::Legacy, None),
         _ if !info.xml => (Family::Legacy, None),
         FileScheme::SipCnf => (Family::Sip79x0, None),
-        FileScheme::DeviceName | FileScheme::Tablet => {
-            (Family::Xml, Some(format!("{name}.cnf.xml")))
-        }
+        FileScheme::DeviceName | FileScheme::Tablet => (Family::Xml, Some(name.to_owned())),
         FileScheme::Sep => match info.profile {
-            Some(profile) => (
-                Family::Small {
-                    profile: profile.prefix(),
-                },
-                None,
-            ),
+            Some(profile) => (Family::Small { profile }, None),
             None => (Family::Xml, None),
         },
     };
     Some(BootPlan {
         family,
-        config_name,
+        device_name,
         http: info.http,
     })
 }
@@ -237,7 +230,7 @@ pub(crate) async fn run(args: EmulateArgs) -> anyhow::Result<()> {
     // What the device will ask for, decided (and a wrong model refused) before any exchange.
     let gateway = |family| BootPlan {
         family,
-        config_name: None,
+        device_name: None,
         http: false,
     };
     let plan = match args.gateway {
@@ -315,8 +308,8 @@ pub(crate) async fn run(args: EmulateArgs) -> anyhow::Result<()> {
             Vec::new()
         }
     };
-    let mut device = Device::new(&mac, plan.family);
-    device.config_name = plan.config_name;
+    let mut device = Device::new(args.mac, plan.family);
+    device.device_name = plan.device_name;
     device.domain.clone_from(&args.domain);
     args.behaviour.apply(&mut device);
     let tftp = TftpFetcher::new(args.port, args.transfer.config());
@@ -411,6 +404,7 @@ pub(crate) fn target(text: &str) -> Target {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use phoneboot_model::Profile;
 
     fn plan(model: &str, sip: bool, name: &str) -> Option<BootPlan> {
         boot_plan(find_model(Catalogue::builtin(), model), model, sip, name)
@@ -418,14 +412,14 @@ mod tests {
 
     #[test]
     fn each_model_boots_as_the_catalogue_says() {
-        let xml = |config_name: Option<&str>, http| BootPlan {
+        let xml = |device_name: Option<&str>, http| BootPlan {
             family: Family::Xml,
-            config_name: config_name.map(str::to_owned),
+            device_name: device_name.map(str::to_owned),
             http,
         };
         let other = |family| BootPlan {
             family,
-            config_name: None,
+            device_name: None,
             http: false,
         };
         for (model, sip, name, want) in [
@@ -437,26 +431,30 @@ mod tests {
                 "7912",
                 false,
                 "SEP001122334455",
-                other(Family::Small { profile: "gk" }),
+                other(Family::Small {
+                    profile: Profile::Gk,
+                }),
             ),
             (
                 "7902",
                 false,
                 "SEP001122334455",
-                other(Family::Small { profile: "ff" }),
+                other(Family::Small {
+                    profile: Profile::Ff,
+                }),
             ),
             ("7935", false, "SEP001122334455", other(Family::Legacy)),
             (
                 "IPCommunicator",
                 false,
                 "BOBSOFTPHONE",
-                xml(Some("BOBSOFTPHONE.cnf.xml"), false),
+                xml(Some("BOBSOFTPHONE"), false),
             ),
             (
                 "JabberTablet",
                 false,
                 "TABALICE",
-                xml(Some("TABALICE.cnf.xml"), false),
+                xml(Some("TABALICE"), false),
             ),
             // Not in the catalogue: the digits decide.
             ("CP-7960G", true, "SEP001122334455", other(Family::Sip79x0)),

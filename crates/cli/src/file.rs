@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use phoneboot_server::config::{Config, Settings};
-use phoneboot_source::dir::{FileName, FileRoots, Probe};
+use phoneboot_source::FileName;
+use phoneboot_source::dir::{FileRoots, Probe};
 
 #[derive(Debug, Args)]
 pub(crate) struct FileArgs {

@@ -79,7 +79,7 @@ fn mac_plus(start: Mac, i: u64) -> Mac {
 
 /// One device to emulate: its MAC and how its model boots.
 struct Planned {
-    mac: String,
+    mac: Mac,
     plan: BootPlan,
 }
 
@@ -103,10 +103,9 @@ async fn devices(args: &StormArgs) -> anyhow::Result<Vec<Planned>> {
             // Each asks for the files its model asks for (seed Table 11-3).
             let sip = d.protocol == Protocol::Sip;
             match boot_plan(Some(model), &d.model, sip, &d.name) {
-                Some(plan) if model.class == DeviceClass::Phone => list.push(Planned {
-                    mac: d.mac.to_string(),
-                    plan,
-                }),
+                Some(plan) if model.class == DeviceClass::Phone => {
+                    list.push(Planned { mac: d.mac, plan });
+                }
                 _ => not_phones += 1,
             }
         }
@@ -141,7 +140,7 @@ async fn devices(args: &StormArgs) -> anyhow::Result<Vec<Planned>> {
     (0..args.phones)
         .zip(args.model.iter().cycle())
         .map(|(i, model)| {
-            let mac = mac_plus(start, i as u64).to_string();
+            let mac = mac_plus(start, i as u64);
             // Devices named by their device name (IP Communicator) are named SEP<MAC> here.
             let info = find_model(&catalogue, model);
             let plan = boot_plan(info, model, args.sip, &format!("SEP{mac}"))
@@ -182,8 +181,8 @@ pub(crate) async fn run(args: StormArgs) -> anyhow::Result<()> {
         .await?
         .into_iter()
         .map(|p| {
-            let mut device = Device::new(&p.mac, p.plan.family);
-            device.config_name = p.plan.config_name;
+            let mut device = Device::new(p.mac, p.plan.family);
+            device.device_name = p.plan.device_name;
             args.behaviour.apply(&mut device);
             Phone {
                 device,

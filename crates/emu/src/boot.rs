@@ -15,6 +15,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use phoneboot_model::{Mac, Profile};
+use phoneboot_render::{MacCase, Name};
+
 use crate::dhcp::Target;
 
 /// What fetching one file from one server gave.
@@ -46,8 +49,8 @@ pub enum Family {
     Xml,
     /// 7940/7960 on SIP firmware: `SIPDefault.cnf`, `SIP<MAC>.cnf`.
     Sip79x0,
-    /// 7905 (`ld<mac>`) and 7912 (`gk<mac>`).
-    Small { profile: &'static str },
+    /// 7902 (`ff<mac>`), 7905 (`ld<mac>`) and 7912 (`gk<mac>`).
+    Small { profile: Profile },
     /// A device on a non-XML load (7935, 12 SP+, …): `SEP<MAC>.cnf`, else `SEPDefault.cnf`.
     Legacy,
     /// An IOS gateway under SCCP control (`ccm-manager sccp`, STCAPP): `SKIGW<last 10 hex of
@@ -65,8 +68,15 @@ impl Family {
         let digits: String = model.chars().filter(char::is_ascii_digit).collect();
         match digits.as_str() {
             "7940" | "7960" if sip => Family::Sip79x0,
-            "7905" => Family::Small { profile: "ld" },
-            "7912" => Family::Small { profile: "gk" },
+            "7902" => Family::Small {
+                profile: Profile::Ff,
+            },
+            "7905" => Family::Small {
+                profile: Profile::Ld,
+            },
+            "7912" => Family::Small {
+                profile: Profile::Gk,
+            },
             _ => Family::Xml,
         }
     }
@@ -75,8 +85,7 @@ impl Family {
 /// An emulated device.
 #[derive(Debug, Clone)]
 pub struct Device {
-    /// 12 upper-case hex digits.
-    pub mac: String,
+    pub mac: Mac,
     pub family: Family,
     /// The firmware load it runs; a config naming another one makes it fetch that.
     pub running_load: Option<String>,
@@ -88,15 +97,15 @@ pub struct Device {
     pub busy_retries: u32,
     /// An MGCP gateway's domain name, which names its configuration file.
     pub domain: Option<String>,
-    /// The configuration file an XML device asks for instead of `SEP<MAC>.cnf.xml`: IP
+    /// The device name an XML device's configuration is named by instead of `SEP<MAC>`: IP
     /// Communicator's `<Device Name>.cnf.xml`, Jabber for Tablet's `TAB<USER>.cnf.xml`.
-    pub config_name: Option<String>,
+    pub device_name: Option<String>,
 }
 
 impl Device {
-    pub fn new(mac: &str, family: Family) -> Self {
+    pub fn new(mac: Mac, family: Family) -> Self {
         Self {
-            mac: mac.to_ascii_uppercase(),
+            mac,
             family,
             running_load: None,
             nvram: None,
@@ -104,7 +113,7 @@ impl Device {
             // A phone told to try later keeps trying; 30 waits of 10 s is five minutes.
             busy_retries: 30,
             domain: None,
-            config_name: None,
+            device_name: None,
         }
     }
 }
@@ -310,21 +319,23 @@ async fn run(s: &mut Session<'_>) -> Result<(), BootError> {
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    let mac = s.device.mac.clone();
+    let mac = s.device.mac;
+    // Every name a phone asks for is spelled by the one file-name grammar.
+    let name = |n: Name| n.to_string();
     match s.device.family {
         Family::Xml => {
             // Trust lists: absent on a nonsecure cluster, and that is normal.
-            s.first_of(&[format!("CTLSEP{mac}.tlv"), "CTLFile.tlv".into()])
+            s.first_of(&[name(Name::CtlSep(mac)), name(Name::CtlFile)])
                 .await?;
-            s.first_of(&[format!("ITLSEP{mac}.tlv"), "ITLFile.tlv".into()])
+            s.first_of(&[name(Name::ItlSep(mac)), name(Name::ItlFile)])
                 .await?;
             let own = s
                 .device
-                .config_name
+                .device_name
                 .clone()
-                .unwrap_or_else(|| format!("SEP{mac}.cnf.xml"));
+                .map_or(Name::SepXml(mac), Name::DeviceXml);
             let config = s
-                .first_of(&[own, "XMLDefault.cnf.xml".into()])
+                .first_of(&[name(own), name(Name::XmlDefault)])
                 .await?
                 .ok_or(BootError::NoConfig)?;
             s.boot.server = s.servers.get(s.current).cloned();
@@ -352,8 +363,8 @@ async fn run(s: &mut Session<'_>) -> Result<(), BootError> {
             }
         }
         Family::Sip79x0 => {
-            let default = s.get("SIPDefault.cnf").await?;
-            let own = s.get(&format!("SIP{mac}.cnf")).await?;
+            let default = s.get(&name(Name::SipDefault)).await?;
+            let own = s.get(&name(Name::SipCnf(mac))).await?;
             if default.is_none() && own.is_none() {
                 return Err(BootError::NoConfig);
             }
@@ -372,32 +383,39 @@ async fn run(s: &mut Session<'_>) -> Result<(), BootError> {
             }
             // `dial_template: NAME` names NAME.xml (default "dialplan").
             let plan = key_value(&text, "dial_template").unwrap_or_else(|| "dialplan".into());
-            s.get(&format!("{plan}.xml")).await?;
+            s.get(&name(Name::PlainXml(plan))).await?;
         }
         Family::Small { profile } => {
-            let lower = mac.to_ascii_lowercase();
-            let (name, _) = s
-                .first_of(&[format!("SEP{lower}.cnf.xml"), "XMLDefault.cnf.xml".into()])
+            // These phones spell their MAC in lower case (spec §1.1).
+            let (got, _) = s
+                .first_of(&[
+                    Name::SepXml(mac).spelled(MacCase::Lower),
+                    name(Name::XmlDefault),
+                ])
                 .await?
                 .ok_or(BootError::NoConfig)?;
             s.boot.server = s.servers.get(s.current).cloned();
             // Spec §6.2: without a file of its own the phone takes the defaults from
             // XMLDefault.cnf.xml and SEPDefault.cnf (absent is normal).
-            if name == "XMLDefault.cnf.xml" {
-                s.get("SEPDefault.cnf").await?;
+            if got == name(Name::XmlDefault) {
+                s.get(&name(Name::SepDefault)).await?;
             }
             // A missing profile is not fatal: the boot goes on.
-            s.first_of(&[format!("{profile}{lower}"), format!("{profile}default.cfg")])
-                .await?;
+            s.first_of(&[
+                name(Name::Profile(profile, mac)),
+                name(Name::ProfileDefault(profile)),
+            ])
+            .await?;
         }
         Family::Legacy => {
-            s.first_of(&[format!("SEP{mac}.cnf"), "SEPDefault.cnf".into()])
+            s.first_of(&[name(Name::SepCnf(mac)), name(Name::SepDefault)])
                 .await?
                 .ok_or(BootError::NoConfig)?;
             s.boot.server = s.servers.get(s.current).cloned();
         }
         Family::SccpGateway => {
-            let id = &mac[2..];
+            let hex = mac.to_string();
+            let id = &hex[2..];
             let (_, config) = s
                 .first_of(&[format!("SKIGW{id}.cnf.xml")])
                 .await?
@@ -532,7 +550,9 @@ mod tests {
         assert_eq!(Family::of_model("7960", false), Family::Xml);
         assert_eq!(
             Family::of_model("7912", false),
-            Family::Small { profile: "gk" }
+            Family::Small {
+                profile: Profile::Gk
+            }
         );
         assert_eq!(Family::of_model("CP-8845", true), Family::Xml);
     }

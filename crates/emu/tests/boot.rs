@@ -64,6 +64,10 @@ fn srv(name: &str) -> Target {
 }
 
 const MAC: &str = "001122AABBCC";
+
+fn mac(text: &str) -> phoneboot_model::Mac {
+    text.parse().unwrap()
+}
 const CONFIG: &str = "SEP001122AABBCC.cnf.xml";
 
 fn config(load: &str) -> Fetched {
@@ -82,7 +86,7 @@ async fn a_busy_server_is_waited_for_and_asked_again_never_failed_over() {
             vec![Fetched::Busy, Fetched::Busy, config("L1")],
         )
         .answer("b", CONFIG, vec![config("B")]);
-    let mut phone = Device::new(MAC, Family::Xml);
+    let mut phone = Device::new(mac(MAC), Family::Xml);
     phone.running_load = Some("L1".into());
     let started = tokio::time::Instant::now();
     let boot = boot(&mut phone, vec![srv("a"), srv("b")], &fetcher).await;
@@ -105,7 +109,7 @@ async fn a_busy_server_is_waited_for_and_asked_again_never_failed_over() {
 #[tokio::test(start_paused = true)]
 async fn a_server_that_stays_busy_ends_the_boot_without_failing_over() {
     let fetcher = Scripted::default().answer("a", "CTLSEP001122AABBCC.tlv", vec![Fetched::Busy]);
-    let mut phone = Device::new(MAC, Family::Xml);
+    let mut phone = Device::new(mac(MAC), Family::Xml);
     phone.busy_retries = 3;
     let boot = boot(&mut phone, vec![srv("a"), srv("b")], &fetcher).await;
     assert_eq!(boot.result, Some(Err(BootError::StayedBusy(4))));
@@ -118,7 +122,7 @@ async fn silence_fails_over_and_the_next_boot_starts_from_the_first_server_again
         .answer("a", CONFIG, vec![config("L1")])
         .answer("b", CONFIG, vec![config("L1")]);
     fetcher.down = vec!["a".into()];
-    let mut phone = Device::new(MAC, Family::Xml);
+    let mut phone = Device::new(mac(MAC), Family::Xml);
     phone.running_load = Some("L1".into());
     let first = boot(&mut phone, vec![srv("a"), srv("b")], &fetcher).await;
     assert_eq!(first.result, Some(Ok(())));
@@ -151,7 +155,7 @@ async fn all_servers_silent_or_none_known_fail_the_boot() {
         down: vec!["a".into(), "b".into()],
         ..Scripted::default()
     };
-    let mut phone = Device::new(MAC, Family::Xml);
+    let mut phone = Device::new(mac(MAC), Family::Xml);
     let b = boot(&mut phone, vec![srv("a"), srv("b")], &fetcher).await;
     assert_eq!(b.result, Some(Err(BootError::AllSilent)));
     assert_eq!(phone.nvram, None);
@@ -173,7 +177,7 @@ async fn an_xml_phone_follows_the_file_order_and_fetches_a_new_load() {
             "DRdefault.xml",
             vec![Fetched::File(b"<DIALTEMPLATE/>".to_vec())],
         );
-    let mut phone = Device::new(MAC, Family::Xml);
+    let mut phone = Device::new(mac(MAC), Family::Xml);
     phone.running_load = Some("SIP78xx.12-0-1".into());
     let b = boot(&mut phone, vec![srv("a")], &fetcher).await;
     assert_eq!(b.result, Some(Ok(())));
@@ -202,7 +206,7 @@ async fn a_foreign_network_locale_and_a_named_7960_dial_plan_are_fetched() {
         "SEP001122AABBCC.cnf.xml",
         vec![Fetched::File(xml.into())],
     );
-    let mut phone = Device::new(MAC, Family::Xml);
+    let mut phone = Device::new(mac(MAC), Family::Xml);
     assert_eq!(
         boot(&mut phone, vec![srv("a")], &fetcher).await.result,
         Some(Ok(()))
@@ -216,7 +220,7 @@ async fn a_foreign_network_locale_and_a_named_7960_dial_plan_are_fetched() {
     let own = "line1_name: \"1001\"\ndial_template: \"Standard\"\n";
     let fetcher =
         Scripted::default().answer("a", "SIP001122AABBCC.cnf", vec![Fetched::File(own.into())]);
-    let mut sip = Device::new(MAC, Family::of_model("7960", true));
+    let mut sip = Device::new(mac(MAC), Family::of_model("7960", true));
     assert_eq!(
         boot(&mut sip, vec![srv("a")], &fetcher).await.result,
         Some(Ok(()))
@@ -232,7 +236,7 @@ async fn sip_7960_and_7912_use_their_own_files() {
         "SIPDefault.cnf",
         vec![Fetched::File(b"image_version: P0S3-8-12-00\n".to_vec())],
     );
-    let mut sip = Device::new(MAC, Family::of_model("7960", true));
+    let mut sip = Device::new(mac(MAC), Family::of_model("7960", true));
     sip.running_load = Some("P0S3-8-12-00".into());
     let b = boot(&mut sip, vec![srv("a")], &fetcher).await;
     assert_eq!(b.result, Some(Ok(())));
@@ -243,7 +247,7 @@ async fn sip_7960_and_7912_use_their_own_files() {
     );
 
     let fetcher = Scripted::default().answer("a", "XMLDefault.cnf.xml", vec![config("x")]);
-    let mut small = Device::new(MAC, Family::of_model("7912", false));
+    let mut small = Device::new(mac(MAC), Family::of_model("7912", false));
     let b = boot(&mut small, vec![srv("a")], &fetcher).await;
     assert_eq!(
         b.result,
@@ -266,7 +270,7 @@ async fn sip_7960_and_7912_use_their_own_files() {
 #[tokio::test(start_paused = true)]
 async fn no_configuration_at_all_fails_the_boot() {
     let fetcher = Scripted::default();
-    let mut phone = Device::new(MAC, Family::Xml);
+    let mut phone = Device::new(mac(MAC), Family::Xml);
     let b = boot(&mut phone, vec![srv("a")], &fetcher).await;
     assert_eq!(b.result, Some(Err(BootError::NoConfig)));
 }
@@ -288,7 +292,7 @@ async fn an_sccp_gateway_fetches_its_file_then_each_analog_port_it_names() {
             "AN2233445566A00.cnf.xml",
             vec![Fetched::File(b"<x/>".to_vec())],
         );
-    let mut gw = Device::new("AA2233445566", Family::SccpGateway);
+    let mut gw = Device::new(mac("AA2233445566"), Family::SccpGateway);
     let b = boot(&mut gw, vec![srv("a")], &fetcher).await;
     assert_eq!(b.result, Some(Ok(())));
     let order: Vec<String> = fetcher.calls().into_iter().map(|(_, f)| f).collect();
@@ -309,13 +313,13 @@ async fn an_mgcp_gateway_fetches_the_file_of_its_domain_name_and_fails_without_i
         "vg320.example.com.cnf.xml",
         vec![Fetched::File(b"<device/>".to_vec())],
     );
-    let mut gw = Device::new("001122334455", Family::MgcpGateway);
+    let mut gw = Device::new(mac("001122334455"), Family::MgcpGateway);
     gw.domain = Some("vg320.example.com".into());
     assert_eq!(
         boot(&mut gw, vec![srv("a")], &fetcher).await.result,
         Some(Ok(()))
     );
-    let mut other = Device::new("001122334455", Family::MgcpGateway);
+    let mut other = Device::new(mac("001122334455"), Family::MgcpGateway);
     other.domain = Some("elsewhere".into());
     assert_eq!(
         boot(&mut other, vec![srv("a")], &fetcher).await.result,
@@ -332,13 +336,13 @@ async fn soft_clients_ask_for_their_device_name_and_legacy_loads_for_the_cnf_fil
             vec![Fetched::File(b"<device>\n</device>\n".to_vec())],
         )
         .answer("a", "SEPDefault.cnf", vec![Fetched::File(vec![1, 2, 3])]);
-    let mut icm = Device::new(MAC, Family::Xml);
-    icm.config_name = Some("BOBSOFT.cnf.xml".into());
+    let mut icm = Device::new(mac(MAC), Family::Xml);
+    icm.device_name = Some("BOBSOFT".into());
     assert_eq!(
         boot(&mut icm, vec![srv("a")], &fetcher).await.result,
         Some(Ok(()))
     );
-    let mut legacy = Device::new(MAC, Family::Legacy);
+    let mut legacy = Device::new(mac(MAC), Family::Legacy);
     assert_eq!(
         boot(&mut legacy, vec![srv("a")], &fetcher).await.result,
         Some(Ok(()))

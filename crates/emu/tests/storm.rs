@@ -54,7 +54,7 @@ impl Fetcher for Slow {
 fn phones(n: u32) -> Vec<Phone> {
     (0..n)
         .map(|i| Phone {
-            device: Device::new(&format!("0011220000{i:02X}"), Family::Xml),
+            device: Device::new(format!("0011220000{i:02X}").parse().unwrap(), Family::Xml),
             servers: vec![Target::Name("a".into())],
             http_first: false,
         })

@@ -2,12 +2,15 @@
 //! for out. Pure — no I/O, no clock — so a file depends on the database and nothing else,
 //! and its `versionStamp` changes exactly when its content does.
 //!
+//! - [`grammar`] reads what a requested name names from its spelling alone ([`Requested`],
+//!   [`Name`]); the server's counters and the emulator use it too.
 //! - [`resolve`] maps a requested name to the object it is built from (case-insensitively);
 //!   [`all`] lists every file the database implies.
 //! - [`render`] builds one file; [`check`] tells a writer whether an object can be written
 //!   into every file it appears in, before the write is committed.
 
 mod device;
+pub mod grammar;
 mod legacy;
 mod names;
 mod plans;
@@ -17,6 +20,7 @@ mod xml;
 
 use phoneboot_model::{FieldError, Kind, Object, Snapshot};
 
+pub use grammar::{Form, MacCase, Name, Requested};
 pub use names::{Built, Class, all, device_files, resolve};
 pub use plans::MAX_DIAL_PLAN_BYTES;
 

@@ -1,13 +1,14 @@
-//! The file-name grammar, both ways: which files the database implies ([`all`]), and whose
-//! file a requested name is ([`resolve`]). Names are matched case-insensitively (phones and
-//! CUCM's Windows heritage disagree on case); the canonical names are CUCM's: upper-case MAC
-//! in `SEP…`/`SIP…`, lower-case in the `ld/gk/ff` profiles.
+//! The built files, both ways: which files the database implies ([`all`]), and which built
+//! file a requested name is ([`resolve`]), both spelled through the one grammar
+//! ([`crate::grammar`]).
 
 use std::fmt;
 
 use phoneboot_model::{
     BuildCnf, Device, DeviceClass, FileScheme, Mac, ModelInfo, Profile, Snapshot,
 };
+
+use crate::grammar::{Form, Name, Requested};
 
 /// A file phoneboot builds. Each names the object it is built from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -38,21 +39,28 @@ pub enum Built {
     Profile(Profile, Mac),
 }
 
+impl Built {
+    /// The name a device asks for it by, in the grammar every component shares.
+    pub fn name(&self) -> Name {
+        match self {
+            Self::SepXml(mac) => Name::SepXml(*mac),
+            Self::SepCnf(mac) => Name::SepCnf(*mac),
+            Self::SipCnf(mac) => Name::SipCnf(*mac),
+            Self::SipDefault => Name::SipDefault,
+            Self::XmlDefault => Name::XmlDefault,
+            Self::DeviceXml(name) | Self::TabletXml(name) => Name::DeviceXml(name.clone()),
+            Self::DialPlan(name) => Name::DialPlan(name.clone()),
+            Self::SipDialPlan(name) => Name::PlainXml(name.clone()),
+            Self::Softkeys(name) => Name::Softkeys(name.clone()),
+            Self::FeaturePolicy(name) => Name::FeaturePolicy(name.clone()),
+            Self::Profile(p, mac) => Name::Profile(*p, *mac),
+        }
+    }
+}
+
 impl fmt::Display for Built {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::SepXml(mac) => write!(f, "SEP{mac}.cnf.xml"),
-            Self::SepCnf(mac) => write!(f, "SEP{mac}.cnf"),
-            Self::SipCnf(mac) => write!(f, "SIP{mac}.cnf"),
-            Self::SipDefault => f.write_str("SIPDefault.cnf"),
-            Self::XmlDefault => f.write_str("XMLDefault.cnf.xml"),
-            Self::DeviceXml(name) | Self::TabletXml(name) => write!(f, "{name}.cnf.xml"),
-            Self::DialPlan(name) => write!(f, "DR{name}.xml"),
-            Self::SipDialPlan(name) => write!(f, "{name}.xml"),
-            Self::Softkeys(name) => write!(f, "SK{name}.xml"),
-            Self::FeaturePolicy(name) => write!(f, "FP{name}.xml"),
-            Self::Profile(p, mac) => write!(f, "{}{}", p.prefix(), mac.lower()),
-        }
+        self.name().fmt(f)
     }
 }
 
@@ -145,80 +153,39 @@ pub fn all(s: &Snapshot) -> Vec<Built> {
     files
 }
 
-fn strip_prefix_ci<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = text.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &text[prefix.len()..])
-}
-
-fn strip_suffix_ci<'a>(text: &'a str, suffix: &str) -> Option<&'a str> {
-    let cut = text.len().checked_sub(suffix.len())?;
-    let tail = text.get(cut..)?;
-    tail.eq_ignore_ascii_case(suffix).then(|| &text[..cut])
-}
-
-/// Exactly 12 hex digits.
-fn mac12(text: &str) -> Option<Mac> {
-    (text.len() == 12 && text.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| text.parse().ok())
-        .flatten()
-}
-
 /// Whose file `name` is, if phoneboot builds it from the database as it is now. `None`: not
 /// a built file (the caller looks on disk next).
 pub fn resolve(s: &Snapshot, name: &str) -> Option<Built> {
-    if name.contains('/') {
+    let requested = Requested::parse(name)?;
+    // Signed and encrypted forms are not built yet.
+    if requested.form != Form::Plain {
         return None;
     }
+    let name = requested.name;
+    built(s, &name).or_else(|| built(s, &name.plain_reading()?))
+}
+
+/// The built file a name stands for in `s`.
+fn built(s: &Snapshot, name: &Name) -> Option<Built> {
     // A device's own files, by MAC, only if the device gets that file.
-    let by_mac = |mac: Mac, want: &dyn Fn(&Built) -> bool| {
-        let d = s.device_by_mac(mac)?;
-        device_files(s, d).into_iter().find(|f| want(f))
-    };
-    if let Some(rest) = strip_prefix_ci(name, "SEP") {
-        if let Some(mac) = strip_suffix_ci(rest, ".cnf.xml").and_then(mac12) {
-            return by_mac(mac, &|f| matches!(f, Built::SepXml(_)));
-        }
-        if let Some(mac) = strip_suffix_ci(rest, ".cnf").and_then(mac12) {
-            return by_mac(mac, &|f| matches!(f, Built::SepCnf(_)));
-        }
-    }
-    if let Some(mac) = strip_prefix_ci(name, "SIP")
-        .and_then(|r| strip_suffix_ci(r, ".cnf"))
-        .and_then(mac12)
-    {
-        return by_mac(mac, &|f| matches!(f, Built::SipCnf(_)));
-    }
-    if name.len() == 14 {
-        for profile in [Profile::Ff, Profile::Ld, Profile::Gk] {
-            if let Some(mac) = strip_prefix_ci(name, profile.prefix()).and_then(mac12) {
-                return by_mac(mac, &|f| matches!(f, Built::Profile(p, _) if *p == profile));
-            }
-        }
-    }
-    if name.eq_ignore_ascii_case("XMLDefault.cnf.xml") {
-        return Some(Built::XmlDefault);
-    }
-    if name.eq_ignore_ascii_case("SIPDefault.cnf") {
-        return Some(Built::SipDefault);
-    }
-    if let Some(device) = strip_suffix_ci(name, ".cnf.xml").and_then(|n| s.devices.get(n)) {
-        return device_files(s, device)
+    let of_device = |d: &Device| {
+        device_files(s, d)
             .into_iter()
-            .find(|f| matches!(f, Built::DeviceXml(_) | Built::TabletXml(_)));
+            .find(|f| f.name().matches(name))
+    };
+    if let Some(mac) = name.mac() {
+        return of_device(s.device_by_mac(mac)?);
     }
-    let stem = strip_suffix_ci(name, ".xml")?;
-    let named = |prefix: &str| strip_prefix_ci(stem, prefix);
-    if let Some(plan) = named("DR").and_then(|n| s.dial_plans.get(n)) {
-        return Some(Built::DialPlan(plan.name.clone()));
+    match name {
+        Name::XmlDefault => Some(Built::XmlDefault),
+        Name::SipDefault => Some(Built::SipDefault),
+        Name::DeviceXml(device) => of_device(s.devices.get(device)?),
+        Name::DialPlan(plan) => Some(Built::DialPlan(s.dial_plans.get(plan)?.name.clone())),
+        Name::PlainXml(plan) => Some(Built::SipDialPlan(s.dial_plans.get(plan)?.name.clone())),
+        Name::Softkeys(t) => Some(Built::Softkeys(s.softkeys.get(t)?.name.clone())),
+        Name::FeaturePolicy(p) => Some(Built::FeaturePolicy(
+            s.feature_policies.get(p)?.name.clone(),
+        )),
+        _ => None,
     }
-    if let Some(t) = named("SK").and_then(|n| s.softkeys.get(n)) {
-        return Some(Built::Softkeys(t.name.clone()));
-    }
-    if let Some(p) = named("FP").and_then(|n| s.feature_policies.get(n)) {
-        return Some(Built::FeaturePolicy(p.name.clone()));
-    }
-    s.dial_plans
-        .get(stem)
-        .map(|plan| Built::SipDialPlan(plan.name.clone()))
 }

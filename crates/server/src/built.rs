@@ -8,15 +8,13 @@
 //! sees half a change (generations are swapped whole).
 
 use std::collections::HashSet;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use phoneboot_model::{DeviceClass, Kind, Snapshot};
 use phoneboot_render::{Built, RenderError};
-use phoneboot_source::dir::{File, Origin, Stamp};
-use phoneboot_source::{FileName, Lookup, LookupFuture, Source};
+use phoneboot_source::{File, FileName, Lookup, LookupFuture, Origin, Query, Source};
 use phoneboot_store::{Store, StoreError, Version};
 use tracing::{debug, info, warn};
 
@@ -37,12 +35,6 @@ pub(crate) struct Generation {
 pub(crate) struct BuiltFiles {
     current: RwLock<Arc<Generation>>,
     converter: Option<ProfileConverter>,
-}
-
-fn tag_of(content: &[u8]) -> u64 {
-    let mut h = DefaultHasher::new();
-    content.hash(&mut h);
-    h.finish()
 }
 
 impl BuiltFiles {
@@ -77,12 +69,7 @@ impl BuiltFiles {
     }
 
     fn found(content: Bytes, at: SystemTime) -> Lookup {
-        let tag = tag_of(&content);
-        Lookup::Found(File {
-            content,
-            stamp: Stamp { modified: at, tag },
-            origin: Origin::Cache,
-        })
+        Lookup::Found(File::new(content, at, Origin::Cache))
     }
 
     /// Renders `name` from the current generation: `Skip` when it is not a built file.
@@ -135,22 +122,22 @@ impl Source for BuiltFiles {
         "built files"
     }
 
-    fn try_now(&self, name: &FileName) -> Option<Lookup> {
+    fn try_now(&self, query: &Query) -> Option<Lookup> {
         // A profile for the converter waits for `lookup` (a process runs): tell it from the
         // name alone, not by rendering a file that `lookup` would render again.
         if self.converter.is_some() {
-            let built = phoneboot_render::resolve(&self.current().snapshot, &name.display());
+            let built = phoneboot_render::resolve(&self.current().snapshot, &query.name.display());
             if self.needs_converter(built.as_ref()) {
                 return None;
             }
         }
-        Some(self.render(name).1)
+        Some(self.render(&query.name).1)
     }
 
-    fn lookup<'a>(&'a self, name: &'a FileName) -> LookupFuture<'a> {
+    fn lookup<'a>(&'a self, query: &'a Query) -> LookupFuture<'a> {
         Box::pin(async move {
             let at = self.current().at;
-            match self.render(name) {
+            match self.render(&query.name) {
                 (built, Lookup::Found(file)) if self.needs_converter(built.as_ref()) => {
                     self.convert(file.content, at).await
                 }

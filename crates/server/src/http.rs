@@ -27,14 +27,15 @@ use axum::routing::get;
 use bytes::Bytes;
 use http_body::Frame;
 use socket2::{Domain, Protocol, Socket, Type};
-use tracing::{debug, info};
+use tracing::info;
 
-use crate::admission::Slot;
-use crate::counters::{Counter, Counters};
-use crate::misses::count_lookup;
-use crate::{BindError, Shared};
 use phoneboot_source::peer::HOP_HEADER;
-use phoneboot_source::{File, FileName, Lookup, Origin, Stamp};
+use phoneboot_source::{File, FileName, Origin, Query, Source as _, Transport};
+
+use crate::counters::Counter;
+use crate::decision::{self, Decision, Outcome, Refusal, Serving, Ticket};
+use crate::net::canonical;
+use crate::{BindError, Shared};
 
 /// The file routes; `fn app(state) -> Router` so that every behaviour is testable in-process.
 pub(crate) fn app(shared: Arc<Shared>) -> Router {
@@ -66,44 +67,27 @@ async fn serve_file(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let counters = &shared.counters;
-    counters.incr(Counter::HttpRequests);
-    let connected = Connected::new(counters);
+    let ticket = Ticket::open(&shared.counters, Transport::Http);
+    let client = canonical(client);
     let name = match FileName::parse(name.as_bytes()) {
         Ok(name) => name,
-        Err(why) => return refuse(counters, &name, why),
+        Err(why) => return refused(&shared, decision::refuse_name(ticket, client, &name, why)),
     };
-    // A request from another server (centralized TFTP) is answered from local sources only.
-    let local_only = headers.contains_key(HOP_HEADER);
-    let file = match shared.chain.lookup(&name, local_only).await {
-        Lookup::Found(file) => file,
-        Lookup::Skip => {
-            count_lookup(counters, &name, false);
-            crate::log_miss(&shared, "HTTP", Some(client), &name.display());
-            return not_found(counters, &name.display());
-        }
-        Lookup::Denied(why) => return refuse(counters, &name.display(), why),
-        Lookup::Busy => return busy(&shared),
-        Lookup::Failed(why) => return failed(counters, &name.display(), &why),
+    let mut query = Query::new(name, client, Transport::Http);
+    query.local_only = headers.contains_key(HOP_HEADER);
+    let lookup = shared.chain.lookup(&query).await;
+    let serving = match decision::decide(&shared, ticket, &query, lookup) {
+        Decision::Serve(serving) => serving,
+        Decision::Refuse(refusal) => return refused(&shared, refusal),
     };
-    count_lookup(counters, &name, true);
-    if file.origin == Origin::Disk {
-        counters.incr(Counter::HttpServedFromDisk);
+    if serving.file.origin == Origin::Disk {
+        shared.counters.incr(Counter::HttpServedFromDisk);
     }
-    // Like TFTP: an empty file never takes a slot.
-    let slot = if file.content.is_empty() {
-        None
-    } else {
-        match shared.admission.try_slot() {
-            Some(slot) => Some(slot),
-            None => return busy(&shared),
-        }
-    };
-    let response = respond(counters, &method, &headers, file, (slot, connected));
+    let response = respond(&method, &headers, serving);
     // One line per file served, as for TFTP transfers (misses are logged by log_miss).
     info!(
-        client = %SocketAddr::new(client.ip().to_canonical(), client.port()),
-        file = %name.display(),
+        %client,
+        file = %query.name.display(),
         method = %method,
         status = response.status().as_u16(),
         bytes = response
@@ -116,33 +100,38 @@ async fn serve_file(
     response
 }
 
-fn respond(
-    counters: &Arc<Counters>,
-    method: &Method,
-    request: &HeaderMap,
-    file: File,
-    held: (Option<Slot>, Connected),
-) -> Response {
-    let etag = etag(file.stamp);
-    let last_modified = httpdate::fmt_http_date(file.stamp.modified);
-    let mut response = if not_modified(request, &etag, file.stamp) {
-        counters.incr(Counter::HttpRequestsProcessed);
+/// The HTTP form of a refusal, from the table both transports share; a 503 says when to come
+/// back.
+fn refused(shared: &Shared, refusal: Refusal) -> Response {
+    let (status, body) = refusal.wire().http;
+    let mut response = (status, body).into_response();
+    if refusal == Refusal::Busy {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(shared.config.http_retry_after_secs),
+        );
+    }
+    response
+}
+
+fn respond(method: &Method, request: &HeaderMap, serving: Serving) -> Response {
+    let file = &serving.file;
+    let etag = etag(file);
+    let last_modified = httpdate::fmt_http_date(file.modified);
+    let len = file.content.len();
+    let mut response = if not_modified(request, &etag, file) {
+        serving.close(Outcome::Processed);
         StatusCode::NOT_MODIFIED.into_response()
     } else if method == Method::HEAD {
-        counters.incr(Counter::HttpRequestsProcessed);
+        serving.close(Outcome::Processed);
         let mut r = StatusCode::OK.into_response();
-        r.headers_mut().insert(
-            header::CONTENT_LENGTH,
-            HeaderValue::from(file.content.len()),
-        );
+        r.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
         r
     } else {
-        let len = file.content.len();
         let body = Served {
-            data: Some(file.content),
-            counters: Arc::clone(counters),
-            finished: false,
-            _held: held,
+            data: Some(file.content.clone()),
+            serving: Some(serving),
         };
         let mut r = Response::new(Body::new(body));
         r.headers_mut()
@@ -163,14 +152,15 @@ fn respond(
     response
 }
 
-/// A strong validator: changes whenever the file does (another inode, size or mtime).
-fn etag(stamp: Stamp) -> String {
-    format!("\"{:016x}\"", stamp.tag)
+/// A strong validator: the content's SHA-256, the same for the same bytes on every node and
+/// after every restart (RFC 9110 §8.8.3).
+fn etag(file: &File) -> String {
+    format!("\"{}\"", file.digest())
 }
 
 /// RFC 9110 §13.1: If-None-Match decides when present; otherwise If-Modified-Since, at the
 /// one-second resolution of HTTP dates.
-fn not_modified(request: &HeaderMap, etag: &str, stamp: Stamp) -> bool {
+fn not_modified(request: &HeaderMap, etag: &str, file: &File) -> bool {
     if let Some(inm) = request.get(header::IF_NONE_MATCH) {
         let inm = inm.to_str().unwrap_or_default();
         return inm
@@ -185,7 +175,7 @@ fn not_modified(request: &HeaderMap, etag: &str, stamp: Stamp) -> bool {
     else {
         return false;
     };
-    let modified_secs = stamp
+    let modified_secs = file
         .modified
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -195,61 +185,12 @@ fn not_modified(request: &HeaderMap, etag: &str, stamp: Stamp) -> bool {
     modified_secs <= since_secs
 }
 
-/// 503 with Retry-After: the Maximum Serving Count is reached here, or the alternate server
-/// that has the file is busy.
-fn busy(shared: &Shared) -> Response {
-    shared.counters.incr(Counter::HttpRequestsOverflow);
-    let retry_after = HeaderValue::from(shared.config.http_retry_after_secs);
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        [(header::RETRY_AFTER, retry_after)],
-        "Server busy, try again later\n",
-    )
-        .into_response()
-}
-
-fn not_found(counters: &Counters, name: &str) -> Response {
-    counters.incr(Counter::HttpRequestsNotFound);
-    debug!(file = %name, "HTTP not found");
-    (StatusCode::NOT_FOUND, "File not found\n").into_response()
-}
-
-fn refuse(counters: &Counters, name: &str, why: impl std::fmt::Display) -> Response {
-    counters.incr(Counter::HttpRequestsDenied);
-    debug!(file = %name, "HTTP refused: {why}");
-    (StatusCode::FORBIDDEN, "Access violation\n").into_response()
-}
-
-fn failed(counters: &Counters, name: &str, e: &str) -> Response {
-    counters.incr(Counter::HttpRequestsAborted);
-    tracing::warn!(file = %name, "HTTP read failed: {e}");
-    (StatusCode::INTERNAL_SERVER_ERROR, "Read error\n").into_response()
-}
-
-/// A response body that holds the serving slot until the last byte is handed to the
-/// connection, and counts the request processed then — or aborted if the client goes first.
+/// A response body that holds the serving slot and the request's ticket until the last byte
+/// is handed to the connection, and counts the request processed then — or aborted if the
+/// client goes first.
 struct Served {
     data: Option<Bytes>,
-    counters: Arc<Counters>,
-    finished: bool,
-    /// The serving slot and the HttpConnectRequests share, released with the body.
-    _held: (Option<Slot>, Connected),
-}
-
-/// One request's share of the HttpConnectRequests gauge.
-struct Connected(Arc<Counters>);
-
-impl Connected {
-    fn new(counters: &Arc<Counters>) -> Self {
-        counters.incr(Counter::HttpConnectRequests);
-        Self(Arc::clone(counters))
-    }
-}
-
-impl Drop for Connected {
-    fn drop(&mut self) {
-        self.0.decr(Counter::HttpConnectRequests);
-    }
+    serving: Option<Serving>,
 }
 
 impl http_body::Body for Served {
@@ -263,9 +204,8 @@ impl http_body::Body for Served {
         match self.data.take() {
             Some(data) => Poll::Ready(Some(Ok(Frame::data(data)))),
             None => {
-                if !self.finished {
-                    self.finished = true;
-                    self.counters.incr(Counter::HttpRequestsProcessed);
+                if let Some(serving) = self.serving.take() {
+                    serving.close(Outcome::Processed);
                 }
                 Poll::Ready(None)
             }
@@ -283,15 +223,14 @@ impl http_body::Body for Served {
 
 impl Drop for Served {
     fn drop(&mut self) {
-        if !self.finished {
+        if let Some(serving) = self.serving.take() {
             // hyper may drop a body it has fully written without asking for the end of stream;
             // only a body with data left is an abort.
-            let counter = if self.data.is_none() {
-                Counter::HttpRequestsProcessed
+            serving.close(if self.data.is_none() {
+                Outcome::Processed
             } else {
-                Counter::HttpRequestsAborted
-            };
-            self.counters.incr(counter);
+                Outcome::Aborted
+            });
         }
     }
 }

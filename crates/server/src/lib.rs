@@ -14,15 +14,16 @@
 
 pub mod admin;
 mod admission;
-mod answer;
 mod built;
 pub mod config;
 pub mod converter;
 pub mod counters;
 pub mod db;
+pub mod decision;
 mod http;
 mod listener;
 mod misses;
+mod net;
 mod sockopt;
 mod transfer;
 
@@ -349,9 +350,13 @@ async fn wait_until(done: impl Fn() -> bool, limit: Duration) -> bool {
 }
 
 /// Logs a missing file, at most once a minute per name pattern (see `misses`).
-pub(crate) fn log_miss(shared: &Shared, transport: &str, client: Option<SocketAddr>, name: &str) {
+pub(crate) fn log_miss(
+    shared: &Shared,
+    transport: phoneboot_source::Transport,
+    client: SocketAddr,
+    name: &str,
+) {
     if let Some(line) = shared.misses.note(std::time::Instant::now(), name) {
-        let client = client.map_or_else(String::new, |c| c.to_string());
         if line.folded == 0 {
             info!(%client, file = %name, "{transport} not found");
         } else {

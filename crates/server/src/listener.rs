@@ -16,11 +16,12 @@ use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::counters::Counter;
-use phoneboot_source::{Denied, FileName};
+use phoneboot_source::{FileName, Query, Source as _, Transport};
 
-use crate::answer::{self, Answer};
-use crate::transfer::{self, Content, Job};
+use crate::counters::Counter;
+use crate::decision::{self, Decision, Outcome, Refusal, Ticket};
+use crate::net::canonical;
+use crate::transfer::{self, Job, Start};
 use crate::{Shared, sockopt};
 
 /// Why a listening socket could not be opened, with advice a person can act on.
@@ -165,7 +166,7 @@ impl Listener {
 
     /// Decides what to do with one datagram from `client` that arrived on `local_ip`.
     fn dispatch(
-        &self,
+        self: &Arc<Self>,
         shared: &Arc<Shared>,
         datagram: &[u8],
         client: SocketAddr,
@@ -177,8 +178,7 @@ impl Listener {
                 self.on_read_request(shared, datagram, request.filename, client, local_ip);
             }
             Ok(Packet::Wrq(_)) => {
-                counters.incr(Counter::Requests);
-                counters.incr(Counter::RequestsDenied);
+                Ticket::open(counters, Transport::Tftp).close(Outcome::Denied);
                 info!(%client, "write request refused: the server is read-only");
                 self.reply_error(
                     client,
@@ -217,77 +217,51 @@ impl Listener {
     }
 
     fn on_read_request(
-        &self,
+        self: &Arc<Self>,
         shared: &Arc<Shared>,
         datagram: &[u8],
         filename: &[u8],
         client: SocketAddr,
         local_ip: Option<IpAddr>,
     ) {
-        let counters = &shared.counters;
         let Some(claim) = shared.admission.claim(client, datagram) else {
             // The client retransmitted its request before our first answer reached it.
-            counters.incr(Counter::RequestsDuplicate);
+            shared.counters.incr(Counter::RequestsDuplicate);
             return;
         };
-        counters.incr(Counter::Requests);
+        let ticket = Ticket::open(&shared.counters, Transport::Tftp);
+        let local_ip = local_ip.or_else(|| Some(self.local.ip()).filter(|ip| !ip.is_unspecified()));
+        let reply = Reply {
+            listener: Arc::clone(self),
+            client,
+            local_ip,
+        };
         let name = match FileName::parse(filename) {
             Ok(name) => name,
             Err(why) => {
-                return self.refuse(
-                    shared,
-                    client,
-                    local_ip,
-                    String::from_utf8_lossy(filename),
-                    why,
-                );
+                let shown = String::from_utf8_lossy(filename);
+                return reply.refuse(shared, decision::refuse_name(ticket, client, &shown, why));
             }
         };
-        let local_ip = local_ip.or_else(|| Some(self.local.ip()).filter(|ip| !ip.is_unspecified()));
-        let content = match shared.chain.try_now(&name, false) {
-            // Decided at once (cached, missing, refused): answer from here.
-            Some(lookup) => match answer::decide(shared, client, &name, lookup) {
-                Answer::Serve(file, slot) => (Content::Ready(file), slot),
-                Answer::Refuse { counter, reply } => {
-                    counters.incr(counter);
-                    if let Some((code, text)) = reply {
-                        self.reply_error(client, local_ip, code, &text);
-                    }
-                    return;
-                }
+        let query = Query::new(name, client, Transport::Tftp);
+        let start = match shared.chain.try_now(&query) {
+            // Decided at once (cached, missing, refused): a refusal goes from here.
+            Some(lookup) => match decision::decide(shared, ticket, &query, lookup) {
+                Decision::Serve(serving) => Start::Decided(serving),
+                Decision::Refuse(refusal) => return reply.refuse(shared, refusal),
             },
-            // A disk read or a peer fetch: the transfer task looks it up, then decides.
-            None => (Content::Lookup, None),
+            // A disk read or a peer fetch: the task looks it up first, then decides.
+            None => Start::Lookup(ticket),
         };
-        let job = Job {
-            client,
-            local_ip,
-            request: datagram.to_vec(),
-            name,
-            content: content.0,
-            claim,
-            slot: content.1,
-        };
-        transfer::spawn(Arc::clone(shared), job);
-    }
-
-    /// Refuses a request for a name that may not be served: ERROR 2, counted and logged (the
-    /// phone gets a generic text; the log says why).
-    fn refuse(
-        &self,
-        shared: &Shared,
-        client: SocketAddr,
-        local_ip: Option<IpAddr>,
-        file: impl std::fmt::Display,
-        why: Denied,
-    ) {
-        shared.counters.incr(Counter::RequestsDenied);
-        info!(%client, %file, "refused: {why}");
-        self.reply_error(
-            client,
-            local_ip,
-            ErrorCode::AccessViolation,
-            "Access violation",
+        transfer::spawn(
+            Arc::clone(shared),
+            Job {
+                query,
+                reply,
+                request: datagram.to_vec(),
+                claim,
+                start,
+            },
         );
     }
 
@@ -327,9 +301,28 @@ impl Listener {
     }
 }
 
-/// IPv4 clients of a dual-stack socket show up as `::ffff:a.b.c.d`; use the plain form.
-pub(crate) fn canonical(addr: SocketAddr) -> SocketAddr {
-    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+/// Where a request's refusal goes: from the request port, from the address the request was
+/// sent to, whether it was decided at once or after a disk read or a peer fetch.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    listener: Arc<Listener>,
+    client: SocketAddr,
+    local_ip: Option<IpAddr>,
+}
+
+impl Reply {
+    /// The local address the request was sent to, when known.
+    pub(crate) fn local_ip(&self) -> Option<IpAddr> {
+        self.local_ip
+    }
+
+    /// Sends the TFTP form of `refusal` (nothing for a busy server configured to drop).
+    pub(crate) fn refuse(&self, shared: &Shared, refusal: Refusal) {
+        if let Some((code, text)) = refusal.tftp_reply(&shared.config) {
+            self.listener
+                .reply_error(self.client, self.local_ip, code, &text);
+        }
+    }
 }
 
 /// Sizes the receive buffer for bursts: the plain option first (capped by `rmem_max`), then the

@@ -11,61 +11,29 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::counters::{Counter, Counters};
+use phoneboot_model::Profile;
+use phoneboot_render::{Name, Requested};
 use phoneboot_source::FileName;
 
-/// The device configuration files CUCM counts apart (spec cisco-tftp.md §3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum DeviceFile {
-    /// `SEP<MAC>.cnf.xml`, `SEP<MAC>.cnf`: phones.
-    Sep,
-    /// `SIP<MAC>.cnf`: 7940/7960 on SIP firmware.
-    Sip,
-    /// `ld<mac>`: 7905.
-    Ld,
-    /// `gk<mac>`: 7912.
-    Gk,
-}
+use crate::counters::{Counter, Counters};
 
-impl DeviceFile {
-    /// The class of a requested name, by its last component, case-insensitively.
-    pub(crate) fn of(name: &FileName) -> Option<Self> {
-        let base = name.base().to_ascii_lowercase();
-        [
-            ("sep", Self::Sep),
-            ("sip", Self::Sip),
-            ("ld", Self::Ld),
-            ("gk", Self::Gk),
-        ]
-        .into_iter()
-        .find(|(prefix, _)| {
-            base.strip_prefix(prefix).is_some_and(|rest| {
-                rest.len() >= 12
-                    && rest.as_bytes()[..12].iter().all(u8::is_ascii_hexdigit)
-                    && (rest.len() == 12 || rest.as_bytes()[12] == b'.')
-            })
-        })
-        .map(|(_, class)| class)
-    }
-
-    fn counter(self, found: bool) -> Counter {
-        match (self, found) {
-            (Self::Sep, true) => Counter::SepFound,
-            (Self::Sep, false) => Counter::SepNotFound,
-            (Self::Sip, true) => Counter::SipFound,
-            (Self::Sip, false) => Counter::SipNotFound,
-            (Self::Ld, true) => Counter::LdFound,
-            (Self::Ld, false) => Counter::LdNotFound,
-            (Self::Gk, true) => Counter::GkFound,
-            (Self::Gk, false) => Counter::GkNotFound,
-        }
-    }
+/// The device configuration files CUCM counts apart (spec cisco-tftp.md §3), in any form
+/// (`.sgn` too), by the last component of the name, read through the one file-name grammar.
+fn counters_of(name: &FileName) -> Option<(Counter, Counter)> {
+    let requested = Requested::parse(name.base())?;
+    Some(match requested.name {
+        Name::SepXml(_) | Name::SepCnf(_) => (Counter::SepFound, Counter::SepNotFound),
+        Name::SipCnf(_) => (Counter::SipFound, Counter::SipNotFound),
+        Name::Profile(Profile::Ld, _) => (Counter::LdFound, Counter::LdNotFound),
+        Name::Profile(Profile::Gk, _) => (Counter::GkFound, Counter::GkNotFound),
+        _ => return None,
+    })
 }
 
 /// Counts a lookup of a device file in SEPFoundCount, SEPNotFoundCount and their kin.
 pub(crate) fn count_lookup(counters: &Counters, name: &FileName, found: bool) {
-    if let Some(class) = DeviceFile::of(name) {
-        counters.incr(class.counter(found));
+    if let Some((hit, miss)) = counters_of(name) {
+        counters.incr(if found { hit } else { miss });
     }
 }
 
@@ -158,18 +126,21 @@ fn pattern(name: &str) -> String {
 mod tests {
     use super::*;
 
-    fn class(s: &str) -> Option<DeviceFile> {
-        DeviceFile::of(&FileName::parse(s.as_bytes()).unwrap())
+    fn class(s: &str) -> Option<Counter> {
+        counters_of(&FileName::parse(s.as_bytes()).unwrap()).map(|(found, _)| found)
     }
 
     #[test]
     fn device_files_are_classified_by_their_name() {
-        assert_eq!(class("SEP001122AABBCC.cnf.xml"), Some(DeviceFile::Sep));
-        assert_eq!(class("sep001122aabbcc.CNF"), Some(DeviceFile::Sep));
-        assert_eq!(class("SIP001122AABBCC.cnf"), Some(DeviceFile::Sip));
-        assert_eq!(class("ld001122aabbcc"), Some(DeviceFile::Ld));
-        assert_eq!(class("gk001122aabbcc"), Some(DeviceFile::Gk));
-        assert_eq!(class("dir/SEP001122AABBCC.cnf.xml"), Some(DeviceFile::Sep));
+        let sep = Some(Counter::SepFound);
+        assert_eq!(class("SEP001122AABBCC.cnf.xml"), sep);
+        assert_eq!(class("sep001122aabbcc.CNF"), sep);
+        assert_eq!(class("SEP001122AABBCC.cnf.xml.sgn"), sep);
+        assert_eq!(class("SEP001122AABBCC.cnf.xml.enc.sgn"), sep);
+        assert_eq!(class("SIP001122AABBCC.cnf"), Some(Counter::SipFound));
+        assert_eq!(class("ld001122aabbcc"), Some(Counter::LdFound));
+        assert_eq!(class("gk001122aabbcc"), Some(Counter::GkFound));
+        assert_eq!(class("dir/SEP001122AABBCC.cnf.xml"), sep);
         for other in [
             "CTLSEP001122AABBCC.tlv",
             "ITLSEP001122AABBCC.tlv",
@@ -179,6 +150,7 @@ mod tests {
             "SEP001122AABBCCDD.cnf.xml",
             "XMLDefault.cnf.xml",
             "lddefault.cfg",
+            "ff001122aabbcc",
         ] {
             assert_eq!(class(other), None, "{other}");
         }

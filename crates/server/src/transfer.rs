@@ -1,54 +1,50 @@
 //! The driver of one read transfer: a task with its own UDP socket (its TID, RFC 1350 §4), bound
 //! to the address the request arrived on, running the engine's state machine.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use phoneboot_source::{Origin, Query, Source as _};
 use phoneboot_tftp::packet::{self, ErrorCode, Mode, Packet};
 use phoneboot_tftp::{Outcome, ReadTransfer, Stats, negotiate_read, netascii};
 use tokio::net::UdpSocket;
 use tracing::{debug, info, warn};
 
-use phoneboot_source::{File, FileName, Origin};
-
 use crate::Shared;
-use crate::admission::{Claim, Slot};
-use crate::answer::{self, Answer};
+use crate::admission::Claim;
 use crate::counters::Counter;
-use crate::listener::canonical;
+use crate::decision::{self, Decision, Serving, Ticket};
+use crate::listener::Reply;
+use crate::net::{canonical, unspecified};
 
-/// The requested file: found already, or to be looked up by the task (a disk read, a fetch
-/// from an alternate server), which then decides as the listener would have.
+/// Where a transfer task starts: with the file decided already, or with the lookup still to
+/// do (a disk read, a fetch from an alternate server), which it then decides as the listener
+/// would have.
 #[derive(Debug)]
-pub(crate) enum Content {
-    Ready(File),
-    Lookup,
+pub(crate) enum Start {
+    Decided(Serving),
+    Lookup(Ticket),
 }
 
 /// Everything a transfer task needs, handed over by the listener.
 #[derive(Debug)]
 pub(crate) struct Job {
-    pub(crate) client: SocketAddr,
-    /// The local address the request was sent to, when known.
-    pub(crate) local_ip: Option<IpAddr>,
+    pub(crate) query: Query,
+    /// Refusals go from the request port, like those decided at once.
+    pub(crate) reply: Reply,
     /// The request datagram, parsed again in the task (cheaper than owning its parts).
     pub(crate) request: Vec<u8>,
-    pub(crate) name: FileName,
-    pub(crate) content: Content,
     /// Held until the task ends: a retransmitted request from this client is a duplicate.
     pub(crate) claim: Claim,
-    /// Held until the task ends; `None` for an empty file or before the lookup.
-    pub(crate) slot: Option<Slot>,
+    pub(crate) start: Start,
 }
 
-/// How a transfer task ended, for the counters and the log.
+/// How a transfer ended, for the counters and the log.
 #[derive(Debug)]
 enum End {
     Transfer(Outcome),
-    /// Not served after the lookup: counted under this counter (the answer logged already).
-    Refused(Counter),
     /// The file needs more blocks than the rollover policy allows.
     TooLarge(String),
     Failed(String),
@@ -56,33 +52,47 @@ enum End {
 }
 
 pub(crate) fn spawn(shared: Arc<Shared>, job: Job) {
-    shared.counters.incr(Counter::RequestsInProgress);
     tokio::spawn(async move {
+        let Job {
+            query,
+            reply,
+            request,
+            claim,
+            start,
+        } = job;
+        let serving = match start {
+            Start::Decided(serving) => serving,
+            Start::Lookup(ticket) => {
+                let lookup = shared.chain.lookup(&query).await;
+                match decision::decide(&shared, ticket, &query, lookup) {
+                    Decision::Serve(serving) => serving,
+                    Decision::Refuse(refusal) => return reply.refuse(&shared, refusal),
+                }
+            }
+        };
         let started = Instant::now();
-        let client = job.client;
-        let name = job.name.display();
-        let claim = job.claim;
-        let _slot = job.slot;
-        let mut report = Report::default();
+        let (client, name) = (query.client, query.name.display());
+        let mut report = Report {
+            // Read from disk for this transfer: its segments count in SegmentsFromDisk.
+            from_disk: serving.file.origin == Origin::Disk,
+            ..Report::default()
+        };
         let end = serve(
             &shared,
-            &job.name,
-            (client, job.local_ip),
-            &job.request,
-            job.content,
+            (client, reply.local_ip()),
+            &request,
+            serving.file.content.clone(),
             &claim,
             &mut report,
         )
         .await;
-        shared.counters.decr(Counter::RequestsInProgress);
-        let counter = match &end {
-            End::Transfer(o) if o.is_success() => Counter::RequestsProcessed,
-            End::Transfer(Outcome::OptionsRejected { .. }) => Counter::RequestsOptionProbe,
-            End::Transfer(_) | End::Failed(_) | End::Shutdown => Counter::RequestsAborted,
-            End::Refused(counter) => *counter,
-            End::TooLarge(_) => Counter::RequestsDenied,
+        let outcome = match &end {
+            End::Transfer(o) if o.is_success() => decision::Outcome::Processed,
+            End::Transfer(Outcome::OptionsRejected { .. }) => decision::Outcome::OptionProbe,
+            End::Transfer(_) | End::Failed(_) | End::Shutdown => decision::Outcome::Aborted,
+            End::TooLarge(_) => decision::Outcome::Denied,
         };
-        shared.counters.incr(counter);
+        serving.close(outcome);
         if matches!(end, End::Transfer(Outcome::Unconfirmed)) {
             shared.counters.incr(Counter::RequestsUnconfirmed);
         }
@@ -99,7 +109,6 @@ pub(crate) fn spawn(shared: Arc<Shared>, job: Job) {
                 outcome = ?outcome,
                 "transfer finished"
             ),
-            End::Refused(_) => {}
             End::TooLarge(why) => info!(%client, file = %name, "refused: {why}"),
             End::Failed(why) => warn!(%client, file = %name, duration_ms, "transfer failed: {why}"),
             End::Shutdown => {
@@ -120,10 +129,9 @@ struct Report {
 
 async fn serve(
     shared: &Shared,
-    name: &FileName,
     (client, local_ip): (SocketAddr, Option<IpAddr>),
     request: &[u8],
-    content: Content,
+    content: Bytes,
     claim: &Claim,
     report: &mut Report,
 ) -> End {
@@ -144,30 +152,6 @@ async fn serve(
     let Ok(Packet::Rrq(rrq)) = Packet::parse(request) else {
         return End::Failed("request vanished".into());
     };
-    // Held until the transfer ends (the listener's, or one taken after the lookup).
-    let _slot;
-    let file = match content {
-        Content::Ready(file) => file,
-        Content::Lookup => {
-            let lookup = shared.chain.lookup(name, false).await;
-            match answer::decide(shared, client, name, lookup) {
-                Answer::Serve(file, slot) => {
-                    _slot = slot;
-                    file
-                }
-                Answer::Refuse { counter, reply } => {
-                    if let Some((code, text)) = reply {
-                        send_error(&socket, client, code, &text).await;
-                    }
-                    return End::Refused(counter);
-                }
-            }
-        }
-    };
-    // Read from disk for this transfer (not found in the cache): its segments count in
-    // SegmentsFromDisk.
-    report.from_disk = file.origin == Origin::Disk;
-    let content = file.content;
     let content = match rrq.mode {
         Mode::Octet => content,
         // Converted once per transfer so that block offsets and tsize are exact.
@@ -246,13 +230,6 @@ async fn serve(
                 transfer.handle_timeout(Instant::now());
             }
         }
-    }
-}
-
-fn unspecified(client: SocketAddr) -> IpAddr {
-    match client {
-        SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
     }
 }
 

@@ -5,7 +5,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::dir::{Denied, File, FileName};
+use crate::file::File;
+use crate::name::Denied;
+use crate::query::Query;
 
 /// What one source (or the whole chain) says about a name.
 #[derive(Debug, Clone)]
@@ -30,9 +32,7 @@ pub trait Source: Send + Sync + fmt::Debug {
     /// For logs.
     fn name(&self) -> &str;
 
-    /// `false` for sources that ask other servers. A request that already came from another
-    /// server (it carries the hop header) is answered from local sources only, so that two
-    /// servers configured as each other's alternate cannot loop.
+    /// `false` for sources that ask other servers; a query with `local_only` skips them.
     fn is_local(&self) -> bool {
         true
     }
@@ -40,13 +40,14 @@ pub trait Source: Send + Sync + fmt::Debug {
     /// The answer, if it can be given at once without blocking (a cache hit, a miss known
     /// from metadata). `None` means "ask [`lookup`](Self::lookup)". This keeps the TFTP request
     /// path free of task switches for the common cases.
-    fn try_now(&self, name: &FileName) -> Option<Lookup>;
+    fn try_now(&self, query: &Query) -> Option<Lookup>;
 
     /// The full answer; may read files or ask other servers.
-    fn lookup<'a>(&'a self, name: &'a FileName) -> LookupFuture<'a>;
+    fn lookup<'a>(&'a self, query: &'a Query) -> LookupFuture<'a>;
 }
 
-/// Sources asked in order: the first answer that is not `Skip` wins.
+/// Sources asked in order: the first answer that is not `Skip` wins. A chain is itself a
+/// [`Source`], so a wrapper (one that signs what the chain finds, say) can sit around it.
 #[derive(Debug, Clone, Default)]
 pub struct Chain {
     sources: Vec<Arc<dyn Source>>,
@@ -55,29 +56,6 @@ pub struct Chain {
 impl Chain {
     pub fn new(sources: Vec<Arc<dyn Source>>) -> Self {
         Self { sources }
-    }
-
-    /// The answer if every source it takes to decide can answer at once; `None` means the
-    /// caller must await [`lookup`](Self::lookup).
-    pub fn try_now(&self, name: &FileName, local_only: bool) -> Option<Lookup> {
-        for source in self.eligible(local_only) {
-            match source.try_now(name)? {
-                Lookup::Skip => continue,
-                decided => return Some(decided),
-            }
-        }
-        Some(Lookup::Skip)
-    }
-
-    /// Asks the sources in order until one answers something other than `Skip`.
-    pub async fn lookup(&self, name: &FileName, local_only: bool) -> Lookup {
-        for source in self.eligible(local_only) {
-            match source.lookup(name).await {
-                Lookup::Skip => continue,
-                decided => return decided,
-            }
-        }
-        Lookup::Skip
     }
 
     /// True when some source asks other servers.
@@ -89,5 +67,39 @@ impl Chain {
         self.sources
             .iter()
             .filter(move |s| !local_only || s.is_local())
+    }
+}
+
+impl Source for Chain {
+    fn name(&self) -> &str {
+        "chain"
+    }
+
+    fn is_local(&self) -> bool {
+        !self.has_remote()
+    }
+
+    /// The answer if every source it takes to decide can answer at once.
+    fn try_now(&self, query: &Query) -> Option<Lookup> {
+        for source in self.eligible(query.local_only) {
+            match source.try_now(query)? {
+                Lookup::Skip => continue,
+                decided => return Some(decided),
+            }
+        }
+        Some(Lookup::Skip)
+    }
+
+    /// Asks the sources in order until one answers something other than `Skip`.
+    fn lookup<'a>(&'a self, query: &'a Query) -> LookupFuture<'a> {
+        Box::pin(async move {
+            for source in self.eligible(query.local_only) {
+                match source.lookup(query).await {
+                    Lookup::Skip => continue,
+                    decided => return decided,
+                }
+            }
+            Lookup::Skip
+        })
     }
 }

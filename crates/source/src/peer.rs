@@ -18,15 +18,15 @@
 //! files, seed: "served from the local copy") are never fetched remotely.
 
 use std::collections::HashMap;
-use std::hash::{Hash as _, Hasher as _};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::Bytes;
 use tracing::{debug, warn};
 
 use crate::chain::{Lookup, LookupFuture, Source};
-use crate::dir::{File, FileName, Origin, Stamp};
+use crate::file::{File, Origin};
+use crate::name::FileName;
+use crate::query::Query;
 
 /// Header marking a request that comes from another server: answer from local sources only.
 pub const HOP_HEADER: &str = "x-phoneboot-hop";
@@ -144,10 +144,7 @@ impl PeerSource {
         cache
             .get(key)
             .filter(|c| c.at.elapsed() < self.config.cache_ttl)
-            .map(|c| File {
-                origin: Origin::Cache,
-                ..c.file.clone()
-            })
+            .map(|c| c.file.from_cache())
     }
 
     fn remember(&self, key: String, file: File) {
@@ -204,7 +201,7 @@ impl PeerSource {
             .unwrap_or_else(SystemTime::now);
         match response.bytes().await {
             Ok(content) if content.len() as u64 <= self.config.max_file_bytes => {
-                Fetch::Got(file_of(content, modified))
+                Fetch::Got(File::new(content, modified, Origin::Remote))
             }
             Ok(_) => Fetch::Unreachable(format!("{url}: too large")),
             Err(e) => Fetch::Unreachable(format!("{url}: {e}")),
@@ -228,7 +225,8 @@ impl Source for PeerSource {
         false
     }
 
-    fn try_now(&self, name: &FileName) -> Option<Lookup> {
+    fn try_now(&self, query: &Query) -> Option<Lookup> {
+        let name = &query.name;
         if self.is_common(name) {
             return Some(Lookup::Skip);
         }
@@ -236,11 +234,12 @@ impl Source for PeerSource {
             .map(Lookup::Found)
     }
 
-    fn lookup<'a>(&'a self, name: &'a FileName) -> LookupFuture<'a> {
+    fn lookup<'a>(&'a self, query: &'a Query) -> LookupFuture<'a> {
         Box::pin(async move {
-            if let Some(done) = self.try_now(name) {
+            if let Some(done) = self.try_now(query) {
                 return done;
             }
+            let name = &query.name;
             let key = name.display().to_lowercase();
             for base in &self.servers {
                 match self.fetch(base, name).await {
@@ -260,19 +259,6 @@ impl Source for PeerSource {
             }
             Lookup::Skip
         })
-    }
-}
-
-fn file_of(content: Bytes, modified: SystemTime) -> File {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    content.hash(&mut h);
-    File {
-        stamp: Stamp {
-            modified,
-            tag: h.finish(),
-        },
-        content,
-        origin: Origin::Remote,
     }
 }
 

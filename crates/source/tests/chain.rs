@@ -53,24 +53,21 @@ impl Source for Scripted {
     fn is_local(&self) -> bool {
         self.local
     }
-    fn try_now(&self, _: &FileName) -> Option<Lookup> {
+    fn try_now(&self, _: &Query) -> Option<Lookup> {
         self.immediate.then(|| self.answer.clone())
     }
-    fn lookup<'a>(&'a self, _: &'a FileName) -> LookupFuture<'a> {
+    fn lookup<'a>(&'a self, _: &'a Query) -> LookupFuture<'a> {
         self.asked.fetch_add(1, Ordering::Relaxed);
         Box::pin(async move { self.answer.clone() })
     }
 }
 
 fn file(text: &str) -> Lookup {
-    Lookup::Found(File {
-        content: Bytes::from(text.to_owned()),
-        stamp: Stamp {
-            modified: SystemTime::UNIX_EPOCH,
-            tag: 1,
-        },
-        origin: Origin::Cache,
-    })
+    Lookup::Found(File::new(
+        Bytes::from(text.to_owned()),
+        SystemTime::UNIX_EPOCH,
+        Origin::Cache,
+    ))
 }
 
 fn content(l: &Lookup) -> String {
@@ -80,8 +77,21 @@ fn content(l: &Lookup) -> String {
     }
 }
 
-fn name(s: &str) -> FileName {
-    FileName::parse(s.as_bytes()).unwrap()
+/// A TFTP request for `s` from a phone.
+fn name(s: &str) -> Query {
+    Query::new(
+        FileName::parse(s.as_bytes()).unwrap(),
+        "192.0.2.50:50000".parse().unwrap(),
+        Transport::Tftp,
+    )
+}
+
+/// The same request, as another server sends it (hop header): local sources only.
+fn from_peer(s: &str) -> Query {
+    Query {
+        local_only: true,
+        ..name(s)
+    }
 }
 
 fn disk(files: &[(&str, &str)]) -> (tempfile::TempDir, tempfile::TempDir, Arc<DirSource>) {
@@ -104,8 +114,8 @@ async fn a_built_file_shadows_a_disk_file_of_the_same_name() {
     let built = Scripted::new("built", file("built"));
     let chain = Chain::new(vec![built.clone(), dir]);
     let n = name("SEP001122334455.cnf.xml");
-    assert_eq!(content(&chain.lookup(&n, false).await), "built");
-    assert_eq!(content(&chain.try_now(&n, false).unwrap()), "built");
+    assert_eq!(content(&chain.lookup(&n).await), "built");
+    assert_eq!(content(&chain.try_now(&n).unwrap()), "built");
 }
 
 #[tokio::test]
@@ -113,15 +123,9 @@ async fn disk_shadows_remote_and_remote_is_asked_only_on_a_miss() {
     let (_r, _a, dir) = disk(&[("load.bin", "local")]);
     let remote = Scripted::remote("cluster", file("remote"));
     let chain = Chain::new(vec![dir, remote.clone()]);
-    assert_eq!(
-        content(&chain.lookup(&name("load.bin"), false).await),
-        "local"
-    );
+    assert_eq!(content(&chain.lookup(&name("load.bin")).await), "local");
     assert_eq!(remote.asked(), 0);
-    assert_eq!(
-        content(&chain.lookup(&name("other.bin"), false).await),
-        "remote"
-    );
+    assert_eq!(content(&chain.lookup(&name("other.bin")).await), "remote");
     assert_eq!(remote.asked(), 1);
 }
 
@@ -133,11 +137,8 @@ async fn an_alternate_location_is_used_only_when_the_root_lacks_the_file() {
         ("alt:only-alt", "alt only"),
     ]);
     let chain = Chain::new(vec![dir]);
-    assert_eq!(content(&chain.lookup(&name("both"), false).await), "root");
-    assert_eq!(
-        content(&chain.lookup(&name("ONLY-ALT"), false).await),
-        "alt only"
-    );
+    assert_eq!(content(&chain.lookup(&name("both")).await), "root");
+    assert_eq!(content(&chain.lookup(&name("ONLY-ALT")).await), "alt only");
 }
 
 #[tokio::test]
@@ -154,7 +155,7 @@ async fn every_outcome_passes_through_the_chain() {
         let first = Scripted::new("first", answer);
         let never = Scripted::new("never", file("too late"));
         let chain = Chain::new(vec![first, never.clone()]);
-        assert_eq!(content(&chain.lookup(&n, false).await), expect);
+        assert_eq!(content(&chain.lookup(&n).await), expect);
         assert_eq!(never.asked(), 0, "{expect} must stop the chain");
     }
     // Nobody has it: the chain's answer is Skip.
@@ -162,8 +163,8 @@ async fn every_outcome_passes_through_the_chain() {
         Scripted::new("a", Lookup::Skip),
         Scripted::new("b", Lookup::Skip),
     ]);
-    assert!(matches!(chain.lookup(&n, false).await, Lookup::Skip));
-    assert!(matches!(chain.try_now(&n, false), Some(Lookup::Skip)));
+    assert!(matches!(chain.lookup(&n).await, Lookup::Skip));
+    assert!(matches!(chain.try_now(&n), Some(Lookup::Skip)));
 }
 
 #[tokio::test]
@@ -171,7 +172,7 @@ async fn a_request_from_another_server_is_answered_from_local_sources_only() {
     let (_r, _a, dir) = disk(&[]);
     let remote = Scripted::remote("cluster", file("remote"));
     let chain = Chain::new(vec![dir, remote.clone()]);
-    assert!(matches!(chain.lookup(&name("x"), true).await, Lookup::Skip));
+    assert!(matches!(chain.lookup(&from_peer("x")).await, Lookup::Skip));
     assert_eq!(remote.asked(), 0, "the hop rule prevents loops");
     assert!(chain.has_remote());
 }
@@ -182,22 +183,66 @@ async fn try_now_defers_to_lookup_only_where_a_source_must_wait() {
     let remote = Scripted::remote("cluster", file("remote"));
     let chain = Chain::new(vec![dir, remote]);
     // Not cached yet: the disk must read it, so the answer is not immediate.
-    assert!(chain.try_now(&name("cold.bin"), false).is_none());
-    assert_eq!(
-        content(&chain.lookup(&name("cold.bin"), false).await),
-        "cold"
-    );
+    assert!(chain.try_now(&name("cold.bin")).is_none());
+    assert_eq!(content(&chain.lookup(&name("cold.bin")).await), "cold");
     // Cached now: immediate.
-    assert_eq!(
-        content(&chain.try_now(&name("cold.bin"), false).unwrap()),
-        "cold"
-    );
+    assert_eq!(content(&chain.try_now(&name("cold.bin")).unwrap()), "cold");
     // A miss on disk with a remote behind it must wait for the remote.
-    assert!(chain.try_now(&name("missing"), false).is_none());
+    assert!(chain.try_now(&name("missing")).is_none());
     // A miss with no remote eligible is known at once.
     assert!(matches!(
-        chain.try_now(&name("missing"), true),
+        chain.try_now(&from_peer("missing")),
         Some(Lookup::Skip)
     ));
     drop(root);
+}
+
+/// A source around another: what it finds, marked. Stands in for the signing wrapper.
+#[derive(Debug)]
+struct Marking<S> {
+    inner: S,
+    seen: std::sync::Mutex<Vec<(Transport, std::net::SocketAddr)>>,
+}
+
+impl<S: Source> Source for Marking<S> {
+    fn name(&self) -> &str {
+        "marking"
+    }
+    fn try_now(&self, query: &Query) -> Option<Lookup> {
+        self.seen
+            .lock()
+            .unwrap()
+            .push((query.transport, query.client));
+        Some(mark(self.inner.try_now(query)?))
+    }
+    fn lookup<'a>(&'a self, query: &'a Query) -> LookupFuture<'a> {
+        Box::pin(async move { mark(self.inner.lookup(query).await) })
+    }
+}
+
+fn mark(lookup: Lookup) -> Lookup {
+    match lookup {
+        Lookup::Found(f) => {
+            let mut text = f.content.to_vec();
+            text.extend_from_slice(b" (marked)");
+            Lookup::Found(File::new(Bytes::from(text), f.modified, f.origin))
+        }
+        other => other,
+    }
+}
+
+#[tokio::test]
+async fn a_chain_is_a_source_a_wrapper_can_sit_around_and_the_query_reaches_it() {
+    let (_r, _a, dir) = disk(&[("RingList.xml", "rings")]);
+    let wrapped = Marking {
+        inner: Chain::new(vec![Scripted::new("built", Lookup::Skip), dir]),
+        seen: Default::default(),
+    };
+    // The wrapper is itself the first source of an outer chain.
+    let outer = Chain::new(vec![Arc::new(wrapped) as Arc<dyn Source>]);
+    let mut q = name("ringlist.xml");
+    q.transport = Transport::Http;
+    assert_eq!(content(&outer.lookup(&q).await), "rings (marked)");
+    assert_eq!(content(&outer.try_now(&q).unwrap()), "rings (marked)");
+    assert!(matches!(outer.lookup(&name("absent")).await, Lookup::Skip));
 }

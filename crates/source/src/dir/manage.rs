@@ -6,7 +6,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use super::{Denied, FileName, FileRoots, MAX_COMPONENTS, PARTIAL_PREFIX, Probe, Root};
+use super::{FileRoots, Probe, Root};
+use crate::name::{Denied, FileName, MAX_COMPONENTS, PARTIAL_PREFIX};
 
 /// A file found by [`FileRoots::list`].
 #[derive(Debug, Clone, PartialEq, Eq)]

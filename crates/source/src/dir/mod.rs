@@ -2,10 +2,7 @@
 //!
 //! # Names
 //!
-//! A requested name is bytes from the network. It is normalised once ([`FileName::parse`]):
-//! `\` counts as `/`, a leading `/` means the root (boot ROMs send such names), empty and `.`
-//! components vanish; `..` components, control characters, NUL and non-UTF-8 are refused.
-//! Nothing is percent-decoded: `%2e%2e` is a file of that name.
+//! Names reach this layer normalised ([`FileName`], see [`crate::name`]).
 //!
 //! # Confinement
 //!
@@ -37,90 +34,13 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
+use crate::chain::{Lookup, LookupFuture, Source};
+use crate::file::{File, Origin};
+use crate::name::{Denied, FileName};
+use crate::query::Query;
+
 mod manage;
 pub use manage::{Listed, ManageError};
-
-/// Longest name accepted, in bytes. Cisco's names are short; CVE-2009-2957 and friends were
-/// overflows on long names.
-pub const MAX_NAME_LEN: usize = 1024;
-/// Deepest path accepted.
-pub const MAX_COMPONENTS: usize = 32;
-
-/// Why a name is refused (answered with ERROR 2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum Denied {
-    #[error("name longer than {MAX_NAME_LEN} bytes")]
-    TooLong,
-    #[error("name with more than {MAX_COMPONENTS} components")]
-    TooDeep,
-    #[error("name is not UTF-8")]
-    NotUtf8,
-    #[error("name contains a control character")]
-    ControlCharacter,
-    #[error("name contains a '..' component")]
-    ParentComponent,
-    #[error("name resolves outside the root (symlink)")]
-    OutsideRoot,
-    #[error("name is not a regular file")]
-    NotAFile,
-    #[error("name uses the reserved prefix {PARTIAL_PREFIX}")]
-    Reserved,
-}
-
-/// Prefix of the temporary files [`FileRoots::put`] writes before renaming them into place.
-/// Names with it are never served, so a half-written upload cannot be fetched.
-pub const PARTIAL_PREFIX: &str = ".phoneboot-partial-";
-
-/// A normalised, confined name: non-empty components without `/`, `.` or `..`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct FileName {
-    components: Vec<String>,
-}
-
-impl FileName {
-    /// Normalises a requested name. See the module documentation for the rules.
-    pub fn parse(raw: &[u8]) -> Result<Self, Denied> {
-        if raw.len() > MAX_NAME_LEN {
-            return Err(Denied::TooLong);
-        }
-        let text = std::str::from_utf8(raw).map_err(|_| Denied::NotUtf8)?;
-        if text.chars().any(char::is_control) {
-            return Err(Denied::ControlCharacter);
-        }
-        let mut components = Vec::new();
-        for part in text.split(['/', '\\']) {
-            match part {
-                "" | "." => {}
-                ".." => return Err(Denied::ParentComponent),
-                p if p.starts_with(PARTIAL_PREFIX) => return Err(Denied::Reserved),
-                _ => components.push(part.to_owned()),
-            }
-        }
-        if components.len() > MAX_COMPONENTS {
-            return Err(Denied::TooDeep);
-        }
-        Ok(Self { components })
-    }
-
-    /// The components, in order.
-    pub fn components(&self) -> impl Iterator<Item = &str> {
-        self.components.iter().map(String::as_str)
-    }
-
-    /// The last component (empty for the root).
-    pub fn base(&self) -> &str {
-        self.components.last().map_or("", String::as_str)
-    }
-
-    /// The name as a relative path, for logs.
-    pub fn display(&self) -> String {
-        self.components.join("/")
-    }
-
-    fn is_root(&self) -> bool {
-        self.components.is_empty()
-    }
-}
 
 /// What a look at the disk found (the directory layer's own answer; the chain's is
 /// [`crate::Lookup`]).
@@ -132,33 +52,6 @@ pub enum Probe {
     NeedsLoad(Pending),
     NotFound,
     Denied(Denied),
-}
-
-/// A file's content, with the version it was read at and where it came from.
-#[derive(Debug, Clone)]
-pub struct File {
-    pub content: Bytes,
-    pub stamp: Stamp,
-    pub origin: Origin,
-}
-
-/// Where a file's content came from, for the *FromDisk counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    /// A memory cache.
-    Cache,
-    /// Read from disk for this request.
-    Disk,
-    /// Fetched from another server for this request.
-    Remote,
-}
-
-/// Which version of a file this is, for HTTP validators: `tag` changes whenever the file does
-/// (another inode, size or modification time); `modified` is its modification time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stamp {
-    pub modified: SystemTime,
-    pub tag: u64,
 }
 
 /// A file that exists and must be read from disk.
@@ -191,14 +84,9 @@ struct Version {
 }
 
 impl Version {
-    fn stamp(&self) -> Stamp {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        std::hash::Hash::hash(&(self.dev, self.ino, self.len, self.mtime_ns), &mut h);
+    fn modified(&self) -> SystemTime {
         let nanos = u64::try_from(self.mtime_ns).unwrap_or(0);
-        Stamp {
-            modified: SystemTime::UNIX_EPOCH + Duration::from_nanos(nanos),
-            tag: std::hash::Hasher::finish(&h),
-        }
+        SystemTime::UNIX_EPOCH + Duration::from_nanos(nanos)
     }
 
     fn of(meta: &Metadata) -> Self {
@@ -215,7 +103,8 @@ impl Version {
 #[derive(Debug)]
 struct CachedFile {
     version: Version,
-    content: Bytes,
+    /// Kept whole, so that its content hash is computed once for every request of it.
+    file: File,
 }
 
 #[derive(Debug)]
@@ -300,13 +189,8 @@ impl FileRoots {
             if !meta.is_file() {
                 return Probe::Denied(Denied::NotAFile);
             }
-            let version = Version::of(&meta);
-            if let Some(hit) = self.cached(&path, version) {
-                return Probe::Found(File {
-                    content: hit,
-                    stamp: version.stamp(),
-                    origin: Origin::Cache,
-                });
+            if let Some(hit) = self.cached(&path, Version::of(&meta)) {
+                return Probe::Found(hit);
             }
             return Probe::NeedsLoad(Pending {
                 path,
@@ -317,13 +201,13 @@ impl FileRoots {
         Probe::NotFound
     }
 
-    fn cached(&self, path: &Path, version: Version) -> Option<Bytes> {
+    fn cached(&self, path: &Path, version: Version) -> Option<File> {
         let cache = self.lock();
         cache
             .files
             .get(path)
             .filter(|c| c.version == version)
-            .map(|c| c.content.clone())
+            .map(|c| c.file.from_cache())
     }
 
     /// Reads a file found by [`probe`](Self::probe), checking confinement. Blocking: call it
@@ -340,12 +224,8 @@ impl FileRoots {
             let current = std::fs::metadata(&pending.path)
                 .ok()
                 .map(|m| Version::of(&m));
-            match current.and_then(|v| Some((self.cached(&pending.path, v)?, v))) {
-                Some((content, version)) => Ok(File {
-                    content,
-                    stamp: version.stamp(),
-                    origin: Origin::Cache,
-                }),
+            match current.and_then(|v| self.cached(&pending.path, v)) {
+                Some(file) => Ok(file),
                 None => self.read(&pending),
             }
         };
@@ -377,23 +257,19 @@ impl FileRoots {
         let mut content = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
         io::Read::read_to_end(&mut io::BufReader::new(file), &mut content)
             .map_err(LoadError::Io)?;
-        let content = Bytes::from(content);
-        self.remember(pending.path.clone(), version, content.clone());
-        Ok(File {
-            content,
-            stamp: version.stamp(),
-            origin: Origin::Disk,
-        })
+        let file = File::new(Bytes::from(content), version.modified(), Origin::Disk);
+        self.remember(pending.path.clone(), version, &file);
+        Ok(file)
     }
 
-    fn remember(&self, path: PathBuf, version: Version, content: Bytes) {
-        let size = content.len() as u64;
+    fn remember(&self, path: PathBuf, version: Version, file: &File) {
+        let size = file.content.len() as u64;
         if size > self.cache_max_bytes {
             return;
         }
         let mut cache = self.lock();
         if let Some(old) = cache.files.remove(&path) {
-            cache.bytes -= old.content.len() as u64;
+            cache.bytes -= old.file.content.len() as u64;
         }
         // Evict until the new file fits. Transfers in flight keep their own `Bytes` alive.
         while cache.bytes + size > self.cache_max_bytes {
@@ -401,11 +277,17 @@ impl FileRoots {
                 break;
             };
             if let Some(old) = cache.files.remove(&victim) {
-                cache.bytes -= old.content.len() as u64;
+                cache.bytes -= old.file.content.len() as u64;
             }
         }
         cache.bytes += size;
-        cache.files.insert(path, CachedFile { version, content });
+        cache.files.insert(
+            path,
+            CachedFile {
+                version,
+                file: file.clone(),
+            },
+        );
     }
 
     /// Bytes of file content held by the cache.
@@ -489,36 +371,36 @@ impl DirSource {
     }
 }
 
-impl crate::Source for DirSource {
+impl Source for DirSource {
     fn name(&self) -> &str {
         "disk"
     }
 
-    fn try_now(&self, name: &FileName) -> Option<crate::Lookup> {
-        match self.roots.probe(name) {
-            Probe::Found(file) => Some(crate::Lookup::Found(file)),
-            Probe::NotFound => Some(crate::Lookup::Skip),
-            Probe::Denied(why) => Some(crate::Lookup::Denied(why)),
+    fn try_now(&self, query: &Query) -> Option<Lookup> {
+        match self.roots.probe(&query.name) {
+            Probe::Found(file) => Some(Lookup::Found(file)),
+            Probe::NotFound => Some(Lookup::Skip),
+            Probe::Denied(why) => Some(Lookup::Denied(why)),
             Probe::NeedsLoad(_) => None,
         }
     }
 
-    fn lookup<'a>(&'a self, name: &'a FileName) -> crate::chain::LookupFuture<'a> {
+    fn lookup<'a>(&'a self, query: &'a Query) -> LookupFuture<'a> {
         Box::pin(async move {
-            let pending = match self.roots.probe(name) {
-                Probe::Found(file) => return crate::Lookup::Found(file),
-                Probe::NotFound => return crate::Lookup::Skip,
-                Probe::Denied(why) => return crate::Lookup::Denied(why),
+            let pending = match self.roots.probe(&query.name) {
+                Probe::Found(file) => return Lookup::Found(file),
+                Probe::NotFound => return Lookup::Skip,
+                Probe::Denied(why) => return Lookup::Denied(why),
                 Probe::NeedsLoad(pending) => pending,
             };
             let roots = Arc::clone(&self.roots);
             match tokio::task::spawn_blocking(move || roots.load(pending)).await {
-                Ok(Ok(file)) => crate::Lookup::Found(file),
+                Ok(Ok(file)) => Lookup::Found(file),
                 // Removed between the look and the read: as if it never was.
-                Ok(Err(LoadError::NotFound)) => crate::Lookup::Skip,
-                Ok(Err(LoadError::Denied(why))) => crate::Lookup::Denied(why),
-                Ok(Err(LoadError::Io(e))) => crate::Lookup::Failed(format!("read error: {e}")),
-                Err(e) => crate::Lookup::Failed(format!("read task: {e}")),
+                Ok(Err(LoadError::NotFound)) => Lookup::Skip,
+                Ok(Err(LoadError::Denied(why))) => Lookup::Denied(why),
+                Ok(Err(LoadError::Io(e))) => Lookup::Failed(format!("read error: {e}")),
+                Err(e) => Lookup::Failed(format!("read task: {e}")),
             }
         })
     }
@@ -555,37 +437,6 @@ pub(crate) mod tests {
             Probe::NotFound => Err("not found".into()),
             Probe::Denied(d) => Err(format!("denied: {d}")),
         }
-    }
-
-    #[test]
-    fn names_are_normalised() {
-        assert_eq!(name("/a/b"), name("a/b"));
-        assert_eq!(name("\\a\\b"), name("a/b"));
-        assert_eq!(name("a//./b"), name("a/b"));
-        assert_eq!(name("%2e%2e/x").display(), "%2e%2e/x");
-    }
-
-    #[test]
-    fn hostile_names_are_refused() {
-        for (raw, why) in [
-            (&b"../etc/passwd"[..], Denied::ParentComponent),
-            (b"/../x", Denied::ParentComponent),
-            (b"a\\..\\..\\x", Denied::ParentComponent),
-            (b"a\x01b", Denied::ControlCharacter),
-            (b"a\nb", Denied::ControlCharacter),
-            (b"a\x7fb", Denied::ControlCharacter),
-            (b"\xff\xfe", Denied::NotUtf8),
-        ] {
-            assert_eq!(FileName::parse(raw), Err(why), "{raw:?}");
-        }
-        assert_eq!(
-            FileName::parse(&[b'a'; MAX_NAME_LEN + 1]),
-            Err(Denied::TooLong)
-        );
-        assert_eq!(
-            FileName::parse("a/".repeat(40).as_bytes()),
-            Err(Denied::TooDeep)
-        );
     }
 
     #[test]
