@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use phoneboot_render::Built;
 use phoneboot_server::converter::ProfileConverter;
 
-use crate::database::{self, DbArgs};
+use crate::database::DbArgs;
 
 #[derive(Debug, Args)]
 pub(crate) struct BuildArgs {
@@ -32,10 +32,12 @@ pub(crate) struct BuildArgs {
 
 pub(crate) async fn build(args: BuildArgs) -> anyhow::Result<()> {
     let config = args.db.config()?;
-    let db = database::open(&config).await?;
     let converter = ProfileConverter::new(&config.profile_converter);
     let loaded = Instant::now();
-    let (snapshot, version) = db.snapshot().await?;
+    let (snapshot, version) = args
+        .db
+        .with(|db| async move { Ok(db.snapshot().await?) })
+        .await?;
     let load_time = loaded.elapsed();
     if let Some(out) = &args.out {
         std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
@@ -162,8 +164,10 @@ pub(crate) struct RenderArgs {
 
 pub(crate) async fn render(args: RenderArgs) -> anyhow::Result<()> {
     let config = args.db.config()?;
-    let db = database::open(&config).await?;
-    let (snapshot, _) = db.snapshot().await?;
+    let (snapshot, _) = args
+        .db
+        .with(|db| async move { Ok(db.snapshot().await?) })
+        .await?;
     match phoneboot_render::render_name(&snapshot, &args.name) {
         Some((file, Ok(bytes))) => {
             let bytes = match ProfileConverter::new(&config.profile_converter) {
@@ -209,7 +213,7 @@ pub(crate) fn models(args: &ModelsArgs) -> anyhow::Result<()> {
         out!("{}", phoneboot_model::Catalogue::BUILTIN_TOML);
         return Ok(());
     }
-    let catalogue = phoneboot_server::db::catalogue(&args.db.config()?)?;
+    let catalogue = phoneboot_server::db::catalogue(args.db.config()?.models.as_deref())?;
     outln!(
         "{:<16} {:<28} {:>6}  {:<9} files",
         "name",

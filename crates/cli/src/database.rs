@@ -1,11 +1,14 @@
-//! What every database command shares: where the database is, and opening it.
+//! What every database command shares: where the database is, and opening it — only an
+//! existing one, except for `init`, so that a typo never makes a new, empty database.
 
+use std::future::Future;
 use std::path::PathBuf;
 
-use anyhow::{Context as _, bail};
+use anyhow::{anyhow, bail};
 use clap::Args;
 use phoneboot_server::config::{Config, DatabaseConfig, DatabaseSection, Settings};
-use phoneboot_server::db::Database;
+use phoneboot_server::db::{Database, DbError};
+use phoneboot_store::Create;
 
 #[derive(Debug, Clone, Default, Args)]
 pub(crate) struct DbArgs {
@@ -14,10 +17,15 @@ pub(crate) struct DbArgs {
     #[arg(long, global = true, env = "PHONEBOOT_CONFIG", value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
 
-    /// The device database (SQLite file; created if missing). [default: the config file's
-    /// [database] path, else ./phoneboot.db]
-    #[arg(long, global = true, env = "PHONEBOOT_DATABASE", value_name = "FILE")]
-    pub(crate) database: Option<PathBuf>,
+    /// The device database: a SQLite file's path or sqlite:PATH. It must exist (`phoneboot
+    /// init` creates it). [default: the config file's [database] url, else ./phoneboot.db]
+    #[arg(
+        long,
+        global = true,
+        env = "PHONEBOOT_DATABASE",
+        value_name = "URL|FILE"
+    )]
+    pub(crate) database: Option<String>,
 
     /// A model catalogue file that extends the built-in one (same shape as `phoneboot models
     /// --toml` prints); a model of the same name replaces the built-in one.
@@ -35,10 +43,7 @@ impl DbArgs {
         };
         let flags = Settings {
             database: DatabaseSection {
-                path: self
-                    .database
-                    .as_ref()
-                    .map(|p| p.to_string_lossy().into_owned()),
+                url: self.database.clone(),
                 models: self.models.clone(),
                 ..DatabaseSection::default()
             },
@@ -47,19 +52,46 @@ impl DbArgs {
         match Config::from_layers(file, flags)?.database {
             Some(database) => Ok(database),
             None => bail!(
-                "the configuration turns the device database off ([database] path = \"off\"); \
+                "the configuration turns the device database off ([database] url = \"off\"); \
                  name one with --database FILE"
             ),
         }
     }
 
-    pub(crate) async fn open(&self) -> anyhow::Result<Database> {
-        open(&self.config()?).await
+    /// True when the user named the database (flag, environment or config file), so that
+    /// hints must name it too.
+    pub(crate) fn named(&self) -> bool {
+        self.database.is_some() || self.config.is_some()
     }
-}
 
-pub(crate) async fn open(config: &DatabaseConfig) -> anyhow::Result<Database> {
-    Database::open(config)
-        .await
-        .with_context(|| format!("opening the device database {}", config.path.display()))
+    /// Opens the database, which must exist; runs `work` on it, then closes it, so that the
+    /// main file alone holds every write the command made (a copy of it is complete).
+    pub(crate) async fn with<T, F, Fut>(&self, work: F) -> anyhow::Result<T>
+    where
+        F: FnOnce(Database) -> Fut,
+        Fut: Future<Output = anyhow::Result<T>>,
+    {
+        let db = self.open(Create::Never).await?;
+        let result = work(db.clone()).await;
+        db.close().await?;
+        result
+    }
+
+    pub(crate) async fn open(&self, create: Create) -> anyhow::Result<Database> {
+        let config = self.config()?;
+        Database::open(&config, create).await.map_err(|e| match e {
+            DbError::Absent { location, .. } => anyhow!(
+                "the device database {location} does not exist: `phoneboot init{flag}` \
+                     creates it (--example fills it with a small cluster), and `phoneboot \
+                     serve` creates one at its first start; if it is elsewhere, name it with \
+                     --database",
+                flag = if self.named() {
+                    format!(" --database {location}")
+                } else {
+                    String::new()
+                }
+            ),
+            other => anyhow!(other),
+        })
+    }
 }

@@ -13,7 +13,6 @@ use phoneboot_emu::dhcp::{self, Chosen, DhcpError, Local, Offer, Target};
 use phoneboot_emu::dhcp6_client;
 use phoneboot_emu::net::{HttpFetcher, HttpFirst, TftpFetcher};
 use phoneboot_model::{Catalogue, FileScheme, Mac, ModelInfo, Protocol};
-use phoneboot_server::config::DatabaseConfig;
 
 use crate::client::TransferArgs;
 
@@ -86,35 +85,23 @@ pub(crate) struct BootPlan {
 
 /// The built-in model catalogue, extended by the operator's file when one is given.
 pub(crate) fn catalogue(models: Option<&Path>) -> anyhow::Result<Arc<Catalogue>> {
-    let config = DatabaseConfig {
-        models: models.map(Path::to_path_buf),
-        ..DatabaseConfig::default()
-    };
-    Ok(phoneboot_server::db::catalogue(&config)?)
+    Ok(phoneboot_server::db::catalogue(models)?)
 }
 
-/// A model by its catalogue name, or by the digits of a product name (`CP-8845` is `8845`).
-pub(crate) fn find_model<'c>(catalogue: &'c Catalogue, model: &str) -> Option<&'c ModelInfo> {
-    let digits: String = model.chars().filter(char::is_ascii_digit).collect();
-    catalogue.get(model).or_else(|| catalogue.get(&digits))
+/// A model by the one rule every command uses (its name, or Cisco's `CP-` product code), or
+/// the refusal `device add` gives too.
+pub(crate) fn model<'c>(catalogue: &'c Catalogue, name: &str) -> anyhow::Result<&'c ModelInfo> {
+    catalogue.get(name).ok_or_else(|| {
+        anyhow::anyhow!(
+            "model {name:?} is not in the model catalogue (`phoneboot models` lists it; \
+             --models FILE adds models)"
+        )
+    })
 }
 
-/// How a device named `name` of `model` (`None`: not in the catalogue) boots with SIP or
-/// SCCP firmware. `None` when the model asks for no configuration file of its own.
-pub(crate) fn boot_plan(
-    info: Option<&ModelInfo>,
-    model: &str,
-    sip: bool,
-    name: &str,
-) -> Option<BootPlan> {
-    let Some(info) = info else {
-        // Not in the catalogue: the model number is all there is to go by.
-        return Some(BootPlan {
-            family: Family::of_model(model, sip),
-            device_name: None,
-            http: false,
-        });
-    };
+/// How a device named `name` of model `info` boots with SIP or SCCP firmware. `None` when
+/// the model asks for no configuration file of its own.
+pub(crate) fn boot_plan(info: &ModelInfo, sip: bool, name: &str) -> Option<BootPlan> {
     let protocol = if sip {
         Protocol::Sip
     } else if info.protocols.contains(&Protocol::Sccp) {
@@ -237,8 +224,8 @@ pub(crate) async fn run(args: EmulateArgs) -> anyhow::Result<()> {
         None => {
             let name = args.name.clone().unwrap_or_else(|| format!("SEP{mac}"));
             let catalogue = catalogue(args.models.as_deref())?;
-            let info = find_model(&catalogue, &args.model);
-            boot_plan(info, &args.model, args.sip, &name).with_context(|| {
+            let info = model(&catalogue, &args.model)?;
+            boot_plan(info, args.sip, &name).with_context(|| {
                 format!(
                     "a {} asks for no configuration file of its own (--gateway emulates a \
                      gateway)",
@@ -407,7 +394,7 @@ mod tests {
     use phoneboot_model::Profile;
 
     fn plan(model: &str, sip: bool, name: &str) -> Option<BootPlan> {
-        boot_plan(find_model(Catalogue::builtin(), model), model, sip, name)
+        boot_plan(Catalogue::builtin().get(model)?, sip, name)
     }
 
     #[test]
@@ -456,9 +443,8 @@ mod tests {
                 "TABALICE",
                 xml(Some("TABALICE"), false),
             ),
-            // Not in the catalogue: the digits decide.
+            // Cisco's product code names the model.
             ("CP-7960G", true, "SEP001122334455", other(Family::Sip79x0)),
-            ("X-1234", false, "SEP001122334455", xml(None, false)),
         ] {
             assert_eq!(plan(model, sip, name), Some(want), "{model} sip={sip}");
         }

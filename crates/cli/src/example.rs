@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use anyhow::bail;
 use clap::Args;
 use phoneboot_model::*;
-use phoneboot_store::{Store, Write};
+use phoneboot_server::db::Database;
+use phoneboot_store::{Create, Mode, Write};
 
 use crate::database::DbArgs;
 
@@ -21,29 +22,45 @@ pub(crate) struct InitArgs {
 }
 
 pub(crate) async fn run(args: InitArgs) -> anyhow::Result<()> {
-    let path = args.db.config()?.path;
-    let db = args.db.open().await?;
+    let location = args.db.config()?.location;
+    let existed = location.sqlite_path().is_none_or(std::path::Path::exists);
+    let db = args.db.open(Create::IfMissing).await?;
+    let result = fill(&db, &args, existed).await;
+    db.close().await?;
+    result
+}
+
+async fn fill(db: &Database, args: &InitArgs, existed: bool) -> anyhow::Result<()> {
+    let location = db.location().clone();
     if !args.example {
-        outln!("device database ready: {}", path.display());
+        if existed {
+            outln!("device database ready: {location} (it existed already)");
+        } else {
+            outln!("created the device database {location}");
+        }
         return Ok(());
     }
     if db.store().head().await? != 0 {
         bail!(
-            "{} already holds data; the example goes into a new database (--database NEW.db)",
-            path.display()
+            "{location} already holds data; the example goes into a new database \
+             (--database NEW.db)"
         );
     }
     let objects = example();
     let count = objects.len();
-    db.apply(objects.into_iter().map(Write::Put).collect())
-        .await?;
-    outln!(
-        "example cluster written to {} ({count} objects)",
-        path.display()
-    );
+    db.apply(
+        objects.into_iter().map(Write::Insert).collect(),
+        Mode::Commit,
+    )
+    .await
+    .map_err(|refused| {
+        let reasons: Vec<String> = refused.0.iter().map(|(_, e)| e.to_string()).collect();
+        anyhow::anyhow!("the example cluster was refused: {}", reasons.join("; "))
+    })?;
+    outln!("example cluster written to {location} ({count} objects)");
     // The default database needs no flag; another one is named in every hint.
-    let flag = if args.db.database.is_some() || args.db.config.is_some() {
-        format!(" --database {}", path.display())
+    let flag = if args.db.named() {
+        format!(" --database {location}")
     } else {
         String::new()
     };

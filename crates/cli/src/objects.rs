@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, anyhow, bail};
 use clap::{Args, Subcommand};
-use phoneboot_model::{Kind, Mac, Object, PARAMS_KEY};
-use phoneboot_store::{Store, Write};
+use phoneboot_model::{Kind, MASK, Object, PARAMS_KEY};
+use phoneboot_server::db::{Database, What, WriteError, Written};
 use serde_json::{Map, Value};
 
 use crate::database::DbArgs;
@@ -39,10 +39,13 @@ enum Verb {
     },
     /// List the objects, one per line.
     List,
-    /// Print one object as TOML.
+    /// Print one object as TOML (passwords shown as ******** unless --secrets).
     Show {
         /// The object's name (a device: its MAC in any notation, or SEP<MAC>; any case).
         name: String,
+        /// Show the SIP and SSH passwords themselves.
+        #[arg(long)]
+        secrets: bool,
     },
     /// Change fields of an object.
     Set {
@@ -60,14 +63,16 @@ enum Verb {
     },
 }
 
-/// Devices have two more verbs: Extension Mobility login and logout.
+/// Devices have three more verbs: Extension Mobility login and logout, and replacement.
 #[derive(Debug, Args)]
 #[command(after_help = "\
 A device is named by its MAC in any notation (0011.2233.4455, 00:11:22:33:44:55,
 SEP001122334455), or by its name for IP Communicator (any name) and Jabber for Tablet
 (TAB<USERID>). model= and pool= are required; protocol= defaults to the model's first.
     phoneboot device add 0011.2233.4455 model=8841 pool=Default lines='[{dn=\"1001\"}]'
-    phoneboot device set SEP001122334455 lines.0.display_name=Bob load=sip88xx.14-3-1")]
+    phoneboot device set SEP001122334455 lines.0.display_name=Bob load=sip88xx.14-3-1
+A broken phone is replaced in place, every line and setting kept:
+    phoneboot device replace SEP001122334455 0011.2233.AAAA   (or: set NAME mac=NEW)")]
 pub(crate) struct DeviceArgs {
     #[command(subcommand)]
     verb: DeviceVerb,
@@ -80,6 +85,8 @@ enum DeviceVerb {
     #[command(flatten)]
     Common(Verb),
     /// Extension Mobility: log USER in; the device's file then carries the user's profile.
+    /// Refused for a user without a profile, and for one logged in elsewhere unless the
+    /// parameters allow it (em_multiple_login = allowed or auto-logout).
     Login {
         /// The device (its MAC in any notation, or its name).
         name: String,
@@ -91,25 +98,62 @@ enum DeviceVerb {
         /// The device (its MAC in any notation, or its name).
         name: String,
     },
+    /// Replace a broken phone by a new one: the device takes the new MAC (and its name,
+    /// SEP<MAC>), keeping every line, setting and login.
+    Replace {
+        /// The device (its MAC in any notation, or its name).
+        name: String,
+        /// The new phone's MAC, in any notation.
+        mac: String,
+    },
 }
 
 pub(crate) async fn run(kind: Kind, args: ObjectArgs) -> anyhow::Result<()> {
-    act(kind, args.verb, &args.db).await
+    args.db.with(|db| act(db, kind, args.verb)).await
 }
 
 pub(crate) async fn run_device(args: DeviceArgs) -> anyhow::Result<()> {
-    let verb = match args.verb {
-        DeviceVerb::Common(verb) => verb,
-        DeviceVerb::Login { name, user } => Verb::Set {
-            name,
-            fields: vec![format!("em_user={user}")],
-        },
-        DeviceVerb::Logout { name } => Verb::Set {
-            name,
-            fields: vec!["em_user=".into()],
-        },
-    };
-    act(Kind::Device, verb, &args.db).await
+    args.db
+        .with(|db| async move {
+            match args.verb {
+                DeviceVerb::Common(verb) => act(db, Kind::Device, verb).await,
+                DeviceVerb::Login { name, user } => {
+                    let written = db.login(&name, &user).await.map_err(hint)?;
+                    say(&written, &format!("logged {user} in on {}", written.key));
+                    Ok(())
+                }
+                DeviceVerb::Logout { name } => {
+                    let before = db.get(Kind::Device, &name).await.map_err(hint)?;
+                    let written = db.logout(&name).await.map_err(hint)?;
+                    let user = match &before.object {
+                        Object::Device(d) => d.em_user.clone().unwrap_or_default(),
+                        _ => String::new(),
+                    };
+                    if written.what == What::Unchanged {
+                        outln!("nobody is logged in on {}; nothing changed", written.key);
+                    } else {
+                        say(&written, &format!("logged {user} out of {}", written.key));
+                    }
+                    Ok(())
+                }
+                DeviceVerb::Replace { name, mac } => {
+                    let current = db.get(Kind::Device, &name).await.map_err(hint)?;
+                    let mut value = serde_json::to_value(&current.object)?;
+                    assign(&mut value, &format!("mac={mac}"))?;
+                    let changed = Object::from_value(Kind::Device, value).map_err(|e| {
+                        hint(WriteError::Invalid {
+                            object: format!("device {:?}", current.object.key()),
+                            field: e.field,
+                            reason: e.reason,
+                        })
+                    })?;
+                    let written = db.update(&current, changed).await.map_err(hint)?;
+                    report(Kind::Device, current.object.key(), &written);
+                    Ok(())
+                }
+            }
+        })
+        .await
 }
 
 /// `phoneboot params show|set`.
@@ -123,8 +167,12 @@ pub(crate) struct ParamsArgs {
 
 #[derive(Debug, Subcommand)]
 enum ParamsVerb {
-    /// Print the service and enterprise parameters.
-    Show,
+    /// Print the service and enterprise parameters (the SSH password as ******** unless
+    /// --secrets).
+    Show {
+        #[arg(long)]
+        secrets: bool,
+    },
     /// Change parameters, e.g. build_cnf=all auto_registration=false.
     Set {
         #[arg(value_name = "FIELD=VALUE", required = true)]
@@ -134,52 +182,76 @@ enum ParamsVerb {
 
 pub(crate) async fn run_params(args: ParamsArgs) -> anyhow::Result<()> {
     let verb = match args.verb {
-        ParamsVerb::Show => Verb::Show {
+        ParamsVerb::Show { secrets } => Verb::Show {
             name: PARAMS_KEY.into(),
+            secrets,
         },
         ParamsVerb::Set { fields } => Verb::Set {
             name: PARAMS_KEY.into(),
             fields,
         },
     };
-    act(Kind::Params, verb, &args.db).await
+    args.db.with(|db| act(db, Kind::Params, verb)).await
 }
 
-fn key_field(kind: Kind) -> &'static str {
-    if kind == Kind::User { "id" } else { "name" }
-}
-
-/// A device named by its MAC (any notation) means `SEP<MAC>`.
-fn device_key(name: &str) -> String {
-    match name.parse::<Mac>() {
-        Ok(mac) => format!("SEP{mac}"),
-        Err(_) => name.to_owned(),
+/// A refusal with the command that mends it, where there is one.
+fn hint(e: WriteError) -> anyhow::Error {
+    match &e {
+        WriteError::Exists { kind, .. } => {
+            anyhow!("{e}; change it with `phoneboot {kind} set`")
+        }
+        WriteError::NotFound { kind, .. } => {
+            anyhow!("{e} (`phoneboot {kind} list` shows what does)")
+        }
+        _ => anyhow!(e),
     }
 }
 
-async fn get(db: &phoneboot_server::db::Database, kind: Kind, key: &str) -> anyhow::Result<Object> {
-    let key = if kind == Kind::Device {
-        device_key(key)
+/// `done` and the version the database is at now.
+fn say(written: &Written, done: &str) {
+    outln!("{done} (version {})", written.version);
+}
+
+/// What a write of `kind` named `name` did, in words.
+fn report(kind: Kind, name: &str, written: &Written) {
+    let what = if kind == Kind::Params {
+        "the parameters".to_owned()
     } else {
-        key.to_owned()
+        format!("{kind} {}", written.key)
     };
-    match db.store().get(kind, &key).await? {
-        Some(o) => Ok(o),
-        None if kind == Kind::Params => Ok(Object::Params(Default::default())),
-        None => bail!("{kind} {key:?} does not exist (`phoneboot {kind} list` shows what does)"),
+    match &written.what {
+        What::Added => say(written, &format!("added {what}")),
+        What::Changed => say(written, &format!("changed {what}")),
+        What::Removed => say(written, &format!("removed {what}")),
+        What::Replaced { was } => say(
+            written,
+            &format!(
+                "replaced {kind} {was} by {}: every line and setting kept",
+                written.key
+            ),
+        ),
+        What::Unchanged => outln!("{} already is as asked; nothing changed", {
+            if kind == Kind::Params {
+                "the parameters".to_owned()
+            } else {
+                format!("{kind} {name}")
+            }
+        }),
     }
 }
 
-async fn act(kind: Kind, verb: Verb, args: &DbArgs) -> anyhow::Result<()> {
-    let db = args.open().await?;
+async fn act(db: Database, kind: Kind, verb: Verb) -> anyhow::Result<()> {
     match verb {
         Verb::List => {
-            for object in db.store().list(kind).await? {
-                outln!("{}", summary(&object));
+            for stored in db.list(kind).await? {
+                outln!("{}", summary(&stored.object));
             }
         }
-        Verb::Show { name } => {
-            let object = get(&db, kind, &name).await?;
+        Verb::Show { name, secrets } => {
+            let mut object = db.get(kind, &name).await.map_err(hint)?.object;
+            if !secrets {
+                object.mask_secrets(MASK);
+            }
             out!("{}", to_toml(&object)?);
         }
         Verb::Add { name, fields, from } => {
@@ -193,96 +265,37 @@ async fn act(kind: Kind, verb: Verb, args: &DbArgs) -> anyhow::Result<()> {
                 }
                 None => Value::Object(Map::new()),
             };
-            let obj = value
-                .as_object_mut()
-                .ok_or_else(|| anyhow!("the object must be a table"))?;
-            if kind == Kind::Device {
-                device_defaults(obj, &name);
-            } else {
-                obj.insert(key_field(kind).into(), Value::String(name.clone()));
-            }
             for field in &fields {
                 assign(&mut value, field)?;
             }
-            if kind == Kind::Device {
-                with_default_protocol(&mut value, &db)?;
-            }
-            let object = Object::from_value(kind, value).map_err(|e| anyhow!("{e}"))?;
-            if db.store().get(kind, object.key()).await?.is_some() {
-                bail!(
-                    "{kind} {:?} exists already; change it with `phoneboot {kind} set`",
-                    object.key()
-                );
-            }
-            let version = db.apply(vec![Write::Put(object.clone())]).await?;
-            outln!("added {kind} {} (version {version})", object.key());
+            let object = db.draft(kind, &name, value).map_err(hint)?;
+            let written = db.add(object).await.map_err(hint)?;
+            report(kind, &name, &written);
         }
         Verb::Set { name, fields } => {
-            let object = get(&db, kind, &name).await?;
-            let mut value = serde_json::to_value(&object)?;
+            let current = db.get(kind, &name).await.map_err(hint)?;
+            let mut value = serde_json::to_value(&current.object)?;
             for field in &fields {
                 assign(&mut value, field)?;
             }
-            let changed = Object::from_value(kind, value).map_err(|e| anyhow!("{e}"))?;
-            if !changed.key().eq_ignore_ascii_case(object.key()) {
-                bail!(
-                    "the {} of an object cannot change; add a new one and remove this",
-                    key_field(kind)
-                );
-            }
-            let version = db.apply(vec![Write::Put(changed)]).await?;
-            if kind == Kind::Params {
-                outln!("changed the parameters (version {version})");
-            } else {
-                outln!("changed {kind} {} (version {version})", object.key());
-            }
+            let changed = Object::from_value(kind, value).map_err(|e| {
+                hint(WriteError::Invalid {
+                    object: format!("{kind} {:?}", current.object.key()),
+                    field: e.field,
+                    reason: e.reason,
+                })
+            })?;
+            let written = db.update(&current, changed).await.map_err(hint)?;
+            report(kind, current.object.key(), &written);
         }
         Verb::Remove { name } => {
-            let object = get(&db, kind, &name).await?;
-            let version = db
-                .apply(vec![Write::Delete(kind, object.key().to_owned())])
-                .await?;
-            outln!("removed {kind} {} (version {version})", object.key());
+            let current = db.get(kind, &name).await.map_err(hint)?;
+            let written = db
+                .remove(kind, current.object.key(), Some(current.version))
+                .await
+                .map_err(hint)?;
+            report(kind, current.object.key(), &written);
         }
-    }
-    Ok(())
-}
-
-/// A new device: NAME is a MAC (the name becomes SEP<MAC>) or a name (then mac= is needed);
-/// the protocol defaults to the model's first.
-fn device_defaults(obj: &mut Map<String, Value>, name: &str) {
-    match name.parse::<Mac>() {
-        Ok(mac) => {
-            obj.insert("name".into(), Value::String(format!("SEP{mac}")));
-            obj.insert("mac".into(), Value::String(mac.to_string()));
-        }
-        Err(_) => {
-            obj.insert("name".into(), Value::String(name.to_owned()));
-        }
-    }
-}
-
-/// Fills the protocol from the model when it was not given (after the fields are applied).
-fn with_default_protocol(
-    value: &mut Value,
-    db: &phoneboot_server::db::Database,
-) -> anyhow::Result<()> {
-    let Some(obj) = value.as_object_mut() else {
-        return Ok(());
-    };
-    if obj.contains_key("protocol") {
-        return Ok(());
-    }
-    let model = match obj.get("model") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => bail!("model= is required (`phoneboot models` lists them)"),
-    };
-    let info = db.catalogue().get(&model).ok_or_else(|| {
-        anyhow!("model: {model:?} is not in the model catalogue (`phoneboot models` lists it)")
-    })?;
-    if let Some(p) = info.protocols.first() {
-        obj.insert("protocol".into(), Value::String(p.to_string()));
     }
     Ok(())
 }

@@ -131,9 +131,10 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "PHONEBOOT_CACHE_AT_STARTUP")]
     cache_at_startup: bool,
 
-    /// The device database whose configuration files are built and served (SQLite file, created
-    /// if missing), or "off" to serve files only. [default: ./phoneboot.db]
-    #[arg(long, env = "PHONEBOOT_DATABASE", value_name = "FILE|off")]
+    /// The device database whose configuration files are built and served: a SQLite file's
+    /// path or sqlite:PATH (created at the first start, which the log says loudly), or "off"
+    /// to serve files only. [default: ./phoneboot.db]
+    #[arg(long, env = "PHONEBOOT_DATABASE", value_name = "URL|FILE|off")]
     database: Option<String>,
 
     /// A model catalogue file that extends the built-in one.
@@ -198,7 +199,8 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
             listen: args.admin_listen,
         },
         database: DatabaseSection {
-            path: args.database,
+            url: args.database,
+            path: None,
             models: args.models,
             poll_ms: None,
             profile_converter: None,

@@ -19,7 +19,7 @@ use phoneboot_model::{DeviceClass, Mac, Protocol};
 
 use crate::client::{TransferArgs, resolve};
 use crate::database::DbArgs;
-use crate::emulate::{Behaviour, BootPlan, boot_plan, catalogue, find_model};
+use crate::emulate::{Behaviour, BootPlan, boot_plan, catalogue, model};
 
 #[derive(Debug, Args)]
 pub(crate) struct StormArgs {
@@ -85,14 +85,13 @@ struct Planned {
 
 async fn devices(args: &StormArgs) -> anyhow::Result<Vec<Planned>> {
     if let Some(path) = &args.from_database {
-        let db = DbArgs {
-            database: Some(path.clone()),
+        let (snapshot, _) = DbArgs {
+            database: Some(path.display().to_string()),
             models: args.models.clone(),
             ..DbArgs::default()
         }
-        .open()
+        .with(|db| async move { Ok(db.snapshot().await?) })
         .await?;
-        let (snapshot, _) = db.snapshot().await?;
         let (mut unknown, mut not_phones) = (0, 0);
         let mut list = Vec::new();
         for d in snapshot.devices.iter() {
@@ -102,7 +101,7 @@ async fn devices(args: &StormArgs) -> anyhow::Result<Vec<Planned>> {
             };
             // Each asks for the files its model asks for (seed Table 11-3).
             let sip = d.protocol == Protocol::Sip;
-            match boot_plan(Some(model), &d.model, sip, &d.name) {
+            match boot_plan(model, sip, &d.name) {
                 Some(plan) if model.class == DeviceClass::Phone => {
                     list.push(Planned { mac: d.mac, plan });
                 }
@@ -142,8 +141,9 @@ async fn devices(args: &StormArgs) -> anyhow::Result<Vec<Planned>> {
         .map(|(i, model)| {
             let mac = mac_plus(start, i as u64);
             // Devices named by their device name (IP Communicator) are named SEP<MAC> here.
-            let info = find_model(&catalogue, model);
-            let plan = boot_plan(info, model, args.sip, &format!("SEP{mac}"))
+            let info =
+                self::model(&catalogue, model).with_context(|| format!("--model {model}"))?;
+            let plan = boot_plan(info, args.sip, &format!("SEP{mac}"))
                 .with_context(|| format!("--model {model}: it asks for no configuration file"))?;
             Ok(Planned { mac, plan })
         })

@@ -90,7 +90,10 @@ fn spreadsheet_exports_import_with_semicolons_tabs_a_bom_and_crlf() {
         );
         std::fs::write(&csv, text).unwrap();
         let out = ok(db, &["import", csv.to_str().unwrap()]);
-        assert!(out.contains("imported 1 devices"), "{separator:?}: {out}");
+        assert!(
+            out.contains("imported 1 device from"),
+            "{separator:?}: {out}"
+        );
         let show = ok(db, &["device", "show", &format!("SEP00000000200{i}")]);
         assert!(show.contains("Desk; 2, floor"), "{separator:?}: {show}");
     }

@@ -153,8 +153,24 @@ impl Catalogue {
         Ok(())
     }
 
+    /// A model by its name, in any case, or by Cisco's product code for it: `CP-8845`,
+    /// `CP-8845-K9` and `CP-7965G` are the 8845 and the 7965 (the digits after `CP-`). The
+    /// one rule for every command that takes a model.
     pub fn get(&self, name: &str) -> Option<&ModelInfo> {
-        self.position(name).map(|i| &self.models[i])
+        let name = name.trim();
+        let by_code = || {
+            let code = name.get(..3).filter(|p| p.eq_ignore_ascii_case("CP-"))?;
+            let digits: String = name[code.len()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            (!digits.is_empty())
+                .then(|| self.position(&digits))
+                .flatten()
+        };
+        self.position(name)
+            .or_else(by_code)
+            .map(|i| &self.models[i])
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &ModelInfo> {
@@ -171,6 +187,22 @@ impl Catalogue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn product_codes_name_their_models_and_nothing_else_is_guessed() {
+        let c = Catalogue::builtin();
+        for (code, name) in [
+            ("CP-8845", "8845"),
+            ("cp-8845-K9", "8845"),
+            ("CP-7965G", "7965"),
+            ("ipcommunicator", "IPCommunicator"),
+        ] {
+            assert_eq!(c.get(code).map(|m| m.name.as_str()), Some(name), "{code}");
+        }
+        for unknown in ["X-1234", "7965G", "CP-", "CP-K9", "88"] {
+            assert!(c.get(unknown).is_none(), "{unknown}");
+        }
+    }
 
     #[test]
     fn builtin_covers_the_seed_tables_and_the_current_families() {

@@ -39,3 +39,109 @@ impl fmt::Display for FieldError {
 }
 
 pub type Valid = Result<(), FieldError>;
+
+/// Reads `T` from a JSON value, and says what is wrong with it the way a person needs to hear
+/// it: the field's path (`lines[0].dn`), and the kind of value wanted in words ("a whole
+/// number from 1 to 65535"), never a Rust type name.
+pub fn from_value<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+) -> Result<T, FieldError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        let message = e.inner().to_string();
+        match message
+            .strip_prefix("missing field `")
+            .and_then(|m| m.strip_suffix('`'))
+        {
+            Some(missing) => FieldError::new(join(&path, missing), "is required"),
+            None => FieldError::new(path, humane(&message)),
+        }
+    })
+}
+
+fn join(path: &str, field: &str) -> String {
+    if path.is_empty() {
+        field.to_owned()
+    } else {
+        format!("{path}.{field}")
+    }
+}
+
+/// serde's "invalid type: string \"x\", expected u16" as "\"x\" is not a whole number from 0
+/// to 65535".
+fn humane(message: &str) -> String {
+    let (got, wanted) = match message
+        .strip_prefix("invalid type: ")
+        .or_else(|| message.strip_prefix("invalid value: "))
+        .and_then(|m| m.split_once(", expected "))
+    {
+        Some(parts) => parts,
+        None => {
+            return message
+                .replace("unknown field", "not a field:")
+                .replace("unknown variant", "not one of the choices:")
+                .replace('`', "\"");
+        }
+    };
+    let wanted = match wanted.trim() {
+        "u8" => "a whole number from 0 to 255".to_owned(),
+        "u16" => "a whole number from 0 to 65535".to_owned(),
+        "u32" => "a whole number from 0 to 4294967295".to_owned(),
+        "u64" | "usize" => "a whole number, 0 or more".to_owned(),
+        "i64" | "i32" => "a whole number".to_owned(),
+        "a boolean" => "true or false".to_owned(),
+        "a string" => "text".to_owned(),
+        "a sequence" => "a list, such as [\"a\", \"b\"]".to_owned(),
+        "a map" => "a table, such as {key = \"value\"}".to_owned(),
+        other if other.starts_with("struct ") => "a table of its fields".to_owned(),
+        other => other.replace('`', "\""),
+    };
+    let got = got
+        .strip_prefix("string ")
+        .or_else(|| got.strip_prefix("integer "))
+        .or_else(|| got.strip_prefix("floating point "))
+        .unwrap_or(got)
+        .trim_matches('`');
+    format!("{got} is not {wanted}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Inner {
+        #[allow(dead_code)]
+        port: u16,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Outer {
+        #[allow(dead_code)]
+        items: Vec<Inner>,
+    }
+
+    fn error(json: &str) -> FieldError {
+        from_value::<Outer>(serde_json::from_str(json).unwrap()).unwrap_err()
+    }
+
+    #[test]
+    fn errors_name_the_field_path_and_the_wanted_value_in_words() {
+        let e = error(r#"{"items": [{"port": 1}, {"port": "x"}]}"#);
+        assert_eq!(e.field, "items[1].port");
+        assert_eq!(e.reason, "\"x\" is not a whole number from 0 to 65535");
+        let e = error(r#"{"items": [{"port": 70000}]}"#);
+        assert_eq!(e.reason, "70000 is not a whole number from 0 to 65535");
+        let e = error(r#"{"items": [{}]}"#);
+        assert_eq!(
+            (e.field.as_str(), e.reason.as_str()),
+            ("items[0].port", "is required")
+        );
+        let e = error(r#"{"items": [], "bogus": 1}"#);
+        assert!(e.reason.starts_with("not a field: \"bogus\""), "{e}");
+        assert!(!e.reason.contains("u16"));
+    }
+}

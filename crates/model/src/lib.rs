@@ -7,11 +7,13 @@
 mod catalogue;
 mod error;
 mod objects;
+mod secrets;
 mod snapshot;
 pub mod value;
 
 pub use catalogue::{Catalogue, CatalogueError, DeviceClass, FileScheme, ModelInfo, Profile};
-pub use error::{FieldError, Valid};
+pub use error::{FieldError, Valid, from_value};
 pub use objects::*;
+pub use secrets::MASK;
 pub use snapshot::{Kind, Object, PARAMS_KEY, Snapshot, Table};
 pub use value::{Mac, MacError};

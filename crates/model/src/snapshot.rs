@@ -137,42 +137,63 @@ impl Object {
         }
     }
 
-    /// The objects this one names, which must exist while it does.
-    pub fn refs(&self) -> Vec<(Kind, String)> {
+    /// The objects this one names, which must exist while it does, each with the field that
+    /// names it (`pool`, `members[1]`, `profile.dial_plan`), in field order.
+    pub fn references(&self) -> Vec<(String, Kind, String)> {
         let mut refs = Vec::new();
         match self {
             Self::CmGroup(g) => {
-                refs.extend(g.members.iter().map(|m| (Kind::CallManager, m.clone())));
+                for (i, m) in g.members.iter().enumerate() {
+                    refs.push((format!("members[{i}]"), Kind::CallManager, m.clone()));
+                }
             }
             Self::DevicePool(p) => {
-                refs.push((Kind::CmGroup, p.cm_group.clone()));
-                refs.push((Kind::DateTimeGroup, p.date_time.clone()));
+                refs.push(("cm_group".into(), Kind::CmGroup, p.cm_group.clone()));
+                refs.push(("date_time".into(), Kind::DateTimeGroup, p.date_time.clone()));
             }
             Self::User(u) => {
                 if let Some(plan) = u.profile.as_ref().and_then(|p| p.dial_plan.clone()) {
-                    refs.push((Kind::DialPlan, plan));
+                    refs.push(("profile.dial_plan".into(), Kind::DialPlan, plan));
                 }
             }
             Self::Device(d) => {
-                refs.push((Kind::DevicePool, d.pool.clone()));
+                refs.push(("pool".into(), Kind::DevicePool, d.pool.clone()));
                 let named = [
-                    (Kind::DialPlan, &d.dial_plan),
-                    (Kind::Softkeys, &d.softkeys),
-                    (Kind::FeaturePolicy, &d.feature_policy),
-                    (Kind::User, &d.owner),
-                    (Kind::User, &d.em_user),
+                    ("dial_plan", Kind::DialPlan, &d.dial_plan),
+                    ("softkeys", Kind::Softkeys, &d.softkeys),
+                    ("feature_policy", Kind::FeaturePolicy, &d.feature_policy),
+                    ("owner", Kind::User, &d.owner),
+                    ("em_user", Kind::User, &d.em_user),
                 ];
-                for (kind, name) in named {
+                for (field, kind, name) in named {
                     if let Some(name) = name {
-                        refs.push((kind, name.clone()));
+                        refs.push((field.into(), kind, name.clone()));
                     }
                 }
             }
             _ => {}
         }
+        refs
+    }
+
+    /// The objects this one names, each once (what the store keeps references of).
+    pub fn refs(&self) -> Vec<(Kind, String)> {
+        let mut refs: Vec<(Kind, String)> = self
+            .references()
+            .into_iter()
+            .map(|(_, kind, key)| (kind, key))
+            .collect();
         refs.sort();
         refs.dedup();
         refs
+    }
+
+    /// The field that names `kind`/`key` (any case), if one does.
+    pub fn field_naming(&self, kind: Kind, key: &str) -> Option<String> {
+        self.references()
+            .into_iter()
+            .find(|(_, k, name)| *k == kind && name.eq_ignore_ascii_case(key))
+            .map(|(field, ..)| field)
     }
 
     pub fn validate(&self, catalogue: &Catalogue) -> Valid {
@@ -208,10 +229,10 @@ impl Object {
     /// Reads an object of `kind` from a JSON value (the CLI edits objects as values).
     pub fn from_value(kind: Kind, value: serde_json::Value) -> Result<Self, FieldError> {
         fn de<T: serde::de::DeserializeOwned>(
-            kind: Kind,
+            _kind: Kind,
             v: serde_json::Value,
         ) -> Result<T, FieldError> {
-            serde_json::from_value(v).map_err(|e| FieldError::new(kind.as_str(), e.to_string()))
+            crate::error::from_value(v)
         }
         Ok(match kind {
             Kind::Params => Self::Params(de(kind, value)?),
@@ -453,5 +474,21 @@ mod tests {
                 (Kind::User, "alice".into())
             ]
         );
+        let d = Object::Device({
+            let mut d = Device::phone(mac, "8841", Protocol::Sip, "P");
+            d.owner = Some("bob".into());
+            d.em_user = Some("alice".into());
+            d
+        });
+        assert_eq!(
+            d.field_naming(Kind::User, "ALICE").as_deref(),
+            Some("em_user")
+        );
+        assert_eq!(d.field_naming(Kind::User, "bob").as_deref(), Some("owner"));
+        assert_eq!(
+            d.field_naming(Kind::DevicePool, "p").as_deref(),
+            Some("pool")
+        );
+        assert_eq!(d.field_naming(Kind::DialPlan, "x"), None);
     }
 }

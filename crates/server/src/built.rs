@@ -15,7 +15,7 @@ use bytes::Bytes;
 use phoneboot_model::{DeviceClass, Kind, Snapshot};
 use phoneboot_render::{Built, RenderError};
 use phoneboot_source::{File, FileName, Lookup, LookupFuture, Origin, Query, Source};
-use phoneboot_store::{Store, StoreError, Version};
+use phoneboot_store::{StoreError, Version};
 use tracing::{debug, info, warn};
 
 use crate::converter::ProfileConverter;
@@ -224,7 +224,7 @@ async fn catch_up(
     let reloaded = changes.len() >= BATCH as usize;
     if reloaded {
         let (fresh, head) =
-            phoneboot_store::snapshot(db.store(), Arc::clone(db.catalogue())).await?;
+            phoneboot_store::snapshot(&**db.store(), Arc::clone(db.catalogue())).await?;
         snapshot = fresh;
         version = head;
         rebuild = true;
@@ -237,7 +237,13 @@ async fn catch_up(
             .collect();
         touched.sort();
         touched.dedup();
-        let found = db.store().get_many(&touched).await?;
+        let found: Vec<phoneboot_model::Object> = db
+            .store()
+            .get_many(&touched)
+            .await?
+            .into_iter()
+            .map(|s| s.object)
+            .collect();
         let present: HashSet<(Kind, String)> = found
             .iter()
             .map(|o| (o.kind(), o.key().to_ascii_lowercase()))

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use phoneboot_source::peer::{MAX_SERVERS, PeerConfig};
+use phoneboot_store::Location;
 use phoneboot_tftp::options::{MAX_BLKSIZE, MAX_WINDOWSIZE, MIN_BLKSIZE};
 use phoneboot_tftp::{RetryPolicy, Rollover, ServerLimits};
 use serde::Deserialize;
@@ -93,7 +94,7 @@ pub struct Config {
 /// Where the device database is and how the server follows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DatabaseConfig {
-    pub path: PathBuf,
+    pub location: Location,
     pub models: Option<PathBuf>,
     pub poll: Duration,
     pub profile_converter: Vec<String>,
@@ -102,7 +103,7 @@ pub struct DatabaseConfig {
 impl Default for DatabaseConfig {
     fn default() -> Self {
         Self {
-            path: PathBuf::from(default::DATABASE),
+            location: Location::Sqlite(PathBuf::from(default::DATABASE)),
             models: None,
             poll: Duration::from_millis(default::DB_POLL_MS),
             profile_converter: Vec::new(),
@@ -190,7 +191,10 @@ pub struct Settings {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSection {
-    /// The SQLite file, or "off" to serve files only. [default: ./phoneboot.db]
+    /// The database: `sqlite:PATH` or a file's path, or "off" to serve files only.
+    /// [default: ./phoneboot.db]
+    pub url: Option<String>,
+    /// The older name of `url` (a SQLite file's path).
     pub path: Option<String>,
     /// A model catalogue file that extends the built-in one.
     pub models: Option<PathBuf>,
@@ -269,8 +273,18 @@ impl Settings {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| invalid("--config", format!("cannot read {}: {e}", path.display())))?;
-        toml::from_str(&text)
-            .map_err(|e| invalid("--config", format!("{}: {}", path.display(), e.message())))
+        let settings: Settings = toml::from_str(&text)
+            .map_err(|e| invalid("--config", format!("{}: {}", path.display(), e.message())))?;
+        if settings.database.url.is_some() && settings.database.path.is_some() {
+            return Err(invalid(
+                "--config",
+                format!(
+                    "{}: [database] url and path name the same thing; keep url",
+                    path.display()
+                ),
+            ));
+        }
+        Ok(settings)
     }
 
     /// This layer over `lower`: every value set here wins, field by field.
@@ -300,6 +314,13 @@ impl Settings {
             },
             remote_clusters: self.remote_clusters.or(lower.remote_clusters),
             database: DatabaseSection {
+                // One layer's url or path wins over the layer below's, whichever it names.
+                url: self
+                    .database
+                    .url
+                    .clone()
+                    .or(self.database.path.clone())
+                    .or(lower.database.url.clone()),
                 path: self.database.path.or(lower.database.path),
                 models: self.database.models.or(lower.database.models),
                 poll_ms: self.database.poll_ms.or(lower.database.poll_ms),
@@ -397,10 +418,15 @@ impl Config {
         };
         let ms = Duration::from_millis;
         let db = s.database;
-        let database = match db.path {
+        let database = match db.url.or(db.path) {
             Some(p) if p.eq_ignore_ascii_case("off") => None,
-            path => Some(DatabaseConfig {
-                path: path.map_or_else(|| PathBuf::from(default::DATABASE), PathBuf::from),
+            url => Some(DatabaseConfig {
+                location: match url {
+                    Some(url) => {
+                        Location::parse(&url).map_err(|e| invalid("database url", e.to_string()))?
+                    }
+                    None => Location::Sqlite(PathBuf::from(default::DATABASE)),
+                },
                 models: db.models,
                 poll: ms(db.poll_ms.unwrap_or(default::DB_POLL_MS)),
                 profile_converter: db.profile_converter.unwrap_or_default(),

@@ -111,13 +111,13 @@ impl Server {
         let mut sources: Vec<Arc<dyn Source>> = Vec::new();
         let built = match &config.database {
             Some(db_config) => {
-                let db = db::Database::open(db_config).await?;
+                let db = open_or_create(db_config).await?;
                 let (snapshot, version) = db.snapshot().await?;
                 if config.max_serving_count_unset {
                     config.max_serving_count = snapshot.params.max_serving_count;
                 }
                 info!(
-                    database = %db_config.path.display(),
+                    database = %db_config.location,
                     devices = snapshot.devices.len(),
                     version,
                     "device database open"
@@ -335,6 +335,24 @@ impl Server {
         }
         info!("stopped");
     }
+}
+
+/// The configured database; on the first start (no file yet) it is created, and the log says
+/// so loudly: a path mistyped in the configuration would otherwise look like an empty
+/// cluster, every phone getting only XMLDefault.cnf.xml.
+async fn open_or_create(config: &config::DatabaseConfig) -> Result<db::Database, db::DbError> {
+    let first = config
+        .location
+        .sqlite_path()
+        .is_some_and(|path| !path.exists());
+    let db = db::Database::open(config, phoneboot_store::Create::IfMissing).await?;
+    if first {
+        warn!(
+            "created a new, empty device database {}: no device has a configuration yet, so              every phone gets XMLDefault.cnf.xml. If a database exists elsewhere, stop and              name it (--database or [database] url); to fill this one: phoneboot init              --example, phoneboot import, phoneboot device add",
+            config.location
+        );
+    }
+    Ok(db)
 }
 
 /// Polls `done` every 10 ms until it holds or `limit` passes; says whether it held.

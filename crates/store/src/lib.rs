@@ -1,21 +1,46 @@
-//! The device database behind one trait, [`Store`]: objects of the model, written in
-//! transactions that each append to a change feed, read back whole as a consistent snapshot.
+//! The device database behind one object-safe trait, [`Store`]: objects of the model, written
+//! in transactions that each append to a change feed, read back whole as a consistent
+//! snapshot. A store is chosen at run time by its [`Location`] (`sqlite:phoneboot.db`, a bare
+//! path) and used as `Arc<dyn Store>`.
+//!
+//! The store keeps the database's integrity — every name an object uses exists, an object in
+//! use is not deleted, a second key (a device's MAC) belongs to one object, an insert finds
+//! no object, an update finds the version it was made against — inside the write's own
+//! transaction, so that several writers (CLI, API, nodes) cannot race past a check. It
+//! reports what a step would break as a [`Violation`], a fact with the step's index; what to
+//! tell a person, and every other rule, belongs to the domain layer above it.
 //!
 //! SQLite is the embedded default ([`SqliteStore`]: one file, WAL, foreign keys, migrations
-//! applied at open). The SQL is kept to what PostgreSQL runs too, so that a PostgreSQL store
-//! can pass the same test battery (`tests/store.rs` is written against the trait).
+//! applied at open). The SQL is kept to what PostgreSQL runs too; `tests/battery.rs` runs the
+//! same tests against every backend through the trait.
 
+mod constraints;
+mod location;
 mod sqlite;
 
 use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
 
-use phoneboot_model::{Catalogue, FieldError, Kind, Object, Snapshot};
+use phoneboot_model::{Catalogue, Kind, Object, Snapshot};
+use tokio::sync::watch;
 
+pub use location::{Location, LocationError};
 pub use sqlite::SqliteStore;
 
 /// A position in the change feed. 0: nothing written yet.
 pub type Version = i64;
+
+/// A boxed future, so that [`Store`] can be used as `dyn Store`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// An object as stored, with the version of the change that last wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub object: Object,
+    pub version: Version,
+}
 
 /// What a change did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,26 +58,94 @@ pub struct Change {
     pub op: Op,
 }
 
-/// One step of a write.
+/// One step of a write, with the condition it is made under.
 // Writes live only as long as one transaction is prepared; boxing the object would cost an
 // allocation per row of a 10,000-row import to save stack space nobody runs short of.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Write {
+    /// Adds an object that must not exist yet.
+    Insert(Object),
+    /// Replaces an object that must be at `expected` (optimistic concurrency: a change made
+    /// against version N fails cleanly if the object moved since).
+    Update { object: Object, expected: Version },
+    /// Adds or replaces, whatever is there.
     Put(Object),
-    Delete(Kind, String),
+    /// Removes an object, which must be at `expected` when one is given.
+    Delete {
+        kind: Kind,
+        key: String,
+        expected: Option<Version>,
+    },
+}
+
+impl Write {
+    /// The object the step writes or removes: (kind, key as given).
+    pub fn target(&self) -> (Kind, &str) {
+        match self {
+            Self::Insert(o) | Self::Put(o) | Self::Update { object: o, .. } => (o.kind(), o.key()),
+            Self::Delete { kind, key, .. } => (*kind, key),
+        }
+    }
+
+    /// The object written, if the step writes one.
+    pub fn object(&self) -> Option<&Object> {
+        match self {
+            Self::Insert(o) | Self::Put(o) | Self::Update { object: o, .. } => Some(o),
+            Self::Delete { .. } => None,
+        }
+    }
+}
+
+/// Whether a write is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Commit,
+    /// Every step is made and checked exactly as for real, then the transaction is rolled
+    /// back: what a dry run reports is what the real write would do.
+    DryRun,
+}
+
+/// What one step of a write would break. Nothing of the write is kept when any step has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Violation {
+    /// An insert of an object that exists (`key` as stored).
+    Exists { kind: Kind, key: String },
+    /// An update or delete of an object that does not exist.
+    Missing { kind: Kind, key: String },
+    /// An update or delete made against a version the object is no longer at.
+    Moved {
+        kind: Kind,
+        key: String,
+        expected: Version,
+        found: Version,
+    },
+    /// The object names one that does not exist (nor is written earlier in the batch).
+    Dangling { kind: Kind, key: String },
+    /// A delete of an object others name; `by` holds some of them (kind, key as stored).
+    InUse {
+        kind: Kind,
+        key: String,
+        by: Vec<(Kind, String)>,
+    },
+    /// A second key (a device's MAC) another object holds.
+    Taken {
+        kind: Kind,
+        alt: String,
+        holder: String,
+    },
 }
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The write would break a rule of the database (a missing reference, an object still in
-    /// use, a duplicate MAC). Nothing of the write was committed.
-    #[error("{0}")]
-    Refused(FieldError),
-    /// The object to change does not exist.
-    #[error("{kind} {key:?} does not exist")]
-    NotFound { kind: Kind, key: String },
+    /// Steps of the write break the database's rules: each with its index in the write.
+    /// Nothing of the write was kept.
+    #[error("{} step(s) of the write break the database's rules", .0.len())]
+    Refused(Vec<(usize, Violation)>),
+    /// The database does not exist and was not to be created.
+    #[error("{0} does not exist")]
+    Absent(String),
     /// A row the store cannot read (written by a newer version, or edited by hand).
     #[error("database row {kind}/{key} is unreadable: {reason}")]
     Corrupt {
@@ -60,12 +153,16 @@ pub enum StoreError {
         key: String,
         reason: String,
     },
+    #[error("{0}")]
+    Unsupported(String),
     // Not `#[from]`: that would make the inner error the source too, and a report that
     // prints the chain would say everything twice.
     #[error("database error: {0}")]
     Database(sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Io(std::io::Error),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -80,59 +177,111 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
     }
 }
 
+/// Whether opening may create the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Create {
+    /// Create it if it is missing (`init`, and `serve`'s first start).
+    IfMissing,
+    /// It must exist: a typo must not make a new, empty database.
+    Never,
+}
+
 /// The device database.
-pub trait Store: Send + Sync + 'static {
-    /// Every object and the version they are at, read in one transaction.
-    fn load(&self) -> impl Future<Output = Result<(Vec<Object>, Version), StoreError>> + Send;
+///
+/// # The change feed
+///
+/// Every step of a committed write appends one [`Change`]. A follower that has taken in
+/// version N reads [`changes_since(N)`](Self::changes_since) and may rely on this:
+///
+/// - versions are strictly increasing, one per step, and a write's steps get consecutive
+///   ones;
+/// - the feed is in commit order: a change is never visible before one committed earlier;
+/// - there are no gaps a follower can see: once version N is visible, so is every version
+///   below it, so `changes_since` never skips a change that shows up later;
+/// - [`wake`](Self::wake) is a hint, not a channel of changes: it moves when this handle (or,
+///   where the backend can tell, anyone) may have committed, and a follower then reads the
+///   feed. A lost or merged hint loses nothing; followers also read on a slow timer.
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// Where it is, for messages.
+    fn location(&self) -> &Location;
+
+    /// Every object with its version, and the version they are all at, read in one
+    /// transaction.
+    fn load(&self) -> BoxFuture<'_, Result<(Vec<Stored>, Version), StoreError>>;
 
     /// The latest version.
-    fn head(&self) -> impl Future<Output = Result<Version, StoreError>> + Send;
+    fn head(&self) -> BoxFuture<'_, Result<Version, StoreError>>;
 
     /// The changes after `version`, oldest first, at most `limit`.
     fn changes_since(
         &self,
         version: Version,
         limit: u32,
-    ) -> impl Future<Output = Result<Vec<Change>, StoreError>> + Send;
+    ) -> BoxFuture<'_, Result<Vec<Change>, StoreError>>;
 
-    /// One object.
-    fn get(
-        &self,
+    /// One object, named in any case.
+    fn get<'a>(
+        &'a self,
         kind: Kind,
-        key: &str,
-    ) -> impl Future<Output = Result<Option<Object>, StoreError>> + Send;
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Stored>, StoreError>>;
 
     /// The objects named, those that exist, in no particular order (one query per few
     /// hundred keys, for taking in a batch of changes).
-    fn get_many(
-        &self,
-        keys: &[(Kind, String)],
-    ) -> impl Future<Output = Result<Vec<Object>, StoreError>> + Send;
+    fn get_many<'a>(
+        &'a self,
+        keys: &'a [(Kind, String)],
+    ) -> BoxFuture<'a, Result<Vec<Stored>, StoreError>>;
 
     /// Every object of a kind, in name order.
-    fn list(&self, kind: Kind) -> impl Future<Output = Result<Vec<Object>, StoreError>> + Send;
+    fn list(&self, kind: Kind) -> BoxFuture<'_, Result<Vec<Stored>, StoreError>>;
 
     /// Every object that names the object `kind`/`key` (a pool's devices, a user's phones).
-    fn referrers(
-        &self,
+    fn referrers<'a>(
+        &'a self,
         kind: Kind,
-        key: &str,
-    ) -> impl Future<Output = Result<Vec<Object>, StoreError>> + Send;
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Stored>, StoreError>>;
 
-    /// Applies every step in one transaction, or none; returns the new head.
-    fn write(&self, writes: Vec<Write>)
-    -> impl Future<Output = Result<Version, StoreError>> + Send;
+    /// Makes every step in one transaction, or none; returns the new head (under
+    /// [`Mode::DryRun`], the head it would have been). A write that breaks a rule is
+    /// [`StoreError::Refused`] with every step's violation, not only the first.
+    fn write(&self, writes: Vec<Write>, mode: Mode) -> BoxFuture<'_, Result<Version, StoreError>>;
+
+    /// A hint that the feed may have moved (see the trait's documentation).
+    fn wake(&self) -> watch::Receiver<Version>;
+
+    /// A consistent copy of the whole database into `to` (which must not exist), taken while
+    /// others read and write.
+    fn backup<'a>(&'a self, to: &'a Path) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// The database's own integrity checks; every problem found, none when it is sound.
+    fn check(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>>;
+
+    /// Makes the database complete where it lies (SQLite: checkpoints the write-ahead log
+    /// into the main file) and closes the handle. Later calls fail.
+    fn close(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+}
+
+/// Opens the database at `location`.
+pub async fn open(location: &Location, create: Create) -> Result<Arc<dyn Store>, StoreError> {
+    match location {
+        Location::Sqlite(path) => Ok(Arc::new(SqliteStore::open(path, create).await?)),
+        Location::Postgres(_) => Err(StoreError::Unsupported(
+            "PostgreSQL is not supported yet: use a SQLite file (sqlite:PATH)".into(),
+        )),
+    }
 }
 
 /// A whole snapshot of `store`, with the version it is at.
 pub async fn snapshot(
-    store: &impl Store,
+    store: &dyn Store,
     catalogue: Arc<Catalogue>,
 ) -> Result<(Snapshot, Version), StoreError> {
     let (objects, version) = store.load().await?;
     let mut snapshot = Snapshot::new(catalogue);
-    for object in objects {
-        snapshot.put(object);
+    for stored in objects {
+        snapshot.put(stored.object);
     }
     Ok((snapshot, version))
 }

@@ -2,22 +2,29 @@
 //! migrations applied when the file is opened.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use phoneboot_model::{FieldError, Kind, Object};
+use phoneboot_model::{Kind, Object};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use tokio::sync::watch;
 
-use crate::{Change, Op, Store, StoreError, Version, Write};
+use crate::constraints::{Facts, Wanted, fold};
+use crate::{
+    BoxFuture, Change, Create, Location, Mode, Op, Store, StoreError, Stored, Version, Violation,
+    Write,
+};
 
 /// The SQLite implementation of [`Store`].
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    location: Location,
+    /// Moves on every commit made through this handle (its clones included).
+    wake: watch::Sender<Version>,
 }
 
 fn migrator() -> Migrator {
@@ -31,26 +38,28 @@ fn migrator() -> Migrator {
     Migrator::with_migrations(migrations)
 }
 
-fn fold(key: &str) -> String {
-    key.to_ascii_lowercase()
-}
-
 fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-fn refused(field: impl Into<String>, reason: impl Into<String>) -> StoreError {
-    StoreError::Refused(FieldError::new(field, reason))
-}
+/// Rows per multi-row statement (at most 6 values each, well under SQLite's variable limit).
+const CHUNK: usize = 400;
+
+/// At most this many of an object's users are named when it cannot be deleted.
+const USERS_SHOWN: i64 = 3;
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file and brings its schema up to date.
-    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+    /// Opens the database file (creating it only if `create` allows) and brings its schema up
+    /// to date.
+    pub async fn open(path: &Path, create: Create) -> Result<Self, StoreError> {
+        if create == Create::Never && !path.exists() {
+            return Err(StoreError::Absent(path.display().to_string()));
+        }
         let options = SqliteConnectOptions::new()
             .filename(path)
-            .create_if_missing(true)
+            .create_if_missing(create == Create::IfMissing)
             .journal_mode(SqliteJournalMode::Wal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
@@ -59,311 +68,68 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         migrator().run(&pool).await?;
-        Ok(Self { pool })
+        let head = head(&pool).await?;
+        Ok(Self {
+            pool,
+            location: Location::Sqlite(PathBuf::from(path)),
+            wake: watch::Sender::new(head),
+        })
     }
 
+    /// Deletes one object after the steps before it were written; `Err` holds some of its
+    /// users when others still name it.
     async fn delete(
         tx: &mut SqliteConnection,
         kind: Kind,
         key: &str,
-    ) -> Result<String, StoreError> {
+    ) -> Result<Result<String, Vec<(Kind, String)>>, StoreError> {
         let folded = fold(key);
         let users = sqlx::query(
             "SELECT o.kind, o.key FROM refs r JOIN objects o ON o.kind = r.kind AND o.fold = r.fold
-             WHERE r.to_kind = $1 AND r.to_fold = $2 ORDER BY o.kind, o.fold LIMIT 4",
+             WHERE r.to_kind = $1 AND r.to_fold = $2 ORDER BY o.kind, o.fold LIMIT $3",
         )
         .bind(kind.as_str())
         .bind(&folded)
+        .bind(USERS_SHOWN + 1)
         .fetch_all(&mut *tx)
         .await?;
         if !users.is_empty() {
-            let names: Vec<String> = users
-                .iter()
-                .take(3)
-                .map(|r| {
-                    let k: String = r.try_get(0).unwrap_or_default();
-                    let n: String = r.try_get(1).unwrap_or_default();
-                    format!("{k} {n:?}")
-                })
-                .collect();
-            let more = if users.len() > 3 { " and more" } else { "" };
-            return Err(refused(
-                kind.as_str(),
-                format!(
-                    "{kind} {key:?} is used by {}{more}; change those first",
-                    names.join(", ")
-                ),
-            ));
+            let mut by = Vec::with_capacity(users.len());
+            for row in users {
+                let (k, name): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+                by.push((parse_kind(&k, &name)?, name));
+            }
+            return Ok(Err(by));
         }
         let row = sqlx::query("DELETE FROM objects WHERE kind = $1 AND fold = $2 RETURNING key")
             .bind(kind.as_str())
             .bind(&folded)
-            .fetch_optional(&mut *tx)
-            .await?;
-        match row {
-            Some(row) => Ok(row.try_get(0)?),
-            None => Err(StoreError::NotFound {
-                kind,
-                key: key.to_owned(),
-            }),
-        }
-    }
-}
-
-/// The field of a referring object that names an object of `kind`.
-fn ref_field(kind: Kind) -> &'static str {
-    match kind {
-        Kind::CallManager => "members",
-        Kind::CmGroup => "cm_group",
-        Kind::DateTimeGroup => "date_time",
-        Kind::DevicePool => "pool",
-        Kind::DialPlan => "dial_plan",
-        Kind::Softkeys => "softkeys",
-        Kind::FeaturePolicy => "feature_policy",
-        Kind::User => "user",
-        Kind::Device => "device",
-        Kind::Params => "params",
-    }
-}
-
-fn decode(kind: &str, key: &str, body: &str) -> Result<Object, StoreError> {
-    let corrupt = |reason: String| StoreError::Corrupt {
-        kind: kind.to_owned(),
-        key: key.to_owned(),
-        reason,
-    };
-    let k = Kind::from_str(kind).map_err(|e| corrupt(e.to_string()))?;
-    Object::from_json(k, body).map_err(|e| corrupt(e.to_string()))
-}
-
-impl Store for SqliteStore {
-    async fn load(&self) -> Result<(Vec<Object>, Version), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let version: Version = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM changes")
             .fetch_one(&mut *tx)
             .await?;
-        let rows = sqlx::query("SELECT kind, key, body FROM objects")
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        let mut objects = Vec::with_capacity(rows.len());
-        for row in rows {
-            let (kind, key, body): (String, String, String) =
-                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-            objects.push(decode(&kind, &key, &body)?);
-        }
-        Ok((objects, version))
+        Ok(Ok(row.try_get(0)?))
     }
 
-    async fn head(&self) -> Result<Version, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM changes")
-                .fetch_one(&self.pool)
-                .await?,
-        )
-    }
-
-    async fn changes_since(&self, version: Version, limit: u32) -> Result<Vec<Change>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT version, kind, key, op FROM changes WHERE version > $1 ORDER BY version LIMIT $2",
-        )
-        .bind(version)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|row| {
-                let (version, kind, key, op): (Version, String, String, String) = (
+    /// The facts of `wanted`, read in the write's transaction.
+    async fn facts(tx: &mut SqliteConnection, wanted: &Wanted) -> Result<Facts, StoreError> {
+        let mut facts = Facts::default();
+        for chunk in wanted.keys.chunks(CHUNK) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "SELECT kind, fold, key, version FROM objects WHERE (kind, fold) IN (VALUES ",
+            );
+            push_keys(&mut q, chunk);
+            for row in q.build().fetch_all(&mut *tx).await? {
+                let (kind, folded, key, version): (String, String, String, Version) = (
                     row.try_get(0)?,
                     row.try_get(1)?,
                     row.try_get(2)?,
                     row.try_get(3)?,
                 );
-                let kind = Kind::from_str(&kind).map_err(|e| StoreError::Corrupt {
-                    kind: kind.clone(),
-                    key: key.clone(),
-                    reason: e.to_string(),
-                })?;
-                let op = if op == "delete" { Op::Delete } else { Op::Put };
-                Ok(Change {
-                    version,
-                    kind,
-                    key,
-                    op,
-                })
-            })
-            .collect()
-    }
-
-    async fn get(&self, kind: Kind, key: &str) -> Result<Option<Object>, StoreError> {
-        let row = sqlx::query("SELECT key, body FROM objects WHERE kind = $1 AND fold = $2")
-            .bind(kind.as_str())
-            .bind(fold(key))
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| {
-            let (key, body): (String, String) = (row.try_get(0)?, row.try_get(1)?);
-            decode(kind.as_str(), &key, &body)
-        })
-        .transpose()
-    }
-
-    async fn list(&self, kind: Kind) -> Result<Vec<Object>, StoreError> {
-        let rows = sqlx::query("SELECT key, body FROM objects WHERE kind = $1 ORDER BY fold")
-            .bind(kind.as_str())
-            .fetch_all(&self.pool)
-            .await?;
-        rows.into_iter()
-            .map(|row| {
-                let (key, body): (String, String) = (row.try_get(0)?, row.try_get(1)?);
-                decode(kind.as_str(), &key, &body)
-            })
-            .collect()
-    }
-
-    async fn get_many(&self, keys: &[(Kind, String)]) -> Result<Vec<Object>, StoreError> {
-        let mut objects = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(CHUNK) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "SELECT kind, key, body FROM objects WHERE (kind, fold) IN (VALUES ",
-            );
-            let mut list = q.separated(", ");
-            for (kind, key) in chunk {
-                list.push("(")
-                    .push_bind_unseparated(kind.as_str())
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(fold(key))
-                    .push_unseparated(")");
-            }
-            q.push(")");
-            for row in q.build().fetch_all(&self.pool).await? {
-                let (kind, key, body): (String, String, String) =
-                    (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-                objects.push(decode(&kind, &key, &body)?);
-            }
-        }
-        Ok(objects)
-    }
-
-    async fn referrers(&self, kind: Kind, key: &str) -> Result<Vec<Object>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT o.kind, o.key, o.body FROM refs r JOIN objects o ON o.kind = r.kind AND o.fold = r.fold
-             WHERE r.to_kind = $1 AND r.to_fold = $2 ORDER BY o.kind, o.fold",
-        )
-        .bind(kind.as_str())
-        .bind(fold(key))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|row| {
-                let (kind, key, body): (String, String, String) =
-                    (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-                decode(&kind, &key, &body)
-            })
-            .collect()
-    }
-
-    async fn write(&self, writes: Vec<Write>) -> Result<Version, StoreError> {
-        // IMMEDIATE: take the write lock first, so that a concurrent writer waits (busy
-        // timeout) instead of failing when a read transaction would have to upgrade. Holding
-        // it, the versions this write gets are known in advance: head + 1, head + 2, ...
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let at = now();
-        let mut head: Version = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM changes")
-            .fetch_one(&mut *tx)
-            .await?;
-        let mut known = Known::load(&mut tx, &writes).await?;
-        let mut pending: Vec<(Version, &Object)> = Vec::new();
-        for write in &writes {
-            head += 1;
-            match write {
-                Write::Put(object) => {
-                    known.admit(object)?;
-                    pending.push((head, object));
-                }
-                Write::Delete(kind, key) => {
-                    // Earlier puts reach the database first: the delete may concern them.
-                    flush(&mut tx, &mut pending, at).await?;
-                    let stored = Self::delete(&mut tx, *kind, key).await?;
-                    sqlx::query(
-                        "INSERT INTO changes (version, kind, key, op, at) \
-                         VALUES ($1, $2, $3, 'delete', $4)",
-                    )
-                    .bind(head)
-                    .bind(kind.as_str())
-                    .bind(&stored)
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await?;
-                    known.forget(*kind, key);
-                }
-            }
-        }
-        flush(&mut tx, &mut pending, at).await?;
-        tx.commit().await?;
-        Ok(head)
-    }
-}
-
-/// Rows per multi-row statement (at most 6 values each, well under SQLite's variable limit).
-const CHUNK: usize = 400;
-
-/// What a write must know of the database to check its puts without a query per row: which
-/// of the objects they name exist, and who holds the second keys (MACs) they use. Updated as
-/// the write goes, so that one batch may add a pool and then devices in it.
-struct Known {
-    present: HashSet<(Kind, String)>,
-    /// (kind, second key) -> (folded key, key as stored) of its holder.
-    alt_owner: HashMap<(Kind, String), (String, String)>,
-    alt_of: HashMap<(Kind, String), String>,
-}
-
-impl Known {
-    async fn load(tx: &mut SqliteConnection, writes: &[Write]) -> Result<Self, StoreError> {
-        let puts: Vec<&Object> = writes
-            .iter()
-            .filter_map(|w| match w {
-                Write::Put(o) => Some(o),
-                Write::Delete(..) => None,
-            })
-            .collect();
-        let mut wanted: Vec<(Kind, String)> = puts
-            .iter()
-            .flat_map(|o| o.refs())
-            .map(|(k, key)| (k, fold(&key)))
-            .collect();
-        wanted.sort();
-        wanted.dedup();
-        let mut present = HashSet::new();
-        for chunk in wanted.chunks(CHUNK) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "SELECT kind, fold FROM objects WHERE (kind, fold) IN (VALUES ",
-            );
-            let mut list = q.separated(", ");
-            for (kind, key) in chunk {
-                list.push("(")
-                    .push_bind_unseparated(kind.as_str())
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(key.as_str())
-                    .push_unseparated(")");
-            }
-            q.push(")");
-            for row in q.build().fetch_all(&mut *tx).await? {
-                let (kind, key): (String, String) = (row.try_get(0)?, row.try_get(1)?);
-                if let Ok(kind) = Kind::from_str(&kind) {
-                    present.insert((kind, key));
-                }
+                facts.exists(parse_kind(&kind, &key)?, folded, version, key);
             }
         }
         // Second keys: who holds the ones this write uses, and which ones the written
         // objects hold now (a device changing its MAC frees the old one).
-        let mut alt_owner = HashMap::new();
-        let mut alt_of = HashMap::new();
-        let with_alt: Vec<(String, String)> = puts
-            .iter()
-            .filter_map(|o| o.alt_key().map(|a| (fold(o.key()), a)))
-            .collect();
-        for chunk in with_alt.chunks(CHUNK) {
+        for chunk in wanted.alts.chunks(CHUNK) {
             let mut q = QueryBuilder::<Sqlite>::new(
                 "SELECT kind, fold, alt, key FROM objects WHERE alt IS NOT NULL AND (alt IN (",
             );
@@ -378,63 +144,342 @@ impl Known {
             }
             q.push("))");
             for row in q.build().fetch_all(&mut *tx).await? {
-                let (kind, key, alt, stored): (String, String, String, String) = (
+                let (kind, folded, alt, key): (String, String, String, String) = (
                     row.try_get(0)?,
                     row.try_get(1)?,
                     row.try_get(2)?,
                     row.try_get(3)?,
                 );
-                if let Ok(kind) = Kind::from_str(&kind) {
-                    alt_owner.insert((kind, alt.clone()), (key.clone(), stored));
-                    alt_of.insert((kind, key), alt);
-                }
+                facts.holds(parse_kind(&kind, &key)?, (folded, key), alt);
             }
         }
-        Ok(Self {
-            present,
-            alt_owner,
-            alt_of,
+        Ok(facts)
+    }
+
+    async fn write_in(&self, writes: Vec<Write>, mode: Mode) -> Result<Version, StoreError> {
+        // IMMEDIATE: take the write lock first, so that a concurrent writer (another process
+        // too) waits (busy timeout) instead of failing when a read transaction would have to
+        // upgrade. Holding it, the versions this write gets are known in advance: head + 1,
+        // head + 2, ... and every check below sees the database no other writer can change.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let at = now();
+        let mut head: Version = head(&mut *tx).await?;
+        let mut facts = Self::facts(&mut tx, &Wanted::of(&writes)).await?;
+        let mut pending: Vec<(Version, &Object)> = Vec::new();
+        let mut refused = Vec::new();
+        for (index, write) in writes.iter().enumerate() {
+            let version = head + 1;
+            if let Err(violation) = facts.admit(write, version) {
+                refused.push((index, violation));
+                continue;
+            }
+            match write {
+                Write::Insert(object) | Write::Put(object) | Write::Update { object, .. } => {
+                    pending.push((version, object));
+                }
+                Write::Delete { kind, key, .. } => {
+                    // Earlier puts reach the database first: the delete may concern them.
+                    flush(&mut tx, &mut pending, at).await?;
+                    let stored = match Self::delete(&mut tx, *kind, key).await? {
+                        Ok(stored) => stored,
+                        Err(by) => {
+                            refused.push((
+                                index,
+                                Violation::InUse {
+                                    kind: *kind,
+                                    key: key.clone(),
+                                    by,
+                                },
+                            ));
+                            continue;
+                        }
+                    };
+                    sqlx::query(
+                        "INSERT INTO changes (version, kind, key, op, at) \
+                         VALUES ($1, $2, $3, 'delete', $4)",
+                    )
+                    .bind(version)
+                    .bind(kind.as_str())
+                    .bind(&stored)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                    facts.forget(*kind, key);
+                }
+            }
+            head = version;
+        }
+        // Written even when something was refused or it is a dry run: a rule only the database
+        // itself enforces must fail here exactly as it would for real.
+        flush(&mut tx, &mut pending, at).await?;
+        if !refused.is_empty() {
+            tx.rollback().await?;
+            return Err(StoreError::Refused(refused));
+        }
+        match mode {
+            Mode::DryRun => tx.rollback().await?,
+            Mode::Commit => {
+                tx.commit().await?;
+                self.wake.send_replace(head);
+            }
+        }
+        Ok(head)
+    }
+}
+
+async fn head<'e>(executor: impl sqlx::SqliteExecutor<'e>) -> Result<Version, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM changes")
+            .fetch_one(executor)
+            .await?,
+    )
+}
+
+fn parse_kind(kind: &str, key: &str) -> Result<Kind, StoreError> {
+    Kind::from_str(kind).map_err(|e| StoreError::Corrupt {
+        kind: kind.to_owned(),
+        key: key.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+fn decode(kind: &str, key: &str, body: &str, version: Version) -> Result<Stored, StoreError> {
+    let k = parse_kind(kind, key)?;
+    let object = Object::from_json(k, body).map_err(|e| StoreError::Corrupt {
+        kind: kind.to_owned(),
+        key: key.to_owned(),
+        reason: e.to_string(),
+    })?;
+    Ok(Stored { object, version })
+}
+
+/// Reads `(kind, key, body, version)` rows.
+fn decode_rows(rows: Vec<sqlx::sqlite::SqliteRow>) -> Result<Vec<Stored>, StoreError> {
+    rows.into_iter()
+        .map(|row| {
+            let (kind, key, body, version): (String, String, String, Version) = (
+                row.try_get(0)?,
+                row.try_get(1)?,
+                row.try_get(2)?,
+                row.try_get(3)?,
+            );
+            decode(&kind, &key, &body, version)
+        })
+        .collect()
+}
+
+/// `(kind, fold), (kind, fold), ...)` for an `IN (VALUES ` list.
+fn push_keys(q: &mut QueryBuilder<Sqlite>, keys: &[(Kind, String)]) {
+    let mut list = q.separated(", ");
+    for (kind, key) in keys {
+        list.push("(")
+            .push_bind_unseparated(kind.as_str())
+            .push_unseparated(", ")
+            .push_bind_unseparated(key.clone())
+            .push_unseparated(")");
+    }
+    q.push(")");
+}
+
+impl Store for SqliteStore {
+    fn location(&self) -> &Location {
+        &self.location
+    }
+
+    fn load(&self) -> BoxFuture<'_, Result<(Vec<Stored>, Version), StoreError>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            let version = head(&mut *tx).await?;
+            let rows = sqlx::query("SELECT kind, key, body, version FROM objects")
+                .fetch_all(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok((decode_rows(rows)?, version))
         })
     }
 
-    /// Checks one put against what exists (in the database or earlier in this write), and
-    /// records it.
-    fn admit(&mut self, object: &Object) -> Result<(), StoreError> {
-        let kind = object.kind();
-        let key = fold(object.key());
-        for (to_kind, to_key) in object.refs() {
-            if !self.present.contains(&(to_kind, fold(&to_key))) {
-                return Err(refused(
-                    ref_field(to_kind),
-                    format!("{to_kind} {to_key:?} does not exist; add it first"),
-                ));
-            }
-        }
-        if let Some(alt) = object.alt_key() {
-            if let Some((owner_key, owner)) = self.alt_owner.get(&(kind, alt.clone()))
-                && *owner_key != key
-            {
-                return Err(refused(
-                    "mac",
-                    format!("{alt} already belongs to {kind} {owner:?}"),
-                ));
-            }
-            if let Some(old) = self.alt_of.insert((kind, key.clone()), alt.clone()) {
-                self.alt_owner.remove(&(kind, old));
-            }
-            self.alt_owner
-                .insert((kind, alt), (key.clone(), object.key().to_owned()));
-        }
-        self.present.insert((kind, key));
-        Ok(())
+    fn head(&self) -> BoxFuture<'_, Result<Version, StoreError>> {
+        Box::pin(head(&self.pool))
     }
 
-    fn forget(&mut self, kind: Kind, key: &str) {
-        let key = fold(key);
-        if let Some(alt) = self.alt_of.remove(&(kind, key.clone())) {
-            self.alt_owner.remove(&(kind, alt));
-        }
-        self.present.remove(&(kind, key));
+    fn changes_since(
+        &self,
+        version: Version,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<Change>, StoreError>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT version, kind, key, op FROM changes WHERE version > $1 \
+                 ORDER BY version LIMIT $2",
+            )
+            .bind(version)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+            rows.into_iter()
+                .map(|row| {
+                    let (version, kind, key, op): (Version, String, String, String) = (
+                        row.try_get(0)?,
+                        row.try_get(1)?,
+                        row.try_get(2)?,
+                        row.try_get(3)?,
+                    );
+                    Ok(Change {
+                        version,
+                        kind: parse_kind(&kind, &key)?,
+                        key,
+                        op: if op == "delete" { Op::Delete } else { Op::Put },
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn get<'a>(
+        &'a self,
+        kind: Kind,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Stored>, StoreError>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT kind, key, body, version FROM objects WHERE kind = $1 AND fold = $2",
+            )
+            .bind(kind.as_str())
+            .bind(fold(key))
+            .fetch_all(&self.pool)
+            .await?;
+            Ok(decode_rows(rows)?.pop())
+        })
+    }
+
+    fn get_many<'a>(
+        &'a self,
+        keys: &'a [(Kind, String)],
+    ) -> BoxFuture<'a, Result<Vec<Stored>, StoreError>> {
+        Box::pin(async move {
+            let mut objects = Vec::with_capacity(keys.len());
+            for chunk in keys.chunks(CHUNK) {
+                let folded: Vec<(Kind, String)> =
+                    chunk.iter().map(|(k, key)| (*k, fold(key))).collect();
+                let mut q = QueryBuilder::<Sqlite>::new(
+                    "SELECT kind, key, body, version FROM objects WHERE (kind, fold) IN (VALUES ",
+                );
+                push_keys(&mut q, &folded);
+                objects.extend(decode_rows(q.build().fetch_all(&self.pool).await?)?);
+            }
+            Ok(objects)
+        })
+    }
+
+    fn list(&self, kind: Kind) -> BoxFuture<'_, Result<Vec<Stored>, StoreError>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT kind, key, body, version FROM objects WHERE kind = $1 ORDER BY fold",
+            )
+            .bind(kind.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+            decode_rows(rows)
+        })
+    }
+
+    fn referrers<'a>(
+        &'a self,
+        kind: Kind,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Stored>, StoreError>> {
+        Box::pin(async move {
+            let rows = sqlx::query(
+                "SELECT o.kind, o.key, o.body, o.version FROM refs r \
+                 JOIN objects o ON o.kind = r.kind AND o.fold = r.fold \
+                 WHERE r.to_kind = $1 AND r.to_fold = $2 ORDER BY o.kind, o.fold",
+            )
+            .bind(kind.as_str())
+            .bind(fold(key))
+            .fetch_all(&self.pool)
+            .await?;
+            decode_rows(rows)
+        })
+    }
+
+    fn write(&self, writes: Vec<Write>, mode: Mode) -> BoxFuture<'_, Result<Version, StoreError>> {
+        Box::pin(self.write_in(writes, mode))
+    }
+
+    fn wake(&self) -> watch::Receiver<Version> {
+        self.wake.subscribe()
+    }
+
+    fn backup<'a>(&'a self, to: &'a Path) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            if to.exists() {
+                return Err(StoreError::Io(std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    format!("{} exists already; a backup never overwrites", to.display()),
+                )));
+            }
+            // VACUUM INTO copies one consistent read transaction into a new, compact file
+            // (WAL content included) while other connections go on reading and writing.
+            sqlx::query("VACUUM INTO $1")
+                .bind(to.to_string_lossy().into_owned())
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
+        Box::pin(async move {
+            let mut problems = Vec::new();
+            for row in sqlx::query("PRAGMA integrity_check")
+                .fetch_all(&self.pool)
+                .await?
+            {
+                let line: String = row.try_get(0)?;
+                if line != "ok" {
+                    problems.push(line);
+                }
+            }
+            for row in sqlx::query("PRAGMA foreign_key_check")
+                .fetch_all(&self.pool)
+                .await?
+            {
+                let (table, rowid): (String, Option<i64>) = (row.try_get(0)?, row.try_get(1)?);
+                let parent: String = row.try_get(2)?;
+                problems.push(format!(
+                    "table {table}, row {}: names a missing row of {parent}",
+                    rowid.map_or_else(|| "?".into(), |r| r.to_string())
+                ));
+            }
+            // Every row must read as an object of this version of phoneboot.
+            for row in sqlx::query("SELECT kind, key, body, version FROM objects")
+                .fetch_all(&self.pool)
+                .await?
+            {
+                let (kind, key, body, version): (String, String, String, Version) = (
+                    row.try_get(0)?,
+                    row.try_get(1)?,
+                    row.try_get(2)?,
+                    row.try_get(3)?,
+                );
+                if let Err(e) = decode(&kind, &key, &body, version) {
+                    problems.push(e.to_string());
+                }
+            }
+            Ok(problems)
+        })
+    }
+
+    fn close(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            // TRUNCATE: every page of the log goes into the main file and the log is emptied,
+            // so that the main file alone is the whole database (a `cp` of it is complete).
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await?;
+            self.pool.close().await;
+            Ok(())
+        })
     }
 }
 
@@ -457,7 +502,8 @@ async fn flush(
         });
         q.build().execute(&mut *tx).await?;
         // The same object twice in a chunk: its last state is the one kept.
-        let mut last: HashMap<(Kind, String), usize> = HashMap::new();
+        let mut last: std::collections::HashMap<(Kind, String), usize> =
+            std::collections::HashMap::new();
         for (i, (_, o)) in chunk.iter().enumerate() {
             last.insert((o.kind(), fold(o.key())), i);
         }
@@ -483,16 +529,12 @@ async fn flush(
              body = excluded.body, version = excluded.version",
         );
         q.build().execute(&mut *tx).await?;
+        let keys: Vec<(Kind, String)> = rows
+            .iter()
+            .map(|(_, o)| (o.kind(), fold(o.key())))
+            .collect();
         let mut q = QueryBuilder::<Sqlite>::new("DELETE FROM refs WHERE (kind, fold) IN (VALUES ");
-        let mut list = q.separated(", ");
-        for (_, o) in &rows {
-            list.push("(")
-                .push_bind_unseparated(o.kind().as_str())
-                .push_unseparated(", ")
-                .push_bind_unseparated(fold(o.key()))
-                .push_unseparated(")");
-        }
-        q.push(")");
+        push_keys(&mut q, &keys);
         q.build().execute(&mut *tx).await?;
         let refs: Vec<(Kind, String, Kind, String)> = rows
             .iter()

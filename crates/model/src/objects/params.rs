@@ -19,6 +19,20 @@ pub enum BuildCnf {
     None,
 }
 
+/// Enterprise parameter "Multiple Login Behavior": what a second Extension Mobility login of
+/// a user already logged in elsewhere does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MultipleLogin {
+    /// Refused (CUCM's default).
+    #[default]
+    NotAllowed,
+    /// The user is logged in on both devices.
+    Allowed,
+    /// The user is logged out of the other device.
+    AutoLogout,
+}
+
 /// Service and enterprise parameters (one row).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +53,9 @@ pub struct Params {
     pub ssh_user: String,
     #[serde(default, deserialize_with = "value::flexible_text")]
     pub ssh_password: String,
+    /// Extension Mobility's "Multiple Login Behavior".
+    #[serde(default)]
+    pub em_multiple_login: MultipleLogin,
 }
 
 fn yes() -> bool {
@@ -61,6 +78,7 @@ impl Default for Params {
             urls: Urls::default(),
             ssh_user: String::new(),
             ssh_password: String::new(),
+            em_multiple_login: MultipleLogin::NotAllowed,
         }
     }
 }

@@ -1,0 +1,99 @@
+//! The secret values of the database — SIP passwords and the phones' SSH password — in one
+//! place, so that showing, listing and exporting without them cannot miss one.
+
+use crate::objects::Line;
+use crate::snapshot::Object;
+
+/// What a shown secret looks like instead of itself.
+pub const MASK: &str = "********";
+
+impl Object {
+    /// Replaces every secret that is set by `with` (an empty `with` leaves the object as if
+    /// it had none).
+    pub fn mask_secrets(&mut self, with: &str) {
+        let mask = |s: &mut String| {
+            if !s.is_empty() {
+                with.clone_into(s);
+            }
+        };
+        match self {
+            Self::Device(d) => d.lines.iter_mut().for_each(|l| mask(&mut l.auth_password)),
+            Self::User(u) => {
+                if let Some(p) = &mut u.profile {
+                    p.lines.iter_mut().for_each(|l| mask(&mut l.auth_password));
+                }
+            }
+            Self::Params(p) => mask(&mut p.ssh_password),
+            _ => {}
+        }
+    }
+
+    /// True when some secret is set.
+    pub fn has_secrets(&self) -> bool {
+        let mut masked = self.clone();
+        masked.mask_secrets("");
+        masked != *self
+    }
+
+    /// Takes the secrets `old` holds for the same places — a line's password by its
+    /// directory number — where this object has none: what an import of a file exported
+    /// without secrets does with the objects it replaces.
+    pub fn keep_secrets_of(&mut self, old: &Self) {
+        fn lines(new: &mut [Line], old: &[Line]) {
+            for line in new.iter_mut().filter(|l| l.auth_password.is_empty()) {
+                if let Some(was) = old.iter().find(|o| o.dn == line.dn) {
+                    line.auth_password.clone_from(&was.auth_password);
+                }
+            }
+        }
+        match (self, old) {
+            (Self::Device(d), Self::Device(o)) => lines(&mut d.lines, &o.lines),
+            (Self::User(u), Self::User(o)) => {
+                if let (Some(p), Some(q)) = (&mut u.profile, &o.profile) {
+                    lines(&mut p.lines, &q.lines);
+                }
+            }
+            (Self::Params(p), Self::Params(o)) if p.ssh_password.is_empty() => {
+                p.ssh_password.clone_from(&o.ssh_password);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::objects::*;
+
+    fn phone() -> Object {
+        let mut d = Device::phone("001122334455".parse().unwrap(), "8841", Protocol::Sip, "P");
+        let mut line = Line::new("1001");
+        line.auth_password = "s3cret".into();
+        d.lines = vec![line, Line::new("1002")];
+        Object::Device(d)
+    }
+
+    #[test]
+    fn secrets_are_masked_where_set_and_taken_back_by_directory_number() {
+        let original = phone();
+        let mut shown = original.clone();
+        shown.mask_secrets(MASK);
+        let Object::Device(d) = &shown else {
+            unreachable!()
+        };
+        assert_eq!(d.lines[0].auth_password, MASK);
+        assert_eq!(d.lines[1].auth_password, "", "no secret, nothing to mask");
+        let mut exported = original.clone();
+        exported.mask_secrets("");
+        assert!(original.has_secrets() && !exported.has_secrets());
+        exported.keep_secrets_of(&original);
+        assert_eq!(exported, original);
+        let mut params = Object::Params(Params {
+            ssh_password: "x".into(),
+            ..Params::default()
+        });
+        params.mask_secrets(MASK);
+        assert!(params.has_secrets(), "masked, but still set");
+    }
+}
