@@ -55,9 +55,10 @@ use phoneboot_model::Kind;
 )]
 struct Cli {
     /// Log filter: error, warn, info, debug, trace, or a tracing directive such as
-    /// `phoneboot_server=debug`. RUST_LOG overrides it.
-    #[arg(long, global = true, env = "PHONEBOOT_LOG", default_value = "info")]
-    log_level: String,
+    /// `phoneboot_server=debug`. RUST_LOG overrides it; without either, `serve` takes the
+    /// configuration file's [log] level. [default: info]
+    #[arg(long, global = true, env = "PHONEBOOT_LOG")]
+    log_level: Option<String>,
 
     #[command(subcommand)]
     command: Command,
@@ -123,7 +124,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log_level);
+    let log = init_logging(cli.log_level.as_deref());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -136,7 +137,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => serve::run(*args).await,
+            Command::Serve(args) => serve::run(*args, log).await,
             Command::Counters(args) => counters::run(args).await,
             Command::File(args) => file::run(args),
             Command::Dhcp(args) => dhcp::run(args),
@@ -180,14 +181,61 @@ fn stdout_failed(e: &std::io::Error) -> ! {
     std::process::exit(1);
 }
 
-fn init_logging(level: &str) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
+/// The log filter in force, and whether a configuration file may change it.
+#[derive(Clone)]
+struct LogControl {
+    filter: tracing_subscriber::reload::Handle<
+        tracing_subscriber::EnvFilter,
+        tracing_subscriber::Registry,
+    >,
+    /// RUST_LOG or --log-level chose the filter: a file's [log] level does not apply.
+    pinned: bool,
+}
+
+impl std::fmt::Debug for LogControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LogControl(pinned: {})", self.pinned)
+    }
+}
+
+impl LogControl {
+    /// Applies a configuration file's `[log] level` (nothing when the command line or
+    /// RUST_LOG chose, or the file sets none).
+    fn apply_file_level(&self, level: Option<&str>) {
+        if self.pinned {
+            return;
+        }
+        let level = level.unwrap_or("info");
+        match tracing_subscriber::EnvFilter::try_new(level) {
+            Ok(filter) => {
+                if self.filter.reload(filter).is_ok() {
+                    tracing::info!("log level {level}");
+                }
+            }
+            Err(e) => tracing::warn!("[log] level {level:?} is not a log filter: {e}"),
+        }
+    }
+}
+
+fn init_logging(level: Option<&str>) -> LogControl {
+    use tracing_subscriber::prelude::*;
+    use tracing_subscriber::{EnvFilter, fmt, reload};
+    let from_env = EnvFilter::try_from_default_env().ok();
+    let pinned = from_env.is_some() || level.is_some();
+    let filter = from_env
+        .or_else(|| EnvFilter::try_new(level.unwrap_or("info")).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let (filter, handle) = reload::Layer::new(filter);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            fmt::layer()
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_writer(std::io::stderr),
+        )
         .init();
+    LogControl {
+        filter: handle,
+        pinned,
+    }
 }

@@ -4,15 +4,21 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
-use phoneboot_server::Server;
 use phoneboot_server::config::{
-    AdminSection, BusyReply, ClusterSection, Config, DatabaseSection, HttpSection, RemoteSection,
-    Settings, TftpSection,
+    AdminSection, BusyReply, ClusterSection, Config, DatabaseSection, HttpSection, LogSection,
+    RemoteSection, Settings, TftpSection,
 };
-use tracing::info;
+use phoneboot_server::{Handle, Server};
+use phoneboot_store::Create;
+use tracing::{info, warn};
 
-#[derive(Debug, Args)]
+use crate::LogControl;
+
+#[derive(Debug, Clone, Args)]
 #[command(after_help = "\
+SIGHUP reads the configuration file again and takes in, without a restart, the roots and
+alternate locations, alternate servers, serving count, busy answer, transfer limits and
+[log] level; a file that does not validate is refused and the old configuration serves on.
 Port 69 needs root or CAP_NET_BIND_SERVICE. As an ordinary user, listen on a high port:
     phoneboot serve --tftp-listen 0.0.0.0:6969
 In production, either run as a systemd service with AmbientCapabilities=CAP_NET_BIND_SERVICE,
@@ -144,6 +150,10 @@ pub(crate) struct ServeArgs {
     /// Memory for cached file contents. [default: 1073741824]
     #[arg(long, env = "PHONEBOOT_CACHE_MAX_BYTES", value_name = "BYTES")]
     cache_max_bytes: Option<u64>,
+
+    /// Check the configuration (file and flags, roots, database) and exit without serving.
+    #[arg(long)]
+    check_config: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -152,24 +162,20 @@ pub(crate) enum BusyArg {
     Drop,
 }
 
-pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let file = match &args.config {
-        Some(path) => Settings::load(path)?,
-        None => Settings::default(),
-    };
-    let default_root = args.root.is_none() && file.root.is_none();
-    let flags = Settings {
-        root: args.root,
-        alternate_roots: (!args.alternate_roots.is_empty()).then_some(args.alternate_roots),
+/// The command line as a layer of settings, over the file's.
+fn flags(args: &ServeArgs) -> Settings {
+    Settings {
+        root: args.root.clone(),
+        alternate_roots: (!args.alternate_roots.is_empty()).then(|| args.alternate_roots.clone()),
         case_insensitive: args.case_sensitive.then_some(false),
         tftp: TftpSection {
-            listen: (!args.tftp_listen.is_empty()).then_some(args.tftp_listen),
+            listen: (!args.tftp_listen.is_empty()).then(|| args.tftp_listen.clone()),
             max_serving_count: args.max_serving_count,
             busy_reply: args.busy_reply.map(|b| match b {
                 BusyArg::Error => BusyReply::Error,
                 BusyArg::Drop => BusyReply::Drop,
             }),
-            busy_message: args.busy_message,
+            busy_message: args.busy_message.clone(),
             max_blksize: args.max_blksize,
             max_windowsize: args.max_windowsize,
             timeout_ms: args.timeout_ms,
@@ -177,7 +183,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
             retries: args.retries,
             final_retries: args.final_retries,
             unanswered_retries: args.unanswered_retries,
-            rollover: args.rollover,
+            rollover: args.rollover.clone(),
             recv_buffer_bytes: args.recv_buffer,
             cache_max_bytes: args.cache_max_bytes,
             cache_at_startup: args.cache_at_startup.then_some(true),
@@ -187,26 +193,44 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
             vec![ClusterSection {
                 name: "command line".to_owned(),
                 enabled: true,
-                servers: args.alternate_servers,
+                servers: args.alternate_servers.clone(),
             }]
         }),
         remote: RemoteSection::default(),
         http: HttpSection {
-            listen: (!args.http_listen.is_empty()).then_some(args.http_listen),
+            listen: (!args.http_listen.is_empty()).then(|| args.http_listen.clone()),
             retry_after_secs: None,
         },
         admin: AdminSection {
-            listen: args.admin_listen,
+            listen: args.admin_listen.clone(),
         },
         database: DatabaseSection {
-            url: args.database,
+            url: args.database.clone(),
             path: None,
-            models: args.models,
+            models: args.models.clone(),
             poll_ms: None,
             profile_converter: None,
         },
+        log: LogSection::default(),
+    }
+}
+
+/// The file (read again each time) under the command line, validated.
+fn load(args: &ServeArgs) -> anyhow::Result<(Config, bool)> {
+    let file = match &args.config {
+        Some(path) => Settings::load(path)?,
+        None => Settings::default(),
     };
-    let config = Config::from_layers(file, flags)?;
+    let default_root = args.root.is_none() && file.root.is_none();
+    Ok((Config::from_layers(file, flags(args))?, default_root))
+}
+
+pub(crate) async fn run(args: ServeArgs, log: LogControl) -> anyhow::Result<()> {
+    let (config, default_root) = load(&args)?;
+    if args.check_config {
+        return check(&args, &config).await;
+    }
+    log.apply_file_level(config.log_level.as_deref());
     if default_root && !config.root.exists() {
         std::fs::create_dir_all(&config.root)
             .with_context(|| format!("creating the default root {}", config.root.display()))?;
@@ -218,9 +242,134 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "phoneboot {} starting",
         env!("CARGO_PKG_VERSION")
     );
-    let server = Server::bind(config).await?;
+    let server = Server::builder(config).bind().await?;
+    let handle = server.handle();
+    tokio::spawn(reload_on_hangup(args, handle, log));
     server.run(shutdown_signal()).await;
     Ok(())
+}
+
+/// SIGHUP (logrotate, `systemctl reload`, every tftpd habit) reads the configuration again
+/// and takes in what can change without a restart; a file that does not validate is refused
+/// with the reason, and the configuration in force serves on.
+async fn reload_on_hangup(args: ServeArgs, handle: Handle, log: LogControl) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        warn!("cannot listen for SIGHUP: the configuration is read at start only");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        let source = args.config.as_ref().map_or_else(
+            || "the command line".to_owned(),
+            |p| p.display().to_string(),
+        );
+        info!("SIGHUP: reading {source} again");
+        let config = match load(&args) {
+            Ok((config, _)) => config,
+            Err(e) => {
+                warn!("configuration not reloaded, the one in force serves on: {e:#}");
+                continue;
+            }
+        };
+        let level = config.log_level.clone();
+        match handle.reload(config) {
+            Ok(restart) => {
+                log.apply_file_level(level.as_deref());
+                if !restart.is_empty() {
+                    warn!(
+                        "changed, but taken in only by a restart: {}",
+                        restart.join(", ")
+                    );
+                }
+            }
+            Err(e) => warn!("configuration not reloaded, the one in force serves on: {e}"),
+        }
+    }
+}
+
+/// `serve --check-config`: everything `serve` would check before it binds a socket.
+async fn check(args: &ServeArgs, config: &Config) -> anyhow::Result<()> {
+    let source = args.config.as_ref().map_or_else(
+        || "the command line".to_owned(),
+        |p| p.display().to_string(),
+    );
+    let mut problems = Vec::new();
+    let mut roots = vec![config.root.clone()];
+    roots.extend(config.alternate_roots.iter().cloned());
+    for root in &roots {
+        if !root.is_dir() {
+            problems.push(format!(
+                "the file root {} is not a directory",
+                root.display()
+            ));
+        }
+    }
+    if let Some(level) = &config.log_level
+        && let Err(e) = tracing_subscriber::EnvFilter::try_new(level)
+    {
+        problems.push(format!("[log] level {level:?}: {e}"));
+    }
+    let database = match &config.database {
+        None => "off (files only)".to_owned(),
+        Some(db) => match phoneboot_server::db::Database::open(db, Create::Never).await {
+            Ok(opened) => {
+                let head = opened.store().head().await?;
+                opened.close().await?;
+                format!("{} (at version {head})", db.location)
+            }
+            Err(phoneboot_server::db::DbError::Absent { .. }) => {
+                format!(
+                    "{} (does not exist yet: the first start creates it)",
+                    db.location
+                )
+            }
+            Err(e) => {
+                problems.push(e.to_string());
+                db.location.to_string()
+            }
+        },
+    };
+    if !problems.is_empty() {
+        anyhow::bail!("{source}:\n  {}", problems.join("\n  "));
+    }
+    outln!("{source}: the configuration is valid");
+    outln!("  TFTP        {}", list(&config.tftp_listen));
+    outln!(
+        "  HTTP        {}",
+        if config.http_listen.is_empty() {
+            "off".to_owned()
+        } else {
+            list(&config.http_listen)
+        }
+    );
+    outln!(
+        "  admin       {}",
+        config
+            .admin_listen
+            .map_or_else(|| "off".to_owned(), |a| a.to_string())
+    );
+    outln!("  root        {}", config.root.display());
+    for alt in &config.alternate_roots {
+        outln!("  alternate   {}", alt.display());
+    }
+    outln!("  database    {database}");
+    outln!(
+        "  serving     {}",
+        if config.max_serving_count_unset {
+            "the database's Maximum Serving Count".to_owned()
+        } else {
+            format!("at most {} transfers at once", config.max_serving_count)
+        }
+    );
+    Ok(())
+}
+
+fn list(addrs: &[std::net::SocketAddr]) -> String {
+    addrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Resolves on SIGINT or SIGTERM.

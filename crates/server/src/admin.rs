@@ -1,37 +1,69 @@
-//! The admin HTTP listener (loopback by default): metrics and counters for people and scrapers.
+//! The admin HTTP listener (loopback by default): metrics and counters for people and
+//! scrapers, and a health check that reaches the database. It is given the database as well
+//! as the counters, so that the admin API grows here on the same domain layer as the CLI.
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
 use crate::counters::Counters;
+use crate::db::Database;
+
+/// What the admin routes see.
+#[derive(Debug, Clone)]
+pub struct AdminState {
+    pub counters: Arc<Counters>,
+    /// `None` when the server serves files only.
+    pub database: Option<Database>,
+}
 
 /// The admin routes; `fn app(state) -> Router` so that every route is testable in-process.
-pub fn app(counters: Arc<Counters>) -> Router {
+pub fn app(state: AdminState) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/counters", get(counters_text))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .with_state(counters)
+        .route("/healthz", get(health))
+        .with_state(state)
 }
 
-async fn metrics(State(counters): State<Arc<Counters>>) -> impl IntoResponse {
+async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        counters.render_prometheus(),
+        state.counters.render_prometheus(),
     )
 }
 
-async fn counters_text(State(counters): State<Arc<Counters>>) -> impl IntoResponse {
+async fn counters_text(State(state): State<AdminState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        counters.render_cucm(),
+        state.counters.render_cucm(),
     )
+}
+
+/// 200 when the server can serve what it is configured to: the database answers. A load
+/// balancer or a monitor takes a node whose database is gone out of rotation.
+async fn health(State(state): State<AdminState>) -> impl IntoResponse {
+    let Some(db) = &state.database else {
+        return (StatusCode::OK, "ok\n".to_owned());
+    };
+    match db.store().head().await {
+        Ok(version) => (
+            StatusCode::OK,
+            format!("ok\ndatabase {} at version {version}\n", db.location()),
+        ),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the device database {} does not answer: {e}\n",
+                db.location()
+            ),
+        ),
+    }
 }

@@ -89,6 +89,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// The device database; `None` serves files only.
     pub database: Option<DatabaseConfig>,
+    /// The configuration file's `[log] level`, applied unless the command line sets one.
+    pub log_level: Option<String>,
 }
 
 /// Where the device database is and how the server follows it.
@@ -145,6 +147,7 @@ impl Default for Config {
             cache_at_startup: false,
             shutdown_grace: Duration::from_millis(default::SHUTDOWN_GRACE_MS),
             database: Some(DatabaseConfig::default()),
+            log_level: None,
         }
     }
 }
@@ -185,6 +188,17 @@ pub struct Settings {
     pub admin: AdminSection,
     #[serde(default)]
     pub database: DatabaseSection,
+    #[serde(default)]
+    pub log: LogSection,
+}
+
+/// `[log]`: what the log shows (the `--log-level` flag and `RUST_LOG` win over it).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// error, warn, info, debug, trace, or a tracing directive such as
+    /// `phoneboot_server=debug`.
+    pub level: Option<String>,
 }
 
 /// `[database]`: the device database and the files built from it.
@@ -346,6 +360,9 @@ impl Settings {
             admin: AdminSection {
                 listen: self.admin.listen.or(lower.admin.listen),
             },
+            log: LogSection {
+                level: self.log.level.or(lower.log.level),
+            },
         }
     }
 }
@@ -464,6 +481,7 @@ impl Config {
             cache_at_startup: t.cache_at_startup.unwrap_or(d.cache_at_startup),
             shutdown_grace: t.shutdown_grace_ms.map_or(d.shutdown_grace, ms),
             database,
+            log_level: s.log.level,
         };
         config.validate()?;
         Ok(config)

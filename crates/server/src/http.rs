@@ -75,7 +75,8 @@ async fn serve_file(
     };
     let mut query = Query::new(name, client, Transport::Http);
     query.local_only = headers.contains_key(HOP_HEADER);
-    let lookup = shared.chain.lookup(&query).await;
+    let chain = shared.chain();
+    let lookup = chain.lookup(&query).await;
     let serving = match decision::decide(&shared, ticket, &query, lookup) {
         Decision::Serve(serving) => serving,
         Decision::Refuse(refusal) => return refused(&shared, refusal),
@@ -108,7 +109,7 @@ fn refused(shared: &Shared, refusal: Refusal) -> Response {
     if refusal == Refusal::Busy {
         response.headers_mut().insert(
             header::RETRY_AFTER,
-            HeaderValue::from(shared.config.http_retry_after_secs),
+            HeaderValue::from(shared.config().http_retry_after_secs),
         );
     }
     response

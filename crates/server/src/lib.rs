@@ -1,25 +1,32 @@
-//! `phoneboot-server`: everything that touches the network and the disk.
+//! `phoneboot-server`: everything that touches the network and the disk, assembled from parts.
 //!
-//! [`Server::bind`] opens every socket first (so that a port problem is reported before
-//! anything runs), then [`Server::run`] serves until the shutdown future resolves:
+//! [`Server::builder`] takes the configuration and, where a caller wants its own, the
+//! database and the sources; [`Builder::bind`] opens every socket first (so that a port
+//! problem is reported before anything runs); [`Server::run`] serves until the shutdown future
+//! resolves or a [`Handle`] asks it to stop.
 //!
 //! ```text
-//! UDP :69 ─► listener (parse, dedupe, lookup, admission) ─► transfer task (own socket, engine)
-//!                 └─► ERROR 1 / 2 / 4 / 5 / busy, answered from :69
+//! UDP :69 ─► listener (parse, dedupe) ─► decision (chain, admission) ─► transfer task
+//!                 └─► ERROR 1 / 2 / 4 / 5 / busy, always answered from :69
+//! TCP 6970 ─► HTTP file service ─► the same decision ─► 200 / 304 / 403 / 404 / 503
 //! TCP admin ─► /metrics /counters /healthz
+//! database ─► follower (wake hint + poll) ─► built files (a new generation per change)
 //! ```
 //!
-//! Shutdown is bounded: listeners stop at once; running transfers get `shutdown_grace` to
-//! finish; the rest are told "Server shutting down" and end.
+//! Every task is tracked: shutdown stops the listeners at once, gives running transfers
+//! `shutdown_grace` to finish, tells the rest "Server shutting down", and closes the database
+//! so its main file is complete. [`Handle::reload`] takes in a new configuration without a
+//! restart (roots, alternate servers, serving count, busy answer, transfer limits).
 
 pub mod admin;
 mod admission;
-mod built;
+pub mod built;
 pub mod config;
 pub mod converter;
 pub mod counters;
 pub mod db;
 pub mod decision;
+pub mod follow;
 mod http;
 mod listener;
 mod misses;
@@ -30,34 +37,55 @@ mod transfer;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use phoneboot_source::dir::DirSource;
+use phoneboot_source::peer::PeerSource;
+use phoneboot_source::{Chain, FileRoots, Source};
 use phoneboot_tftp::SenderConfig;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::admission::Admission;
 pub use crate::config::Config;
 use crate::counters::{Counter, Counters};
 pub use crate::listener::BindError;
-use phoneboot_source::dir::DirSource;
-use phoneboot_source::peer::PeerSource;
-use phoneboot_source::{Chain, FileRoots, Source};
 
-/// State shared by the listeners and the transfer tasks.
+/// State shared by the listeners, the HTTP service and the transfer tasks.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub(crate) config: Config,
-    /// Where files come from: the disk, then the alternate servers.
-    pub(crate) chain: Chain,
+    config: RwLock<Arc<Config>>,
+    /// Where files come from: built files, the disk, the alternate servers.
+    chain: RwLock<Arc<Chain>>,
     pub(crate) admission: Arc<Admission>,
     pub(crate) counters: Arc<Counters>,
     /// Rate limit for "not found" log lines.
     pub(crate) misses: misses::MissLog,
-    pub(crate) sender: SenderConfig,
-    /// Turns true when running transfers must stop.
-    pub(crate) abort: watch::Receiver<bool>,
+    /// Transfers and HTTP responses in flight, waited for at shutdown.
+    pub(crate) tasks: TaskTracker,
+    /// Cancelled when running transfers must stop now.
+    pub(crate) abort: CancellationToken,
+}
+
+impl Shared {
+    /// The configuration in force (a reload swaps it; a request keeps the one it started with).
+    pub(crate) fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.config.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    pub(crate) fn chain(&self) -> Arc<Chain> {
+        Arc::clone(&self.chain.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    pub(crate) fn sender(&self) -> SenderConfig {
+        let config = self.config();
+        SenderConfig {
+            retry: config.retry,
+            rollover: config.rollover,
+        }
+    }
 }
 
 /// Why the server could not start.
@@ -86,58 +114,72 @@ impl From<db::DbError> for StartError {
     }
 }
 
-/// A bound, ready server.
+/// What the server is built from, before it binds.
 #[derive(Debug)]
-pub struct Server {
-    shared: Arc<Shared>,
-    listeners: Vec<Arc<listener::Listener>>,
-    admin: Option<tokio::net::TcpListener>,
-    http: Vec<tokio::net::TcpListener>,
-    files: Arc<FileRoots>,
-    built: Option<(Arc<built::BuiltFiles>, db::Database)>,
-    abort_tx: watch::Sender<bool>,
+pub struct Builder {
+    config: Config,
+    database: Option<db::Database>,
+    sources: Option<Vec<Arc<dyn Source>>>,
 }
 
-impl Server {
-    /// Opens the file roots and binds every socket.
-    pub async fn bind(mut config: Config) -> Result<Self, StartError> {
-        let mut roots = vec![config.root.clone()];
-        roots.extend(config.alternate_roots.iter().cloned());
-        let files = FileRoots::new(&roots, config.case_insensitive, config.cache_max_bytes)
-            .map_err(StartError::Root)?;
-        // The seed's order: built files, then the disk (with its memory cache), then the
-        // alternate file servers.
-        let files = Arc::new(files);
-        let mut sources: Vec<Arc<dyn Source>> = Vec::new();
-        let built = match &config.database {
-            Some(db_config) => {
-                let db = open_or_create(db_config).await?;
+impl Builder {
+    /// Serves this database instead of opening the configured one.
+    #[must_use]
+    pub fn database(mut self, database: db::Database) -> Self {
+        self.database = Some(database);
+        self
+    }
+
+    /// Asks these sources after the built files, instead of the disk roots and alternate
+    /// servers of the configuration.
+    #[must_use]
+    pub fn sources(mut self, sources: Vec<Arc<dyn Source>>) -> Self {
+        self.sources = Some(sources);
+        self
+    }
+
+    /// Opens the database and the roots, and binds every socket.
+    pub async fn bind(self) -> Result<Server, StartError> {
+        let Builder {
+            mut config,
+            database,
+            sources,
+        } = self;
+        let database = match (database, &config.database) {
+            (Some(db), _) => Some(db),
+            (None, Some(db_config)) => Some(open_or_create(db_config).await?),
+            (None, None) => None,
+        };
+        let mut follower = None;
+        let built = match &database {
+            Some(db) => {
                 let (snapshot, version) = db.snapshot().await?;
                 if config.max_serving_count_unset {
                     config.max_serving_count = snapshot.params.max_serving_count;
                 }
                 info!(
-                    database = %db_config.location,
+                    database = %db.location(),
                     devices = snapshot.devices.len(),
                     version,
                     "device database open"
                 );
-                let built = Arc::new(built::BuiltFiles::new(
-                    snapshot,
-                    version,
-                    converter::ProfileConverter::new(&db_config.profile_converter),
-                ));
-                sources.push(Arc::clone(&built) as Arc<dyn Source>);
-                Some((built, db))
+                let converter = config
+                    .database
+                    .as_ref()
+                    .and_then(|c| converter::ProfileConverter::new(&c.profile_converter));
+                let built = Arc::new(built::BuiltFiles::new(snapshot, version, converter));
+                let poll = config
+                    .database
+                    .as_ref()
+                    .map_or(Duration::from_millis(config::default::DB_POLL_MS), |c| {
+                        c.poll
+                    });
+                follower = Some(follow::Follower::new(Arc::clone(&built), db.clone(), poll));
+                Some(built)
             }
             None => None,
         };
-        sources.push(Arc::new(DirSource::new(Arc::clone(&files))));
-        for cluster in &config.remote_clusters {
-            let peer =
-                PeerSource::new(cluster.clone()).map_err(|e| StartError::Remote(e.to_string()))?;
-            sources.push(Arc::new(peer));
-        }
+        let (chain, roots) = chain(&config, built.as_ref(), sources.clone())?;
         let mut listeners = Vec::new();
         for addr in &config.tftp_listen {
             let bound = match listener::Listener::bind(*addr, config.recv_buffer_bytes) {
@@ -186,28 +228,129 @@ impl Server {
             Counter::MaxServingCount,
             u64::from(config.max_serving_count),
         );
-        let (abort_tx, abort) = watch::channel(false);
         let shared = Arc::new(Shared {
             admission: Admission::new(config.max_serving_count as usize),
-            sender: SenderConfig {
-                retry: config.retry,
-                rollover: config.rollover,
-            },
-            chain: Chain::new(sources),
+            chain: RwLock::new(Arc::new(chain)),
             counters,
             misses: misses::MissLog::new(Duration::from_secs(60)),
-            abort,
-            config,
+            tasks: TaskTracker::new(),
+            abort: CancellationToken::new(),
+            config: RwLock::new(Arc::new(config)),
         });
-        Ok(Self {
-            shared,
+        Ok(Server {
+            handle: Handle {
+                shared,
+                stop: CancellationToken::new(),
+                parts: Arc::new(Parts {
+                    built,
+                    sources,
+                    database,
+                    roots: RwLock::new(roots),
+                }),
+            },
             listeners,
             admin,
             http,
-            files,
-            built,
-            abort_tx,
+            follower,
         })
+    }
+}
+
+/// The chain of a configuration: the built files first (the seed's order), then the given
+/// sources, or else the disk (root and alternate locations) and the alternate servers.
+fn chain(
+    config: &Config,
+    built: Option<&Arc<built::BuiltFiles>>,
+    sources: Option<Vec<Arc<dyn Source>>>,
+) -> Result<(Chain, Option<Arc<FileRoots>>), StartError> {
+    let mut chain: Vec<Arc<dyn Source>> = Vec::new();
+    if let Some(built) = built {
+        chain.push(Arc::clone(built) as Arc<dyn Source>);
+    }
+    if let Some(sources) = sources {
+        chain.extend(sources);
+        return Ok((Chain::new(chain), None));
+    }
+    let mut roots = vec![config.root.clone()];
+    roots.extend(config.alternate_roots.iter().cloned());
+    let files = Arc::new(
+        FileRoots::new(&roots, config.case_insensitive, config.cache_max_bytes)
+            .map_err(StartError::Root)?,
+    );
+    chain.push(Arc::new(DirSource::new(Arc::clone(&files))));
+    for cluster in &config.remote_clusters {
+        let peer =
+            PeerSource::new(cluster.clone()).map_err(|e| StartError::Remote(e.to_string()))?;
+        chain.push(Arc::new(peer));
+    }
+    Ok((Chain::new(chain), Some(files)))
+}
+
+/// The configured database; on the first start (no file yet) it is created, and the log says
+/// so loudly: a path mistyped in the configuration would otherwise look like an empty
+/// cluster, every phone getting only XMLDefault.cnf.xml.
+async fn open_or_create(config: &config::DatabaseConfig) -> Result<db::Database, db::DbError> {
+    let first = config
+        .location
+        .sqlite_path()
+        .is_some_and(|path| !path.exists());
+    let db = db::Database::open(config, phoneboot_store::Create::IfMissing).await?;
+    if first {
+        warn!(
+            "created a new, empty device database {}: no device has a configuration yet, so \
+             every phone gets XMLDefault.cnf.xml. If a database exists elsewhere, stop and \
+             name it (--database or [database] url); to fill this one: phoneboot init \
+             --example, phoneboot import, phoneboot device add",
+            config.location
+        );
+    }
+    Ok(db)
+}
+
+/// What a reload rebuilds the chain from.
+#[derive(Debug)]
+struct Parts {
+    built: Option<Arc<built::BuiltFiles>>,
+    /// Sources given to the builder, kept across reloads.
+    sources: Option<Vec<Arc<dyn Source>>>,
+    database: Option<db::Database>,
+    /// The disk roots in force (for the startup cache).
+    roots: RwLock<Option<Arc<FileRoots>>>,
+}
+
+/// A bound, ready server.
+#[derive(Debug)]
+pub struct Server {
+    handle: Handle,
+    listeners: Vec<Arc<listener::Listener>>,
+    admin: Option<tokio::net::TcpListener>,
+    http: Vec<tokio::net::TcpListener>,
+    follower: Option<follow::Follower>,
+}
+
+/// Controls a running server from elsewhere: reload its configuration, stop it, read its
+/// counters. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Handle {
+    shared: Arc<Shared>,
+    /// Cancelled when the server is to stop taking requests.
+    stop: CancellationToken,
+    parts: Arc<Parts>,
+}
+
+/// Why a new configuration was not taken in. The old one serves on.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ReloadError(String);
+
+impl Server {
+    /// A server to be assembled from `config` (and, optionally, a database and sources).
+    pub fn builder(config: Config) -> Builder {
+        Builder {
+            config,
+            database: None,
+            sources: None,
+        }
     }
 
     /// The addresses the TFTP listeners are bound to (with the real port when 0 was asked).
@@ -230,141 +373,220 @@ impl Server {
 
     /// The live counters.
     pub fn counters(&self) -> Arc<Counters> {
-        Arc::clone(&self.shared.counters)
+        Arc::clone(&self.handle.shared.counters)
     }
 
-    /// Serves until `shutdown` resolves, then shuts down within the configured grace.
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
+    /// The HTTP file service as a router, for a caller's own listener or a test's requests.
+    pub fn file_service(&self) -> axum::Router {
+        http::app(Arc::clone(&self.handle.shared))
+    }
+
+    /// The admin routes, with the counters and the database.
+    pub fn admin_service(&self) -> axum::Router {
+        admin::app(admin::AdminState {
+            counters: Arc::clone(&self.handle.shared.counters),
+            database: self.handle.parts.database.clone(),
+        })
+    }
+
+    /// Serves until `shutdown` resolves (or [`Handle::shutdown`] is called), then shuts down
+    /// within the configured grace.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let (stop_tx, stop) = watch::channel(false);
-        let mut tasks = Vec::new();
-        for l in &self.listeners {
+        let Server {
+            handle,
+            listeners,
+            admin,
+            http,
+            follower,
+        } = self;
+        let shared = Arc::clone(&handle.shared);
+        let stop = handle.stop.clone();
+        // Long-lived tasks, each ending when `stop` is cancelled.
+        let services = TaskTracker::new();
+        for l in &listeners {
             info!("TFTP listening on udp {}", l.local_addr());
-            tasks.push(tokio::spawn(
-                Arc::clone(l).run(Arc::clone(&self.shared), stop.clone()),
-            ));
+            services.spawn(Arc::clone(l).run(Arc::clone(&shared), stop.clone()));
         }
-        for listener in self.http {
+        for listener in http {
             if let Ok(addr) = listener.local_addr() {
                 info!("HTTP listening on tcp {addr}");
             }
-            let app = http::app(Arc::clone(&self.shared));
-            let mut stop = stop.clone();
-            tasks.push(tokio::spawn(async move {
-                let app = app.into_make_service_with_connect_info::<SocketAddr>();
-                let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                    raised(&mut stop).await;
-                });
+            let app =
+                http::app(Arc::clone(&shared)).into_make_service_with_connect_info::<SocketAddr>();
+            let stop = stop.clone();
+            services.spawn(async move {
+                let serve = axum::serve(listener, app)
+                    .with_graceful_shutdown(async move { stop.cancelled().await });
                 if let Err(e) = serve.await {
                     warn!("HTTP file service stopped: {e}");
                 }
-            }));
+            });
         }
-        if let Some(admin) = self.admin {
+        if let Some(admin) = admin {
             let addr = admin.local_addr().ok();
             info!(
                 "admin HTTP on http://{}/metrics",
                 addr.map_or_else(String::new, |a| a.to_string())
             );
-            let app = admin::app(Arc::clone(&self.shared.counters));
-            let mut stop = stop.clone();
-            tasks.push(tokio::spawn(async move {
-                let serve = axum::serve(admin, app).with_graceful_shutdown(async move {
-                    raised(&mut stop).await;
-                });
+            let app = admin::app(admin::AdminState {
+                counters: Arc::clone(&shared.counters),
+                database: handle.parts.database.clone(),
+            });
+            let stop = stop.clone();
+            services.spawn(async move {
+                let serve = axum::serve(admin, app)
+                    .with_graceful_shutdown(async move { stop.cancelled().await });
                 if let Err(e) = serve.await {
                     warn!("admin HTTP stopped: {e}");
                 }
-            }));
+            });
         }
-        if self.shared.config.cache_at_startup {
-            let files = Arc::clone(&self.files);
-            tasks.push(tokio::task::spawn_blocking(move || {
+        if shared.config().cache_at_startup
+            && let Some(files) = handle.roots()
+        {
+            services.spawn_blocking(move || {
                 let (count, bytes) = files.preload();
                 info!("cached {count} files ({bytes} bytes) at startup");
-            }));
+            });
         }
-        if let (Some((built, db)), Some(db_config)) = (&self.built, &self.shared.config.database) {
-            let (built, counters) = (Arc::clone(built), Arc::clone(&self.shared.counters));
-            let (db, poll, stop) = (db.clone(), db_config.poll, stop.clone());
-            let shared = Arc::clone(&self.shared);
-            // The database's Maximum Serving Count, when the configuration leaves it open,
-            // follows the parameter while running.
-            let on_params = move |params: &phoneboot_model::Params| {
-                if shared.config.max_serving_count_unset {
-                    shared
-                        .admission
-                        .set_limit(params.max_serving_count as usize);
-                    shared.counters.set(
-                        Counter::MaxServingCount,
-                        u64::from(params.max_serving_count),
-                    );
-                    info!(
-                        "Maximum Serving Count {} (changed in the database)",
-                        params.max_serving_count
-                    );
-                }
-            };
-            tasks.push(tokio::spawn(async move {
-                built::full_build(&built, &counters).await;
-                built::follow(built, db, counters, poll, on_params, stop).await;
-            }));
+        if let Some(follower) = follower {
+            let (shared, stop) = (Arc::clone(&shared), stop.clone());
+            services.spawn(async move { follower.run(&shared, stop).await });
         }
-        let counters = Arc::clone(&self.shared.counters);
-        let mut heartbeat_stop = stop.clone();
-        tasks.push(tokio::spawn(async move {
+        let (counters, heartbeat_stop) = (Arc::clone(&shared.counters), stop.clone());
+        services.spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tokio::select! {
                     _ = tick.tick() => counters.incr(Counter::HeartBeat),
-                    () = raised(&mut heartbeat_stop) => return,
+                    () = heartbeat_stop.cancelled() => return,
                 }
             }
-        }));
+        });
+        services.close();
 
-        shutdown.await;
-        info!("shutting down: no new requests; waiting for running transfers");
-        let _ = stop_tx.send(true);
-        let in_progress = || self.shared.counters.get(Counter::RequestsInProgress);
-        if !wait_until(|| in_progress() == 0, self.shared.config.shutdown_grace).await {
-            info!("{} transfers still running; stopping them", in_progress());
-            let _ = self.abort_tx.send(true);
-            wait_until(|| in_progress() == 0, Duration::from_secs(2)).await;
+        tokio::select! {
+            () = shutdown => {}
+            () = stop.cancelled() => {}
         }
-        for t in tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(1), t).await;
+        info!("shutting down: no new requests; waiting for running transfers");
+        stop.cancel();
+        shared.tasks.close();
+        let grace = shared.config().shutdown_grace;
+        if tokio::time::timeout(grace, shared.tasks.wait())
+            .await
+            .is_err()
+        {
+            info!(
+                "{} transfers still running; stopping them",
+                shared.counters.get(Counter::RequestsInProgress)
+            );
+            shared.abort.cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(2), shared.tasks.wait()).await;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), services.wait()).await;
+        if let Some(db) = &handle.parts.database
+            && let Err(e) = db.close().await
+        {
+            warn!("closing the device database: {e}");
         }
         info!("stopped");
     }
 }
 
-/// The configured database; on the first start (no file yet) it is created, and the log says
-/// so loudly: a path mistyped in the configuration would otherwise look like an empty
-/// cluster, every phone getting only XMLDefault.cnf.xml.
-async fn open_or_create(config: &config::DatabaseConfig) -> Result<db::Database, db::DbError> {
-    let first = config
-        .location
-        .sqlite_path()
-        .is_some_and(|path| !path.exists());
-    let db = db::Database::open(config, phoneboot_store::Create::IfMissing).await?;
-    if first {
-        warn!(
-            "created a new, empty device database {}: no device has a configuration yet, so              every phone gets XMLDefault.cnf.xml. If a database exists elsewhere, stop and              name it (--database or [database] url); to fill this one: phoneboot init              --example, phoneboot import, phoneboot device add",
-            config.location
-        );
+impl Handle {
+    /// Stops the server as a signal would.
+    pub fn shutdown(&self) {
+        self.stop.cancel();
     }
-    Ok(db)
-}
 
-/// Polls `done` every 10 ms until it holds or `limit` passes; says whether it held.
-async fn wait_until(done: impl Fn() -> bool, limit: Duration) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    while !done() {
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    pub fn counters(&self) -> Arc<Counters> {
+        Arc::clone(&self.shared.counters)
     }
-    true
+
+    fn roots(&self) -> Option<Arc<FileRoots>> {
+        self.parts
+            .roots
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Takes in `config` without a restart: roots and alternate locations, alternate servers,
+    /// the Maximum Serving Count, the busy answer and the transfer limits apply to the next
+    /// request; a transfer in flight finishes as it started. Returns what changed but needs a
+    /// restart (listen addresses, the database). On an error nothing changes.
+    pub fn reload(&self, mut config: Config) -> Result<Vec<String>, ReloadError> {
+        config.validate().map_err(|e| ReloadError(e.to_string()))?;
+        let old = self.shared.config();
+        let (chain, roots) = chain(
+            &config,
+            self.parts.built.as_ref(),
+            self.parts.sources.clone(),
+        )
+        .map_err(|e| ReloadError(e.to_string()))?;
+        let mut restart = Vec::new();
+        for (what, changed) in [
+            (
+                "tftp listen addresses",
+                old.tftp_listen != config.tftp_listen,
+            ),
+            (
+                "http listen addresses",
+                old.http_listen != config.http_listen,
+            ),
+            (
+                "the admin listener",
+                old.admin_listen != config.admin_listen,
+            ),
+            (
+                "the device database",
+                old.database.as_ref().map(|d| &d.location)
+                    != config.database.as_ref().map(|d| &d.location),
+            ),
+            (
+                "the receive buffer",
+                old.recv_buffer_bytes != config.recv_buffer_bytes,
+            ),
+        ] {
+            if changed {
+                restart.push(what.to_owned());
+            }
+        }
+        // Left open, the serving count stays the database's.
+        if config.max_serving_count_unset {
+            config.max_serving_count = match &self.parts.built {
+                Some(built) => built.current().snapshot.params.max_serving_count,
+                None => config.max_serving_count,
+            };
+        }
+        self.shared
+            .admission
+            .set_limit(config.max_serving_count as usize);
+        self.shared.counters.set(
+            Counter::MaxServingCount,
+            u64::from(config.max_serving_count),
+        );
+        *self.shared.chain.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(chain);
+        *self.parts.roots.write().unwrap_or_else(|p| p.into_inner()) = roots;
+        info!(
+            root = %config.root.display(),
+            alternates = config.alternate_roots.len(),
+            remote_clusters = config.remote_clusters.len(),
+            max_serving_count = config.max_serving_count,
+            "configuration reloaded"
+        );
+        *self
+            .shared
+            .config
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(config);
+        Ok(restart)
+    }
 }
 
 /// Logs a missing file, at most once a minute per name pattern (see `misses`).
@@ -387,10 +609,4 @@ pub(crate) fn log_miss(
             );
         }
     }
-}
-
-/// Resolves once `flag` is true (or its sender is gone). Unlike `wait_for`, the future holds
-/// no lock guard, so it can sit in a `select!` of a `Send` task.
-pub(crate) async fn raised(flag: &mut watch::Receiver<bool>) {
-    let _ = flag.wait_for(|v| *v).await;
 }

@@ -13,7 +13,7 @@ use quinn_udp::{RecvMeta, UdpSocketState};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use phoneboot_source::{FileName, Query, Source as _, Transport};
@@ -117,8 +117,8 @@ impl Listener {
         self.local
     }
 
-    /// Receives and dispatches requests until `stop` turns true.
-    pub(crate) async fn run(self: Arc<Self>, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    /// Receives and dispatches requests until `stop` is cancelled.
+    pub(crate) async fn run(self: Arc<Self>, shared: Arc<Shared>, stop: CancellationToken) {
         const BUF: usize = u16::MAX as usize + 1;
         let batch = quinn_udp::BATCH_SIZE.min(32);
         let mut storage = vec![0u8; BUF * batch];
@@ -126,7 +126,7 @@ impl Listener {
         loop {
             tokio::select! {
                 biased;
-                () = crate::raised(&mut stop) => return,
+                () = stop.cancelled() => return,
                 ready = self.socket.readable() => {
                     if let Err(e) = ready {
                         warn!("TFTP listener {} failed: {e}", self.local);
@@ -244,7 +244,7 @@ impl Listener {
             }
         };
         let query = Query::new(name, client, Transport::Tftp);
-        let start = match shared.chain.try_now(&query) {
+        let start = match shared.chain().try_now(&query) {
             // Decided at once (cached, missing, refused): a refusal goes from here.
             Some(lookup) => match decision::decide(shared, ticket, &query, lookup) {
                 Decision::Serve(serving) => Start::Decided(serving),
@@ -318,7 +318,7 @@ impl Reply {
 
     /// Sends the TFTP form of `refusal` (nothing for a busy server configured to drop).
     pub(crate) fn refuse(&self, shared: &Shared, refusal: Refusal) {
-        if let Some((code, text)) = refusal.tftp_reply(&shared.config) {
+        if let Some((code, text)) = refusal.tftp_reply(&shared.config()) {
             self.listener
                 .reply_error(self.client, self.local_ip, code, &text);
         }

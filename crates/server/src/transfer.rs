@@ -52,7 +52,8 @@ enum End {
 }
 
 pub(crate) fn spawn(shared: Arc<Shared>, job: Job) {
-    tokio::spawn(async move {
+    let tasks = shared.tasks.clone();
+    tasks.spawn(async move {
         let Job {
             query,
             reply,
@@ -63,7 +64,8 @@ pub(crate) fn spawn(shared: Arc<Shared>, job: Job) {
         let serving = match start {
             Start::Decided(serving) => serving,
             Start::Lookup(ticket) => {
-                let lookup = shared.chain.lookup(&query).await;
+                let chain = shared.chain();
+                let lookup = chain.lookup(&query).await;
                 match decision::decide(&shared, ticket, &query, lookup) {
                     Decision::Serve(serving) => serving,
                     Decision::Refuse(refusal) => return reply.refuse(&shared, refusal),
@@ -157,9 +159,10 @@ async fn serve(
         // Converted once per transfer so that block offsets and tsize are exact.
         Mode::Netascii => Bytes::from(netascii::encode(&content)),
     };
-    let negotiation = negotiate_read(rrq.options, content.len() as u64, &shared.config.limits);
+    let negotiation = negotiate_read(rrq.options, content.len() as u64, &shared.config().limits);
     let now = Instant::now();
-    let mut transfer = match ReadTransfer::new(now, client, content, &negotiation, &shared.sender) {
+    let sender = shared.sender();
+    let mut transfer = match ReadTransfer::new(now, client, content, &negotiation, &sender) {
         Ok(t) => t,
         Err(refused) => {
             send_error(
@@ -176,7 +179,7 @@ async fn serve(
     report.blksize = transfer.blksize();
     report.windowsize = transfer.windowsize();
 
-    let mut abort = shared.abort.clone();
+    let abort = shared.abort.clone();
     let mut send_buf = vec![0u8; transfer.blksize().max(512) + packet::HEADER_LEN];
     // Clients only send ACKs and ERRORs here; anything longer is garbage either way.
     let mut recv_buf = [0u8; 2048];
@@ -211,7 +214,7 @@ async fn serve(
         }
         tokio::select! {
             biased;
-            () = crate::raised(&mut abort) => {
+            () = abort.cancelled() => {
                 send_error(&socket, client, ErrorCode::NotDefined, "Server shutting down").await;
                 return End::Shutdown;
             }

@@ -1,0 +1,237 @@
+//! The follower: keeps the built files in step with the database. A write made through this
+//! process's store wakes it at once (the store's wake hint); writes by other processes (the
+//! CLI) are found by reading the change feed every `poll`. Either way it reads the feed from
+//! the version it has, so a lost or merged hint loses nothing.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use phoneboot_model::{DeviceClass, Kind};
+use phoneboot_store::{StoreError, Version};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::Shared;
+use crate::built::{BuiltFiles, Generation};
+use crate::counters::{Counter, Counters};
+use crate::db::Database;
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Kinds whose change touches every device's files.
+fn touches_all(kind: Kind) -> bool {
+    matches!(
+        kind,
+        Kind::Params | Kind::CallManager | Kind::CmGroup | Kind::DateTimeGroup | Kind::DevicePool
+    )
+}
+
+/// Follows one database for one set of built files.
+#[derive(Debug)]
+pub struct Follower {
+    built: Arc<BuiltFiles>,
+    db: Database,
+    poll: Duration,
+}
+
+/// What a catch-up took in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caught {
+    pub changes: usize,
+    /// The version of the new generation.
+    pub version: Version,
+    /// A change touched every device: a full build is due.
+    pub rebuild: bool,
+    /// The parameters changed.
+    pub params: bool,
+}
+
+/// Changes read per step; more than this at once reloads the whole database instead.
+const BATCH: u32 = 10_000;
+
+impl Follower {
+    pub fn new(built: Arc<BuiltFiles>, db: Database, poll: Duration) -> Self {
+        Self { built, db, poll }
+    }
+
+    /// Follows until `stop`: at once on a wake hint, else every `poll`.
+    pub(crate) async fn run(self, shared: &Shared, stop: CancellationToken) {
+        let counters = &shared.counters;
+        full_build(&self.built, counters).await;
+        let mut wake = self.db.store().wake();
+        let mut failing = false;
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                changed = wake.changed() => {
+                    if changed.is_err() {
+                        // The store is gone (closed): only the timer is left.
+                        wake = tokio::sync::watch::channel(0).1;
+                    }
+                }
+                () = tokio::time::sleep(self.poll) => {}
+            }
+            match self.catch_up(counters).await {
+                Ok(Some(caught)) => {
+                    failing = false;
+                    if caught.params {
+                        self.on_params(shared);
+                    }
+                    if caught.rebuild {
+                        full_build(&self.built, counters).await;
+                    }
+                }
+                Ok(None) => failing = false,
+                Err(e) if !failing => {
+                    failing = true;
+                    warn!("cannot read the database's change feed (serving the last state): {e}");
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// The database's Maximum Serving Count, when the configuration leaves it open, follows
+    /// the parameter while running.
+    fn on_params(&self, shared: &Shared) {
+        if !shared.config().max_serving_count_unset {
+            return;
+        }
+        let limit = self.built.current().snapshot.params.max_serving_count;
+        shared.admission.set_limit(limit as usize);
+        shared
+            .counters
+            .set(Counter::MaxServingCount, u64::from(limit));
+        info!("Maximum Serving Count {limit} (changed in the database)");
+    }
+
+    /// Takes in the changes since the current generation and swaps in a new one; `None`
+    /// when there were none. The cost is that of the change, not of the database.
+    pub async fn catch_up(&self, counters: &Counters) -> Result<Option<Caught>, StoreError> {
+        let (built, db) = (&self.built, &self.db);
+        let current = built.current();
+        let changes = db.store().changes_since(current.version, BATCH).await?;
+        let Some(last) = changes.last() else {
+            return Ok(None);
+        };
+        let started = Instant::now();
+        let mut snapshot = current.snapshot.clone();
+        let mut version = last.version;
+        let mut rebuild = false;
+        let reloaded = changes.len() >= BATCH as usize;
+        if reloaded {
+            let (fresh, head) =
+                phoneboot_store::snapshot(&**db.store(), Arc::clone(db.catalogue())).await?;
+            snapshot = fresh;
+            version = head;
+            rebuild = true;
+        } else {
+            // Every object the changes touched, as it is now, in one read: what exists is put,
+            // the rest was deleted (by this batch or since).
+            let mut touched: Vec<(Kind, String)> = changes
+                .iter()
+                .map(|c| (c.kind, c.key.to_ascii_lowercase()))
+                .collect();
+            touched.sort();
+            touched.dedup();
+            let found: Vec<phoneboot_model::Object> = db
+                .store()
+                .get_many(&touched)
+                .await?
+                .into_iter()
+                .map(|s| s.object)
+                .collect();
+            let present: HashSet<(Kind, String)> = found
+                .iter()
+                .map(|o| (o.kind(), o.key().to_ascii_lowercase()))
+                .collect();
+            for (kind, key) in &touched {
+                if !present.contains(&(*kind, key.clone())) {
+                    snapshot.remove(*kind, key);
+                }
+            }
+            for object in found {
+                snapshot.put(object);
+            }
+        }
+        for change in &changes {
+            counters.incr(Counter::ChangeNotifications);
+            rebuild |= touches_all(change.kind);
+            let counter = match change.kind {
+                Kind::Device => {
+                    let gateway = snapshot
+                        .devices
+                        .get(&change.key)
+                        .and_then(|d| snapshot.catalogue.get(&d.model))
+                        .is_some_and(|m| m.class == DeviceClass::Gateway);
+                    Some(if gateway {
+                        Counter::UnitChangeNotifications
+                    } else {
+                        Counter::DeviceChangeNotifications
+                    })
+                }
+                Kind::DialPlan => Some(Counter::DialruleChangeNotifications),
+                Kind::Softkeys => Some(Counter::SoftkeyChangeNotifications),
+                _ => None,
+            };
+            if let Some(counter) = counter {
+                counters.incr(counter);
+            }
+        }
+        built.replace(Generation {
+            snapshot,
+            version,
+            at: SystemTime::now(),
+        });
+        info!(
+            changes = changes.len(),
+            version,
+            took_ms = millis(started.elapsed()),
+            "database changes taken in"
+        );
+        Ok(Some(Caught {
+            changes: changes.len(),
+            version,
+            rebuild,
+            params: reloaded || changes.iter().any(|c| c.kind == Kind::Params),
+        }))
+    }
+}
+
+/// Builds every file of the current generation once, to fill the Build* counters and to log
+/// any file that cannot be built; the bytes are dropped (files are rendered on request).
+pub async fn full_build(built: &Arc<BuiltFiles>, counters: &Arc<Counters>) {
+    let generation = built.current();
+    let started = Instant::now();
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let result = tokio::task::spawn_blocking(move || {
+        phoneboot_render::build_all(&generation.snapshot, threads, |_, _| {})
+    })
+    .await;
+    let Ok(stats) = result else {
+        counters.incr(Counter::BuildAbortCount);
+        return;
+    };
+    let took = started.elapsed();
+    counters.incr(Counter::BuildCount);
+    counters.set(Counter::BuildDeviceCount, stats.devices);
+    counters.set(Counter::BuildDialruleCount, stats.dial_rules);
+    counters.set(Counter::BuildSoftkeyCount, stats.softkeys);
+    counters.set(Counter::BuildUnitCount, 0);
+    counters.set(Counter::BuildSignCount, 0);
+    counters.set(Counter::BuildErrors, stats.failed.len() as u64);
+    counters.set(Counter::BuildDuration, millis(took));
+    for (file, reason) in stats.failed.iter().take(20) {
+        warn!(%file, "cannot build: {reason}");
+    }
+    info!(
+        files = stats.files,
+        bytes = stats.bytes,
+        failed = stats.failed.len(),
+        took_ms = millis(took),
+        "built every configuration file"
+    );
+}

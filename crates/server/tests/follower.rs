@@ -1,0 +1,148 @@
+//! The follower in-process: a write made through the server's own store is served at once
+//! (the wake hint, not the poll), one made by another process is found by the poll, and a
+//! catch-up takes in exactly the change.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use phoneboot_model::*;
+use phoneboot_server::built::BuiltFiles;
+use phoneboot_server::config::DatabaseConfig;
+use phoneboot_server::counters::{Counter, Counters};
+use phoneboot_server::db::Database;
+use phoneboot_server::follow::Follower;
+use phoneboot_store::{Create, Location, Mode, Write};
+use support::Running;
+
+/// A database with one pool and nothing else, and the folder that holds it.
+async fn database() -> (tempfile::TempDir, DatabaseConfig, Database) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = DatabaseConfig {
+        location: Location::Sqlite(dir.path().join("phoneboot.db")),
+        ..DatabaseConfig::default()
+    };
+    let db = Database::open(&config, Create::IfMissing).await.unwrap();
+    let base = vec![
+        Object::CallManager(CallManager::new("cm1", "192.0.2.11")),
+        Object::CmGroup(CmGroup {
+            name: "G1".into(),
+            members: vec!["cm1".into()],
+            tftp_default: true,
+        }),
+        Object::DateTimeGroup(DateTimeGroup {
+            name: "CMLocal".into(),
+            date_template: "M/D/Y".into(),
+            time_zone: "Greenwich Standard Time".into(),
+            ntp: vec![],
+        }),
+        Object::DevicePool(DevicePool::new("Default", "G1", "CMLocal")),
+    ];
+    db.apply(base.into_iter().map(Write::Insert).collect(), Mode::Commit)
+        .await
+        .unwrap();
+    (dir, config, db)
+}
+
+fn phone(mac: &str) -> Object {
+    let mut d = Device::phone(mac.parse().unwrap(), "8841", Protocol::Sip, "Default");
+    d.lines = vec![Line::new("1001")];
+    Object::Device(d)
+}
+
+/// Waits (at most 5 s) for `path` to be served; how long it took.
+async fn served_within(server: &Running, path: &str) -> Duration {
+    let started = tokio::time::Instant::now();
+    loop {
+        let (status, ..) = server.get(path, &[]).await;
+        if status == StatusCode::OK {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{path} never served"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_write_through_the_servers_own_store_is_served_without_waiting_for_the_poll() {
+    let (_dir, mut config, db) = database().await;
+    // A poll this slow never happens within the test: only the wake hint can deliver.
+    config.poll = Duration::from_secs(60);
+    let server = Running::start(None, Some(db.clone()), |c| c.database = Some(config)).await;
+    let (status, ..) = server.get("/SEP001122334455.cnf.xml", &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    db.add(phone("001122334455")).await.unwrap();
+    let took = served_within(&server, "/SEP001122334455.cnf.xml").await;
+    assert!(took < Duration::from_secs(5));
+    assert_eq!(server.counter(Counter::DeviceChangeNotifications), 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_write_by_another_process_is_found_by_the_poll() {
+    let (_dir, mut config, db) = database().await;
+    config.poll = Duration::from_millis(50);
+    let server = Running::start(None, Some(db), |c| c.database = Some(config.clone())).await;
+    // Another handle on the file: its commits do not wake the server's store.
+    let other = Database::open(&config, Create::Never).await.unwrap();
+    other.add(phone("0011223344AA")).await.unwrap();
+    served_within(&server, "/SEP0011223344AA.cnf.xml").await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_catch_up_takes_in_exactly_the_change_and_counts_it() {
+    let (_dir, _config, db) = database().await;
+    let (snapshot, version) = db.snapshot().await.unwrap();
+    let built = Arc::new(BuiltFiles::new(snapshot, version, None));
+    let follower = Follower::new(Arc::clone(&built), db.clone(), Duration::from_secs(60));
+    let counters = Counters::default();
+    assert_eq!(follower.catch_up(&counters).await.unwrap(), None);
+    db.add(phone("001122334455")).await.unwrap();
+    let stored = db.get(Kind::Device, "SEP001122334455").await.unwrap();
+    db.remove(Kind::Device, "SEP001122334455", Some(stored.version))
+        .await
+        .unwrap();
+    db.add(phone("0011223344AA")).await.unwrap();
+    let caught = follower.catch_up(&counters).await.unwrap().unwrap();
+    assert_eq!((caught.changes, caught.version), (3, version + 3));
+    assert!(
+        !caught.rebuild && !caught.params,
+        "devices touch only their own files"
+    );
+    let current = built.current();
+    assert_eq!(current.version, version + 3);
+    assert!(current.snapshot.devices.get("SEP001122334455").is_none());
+    assert!(current.snapshot.devices.get("sep0011223344aa").is_some());
+    assert_eq!(counters.get(Counter::DeviceChangeNotifications), 3);
+    // A pool changes every device's files: a full build is due.
+    let pool = db.get(Kind::DevicePool, "Default").await.unwrap();
+    let Object::DevicePool(mut p) = pool.object.clone() else {
+        unreachable!()
+    };
+    p.connection_monitor = 60;
+    db.update(&pool, Object::DevicePool(p)).await.unwrap();
+    assert!(follower.catch_up(&counters).await.unwrap().unwrap().rebuild);
+}
+
+#[tokio::test]
+async fn the_health_check_reaches_the_database() {
+    let (_dir, config, db) = database().await;
+    let server = Running::start(None, Some(db), |c| c.database = Some(config)).await;
+    let (status, body) = server.admin("/healthz").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.starts_with("ok\ndatabase ") && body.contains("at version 4"),
+        "{body}"
+    );
+    let (_, counters) = server.admin("/counters").await;
+    assert!(counters.contains("Requests 0"), "{counters}");
+    server.stop().await;
+}
