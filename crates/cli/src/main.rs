@@ -22,6 +22,7 @@ macro_rules! out {
     }};
 }
 
+mod backup;
 mod build;
 mod bulk;
 mod client;
@@ -97,6 +98,8 @@ enum Command {
     Import(bulk::ImportArgs),
     /// Export every device as CSV (the import's format).
     Export(bulk::ExportArgs),
+    /// Back up, restore and check the device database.
+    Db(backup::DbCommand),
     /// Write every file the database implies into a folder.
     Build(build::BuildArgs),
     /// Print one built file exactly as a device would get it.
@@ -157,6 +160,7 @@ fn main() -> ExitCode {
             Command::Params(args) => objects::run_params(args).await,
             Command::Import(args) => bulk::import(args).await,
             Command::Export(args) => bulk::export(args).await,
+            Command::Db(args) => backup::run(args).await,
             Command::Build(args) => build::build(args).await,
             Command::Render(args) => build::render(args).await,
             Command::Models(args) => build::models(&args),

@@ -141,11 +141,7 @@ pub(crate) async fn run_device(args: DeviceArgs) -> anyhow::Result<()> {
                     let mut value = serde_json::to_value(&current.object)?;
                     assign(&mut value, &format!("mac={mac}"))?;
                     let changed = Object::from_value(Kind::Device, value).map_err(|e| {
-                        hint(WriteError::Invalid {
-                            object: format!("device {:?}", current.object.key()),
-                            field: e.field,
-                            reason: e.reason,
-                        })
+                        hint(WriteError::invalid(Kind::Device, current.object.key(), e))
                     })?;
                     let written = db.update(&current, changed).await.map_err(hint)?;
                     report(Kind::Device, current.object.key(), &written);
@@ -278,13 +274,8 @@ async fn act(db: Database, kind: Kind, verb: Verb) -> anyhow::Result<()> {
             for field in &fields {
                 assign(&mut value, field)?;
             }
-            let changed = Object::from_value(kind, value).map_err(|e| {
-                hint(WriteError::Invalid {
-                    object: format!("{kind} {:?}", current.object.key()),
-                    field: e.field,
-                    reason: e.reason,
-                })
-            })?;
+            let changed = Object::from_value(kind, value)
+                .map_err(|e| hint(WriteError::invalid(kind, current.object.key(), e)))?;
             let written = db.update(&current, changed).await.map_err(hint)?;
             report(kind, current.object.key(), &written);
         }

@@ -50,13 +50,32 @@ pub fn from_value<T: serde::de::DeserializeOwned>(
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
         let message = e.inner().to_string();
-        match message
+        if let Some(missing) = message
             .strip_prefix("missing field `")
             .and_then(|m| m.strip_suffix('`'))
         {
-            Some(missing) => FieldError::new(join(&path, missing), "is required"),
-            None => FieldError::new(path, humane(&message)),
+            return FieldError::new(join(&path, missing), "is required");
         }
+        if let Some((unknown, known)) = message
+            .strip_prefix("unknown field `")
+            .and_then(|m| m.split_once('`'))
+        {
+            let known = known
+                .trim_start_matches(", expected ")
+                .trim_start_matches("one of ")
+                .replace('`', "");
+            // The path already ends at the unknown key.
+            let field = if path.ends_with(unknown) {
+                path
+            } else {
+                join(&path, unknown)
+            };
+            return FieldError::new(
+                field,
+                format!("is not a field here (the fields are {known})"),
+            );
+        }
+        FieldError::new(path, humane(&message))
     })
 }
 
@@ -78,10 +97,19 @@ fn humane(message: &str) -> String {
     {
         Some(parts) => parts,
         None => {
-            return message
-                .replace("unknown field", "not a field:")
-                .replace("unknown variant", "not one of the choices:")
-                .replace('`', "\"");
+            return match message
+                .strip_prefix("unknown variant `")
+                .and_then(|m| m.split_once('`'))
+            {
+                Some((got, choices)) => format!(
+                    "{got:?} is not one of {}",
+                    choices
+                        .trim_start_matches(", expected ")
+                        .trim_start_matches("one of ")
+                        .replace('`', "")
+                ),
+                None => message.replace('`', "\""),
+            };
         }
     };
     let wanted = match wanted.trim() {
@@ -141,7 +169,8 @@ mod tests {
             ("items[0].port", "is required")
         );
         let e = error(r#"{"items": [], "bogus": 1}"#);
-        assert!(e.reason.starts_with("not a field: \"bogus\""), "{e}");
+        assert_eq!(e.field, "bogus");
+        assert_eq!(e.reason, "is not a field here (the fields are items)");
         assert!(!e.reason.contains("u16"));
     }
 }

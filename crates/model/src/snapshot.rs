@@ -418,7 +418,7 @@ mod tests {
         assert_eq!(Object::from_json(Kind::Device, &o.to_json()).unwrap(), o);
         let err = Object::from_json(Kind::CallManager, r#"{"name":"a","host":"h","bogus":1}"#)
             .unwrap_err();
-        assert!(err.reason.contains("bogus"), "{err}");
+        assert_eq!(err.field, "bogus", "{err}");
     }
 
     #[test]

@@ -33,12 +33,35 @@ impl Mac {
 }
 
 /// Why a text is not a MAC address.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "{0:?} is not a MAC address: expected 12 hex digits, optionally grouped as \
-     00:11:22:33:44:55, 00-11-22-33-44-55 or 0011.2233.4455, or a device name SEP001122334455"
-)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MacError(pub String);
+
+impl std::error::Error for MacError {}
+
+impl fmt::Display for MacError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = self.0.trim();
+        let body = text
+            .get(..3)
+            .filter(|p| p.eq_ignore_ascii_case("SEP"))
+            .map_or(text, |_| &text[3..]);
+        let hex = body.bytes().filter(u8::is_ascii_hexdigit).count();
+        let other = body
+            .chars()
+            .find(|c| !c.is_ascii_hexdigit() && !matches!(c, ':' | '-' | '.'));
+        write!(f, "{:?} is not a MAC address: ", self.0)?;
+        match other {
+            Some(c) => write!(f, "{c:?} is not a hex digit")?,
+            None if hex < 12 => write!(f, "it is short ({hex} hex digits of 12)")?,
+            None if hex > 12 => write!(f, "it is long ({hex} hex digits of 12)")?,
+            None => f.write_str("its separators are out of place")?,
+        }
+        f.write_str(
+            "; write 12 hex digits, optionally grouped as 00:11:22:33:44:55, \
+             00-11-22-33-44-55 or 0011.2233.4455, or a device name SEP001122334455",
+        )
+    }
+}
 
 impl FromStr for Mac {
     type Err = MacError;
@@ -289,6 +312,19 @@ mod tests {
             assert_eq!(mac.to_string(), "0011223344AA");
             assert_eq!(mac.lower(), "0011223344aa");
         }
+    }
+
+    #[test]
+    fn a_bad_mac_is_told_what_is_wrong_with_it() {
+        let why = |t: &str| t.parse::<Mac>().unwrap_err().to_string();
+        assert!(
+            why("0011.2233.44").contains("short (10 hex digits of 12)"),
+            "{}",
+            why("0011.2233.44")
+        );
+        assert!(why("0011223344556").contains("long (13 hex digits of 12)"));
+        assert!(why("00:11:22:33:44:zz").contains("'z' is not a hex digit"));
+        assert!(why("00:11:22-33:44:aa").contains("separators are out of place"));
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub enum WriteError {
         found: Version,
     },
     /// A value the model, a file format or a rule of the database does not accept.
-    #[error("{object}: {field}: {reason}")]
+    #[error("{object}: {}{reason}", if field.is_empty() { String::new() } else { format!("{field}: ") })]
     Invalid {
         /// The object, as `device "SEP001122334455"`.
         object: String,
@@ -46,9 +46,14 @@ pub enum WriteError {
 }
 
 impl WriteError {
-    pub(crate) fn invalid(kind: Kind, key: &str, error: FieldError) -> Self {
+    /// `error` of the object `kind`/`key`.
+    pub fn invalid(kind: Kind, key: &str, error: FieldError) -> Self {
         Self::Invalid {
-            object: format!("{kind} {key:?}"),
+            object: if kind == Kind::Params {
+                "params".to_owned()
+            } else {
+                format!("{kind} {key:?}")
+            },
             field: error.field,
             reason: error.reason,
         }
