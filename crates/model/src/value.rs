@@ -151,8 +151,10 @@ pub fn flexible_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error
     })
 }
 
-/// Checks free text that goes into a file: at most `max` bytes, no control characters.
-/// `max` is the limit of the field's reader (spec §9), or 255 where none is known.
+/// Checks free text that goes into a file: at most `max` bytes, no control characters, and
+/// nothing outside XML 1.0's `Char` production (U+FFFE and U+FFFF: the phone's XML parser
+/// refuses the whole file for one, spec §9). `max` is the limit of the field's reader
+/// (spec §9), or 255 where none is known.
 pub fn text(field: &str, value: &str, max: usize) -> Valid {
     if value.len() > max {
         return Err(FieldError::new(
@@ -169,6 +171,39 @@ pub fn text(field: &str, value: &str, max: usize) -> Valid {
             format!(
                 "contains the control character U+{:04X}; configuration files cannot carry it",
                 u32::from(c)
+            ),
+        ));
+    }
+    if let Some(c) = value.chars().find(|c| !xml_char(*c)) {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "contains U+{:04X}, which XML cannot carry: the phone would refuse its whole \
+                 configuration file",
+                u32::from(c)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// XML 1.0's `Char`: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]
+/// (surrogates cannot occur in a Rust string).
+pub fn xml_char(c: char) -> bool {
+    matches!(u32::from(c), 0x9 | 0xA | 0xD | 0x20..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x10_FFFF)
+}
+
+/// The largest value the phone's `atoi` reads back as written: a C `int` (spec §9: above it a
+/// number reads negative).
+pub const MAX_PHONE_INT: u32 = i32::MAX as u32;
+
+/// A number that goes into a file the phone reads with `atoi`.
+pub fn phone_int(field: &str, value: u32) -> Valid {
+    if value > MAX_PHONE_INT {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "{value} is more than {MAX_PHONE_INT}: the phone reads it as a negative number"
             ),
         ));
     }
@@ -225,10 +260,17 @@ pub fn directory_number(field: &str, value: &str) -> Valid {
     Ok(())
 }
 
-/// A host name or an IP address, as a call manager's `processNodeName` (≤ 50 characters).
-pub fn host(field: &str, value: &str) -> Valid {
-    if value.is_empty() || value.len() > 50 {
-        return Err(FieldError::new(field, "must be 1 to 50 characters"));
+/// The longest call manager name a phone keeps: `processNodeName` is read into a 48-byte
+/// field; a longer one is dropped, and that member of the group with it (spec §9).
+pub const MAX_PROCESS_NODE_NAME: usize = 47;
+
+/// A host name or an IP address of at most `max` bytes.
+pub fn host(field: &str, value: &str, max: usize) -> Valid {
+    if value.is_empty() || value.len() > max {
+        return Err(FieldError::new(
+            field,
+            format!("must be 1 to {max} characters, here {}", value.len()),
+        ));
     }
     if value.parse::<std::net::IpAddr>().is_ok() {
         return Ok(());
@@ -350,6 +392,15 @@ mod tests {
         assert_eq!(err.field, "lines[0].display_name");
         assert!(err.reason.contains("U+0007"), "{err}");
         assert!(text("x", "Zoë <&> \"'", 127).is_ok());
+        assert!(
+            text("x", "a\u{FFFE}", 127)
+                .unwrap_err()
+                .reason
+                .contains("U+FFFE")
+        );
+        assert!(text("x", "a\u{FFFF}", 127).is_err());
+        assert!(phone_int("t", 2_147_483_647).is_ok());
+        assert!(phone_int("t", 2_147_483_648).is_err());
         assert!(text("x", &"a".repeat(128), 127).is_err());
     }
 
@@ -358,9 +409,10 @@ mod tests {
         assert!(directory_number("dn", "+4930123*#").is_ok());
         assert!(directory_number("dn", "12a").is_err());
         assert!(directory_number("dn", "+").is_err());
-        assert!(host("h", "cm1.example.com").is_ok());
-        assert!(host("h", "2001:db8::1").is_ok());
-        assert!(host("h", "bad host").is_err());
+        assert!(host("h", "cm1.example.com", 47).is_ok());
+        assert!(host("h", "2001:db8::1", 47).is_ok());
+        assert!(host("h", "bad host", 47).is_err());
+        assert!(host("h", &format!("{}.example.com", "a".repeat(36)), 47).is_err());
         assert!(token("t", "Standard_User-1").is_ok());
         assert!(token("t", "../x").is_err());
         assert!(element_name("k", "pcPort").is_ok());

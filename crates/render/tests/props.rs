@@ -1,5 +1,6 @@
-//! Arbitrary text in every text field: either the model refuses it at input, naming the
-//! field, or every file it lands in is well-formed and reads back exactly that text.
+//! Arbitrary values in the fields phones read: either the model refuses a value at input,
+//! naming the field, or every file it lands in reads back exactly that value — under a
+//! general XML parser and under the phone's own rules (spec §9, `support::phone`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -8,7 +9,7 @@ mod support;
 use phoneboot_model::*;
 use phoneboot_render::{check, render_name};
 use proptest::prelude::*;
-use support::parse;
+use support::{parse, phone};
 
 /// Characters that break naive writers, plus everything else.
 fn nasty_text() -> impl Strategy<Value = String> {
@@ -30,6 +31,8 @@ fn nasty_text() -> impl Strategy<Value = String> {
         Just('\t'),
         Just('\u{0}'),
         Just('\u{85}'),
+        Just('\u{FFFE}'),
+        Just('\u{FFFF}'),
         Just('/'),
         Just('#'),
         Just(':'),
@@ -146,19 +149,111 @@ proptest! {
         match object.validate(&s.catalogue) {
             Err(e) => {
                 prop_assert!(e.field.ends_with(field.name), "error names {:?}, expected {:?}", e.field, field.name);
-                let has_control = text.chars().any(char::is_control);
-                // Control characters, over-long values, and blanks where a value is required.
-                prop_assert!(has_control || text.len() > 24 || text.trim().is_empty(), "refused {text:?}: {e}");
+                let unwritable = text.chars().any(|c| c.is_control() || !phone::accepts_xml(&c.to_string()));
+                // Control characters and what XML cannot carry, over-long values, and blanks
+                // where a value is required (an empty vendor setting, which phones skip).
+                prop_assert!(unwritable || text.len() > 24 || text.trim().is_empty(), "refused {text:?}: {e}");
             }
             Ok(()) => {
                 s.put(object.clone());
                 prop_assert!(check(&s, &object).is_ok(), "{:?}", check(&s, &object));
                 let (_, bytes) = render_name(&s, "SEP000000008841.cnf.xml").unwrap();
                 let xml = String::from_utf8(bytes.unwrap()).unwrap();
+                prop_assert!(phone::accepts_xml(&xml), "the phone's XML parser refuses the file for {text:?}");
                 let root = parse(&xml);
                 // An empty label shows the directory number instead.
                 let want = if text.is_empty() && field.name == "lines[0].label" { "1001".into() } else { text };
                 prop_assert_eq!(root.text_at(field.path), want);
+            }
+        }
+    }
+
+    #[test]
+    fn a_dial_rule_is_refused_or_read_by_the_phone_exactly_as_written(
+        rewrite in nasty_text(),
+        timeout in prop_oneof![Just(0u32), Just(i32::MAX as u32), Just(i32::MAX as u32 + 1), Just(u32::MAX), any::<u32>()],
+        tones in prop::collection::vec(prop::sample::select(TONES), 0..3),
+    ) {
+        let mut s = support::snapshot();
+        let rule = DialRule {
+            rewrite: (!rewrite.is_empty()).then(|| rewrite.clone()),
+            timeout: Some(timeout),
+            tones: tones.iter().map(|t| (*t).to_owned()).collect(),
+            ..DialRule::new("9,1..........")
+        };
+        let plan = Object::DialPlan(DialPlan { name: "Prop".into(), rules: vec![rule] });
+        match plan.validate(&s.catalogue) {
+            Err(e) => {
+                prop_assert!(e.field.starts_with("rules[0]."), "{e}");
+                let decoded_apart = rewrite.chars().any(|c| "\"'<>&".contains(c));
+                prop_assert!(
+                    decoded_apart || timeout > i32::MAX as u32 || tones.len() > 1
+                        || rewrite.chars().any(|c| c.is_control() || !phone::accepts_xml(&c.to_string()))
+                        || rewrite.len() > 63 || (!rewrite.is_empty() && rewrite.trim().is_empty()),
+                    "refused a plan the phone reads: {e}"
+                );
+            }
+            Ok(()) => {
+                s.put(plan.clone());
+                prop_assert!(check(&s, &plan).is_ok());
+                let (_, bytes) = render_name(&s, "DRProp.xml").unwrap();
+                let text = String::from_utf8(bytes.unwrap()).unwrap();
+                prop_assert!(phone::accepts_xml(&text));
+                let templates = phone::dial_plan(&text);
+                prop_assert!(templates.is_some(), "the phone drops the plan:\n{text}");
+                let templates = templates.unwrap();
+                let attr = |name: &str| templates[0].iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+                prop_assert_eq!(attr("Rewrite"), (!rewrite.is_empty()).then_some(rewrite));
+                prop_assert_eq!(i64::from(phone::atoi(&attr("Timeout").unwrap())), i64::from(timeout));
+                prop_assert_eq!(attr("Tone"), tones.first().map(|t| (*t).to_owned()));
+            }
+        }
+    }
+
+    #[test]
+    fn a_call_manager_host_is_refused_or_kept_whole_by_the_phone(
+        host in "[a-z][a-z0-9]{0,15}(\\.[a-z0-9]{1,15}){0,4}",
+    ) {
+        let mut s = support::snapshot();
+        let cm = Object::CallManager(CallManager::new("cm2", &host));
+        match cm.validate(&s.catalogue) {
+            Err(e) => {
+                prop_assert_eq!(e.field.as_str(), "host");
+                prop_assert!(host.len() > 47, "refused a name the phone keeps: {}", e);
+            }
+            Ok(()) => {
+                s.put(cm.clone());
+                let (_, bytes) = render_name(&s, "SEP000000008841.cnf.xml").unwrap();
+                let root = parse(&String::from_utf8(bytes.unwrap()).unwrap());
+                let names = root.texts_at("devicePool/callManagerGroup/members/member/callManager/processNodeName");
+                prop_assert!(names.iter().all(|n| phone::process_node_name(n) == Some(n.as_str())), "{names:?}");
+                prop_assert!(names.contains(&host));
+            }
+        }
+    }
+
+    #[test]
+    fn numbers_the_phone_reads_with_atoi_are_refused_or_read_back_equal(
+        seconds in prop_oneof![Just(i32::MAX as u32), Just(i32::MAX as u32 + 1), any::<u32>()],
+        which in 0..2usize,
+    ) {
+        let mut s = support::snapshot();
+        let (object, path) = if which == 0 {
+            let mut p = s.pools.get("HQ").unwrap().clone();
+            p.connection_monitor = seconds;
+            (Object::DevicePool(p), "devicePool/connectionMonitorDuration")
+        } else {
+            let mut d = device(&s);
+            d.urls.idle_timeout = Some(seconds);
+            (Object::Device(d), "idleTimeout")
+        };
+        match object.validate(&s.catalogue) {
+            Err(e) => prop_assert!(seconds > i32::MAX as u32, "refused {seconds}: {e}"),
+            Ok(()) => {
+                s.put(object);
+                let (_, bytes) = render_name(&s, "SEP000000008841.cnf.xml").unwrap();
+                let root = parse(&String::from_utf8(bytes.unwrap()).unwrap());
+                prop_assert_eq!(i64::from(phone::atoi(&root.text_at(path))), i64::from(seconds));
             }
         }
     }
@@ -290,4 +385,58 @@ fn values_a_phone_cannot_parse_are_refused_at_input_with_the_field() {
         }],
     };
     assert_eq!(sk.validate().unwrap_err().field, "sets[0].keys");
+}
+
+#[test]
+fn each_value_the_phones_parser_reads_differently_is_refused_naming_the_field() {
+    let cat = Catalogue::builtin();
+    let field = |o: Object| o.validate(cat).unwrap_err().field;
+    // processNodeName is kept to 47 bytes; a 48-byte name loses its group member.
+    let long = format!("{}.example.com", "c".repeat(36));
+    assert_eq!(long.len(), 48);
+    assert_eq!(
+        field(Object::CallManager(CallManager::new("cm1", &long))),
+        "host"
+    );
+    assert!(
+        Object::CallManager(CallManager::new("cm1", &long[1..]))
+            .validate(cat)
+            .is_ok()
+    );
+    // A character XML 1.0 cannot carry makes the phone refuse the whole file.
+    for bad in ['\u{FFFE}', '\u{FFFF}', '\u{1}'] {
+        let mut d = support::phone("000000008841", "8841", Protocol::Sip);
+        d.lines[0].display_name = format!("Alice{bad}");
+        assert_eq!(field(Object::Device(d)), "lines[0].display_name");
+    }
+    // The dial-plan tokenizer decodes no entities.
+    for bad in ['<', '&', '>', '\'', '"'] {
+        let rule = DialRule {
+            rewrite: Some(format!("9{bad}1")),
+            ..DialRule::new("9,1..........")
+        };
+        assert_eq!(rule.validate().unwrap_err().field, "rewrite", "{bad:?}");
+    }
+    // One tone per rule.
+    let rule = DialRule {
+        tones: vec!["Bellcore-Outside".into(), "Cisco-Zip".into()],
+        ..DialRule::new("9,1..........")
+    };
+    assert_eq!(rule.validate().unwrap_err().field, "tones");
+    // Timeout is a signed 32-bit int on the phone.
+    let rule = DialRule {
+        timeout: Some(2_147_483_648),
+        ..DialRule::new("9,1..........")
+    };
+    assert_eq!(rule.validate().unwrap_err().field, "timeout");
+    // The same class elsewhere: integers read with atoi, empty elements skipped.
+    let mut pool = DevicePool::new("P", "G", "T");
+    pool.connection_monitor = u32::MAX;
+    assert_eq!(field(Object::DevicePool(pool)), "connection_monitor");
+    let mut d = support::phone("000000008841", "8841", Protocol::Sip);
+    d.urls.idle_timeout = Some(3_000_000_000);
+    assert_eq!(field(Object::Device(d)), "urls.idle_timeout");
+    let mut d = support::phone("000000008841", "8841", Protocol::Sip);
+    d.vendor_config.insert("pcPort".into(), String::new());
+    assert_eq!(field(Object::Device(d)), "vendor_config.pcPort");
 }

@@ -50,7 +50,8 @@ impl CallManager {
     pub fn validate(&self) -> Valid {
         value::name("name", &self.name)?;
         value::text("description", &self.description, 128)?;
-        value::host("host", &self.host)?;
+        // The phone keeps at most 47 bytes of it (spec §9).
+        value::host("host", &self.host, value::MAX_PROCESS_NODE_NAME)?;
         value::port("sccp_port", self.sccp_port)?;
         value::port("sip_port", self.sip_port)?;
         value::port("secure_sip_port", self.secure_sip_port)
@@ -146,7 +147,7 @@ impl DateTimeGroup {
             return Err(FieldError::new("ntp", "at most 5 time servers"));
         }
         for (i, server) in self.ntp.iter().enumerate() {
-            value::host(&format!("ntp[{i}]"), server)?;
+            value::host(&format!("ntp[{i}]"), server, 50)?;
         }
         Ok(())
     }
@@ -181,6 +182,9 @@ impl Urls {
             if let Some(url) = url {
                 value::url(field, url)?;
             }
+        }
+        if let Some(t) = self.idle_timeout {
+            value::phone_int("urls.idle_timeout", t)?;
         }
         Ok(())
     }
@@ -293,6 +297,7 @@ impl DevicePool {
         value::token("lang_code", &self.lang_code)?;
         value::token("network_locale", &self.network_locale)?;
         value::name("srst", &self.srst)?;
+        value::phone_int("connection_monitor", self.connection_monitor)?;
         self.urls.validate()
     }
 }

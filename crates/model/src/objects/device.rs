@@ -290,8 +290,17 @@ impl Device {
             usize::from(model.buttons).min(MAX_BUTTONS),
         )?;
         for (key, val) in &self.vendor_config {
-            value::element_name(&format!("vendor_config.{key}"), key)?;
-            value::text(&format!("vendor_config.{key}"), val, 255)?;
+            let field = format!("vendor_config.{key}");
+            value::element_name(&field, key)?;
+            // The phone skips an element without text (spec §9): an empty setting would look
+            // set and do nothing.
+            if val.is_empty() {
+                return Err(FieldError::new(
+                    field,
+                    "is empty, which the phone ignores; remove the setting instead",
+                ));
+            }
+            value::text(&field, val, 255)?;
         }
         self.urls.validate()
     }

@@ -65,6 +65,7 @@ pub struct DialRule {
     pub line: Option<u8>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route: Option<Route>,
+    /// The tone to play (`Tone`); at most one: the phone's parser reads one name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tones: Vec<String>,
 }
@@ -107,12 +108,30 @@ impl DialRule {
         }
         if let Some(rewrite) = &self.rewrite {
             value::required_text("rewrite", rewrite, MAX_RULE_VALUE)?;
-            if rewrite.contains('"') {
-                return Err(FieldError::new("rewrite", "must not contain '\"'"));
+            // The dial-plan tokenizer decodes no entities (spec §9): `&amp;` would reach the
+            // phone as those five characters, and a quote ends the attribute.
+            if let Some(c) = rewrite
+                .chars()
+                .find(|c| matches!(c, '"' | '\'' | '<' | '>' | '&'))
+            {
+                return Err(FieldError::new(
+                    "rewrite",
+                    format!(
+                        "must not contain {c:?}: the phone's dial-plan parser reads no XML \
+                         escapes, so it would see other characters than these"
+                    ),
+                ));
             }
         }
-        if self.tones.len() > 3 {
-            return Err(FieldError::new("tones", "at most 3 tones"));
+        if let Some(timeout) = self.timeout {
+            value::phone_int("timeout", timeout)?;
+        }
+        if self.tones.len() > 1 {
+            return Err(FieldError::new(
+                "tones",
+                "at most one tone per rule: the phone reads a list as an unknown tone and \
+                 drops the whole dial plan",
+            ));
         }
         if let Some(t) = self.tones.iter().find(|t| !TONES.contains(&t.as_str())) {
             return Err(FieldError::new(

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use phoneboot_model::*;
 use quick_xml::events::Event;
 
+pub mod phone;
+
 pub fn mac(text: &str) -> Mac {
     text.parse().unwrap()
 }
@@ -112,7 +114,7 @@ pub fn objects() -> Vec<Object> {
                 },
                 DialRule {
                     route: Some(Route::Emergency),
-                    tones: vec!["Bellcore-Outside".into(), "Cisco-Zip".into()],
+                    tones: vec!["Bellcore-Outside".into()],
                     rewrite: Some("%s".into()),
                     line: Some(1),
                     ..DialRule::new("9,911")
@@ -192,6 +194,25 @@ impl Node {
             .unwrap_or_else(|| panic!("no {path} under <{}>", self.name))
             .text
             .clone()
+    }
+
+    /// The texts of every element at a path, where several children share a name (the
+    /// members of a group).
+    pub fn texts_at(&self, path: &str) -> Vec<String> {
+        match path.split_once('/') {
+            None => self
+                .children
+                .iter()
+                .filter(|c| c.name == path)
+                .map(|c| c.text.clone())
+                .collect(),
+            Some((first, rest)) => self
+                .children
+                .iter()
+                .filter(|c| c.name == first)
+                .flat_map(|c| c.texts_at(rest))
+                .collect(),
+        }
     }
 
     pub fn attr(&self, name: &str) -> Option<&str> {
