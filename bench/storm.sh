@@ -74,8 +74,10 @@ declare -A ADDR=([phoneboot]=127.0.0.1:16900 [phoneboot-files]=127.0.0.4:16903 [
 declare -A RESULT
 storm() { # name args...
     local name=$1; shift
+    # Phones back after a power cut run the load their files name: none fetches firmware.
     "$PB" storm --machine --phones "$PHONES" --from-database "$WORK/db" --http never \
-        --concurrency "$CONCURRENCY" "$@" > "$WORK/$name.storm" 2>"$WORK/$name.storm.err" || true
+        --running-load configured --concurrency "$CONCURRENCY" "$@" \
+        > "$WORK/$name.storm" 2>"$WORK/$name.storm.err" || true
     RESULT[$name]=$WORK/$name.storm
 }
 for s in phoneboot phoneboot-files tftpd-hpa dnsmasq; do

@@ -11,6 +11,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use phoneboot_render::Built;
 use phoneboot_server::converter::ProfileConverter;
+use phoneboot_source::FileName;
+use phoneboot_source::dir::{FileRoots, Probe};
 
 use crate::database::DbArgs;
 
@@ -39,6 +41,7 @@ pub(crate) async fn build(args: BuildArgs) -> anyhow::Result<()> {
         .with(|db| async move { Ok(db.snapshot().await?) })
         .await?;
     let load_time = loaded.elapsed();
+    let needs = phoneboot_render::needs(&snapshot);
     if let Some(out) = &args.out {
         std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     }
@@ -118,9 +121,13 @@ pub(crate) async fn build(args: BuildArgs) -> anyhow::Result<()> {
     for (file, reason) in &stats.failed {
         eprintln!("not built: {file}: {reason}");
     }
+    let warnings = warnings(&args.db, &needs)?;
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
+    }
     outln!(
         "built {} files ({} bytes; {} device, {} dial plan, {} softkey) into {} in {:.2} s \
-         (database version {version} loaded in {:.2} s); {} failed",
+         (database version {version} loaded in {:.2} s); {} failed, {} warning(s)",
         stats.files,
         stats.bytes,
         stats.devices,
@@ -129,7 +136,8 @@ pub(crate) async fn build(args: BuildArgs) -> anyhow::Result<()> {
         target,
         started.elapsed().as_secs_f64(),
         load_time.as_secs_f64(),
-        stats.failed.len()
+        stats.failed.len(),
+        warnings.len()
     );
     if args.check && !stats.failed.is_empty() {
         return Err(anyhow!(
@@ -138,6 +146,45 @@ pub(crate) async fn build(args: BuildArgs) -> anyhow::Result<()> {
         ));
     }
     Ok(())
+}
+
+/// What phones will miss: the database's holes, and the files its built files name that no
+/// root of the configuration `serve` would run with holds.
+fn warnings(db: &DbArgs, needs: &phoneboot_render::Needs) -> anyhow::Result<Vec<String>> {
+    let mut out = needs.warnings.clone();
+    let config = db.serve_config()?;
+    let mut roots = vec![config.root.clone()];
+    roots.extend(config.alternate_roots.iter().cloned());
+    let files = match FileRoots::new(&roots, config.case_insensitive, 0) {
+        Ok(files) => files,
+        Err(e) => {
+            out.push(format!(
+                "{e}: the {} files phones will ask for beside the built ones cannot be looked \
+                 for (--config names the roots serve uses)",
+                needs.files.len()
+            ));
+            return Ok(out);
+        }
+    };
+    for needed in &needs.files {
+        let present = needed.names.iter().any(|name| {
+            FileName::parse(name.as_bytes())
+                .is_ok_and(|n| !matches!(files.probe(&n), Probe::NotFound | Probe::Denied(_)))
+        });
+        if !present {
+            out.push(format!(
+                "{} is in no root ({}): {}",
+                needed.names[0],
+                roots
+                    .iter()
+                    .map(|r| r.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                needed.by
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// Writes one built file into `out` (nowhere under --check); the first error is kept.

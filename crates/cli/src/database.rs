@@ -34,6 +34,23 @@ pub(crate) struct DbArgs {
 }
 
 impl DbArgs {
+    /// The whole configuration `serve` would run with (the flags given here over the file).
+    pub(crate) fn serve_config(&self) -> anyhow::Result<Config> {
+        let file = match &self.config {
+            Some(path) => Settings::load(path)?,
+            None => Settings::default(),
+        };
+        let flags = Settings {
+            database: DatabaseSection {
+                url: self.database.clone(),
+                models: self.models.clone(),
+                ..DatabaseSection::default()
+            },
+            ..Settings::default()
+        };
+        Ok(Config::from_layers(file, flags)?)
+    }
+
     /// The flags over the config file's [database] section over the defaults, checked as
     /// `serve` checks them.
     pub(crate) fn config(&self) -> anyhow::Result<DatabaseConfig> {

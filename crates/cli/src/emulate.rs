@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
-use phoneboot_emu::boot::{self, Device, Family};
+use phoneboot_emu::boot::{self, Device, Family, Provision, RunningLoad};
 use phoneboot_emu::dhcp::{self, Chosen, DhcpError, Local, Offer, Target};
 use phoneboot_emu::dhcp6_client;
 use phoneboot_emu::net::{HttpFetcher, HttpFirst, TftpFetcher};
@@ -47,8 +47,10 @@ pub(crate) struct Behaviour {
     /// Busy answers a device takes for one file before it gives up its boot.
     #[arg(long, value_name = "N", default_value_t = 30)]
     pub(crate) busy_retries: u32,
-    /// The load the device runs now; a configuration naming another one makes it fetch that.
-    #[arg(long, value_name = "LOAD")]
+    /// The load the device runs now: a configuration naming another one makes it fetch that;
+    /// "configured" runs whatever its configuration names (a phone back after a power cut).
+    /// [default: none, so it fetches the load its configuration names]
+    #[arg(long, value_name = "LOAD|configured")]
     pub(crate) running_load: Option<String>,
 }
 
@@ -56,7 +58,11 @@ impl Behaviour {
     pub(crate) fn apply(&self, device: &mut Device) {
         device.busy_wait = Duration::from_millis(self.busy_wait_ms);
         device.busy_retries = self.busy_retries;
-        device.running_load.clone_from(&self.running_load);
+        device.running_load = match self.running_load.as_deref() {
+            None => RunningLoad::Unknown,
+            Some(l) if l.eq_ignore_ascii_case("configured") => RunningLoad::AsConfigured,
+            Some(l) => RunningLoad::Named(l.to_owned()),
+        };
     }
 }
 
@@ -315,10 +321,11 @@ pub(crate) async fn run(args: EmulateArgs) -> anyhow::Result<()> {
     for (at, line) in &result.trace {
         outln!("{:>7.3}s {line}", at.as_secs_f64());
     }
-    match result.result {
-        Some(Ok(())) => Ok(()),
-        Some(Err(e)) => bail!("boot failed: {e}"),
-        None => bail!("boot did not run"),
+    match (result.result.as_ref(), result.provision()) {
+        (Some(Ok(())), Some(Provision::Configured)) => Ok(()),
+        (Some(Ok(())), Some(other)) => bail!("the device booted, but is {other}"),
+        (Some(Err(e)), _) => bail!("boot failed: {e}"),
+        _ => bail!("boot did not run"),
     }
 }
 

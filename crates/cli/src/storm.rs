@@ -242,7 +242,31 @@ pub(crate) async fn run(args: StormArgs) -> anyhow::Result<()> {
             args.server.join(", ")
         };
         let title = format!("phoneboot storm: {total} devices against {target}");
-        let html = phoneboot_emu::report::html(&report, &title).map_err(|e| anyhow!(e))?;
+        let models = match &args.from_database {
+            Some(db) => format!("the devices of {}", db.display()),
+            None => args.model.join(", "),
+        };
+        let context = [
+            (
+                "date",
+                httpdate::fmt_http_date(std::time::SystemTime::now()),
+            ),
+            ("phoneboot", env!("CARGO_PKG_VERSION").to_owned()),
+            ("server", target.clone()),
+            ("devices", format!("{total}: {models}")),
+            ("concurrency", args.concurrency.to_string()),
+            (
+                "rate",
+                args.rate
+                    .map_or_else(|| "all at once".to_owned(), |r| format!("{r} boots/s")),
+            ),
+            (
+                "HTTP first",
+                format!("{:?}", args.behaviour.http).to_lowercase(),
+            ),
+        ];
+        let html =
+            phoneboot_emu::report::html(&report, &title, &context).map_err(|e| anyhow!(e))?;
         std::fs::write(path, html).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("report written to {}", path.display());
     }
@@ -255,7 +279,12 @@ pub(crate) async fn run(args: StormArgs) -> anyhow::Result<()> {
         };
         outln!("phones {}", report.phones);
         outln!("booted {}", report.booted);
+        outln!("default_config_only {}", report.default_only);
+        outln!("missing_files {}", report.incomplete);
         outln!("failed {}", report.failed_total());
+        for (pattern, (_, n)) in &report.not_found {
+            outln!("not_found {n} {pattern}");
+        }
         for (reason, n) in &report.failed {
             outln!("failed_reason {n} {reason}");
         }
@@ -276,6 +305,15 @@ pub(crate) async fn run(args: StormArgs) -> anyhow::Result<()> {
     }
     if report.failed_total() > 0 {
         bail!("{} of {total} devices did not boot", report.failed_total());
+    }
+    if report.unprovisioned() > 0 {
+        bail!(
+            "{} of {total} devices are not provisioned as their configuration says ({} on \
+             the default configuration only, {} missing files it names; see \"not found\")",
+            report.unprovisioned(),
+            report.default_only,
+            report.incomplete
+        );
     }
     Ok(())
 }

@@ -213,6 +213,7 @@ fn each_model_asks_for_the_files_the_catalogue_gives_it() {
             &["SIPDefault.cnf from", "SIP001122334403.cnf from"][..],
         ),
     ] {
+        // Phones back after a power cut: they run the loads their files name.
         let mut args = vec![
             "--mac",
             mac,
@@ -222,6 +223,8 @@ fn each_model_asks_for_the_files_the_catalogue_gives_it() {
             "127.0.0.1",
             "--port",
             &port,
+            "--running-load",
+            "configured",
         ];
         args.extend_from_slice(extra);
         let (ok, trace, err) = emulate(&args);
@@ -350,4 +353,62 @@ fn an_ipv6_phone_takes_its_servers_from_dhcpv6_option_17() {
     // Hex that is not hex is a mistake on the command line.
     let (ok, _, err) = emulate(&["--mac", "00:11:22:aa:bb:cc", "--option17", "0x0g"]);
     assert!(!ok && err.contains("--option17"), "{err}");
+}
+
+#[test]
+fn a_boot_that_is_not_provisioned_as_configured_says_so_and_fails() {
+    let cluster = Cluster::example();
+    let server = cluster.serve(&[]);
+    let port = server.v4.port().to_string();
+    let run = |mac: &str, model: &str| {
+        emulate(&[
+            "--mac",
+            mac,
+            "--model",
+            model,
+            "--alternate-tftp",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--http",
+            "never",
+        ])
+    };
+    // Not in the database: its own file is not found, it takes XMLDefault.cnf.xml.
+    let (ok, trace, err) = run("0000.7700.0001", "7965");
+    assert!(!ok, "{trace}");
+    assert!(
+        trace.contains("XMLDefault.cnf.xml from 127.0.0.1: got"),
+        "{trace}"
+    );
+    assert!(
+        err.contains("SEP000077000001.cnf.xml was not found, so it runs on the default"),
+        "{err}"
+    );
+    // In the database, but the load its file names is in no root.
+    let (ok, trace, err) = run("0011.2233.4401", "8841");
+    assert!(!ok, "{trace}");
+    assert!(
+        trace.contains("SEP001122334401.cnf.xml from 127.0.0.1: got"),
+        "{trace}"
+    );
+    assert!(
+        err.contains("not provisioned as configured: sip88xx."),
+        "{err}"
+    );
+    assert!(err.contains(".loads not found"), "{err}");
+    // The load on disk: provisioned, and the exit status says so.
+    let load = err
+        .split("configured: ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap()
+        .to_owned();
+    std::fs::write(cluster.root.join(&load), b"firmware").unwrap();
+    let (ok, trace, err) = run("0011.2233.4401", "8841");
+    assert!(ok, "{trace}{err}");
+    assert!(
+        trace.contains("provisioned: every file its configuration names"),
+        "{trace}"
+    );
 }

@@ -56,6 +56,8 @@ fn phones_from_the_database_all_boot_and_the_report_has_both_plots() {
         "300",
         "--concurrency",
         "100",
+        "--running-load",
+        "configured",
         "--report",
         report.to_str().unwrap(),
     ]);
@@ -68,6 +70,11 @@ fn phones_from_the_database_all_boot_and_the_report_has_both_plots() {
     assert!(html.contains("Boot time of the devices that booted"));
     assert!(html.contains("File requests answered per second"));
     assert!(html.contains("booted: 300"));
+    assert!(
+        html.contains("<th>concurrency</th><td>100</td>"),
+        "the report says what ran"
+    );
+    assert!(html.contains("<th>phoneboot</th>"));
     // 8841s asked HTTP first, the others TFTP.
     let counters = server.counters();
     assert!(counters["HttpRequestsProcessed"] >= 100, "{counters:?}");
@@ -108,6 +115,8 @@ fn a_busy_server_is_waited_for_and_every_phone_still_boots() {
         "60",
         "--busy-wait-ms",
         "50",
+        "--running-load",
+        "configured",
         "--machine",
     ]);
     assert!(ok, "{out}\n{err}");
@@ -151,6 +160,8 @@ fn a_silent_first_server_makes_phones_fail_over_to_the_second() {
         "100",
         "--retries",
         "1",
+        "--running-load",
+        "configured",
     ]);
     assert!(ok, "{out}\n{err}");
     assert_eq!(value(&out, "booted"), 20, "{out}");
@@ -194,4 +205,90 @@ fn failed_boots_are_counted_by_reason_and_make_the_command_fail() {
     assert_eq!(value(&out, "failed"), 5, "{out}");
     assert!(out.contains("5 no server answered"), "{out}");
     assert!(err.contains("5 of 5 devices did not boot"), "{err}");
+}
+
+#[test]
+fn phones_on_the_default_configuration_or_missing_files_are_not_counted_booted() {
+    let dir = temp_root();
+    let db = database(dir.path(), 30);
+    let root = dir.path().join("tftp");
+    std::fs::create_dir(&root).unwrap();
+    let server = Server::start(&root, &["--database", db.to_str().unwrap()]);
+    // Phones the database does not know: each gets "not found" for its own file and falls
+    // back to XMLDefault.cnf.xml.
+    let (ok, out, err) = phoneboot(&[
+        "storm",
+        "--server",
+        &server.v4.to_string(),
+        "--http",
+        "never",
+        "--phones",
+        "20",
+        "--mac-start",
+        "0000.7700.0000",
+        "--model",
+        "7965",
+        "--running-load",
+        "configured",
+    ]);
+    assert!(!ok, "{out}");
+    assert_eq!(value(&out, "booted"), 0, "{out}");
+    assert_eq!(value(&out, "default config only"), 20, "{out}");
+    assert!(
+        out.contains("20 SEP<MAC>.cnf.xml (the device's own configuration)"),
+        "{out}"
+    );
+    assert!(
+        err.contains("20 of 20 devices are not provisioned"),
+        "{err}"
+    );
+    // Phones of the database whose load is in no root: booted, but missing it.
+    let (ok, out, _) = phoneboot(&[
+        "storm",
+        "--server",
+        &server.v4.to_string(),
+        "--http",
+        "never",
+        "--from-database",
+        db.to_str().unwrap(),
+        "--phones",
+        "30",
+        "--machine",
+    ]);
+    assert!(!ok, "{out}");
+    let get = |k: &str| -> u64 {
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k} ")))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(get("missing_files") + get("booted"), 30, "{out}");
+    assert!(get("missing_files") >= 27, "{out}");
+    assert!(
+        out.lines().any(|l| l.starts_with("not_found ")
+            && l.ends_with(".loads")
+            && l.contains("sip88xx.")),
+        "the 8841s' load: {out}"
+    );
+    // With the loads on disk, the same phones are provisioned.
+    for line in out.lines().filter_map(|l| l.strip_prefix("not_found ")) {
+        let name = line.split_once(' ').unwrap().1;
+        if name.ends_with(".loads") {
+            std::fs::write(root.join(name), b"load").unwrap();
+        }
+    }
+    let (ok, out, err) = phoneboot(&[
+        "storm",
+        "--server",
+        &server.v4.to_string(),
+        "--http",
+        "never",
+        "--from-database",
+        db.to_str().unwrap(),
+        "--phones",
+        "30",
+    ]);
+    assert!(ok, "{out}\n{err}");
+    assert_eq!(value(&out, "booted"), 30, "{out}");
 }

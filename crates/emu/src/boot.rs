@@ -88,7 +88,7 @@ pub struct Device {
     pub mac: Mac,
     pub family: Family,
     /// The firmware load it runs; a config naming another one makes it fetch that.
-    pub running_load: Option<String>,
+    pub running_load: RunningLoad,
     /// The server of its last good boot.
     pub nvram: Option<Target>,
     /// How long it waits after a busy answer before asking again.
@@ -107,7 +107,7 @@ impl Device {
         Self {
             mac,
             family,
-            running_load: None,
+            running_load: RunningLoad::Unknown,
             nvram: None,
             busy_wait: Duration::from_secs(10),
             // A phone told to try later keeps trying; 30 waits of 10 s is five minutes.
@@ -118,10 +118,82 @@ impl Device {
     }
 }
 
+/// Why a device asks for a file: what it means when the file is not there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// A trust list probe: absent on a nonsecure cluster, and that is normal.
+    Probe,
+    /// The device's own configuration.
+    Config,
+    /// A default configuration, asked for when the device's own is missing (or, for a
+    /// 7940/7960 on SIP, the defaults every one reads first).
+    Default,
+    /// A file the configuration names: the load, the dial plan, the softkeys, the feature
+    /// policy, a 7902/7905/7912 profile, a gateway's ports. Missing, the device is not set up
+    /// as its configuration says.
+    Named,
+    /// Fetched after the boot and not needed for it: the ring list, a locale's tones.
+    Extra,
+}
+
+/// What the device runs now, which decides whether it fetches the load its configuration
+/// names.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum RunningLoad {
+    /// Unknown: it fetches whatever load its configuration names.
+    #[default]
+    Unknown,
+    /// This load: it fetches another only.
+    Named(String),
+    /// The one its configuration names (a phone coming back after a power cut): it fetches no
+    /// load.
+    AsConfigured,
+}
+
+impl RunningLoad {
+    fn runs(&self, load: &str) -> bool {
+        match self {
+            Self::Unknown => false,
+            Self::Named(running) => running == load,
+            Self::AsConfigured => true,
+        }
+    }
+}
+
+/// How a boot that completed left the device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Provision {
+    /// It has its own configuration and every file that configuration names.
+    Configured,
+    /// Its own configuration was not found: it runs on a default one (auto-registration).
+    DefaultOnly { missing: String },
+    /// It has its own configuration, but files that configuration names were not found.
+    Incomplete { missing: Vec<String> },
+}
+
+impl std::fmt::Display for Provision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Configured => f.write_str("provisioned: every file its configuration names"),
+            Self::DefaultOnly { missing } => write!(
+                f,
+                "not provisioned: {missing} was not found, so it runs on the default \
+                 configuration"
+            ),
+            Self::Incomplete { missing } => write!(
+                f,
+                "not provisioned as configured: {} not found",
+                missing.join(", ")
+            ),
+        }
+    }
+}
+
 /// The result of one file request, for the trace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileResult {
     pub name: String,
+    pub role: Role,
     pub server: Option<Target>,
     pub outcome: FileOutcome,
     /// Busy answers before the outcome.
@@ -178,6 +250,32 @@ impl Boot {
     pub fn busy(&self) -> u64 {
         self.files.iter().map(|f| u64::from(f.busy)).sum()
     }
+
+    /// How the boot left the device, if it completed.
+    pub fn provision(&self) -> Option<Provision> {
+        if !matches!(self.result, Some(Ok(()))) {
+            return None;
+        }
+        let missing = |role: Role| {
+            self.files
+                .iter()
+                .filter(move |f| f.role == role && !matches!(f.outcome, FileOutcome::Got(_)))
+                .map(|f| f.name.clone())
+        };
+        let own_got = self
+            .files
+            .iter()
+            .any(|f| f.role == Role::Config && matches!(f.outcome, FileOutcome::Got(_)));
+        if !own_got && let Some(own) = missing(Role::Config).next() {
+            return Some(Provision::DefaultOnly { missing: own });
+        }
+        let named: Vec<String> = missing(Role::Named).collect();
+        Some(if named.is_empty() {
+            Provision::Configured
+        } else {
+            Provision::Incomplete { missing: named }
+        })
+    }
 }
 
 struct Session<'a> {
@@ -195,7 +293,7 @@ impl Session<'_> {
     }
 
     /// Fetches one file with the seed's rules for busy and silent servers.
-    async fn get(&mut self, name: &str) -> Result<Option<Vec<u8>>, BootError> {
+    async fn get(&mut self, name: &str, role: Role) -> Result<Option<Vec<u8>>, BootError> {
         let mut busy = 0;
         loop {
             let Some(server) = self.servers.get(self.current).cloned() else {
@@ -205,7 +303,12 @@ impl Session<'_> {
                 Fetched::Busy => {
                     busy += 1;
                     if busy > self.device.busy_retries {
-                        self.record(name, Some(server), FileOutcome::Failed("busy".into()), busy);
+                        self.record(
+                            (name, role),
+                            Some(server),
+                            FileOutcome::Failed("busy".into()),
+                            busy,
+                        );
                         return Err(BootError::StayedBusy(busy));
                     }
                     self.note(format!(
@@ -224,7 +327,7 @@ impl Session<'_> {
                         }
                         None => {
                             self.record(
-                                name,
+                                (name, role),
                                 Some(server),
                                 FileOutcome::Failed("no answer".into()),
                                 busy,
@@ -234,15 +337,20 @@ impl Session<'_> {
                     }
                 }
                 Fetched::File(data) => {
-                    self.record(name, Some(server), FileOutcome::Got(data.len()), busy);
+                    self.record(
+                        (name, role),
+                        Some(server),
+                        FileOutcome::Got(data.len()),
+                        busy,
+                    );
                     return Ok(Some(data));
                 }
                 Fetched::NotFound => {
-                    self.record(name, Some(server), FileOutcome::NotFound, busy);
+                    self.record((name, role), Some(server), FileOutcome::NotFound, busy);
                     return Ok(None);
                 }
                 Fetched::Failed(why) => {
-                    self.record(name, Some(server), FileOutcome::Failed(why), busy);
+                    self.record((name, role), Some(server), FileOutcome::Failed(why), busy);
                     return Ok(None);
                 }
             }
@@ -250,16 +358,25 @@ impl Session<'_> {
     }
 
     /// The first of `names` that exists.
-    async fn first_of(&mut self, names: &[String]) -> Result<Option<(String, Vec<u8>)>, BootError> {
-        for name in names {
-            if let Some(data) = self.get(name).await? {
+    async fn first_of(
+        &mut self,
+        names: &[(String, Role)],
+    ) -> Result<Option<(String, Vec<u8>)>, BootError> {
+        for (name, role) in names {
+            if let Some(data) = self.get(name, *role).await? {
                 return Ok(Some((name.clone(), data)));
             }
         }
         Ok(None)
     }
 
-    fn record(&mut self, name: &str, server: Option<Target>, outcome: FileOutcome, busy: u32) {
+    fn record(
+        &mut self,
+        (name, role): (&str, Role),
+        server: Option<Target>,
+        outcome: FileOutcome,
+        busy: u32,
+    ) {
         let shown = match &outcome {
             FileOutcome::Got(n) => format!("got {n} bytes"),
             FileOutcome::NotFound => "not found".to_owned(),
@@ -271,6 +388,7 @@ impl Session<'_> {
         self.note(format!("{name}{from}: {shown}"));
         self.boot.files.push(FileResult {
             name: name.to_owned(),
+            role,
             server,
             outcome,
             busy,
@@ -300,6 +418,9 @@ pub async fn boot(device: &mut Device, dhcp_servers: Vec<Target>, fetcher: &dyn 
         s.note(format!("boot failed: {e}"));
     }
     s.boot.result = Some(result);
+    if let Some(provision) = s.boot.provision() {
+        s.note(provision.to_string());
+    }
     let boot = s.boot;
     if let Some(server) = &boot.server {
         device.nvram = Some(server.clone());
@@ -321,50 +442,62 @@ async fn run(s: &mut Session<'_>) -> Result<(), BootError> {
     ));
     let mac = s.device.mac;
     // Every name a phone asks for is spelled by the one file-name grammar.
-    let name = |n: Name| n.to_string();
+    let name = |n: Name, role| (n.to_string(), role);
     match s.device.family {
         Family::Xml => {
             // Trust lists: absent on a nonsecure cluster, and that is normal.
-            s.first_of(&[name(Name::CtlSep(mac)), name(Name::CtlFile)])
-                .await?;
-            s.first_of(&[name(Name::ItlSep(mac)), name(Name::ItlFile)])
-                .await?;
+            s.first_of(&[
+                name(Name::CtlSep(mac), Role::Probe),
+                name(Name::CtlFile, Role::Probe),
+            ])
+            .await?;
+            s.first_of(&[
+                name(Name::ItlSep(mac), Role::Probe),
+                name(Name::ItlFile, Role::Probe),
+            ])
+            .await?;
             let own = s
                 .device
                 .device_name
                 .clone()
                 .map_or(Name::SepXml(mac), Name::DeviceXml);
             let config = s
-                .first_of(&[name(own), name(Name::XmlDefault)])
+                .first_of(&[
+                    name(own, Role::Config),
+                    name(Name::XmlDefault, Role::Default),
+                ])
                 .await?
                 .ok_or(BootError::NoConfig)?;
             s.boot.server = s.servers.get(s.current).cloned();
             let text = String::from_utf8_lossy(&config.1).into_owned();
             if let Some(load) = xml_text(&text, "loadInformation")
-                && s.device.running_load.as_deref() != Some(load.as_str())
+                && !s.device.running_load.runs(&load)
             {
                 s.note(format!(
                     "config names load {load}, not the running one: fetching it"
                 ));
-                s.get(&format!("{load}.loads")).await?;
+                s.get(&format!("{load}.loads"), Role::Named).await?;
             }
             for tag in ["dialTemplate", "softKeyFile", "featurePolicyFile"] {
                 if let Some(file) = xml_text(&text, tag) {
-                    s.get(&file).await?;
+                    s.get(&file, Role::Named).await?;
                 }
             }
             // The ring list, which phones fetch after boot (seed); absent is normal.
-            s.get("RingList.xml").await?;
+            s.get("RingList.xml", Role::Extra).await?;
             // Tones of a network locale other than the built-in United States one.
             if let Some(locale) = xml_text(&text, "networkLocale")
                 && locale != "United_States"
             {
-                s.get(&format!("{locale}/g3-tones.xml")).await?;
+                s.get(&format!("{locale}/g3-tones.xml"), Role::Extra)
+                    .await?;
             }
         }
         Family::Sip79x0 => {
-            let default = s.get(&name(Name::SipDefault)).await?;
-            let own = s.get(&name(Name::SipCnf(mac))).await?;
+            let (default, role) = name(Name::SipDefault, Role::Default);
+            let default = s.get(&default, role).await?;
+            let (own, role) = name(Name::SipCnf(mac), Role::Config);
+            let own = s.get(&own, role).await?;
             if default.is_none() && own.is_none() {
                 return Err(BootError::NoConfig);
             }
@@ -376,60 +509,65 @@ async fn run(s: &mut Session<'_>) -> Result<(), BootError> {
                 .collect::<Vec<_>>()
                 .join("\n");
             if let Some(image) = key_value(&text, "image_version")
-                && s.device.running_load.as_deref() != Some(image.as_str())
+                && !s.device.running_load.runs(&image)
             {
                 s.note(format!("image_version {image} differs: fetching it"));
-                s.get(&format!("{image}.loads")).await?;
+                s.get(&format!("{image}.loads"), Role::Named).await?;
             }
             // `dial_template: NAME` names NAME.xml (default "dialplan").
             let plan = key_value(&text, "dial_template").unwrap_or_else(|| "dialplan".into());
-            s.get(&name(Name::PlainXml(plan))).await?;
+            let (plan, role) = name(Name::PlainXml(plan), Role::Named);
+            s.get(&plan, role).await?;
         }
         Family::Small { profile } => {
             // These phones spell their MAC in lower case (spec §1.1).
             let (got, _) = s
                 .first_of(&[
-                    Name::SepXml(mac).spelled(MacCase::Lower),
-                    name(Name::XmlDefault),
+                    (Name::SepXml(mac).spelled(MacCase::Lower), Role::Config),
+                    name(Name::XmlDefault, Role::Default),
                 ])
                 .await?
                 .ok_or(BootError::NoConfig)?;
             s.boot.server = s.servers.get(s.current).cloned();
             // Spec §6.2: without a file of its own the phone takes the defaults from
             // XMLDefault.cnf.xml and SEPDefault.cnf (absent is normal).
-            if got == name(Name::XmlDefault) {
-                s.get(&name(Name::SepDefault)).await?;
+            if got == Name::XmlDefault.to_string() {
+                let (default, role) = name(Name::SepDefault, Role::Extra);
+                s.get(&default, role).await?;
             }
-            // A missing profile is not fatal: the boot goes on.
+            // Its own profile, else the default one.
             s.first_of(&[
-                name(Name::Profile(profile, mac)),
-                name(Name::ProfileDefault(profile)),
+                name(Name::Profile(profile, mac), Role::Named),
+                name(Name::ProfileDefault(profile), Role::Extra),
             ])
             .await?;
         }
         Family::Legacy => {
-            s.first_of(&[name(Name::SepCnf(mac)), name(Name::SepDefault)])
-                .await?
-                .ok_or(BootError::NoConfig)?;
+            s.first_of(&[
+                name(Name::SepCnf(mac), Role::Config),
+                name(Name::SepDefault, Role::Default),
+            ])
+            .await?
+            .ok_or(BootError::NoConfig)?;
             s.boot.server = s.servers.get(s.current).cloned();
         }
         Family::SccpGateway => {
             let hex = mac.to_string();
             let id = &hex[2..];
             let (_, config) = s
-                .first_of(&[format!("SKIGW{id}.cnf.xml")])
+                .first_of(&[(format!("SKIGW{id}.cnf.xml"), Role::Config)])
                 .await?
                 .ok_or(BootError::NoConfig)?;
             s.boot.server = s.servers.get(s.current).cloned();
             // The ports' files are the AN<id><port> devices the gateway's file names.
             let text = String::from_utf8_lossy(&config).into_owned();
             for port in analog_ports(&text, id) {
-                s.get(&format!("{port}.cnf.xml")).await?;
+                s.get(&format!("{port}.cnf.xml"), Role::Named).await?;
             }
         }
         Family::MgcpGateway => {
             let domain = s.device.domain.clone().unwrap_or_else(|| "gateway".into());
-            s.first_of(&[format!("{domain}.cnf.xml")])
+            s.first_of(&[(format!("{domain}.cnf.xml"), Role::Config)])
                 .await?
                 .ok_or(BootError::NoConfig)?;
             s.boot.server = s.servers.get(s.current).cloned();

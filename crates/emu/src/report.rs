@@ -100,13 +100,19 @@ fn rate_plot(report: &Report) -> Result<String, String> {
     Ok(svg)
 }
 
-/// The report as one HTML page.
-pub fn html(report: &Report, title: &str) -> Result<String, String> {
+/// The report as one HTML page; `context` (what was run: date, version, server, models,
+/// concurrency, rate) heads it as a table.
+pub fn html(report: &Report, title: &str, context: &[(&str, String)]) -> Result<String, String> {
     let summary = escape(&report.summary());
+    let rows: String = context
+        .iter()
+        .map(|(k, v)| format!("<tr><th>{}</th><td>{}</td></tr>\n", escape(k), escape(v)))
+        .collect();
     Ok(format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <title>{title}</title>\n<style>body{{font-family:sans-serif;margin:2em;max-width:960px}}\
-         pre{{background:#f4f4f4;padding:1em}}</style>\n</head>\n<body>\n<h1>{title}</h1>\n\
+         pre{{background:#f4f4f4;padding:1em}}th{{text-align:left;padding-right:1em}}</style>\n\
+         </head>\n<body>\n<h1>{title}</h1>\n<table>\n{rows}</table>\n\
          <pre>{summary}</pre>\n<figure>{hist}</figure>\n<figure>{rate}</figure>\n</body>\n</html>\n",
         title = escape(title),
         hist = histogram(report)?,

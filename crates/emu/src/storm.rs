@@ -11,7 +11,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::boot::{self, Device, Fetcher, FileOutcome};
+use crate::boot::{self, Device, Fetcher, FileOutcome, Provision, Role};
 use crate::dhcp::Target;
 
 /// One device of the storm and how it fetches.
@@ -47,7 +47,15 @@ pub struct Live {
 #[derive(Debug, Clone, Default)]
 pub struct Report {
     pub phones: u64,
+    /// Booted and provisioned as their configuration says.
     pub booted: u64,
+    /// Booted on a default configuration: their own was not found.
+    pub default_only: u64,
+    /// Booted on their own configuration, but files it names were not found.
+    pub incomplete: u64,
+    /// Files not found, by name pattern (MACs folded into `<MAC>`), with their role; trust
+    /// list probes, absent on a nonsecure cluster, are left out.
+    pub not_found: BTreeMap<String, (Role, u64)>,
     /// Failed boots by reason.
     pub failed: BTreeMap<String, u64>,
     /// File requests answered (found, not found or failed).
@@ -68,6 +76,12 @@ pub struct Report {
 impl Report {
     pub fn failed_total(&self) -> u64 {
         self.failed.values().sum()
+    }
+
+    /// Devices not provisioned as their configuration says: failed, on the default
+    /// configuration only, or missing files their configuration names.
+    pub fn unprovisioned(&self) -> u64 {
+        self.failed_total() + self.default_only + self.incomplete
     }
 
     /// The `q` quantile (0..=1) of boot times.
@@ -111,10 +125,33 @@ impl Report {
         };
         let mut out = String::new();
         out.push_str(&format!("phones: {}\n", self.phones));
-        out.push_str(&format!("booted: {}\n", self.booted));
+        out.push_str(&format!(
+            "booted: {} (provisioned as their configuration says)\n",
+            self.booted
+        ));
+        out.push_str(&format!(
+            "default config only: {} (their own configuration was not found)\n",
+            self.default_only
+        ));
+        out.push_str(&format!(
+            "missing files: {} (booted, but files their configuration names were not found)\n",
+            self.incomplete
+        ));
         out.push_str(&format!("failed: {}\n", self.failed_total()));
         for (reason, n) in &self.failed {
             out.push_str(&format!("  {n} {reason}\n"));
+        }
+        if !self.not_found.is_empty() {
+            out.push_str("not found:\n");
+            for (pattern, (role, n)) in &self.not_found {
+                let note = match role {
+                    Role::Config => " (the device's own configuration)",
+                    Role::Default => " (a default configuration)",
+                    Role::Named => " (named by a configuration)",
+                    Role::Extra | Role::Probe => " (optional)",
+                };
+                out.push_str(&format!("  {n} {pattern}{note}\n"));
+            }
         }
         out.push_str(&format!(
             "elapsed: {secs:.2} s\nrequests: {} ({:.0}/s)\nfiles: {} ({:.0}/s)\nbytes: {} ({:.1} MB/s)\n",
@@ -211,11 +248,23 @@ pub async fn run(
         report
             .answered_at
             .extend(boot.files.iter().map(|f| offset + f.at));
-        match boot.result {
-            Some(Ok(())) => {
-                report.booted += 1;
-                report.boot_times.push(took);
+        for file in &boot.files {
+            if file.role != Role::Probe && file.outcome == FileOutcome::NotFound {
+                let entry = report
+                    .not_found
+                    .entry(phoneboot_render::pattern(&file.name))
+                    .or_insert((file.role, 0));
+                entry.1 += 1;
             }
+        }
+        match boot.provision() {
+            Some(Provision::Configured) => report.booted += 1,
+            Some(Provision::DefaultOnly { .. }) => report.default_only += 1,
+            Some(Provision::Incomplete { .. }) => report.incomplete += 1,
+            None => {}
+        }
+        match boot.result {
+            Some(Ok(())) => report.boot_times.push(took),
             Some(Err(e)) => *report.failed.entry(e.to_string()).or_default() += 1,
             None => *report.failed.entry("did not run".into()).or_default() += 1,
         }

@@ -87,7 +87,7 @@ async fn a_busy_server_is_waited_for_and_asked_again_never_failed_over() {
         )
         .answer("b", CONFIG, vec![config("B")]);
     let mut phone = Device::new(mac(MAC), Family::Xml);
-    phone.running_load = Some("L1".into());
+    phone.running_load = RunningLoad::Named("L1".into());
     let started = tokio::time::Instant::now();
     let boot = boot(&mut phone, vec![srv("a"), srv("b")], &fetcher).await;
     assert_eq!(boot.result, Some(Ok(())), "{:#?}", boot.trace);
@@ -123,7 +123,7 @@ async fn silence_fails_over_and_the_next_boot_starts_from_the_first_server_again
         .answer("b", CONFIG, vec![config("L1")]);
     fetcher.down = vec!["a".into()];
     let mut phone = Device::new(mac(MAC), Family::Xml);
-    phone.running_load = Some("L1".into());
+    phone.running_load = RunningLoad::Named("L1".into());
     let first = boot(&mut phone, vec![srv("a"), srv("b")], &fetcher).await;
     assert_eq!(first.result, Some(Ok(())));
     assert_eq!(first.failovers, 1);
@@ -178,7 +178,7 @@ async fn an_xml_phone_follows_the_file_order_and_fetches_a_new_load() {
             vec![Fetched::File(b"<DIALTEMPLATE/>".to_vec())],
         );
     let mut phone = Device::new(mac(MAC), Family::Xml);
-    phone.running_load = Some("SIP78xx.12-0-1".into());
+    phone.running_load = RunningLoad::Named("SIP78xx.12-0-1".into());
     let b = boot(&mut phone, vec![srv("a")], &fetcher).await;
     assert_eq!(b.result, Some(Ok(())));
     let order: Vec<String> = fetcher.calls().into_iter().map(|(_, f)| f).collect();
@@ -237,7 +237,7 @@ async fn sip_7960_and_7912_use_their_own_files() {
         vec![Fetched::File(b"image_version: P0S3-8-12-00\n".to_vec())],
     );
     let mut sip = Device::new(mac(MAC), Family::of_model("7960", true));
-    sip.running_load = Some("P0S3-8-12-00".into());
+    sip.running_load = RunningLoad::Named("P0S3-8-12-00".into());
     let b = boot(&mut sip, vec![srv("a")], &fetcher).await;
     assert_eq!(b.result, Some(Ok(())));
     let order: Vec<String> = fetcher.calls().into_iter().map(|(_, f)| f).collect();

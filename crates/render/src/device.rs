@@ -308,16 +308,20 @@ fn urls(x: &mut Xml, u: &Urls) {
         .num("idleTimeout", u.idle_timeout.unwrap_or(0));
 }
 
+/// The firmware load a device's file names: its own, else its model's default.
+pub fn load_of<'s>(s: &'s Snapshot, d: &'s Device) -> Option<&'s str> {
+    d.load.as_deref().or_else(|| {
+        s.catalogue
+            .get(&d.model)
+            .and_then(|m| m.default_load(d.protocol))
+    })
+}
+
 /// The whole file, with the stamp mark in place.
 pub(crate) fn cnf_xml(s: &Snapshot, d: &Device) -> Result<String, RenderError> {
     let c = Context::of(s, d)?;
     let b = Buttons::of(s, d);
-    let model = s.catalogue.get(&d.model);
-    let load = d
-        .load
-        .as_deref()
-        .or_else(|| model.and_then(|m| m.default_load(d.protocol)))
-        .unwrap_or("");
+    let load = load_of(s, d).unwrap_or("");
     let mut x = Xml::document();
     x.open("device", &[]);
     x.bool("fullConfig", true)

@@ -238,6 +238,32 @@ impl fmt::Display for Name {
     }
 }
 
+/// The name with every run of exactly 12 hex digits (a MAC address) written `<MAC>`: one
+/// pattern for the same file of every device, for logs and counts (`CTLSEP<MAC>.tlv`).
+pub fn pattern(name: &str) -> String {
+    let bytes = name.as_bytes();
+    let mut out = String::with_capacity(name.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let run = bytes[i..]
+            .iter()
+            .take_while(|b| b.is_ascii_hexdigit())
+            .count();
+        if run == 12 {
+            out.push_str("<MAC>");
+            i += run;
+        } else if run > 0 {
+            out.push_str(&name[i..i + run]);
+            i += run;
+        } else {
+            let ch = name[i..].chars().next().unwrap_or('?');
+            out.push(ch);
+            i += ch.len_utf8().max(1);
+        }
+    }
+    out
+}
+
 fn strip_prefix_ci<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
     let head = text.get(..prefix.len())?;
     head.eq_ignore_ascii_case(prefix)
@@ -368,6 +394,19 @@ mod tests {
             Name::parse("RingList.xml"),
             Some(Name::PlainXml("RingList".into()))
         );
+    }
+
+    #[test]
+    fn macs_fold_into_one_pattern() {
+        assert_eq!(pattern("CTLSEP001122AABBCC.tlv"), "CTLSEP<MAC>.tlv");
+        assert_eq!(pattern("SEPdeadbeef0001.cnf.xml"), "SEP<MAC>.cnf.xml");
+        assert_eq!(pattern("term71.default.loads"), "term71.default.loads");
+        assert_eq!(
+            pattern("0011223344556677"),
+            "0011223344556677",
+            "16 digits: not a MAC"
+        );
+        assert_eq!(pattern("Desktops/ä/x"), "Desktops/ä/x");
     }
 
     #[test]

@@ -12,6 +12,7 @@
 mod device;
 pub mod grammar;
 mod legacy;
+mod lint;
 mod names;
 mod plans;
 mod stamp;
@@ -20,7 +21,9 @@ mod xml;
 
 use phoneboot_model::{FieldError, Kind, Object, Snapshot};
 
-pub use grammar::{Form, MacCase, Name, Requested};
+pub use device::load_of;
+pub use grammar::{Form, MacCase, Name, Requested, pattern};
+pub use lint::{Needed, Needs, needs};
 pub use names::{Built, Class, all, device_files, resolve};
 pub use plans::MAX_DIAL_PLAN_BYTES;
 

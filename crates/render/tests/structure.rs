@@ -313,7 +313,11 @@ fn dial_plans_carry_only_the_attributes_phones_accept() {
                 );
             }
         }
-        assert_eq!(rules[1].attr("Tone"), Some("Bellcore-Outside"), "one tone per rule");
+        assert_eq!(
+            rules[1].attr("Tone"),
+            Some("Bellcore-Outside"),
+            "one tone per rule"
+        );
         assert_eq!(rules[1].attr("Route"), Some("Emergency"));
         assert!(
             text.contains("MATCH=\"9,911\""),

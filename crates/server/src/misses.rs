@@ -72,7 +72,7 @@ impl MissLog {
     /// Notes a miss at `now`; returns a line to log, or `None` when this pattern was logged
     /// less than an interval ago.
     pub(crate) fn note(&self, now: Instant, name: &str) -> Option<MissLine> {
-        let pattern = pattern(name);
+        let pattern = phoneboot_render::pattern(name);
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(s) = seen.get_mut(&pattern) {
             if now.duration_since(s.logged_at) < self.interval {
@@ -95,31 +95,6 @@ impl MissLog {
         );
         Some(MissLine { pattern, folded: 0 })
     }
-}
-
-/// The name with every run of exactly 12 hex digits (a MAC address) replaced by `<MAC>`.
-fn pattern(name: &str) -> String {
-    let bytes = name.as_bytes();
-    let mut out = String::with_capacity(name.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let run = bytes[i..]
-            .iter()
-            .take_while(|b| b.is_ascii_hexdigit())
-            .count();
-        if run == 12 {
-            out.push_str("<MAC>");
-            i += run;
-        } else if run > 0 {
-            out.push_str(&name[i..i + run]);
-            i += run;
-        } else {
-            let ch = name[i..].chars().next().unwrap_or('?');
-            out.push(ch);
-            i += ch.len_utf8().max(1);
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -154,19 +129,6 @@ mod tests {
         ] {
             assert_eq!(class(other), None, "{other}");
         }
-    }
-
-    #[test]
-    fn macs_fold_into_one_pattern() {
-        assert_eq!(pattern("CTLSEP001122AABBCC.tlv"), "CTLSEP<MAC>.tlv");
-        assert_eq!(pattern("SEPdeadbeef0001.cnf.xml"), "SEP<MAC>.cnf.xml");
-        assert_eq!(pattern("term71.default.loads"), "term71.default.loads");
-        assert_eq!(
-            pattern("0011223344556677"),
-            "0011223344556677",
-            "16 digits: not a MAC"
-        );
-        assert_eq!(pattern("Desktops/ä/x"), "Desktops/ä/x");
     }
 
     #[test]
