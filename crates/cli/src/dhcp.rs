@@ -83,7 +83,13 @@ fn config(servers: &[String], v6: &[Ipv6Addr], v6_name: Option<&str>) -> anyhow:
         bail!("option 66 carries one name; give one, or the servers' addresses for option 150");
     }
     if let Some(name) = names.first() {
-        if dhcp::decode_option66(name.as_bytes()).is_err() {
+        // 999.1.1.1 is a mistyped address, not a host name a phone could resolve.
+        if name.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+            bail!("{name:?} is not an IPv4 address: four numbers from 0 to 255, such as 10.0.0.5");
+        }
+        if dhcp::decode_option66(name.as_bytes()).is_err()
+            || phoneboot_model::value::host("server", name, 253).is_err()
+        {
             bail!("{name:?} is neither an IPv4 address nor a host name");
         }
         let _ = writeln!(

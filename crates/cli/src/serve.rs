@@ -212,6 +212,7 @@ fn flags(args: &ServeArgs) -> Settings {
             profile_converter: None,
         },
         log: LogSection::default(),
+        source: None,
     }
 }
 

@@ -51,6 +51,14 @@ fn config_for_a_name_uses_option_66_and_refuses_mixing() {
         !ok && err.contains("neither an IPv4 address nor a host name"),
         "{err}"
     );
+    // A mistyped address is not taken for a host name.
+    for typo in ["999.1.1.1", "10.0.0", "10.0.0.5.6"] {
+        let (ok, _, err) = run(&[typo]);
+        assert!(
+            !ok && err.contains("is not an IPv4 address"),
+            "{typo}: {err}"
+        );
+    }
 }
 
 #[test]

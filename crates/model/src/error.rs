@@ -49,34 +49,62 @@ pub fn from_value<T: serde::de::DeserializeOwned>(
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
-        let message = e.inner().to_string();
-        if let Some(missing) = message
-            .strip_prefix("missing field `")
-            .and_then(|m| m.strip_suffix('`'))
-        {
-            return FieldError::new(join(&path, missing), "is required");
+        let said = plain_words(&e.inner().to_string());
+        match said.field {
+            // A missing field is named inside its parent; an unknown one ends the path.
+            Some(field) if said.missing => FieldError::new(join(&path, &field), said.reason),
+            Some(field) if !path.ends_with(&field) => {
+                FieldError::new(join(&path, &field), said.reason)
+            }
+            _ => FieldError::new(path, said.reason),
         }
-        if let Some((unknown, known)) = message
-            .strip_prefix("unknown field `")
-            .and_then(|m| m.split_once('`'))
-        {
-            let known = known
-                .trim_start_matches(", expected ")
-                .trim_start_matches("one of ")
-                .replace('`', "");
-            // The path already ends at the unknown key.
-            let field = if path.ends_with(unknown) {
-                path
-            } else {
-                join(&path, unknown)
-            };
-            return FieldError::new(
-                field,
-                format!("is not a field here (the fields are {known})"),
-            );
-        }
-        FieldError::new(path, humane(&message))
     })
+}
+
+/// A serde error message in a person's words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plain {
+    /// The field the message is about, when it names one (missing or unknown).
+    pub field: Option<String>,
+    /// The field is missing (rather than unknown).
+    pub missing: bool,
+    pub reason: String,
+}
+
+/// serde's messages ("invalid type: string \"x\", expected u16", "unknown field `x`,
+/// expected one of ...", "missing field `x`") said for a person: the kind of value wanted in
+/// words, the fields or choices there are, never a Rust type name. Shared by every reader of
+/// TOML and JSON in phoneboot (objects, the configuration file).
+pub fn plain_words(message: &str) -> Plain {
+    if let Some(missing) = message
+        .strip_prefix("missing field `")
+        .and_then(|m| m.strip_suffix('`'))
+    {
+        return Plain {
+            field: Some(missing.to_owned()),
+            missing: true,
+            reason: "is required".into(),
+        };
+    }
+    if let Some((unknown, known)) = message
+        .strip_prefix("unknown field `")
+        .and_then(|m| m.split_once('`'))
+    {
+        let known = known
+            .trim_start_matches(", expected ")
+            .trim_start_matches("one of ")
+            .replace('`', "");
+        return Plain {
+            field: Some(unknown.to_owned()),
+            missing: false,
+            reason: format!("is not a field here (the fields are {known})"),
+        };
+    }
+    Plain {
+        field: None,
+        missing: false,
+        reason: humane(message),
+    }
 }
 
 fn join(path: &str, field: &str) -> String {

@@ -12,7 +12,7 @@ mod snapshot;
 pub mod value;
 
 pub use catalogue::{Catalogue, CatalogueError, DeviceClass, FileScheme, ModelInfo, Profile};
-pub use error::{FieldError, Valid, from_value};
+pub use error::{FieldError, Plain, Valid, from_value, plain_words};
 pub use objects::*;
 pub use secrets::MASK;
 pub use snapshot::{Kind, Object, PARAMS_KEY, Snapshot, Table};

@@ -42,11 +42,19 @@ impl BindError {
                 addr.port(),
                 if what == "tftp-listen" { 6969 } else { 8080 },
             ),
-            io::ErrorKind::AddrInUse => format!(
-                "\n  another process holds this port (is tftpd-hpa, atftpd or dnsmasq running? \
-                 `ss -lunp 'sport = :{}'` tells); stop it or choose another --{what}",
-                addr.port()
-            ),
+            io::ErrorKind::AddrInUse => {
+                // TFTP is UDP; the HTTP file service and the admin listener are TCP.
+                let (who, ss) = if what == "tftp-listen" {
+                    ("is tftpd-hpa, atftpd or dnsmasq running?", "-lunp")
+                } else {
+                    ("is another web server or phoneboot running?", "-ltnp")
+                };
+                format!(
+                    "\n  another process holds this port ({who} `ss {ss} 'sport = :{}'` \
+                     tells); stop it or choose another --{what}",
+                    addr.port()
+                )
+            }
             io::ErrorKind::AddrNotAvailable => {
                 "\n  this address is not configured on any interface of this host".to_owned()
             }

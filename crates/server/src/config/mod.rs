@@ -152,19 +152,12 @@ impl Default for Config {
     }
 }
 
-/// A configuration value that was rejected: which option, and why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {option}: {reason}")]
-pub struct ConfigError {
-    pub option: &'static str,
-    pub reason: String,
-}
+mod error;
+
+pub use error::{ConfigError, Source};
 
 fn invalid(option: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError {
-        option,
-        reason: reason.into(),
-    }
+    ConfigError::new(option, reason)
 }
 
 /// One layer of settings: the TOML file, or what the command line and the environment gave.
@@ -190,6 +183,9 @@ pub struct Settings {
     pub database: DatabaseSection,
     #[serde(default)]
     pub log: LogSection,
+    /// The file this layer was read from, to say where a bad value is.
+    #[serde(skip)]
+    pub source: Option<std::sync::Arc<Source>>,
 }
 
 /// `[log]`: what the log shows (the `--log-level` flag and `RUST_LOG` win over it).
@@ -287,17 +283,19 @@ impl Settings {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| invalid("--config", format!("cannot read {}: {e}", path.display())))?;
-        let settings: Settings = toml::from_str(&text)
-            .map_err(|e| invalid("--config", format!("{}: {}", path.display(), e.message())))?;
+        let source = Source {
+            path: path.to_path_buf(),
+            text,
+        };
+        let mut settings: Settings =
+            toml::from_str(&source.text).map_err(|e| ConfigError::unreadable(&source, &e))?;
         if settings.database.url.is_some() && settings.database.path.is_some() {
-            return Err(invalid(
-                "--config",
-                format!(
-                    "{}: [database] url and path name the same thing; keep url",
-                    path.display()
-                ),
-            ));
+            return Err(
+                invalid("database.path", "names the same thing as url; keep url")
+                    .located(Some(&source)),
+            );
         }
+        settings.source = Some(std::sync::Arc::new(source));
         Ok(settings)
     }
 
@@ -363,21 +361,27 @@ impl Settings {
             log: LogSection {
                 level: self.log.level.or(lower.log.level),
             },
+            source: self.source.or(lower.source),
         }
     }
 }
 
 impl Config {
     /// Lays the command line (`flags`) over the file, fills what neither set with the defaults,
-    /// then validates the result.
+    /// then validates the result. An error says where the file sets the value.
     pub fn from_layers(file: Settings, flags: Settings) -> Result<Self, ConfigError> {
+        let source = file.source.clone();
+        Self::merge(file, flags).map_err(|e| e.located(source.as_deref()))
+    }
+
+    fn merge(file: Settings, flags: Settings) -> Result<Self, ConfigError> {
         let s = flags.over(file);
         let d = Config::default();
         let t = s.tftp;
         let (tftp_listen, tftp_fallback) = match t.listen {
             Some(list) => (
                 list.iter()
-                    .map(|s| parse_listen(s, 69).map_err(|r| invalid("tftp listen address", r)))
+                    .map(|s| parse_listen(s, 69).map_err(|r| invalid("tftp.listen", r)))
                     .collect::<Result<Vec<_>, _>>()?,
                 None,
             ),
@@ -390,7 +394,7 @@ impl Config {
                 .iter()
                 .map(|a| {
                     parse_listen(a, default::HTTP_LISTEN.port())
-                        .map_err(|r| invalid("http listen address", r))
+                        .map_err(|r| invalid("http.listen", r))
                 })
                 .collect::<Result<Vec<_>, _>>()?,
         };
@@ -426,7 +430,7 @@ impl Config {
             Some(s) if s.eq_ignore_ascii_case("off") => None,
             Some(s) => Some(
                 parse_listen(&s, default::ADMIN_LISTEN.port())
-                    .map_err(|r| invalid("admin listen address", r))?,
+                    .map_err(|r| invalid("admin.listen", r))?,
             ),
         };
         let rollover = match t.rollover {
@@ -440,7 +444,7 @@ impl Config {
             url => Some(DatabaseConfig {
                 location: match url {
                     Some(url) => {
-                        Location::parse(&url).map_err(|e| invalid("database url", e.to_string()))?
+                        Location::parse(&url).map_err(|e| invalid("database.url", e.to_string()))?
                     }
                     None => Location::Sqlite(PathBuf::from(default::DATABASE)),
                 },
@@ -492,76 +496,82 @@ impl Config {
         if let Some(db) = &self.database {
             if !(Duration::from_millis(50)..=Duration::from_secs(60)).contains(&db.poll) {
                 return Err(invalid(
-                    "database poll_ms",
+                    "database.poll_ms",
                     "must be 50 to 60000 (writes by other processes are seen this often)",
                 ));
             }
             if db.profile_converter.first().is_some_and(String::is_empty) {
                 return Err(invalid(
-                    "database profile_converter",
+                    "database.profile_converter",
                     "the command is empty",
                 ));
             }
         }
         if self.tftp_listen.is_empty() {
-            return Err(invalid(
-                "tftp listen address",
-                "at least one address is needed",
-            ));
+            return Err(invalid("tftp.listen", "at least one address is needed"));
         }
         if !(1..=100_000).contains(&self.max_serving_count) {
             return Err(invalid(
-                "max serving count",
-                format!("{} is outside 1..=100000", self.max_serving_count),
+                "tftp.max_serving_count",
+                format!(
+                    "{} is not a whole number from 1 to 100000",
+                    self.max_serving_count
+                ),
             ));
         }
         if !(MIN_BLKSIZE..=MAX_BLKSIZE).contains(&self.limits.max_blksize) {
             return Err(invalid(
-                "max blksize",
+                "tftp.max_blksize",
                 format!(
-                    "{} is outside {MIN_BLKSIZE}..={MAX_BLKSIZE} (RFC 2348)",
+                    "{} is not a whole number from {MIN_BLKSIZE} to {MAX_BLKSIZE} (RFC 2348)",
                     self.limits.max_blksize
                 ),
             ));
         }
         if !(1..=MAX_WINDOWSIZE).contains(&self.limits.max_windowsize) {
             return Err(invalid(
-                "max windowsize",
+                "tftp.max_windowsize",
                 format!(
-                    "{} is outside 1..={MAX_WINDOWSIZE}",
+                    "{} is not a whole number from 1 to {MAX_WINDOWSIZE}",
                     self.limits.max_windowsize
                 ),
             ));
         }
         let timeout = self.retry.initial_timeout;
         if timeout < Duration::from_millis(10) || timeout > Duration::from_secs(255) {
-            return Err(invalid("timeout", "must be between 10 ms and 255 s"));
+            return Err(invalid(
+                "tftp.timeout_ms",
+                "must be between 10 ms and 255 s",
+            ));
         }
         if self.retry.max_timeout < timeout || self.retry.max_timeout > Duration::from_secs(255) {
             return Err(invalid(
-                "max timeout",
+                "tftp.max_timeout_ms",
                 "must be at least the timeout and at most 255 s",
             ));
         }
         if !(1..=20).contains(&self.retry.max_retries) {
-            return Err(invalid("retries", "must be between 1 and 20"));
+            return Err(invalid("tftp.retries", "must be between 1 and 20"));
         }
         if self.retry.final_retries > self.retry.max_retries {
-            return Err(invalid("final retries", "must not exceed retries"));
+            return Err(invalid("tftp.final_retries", "must not exceed retries"));
         }
         if self.retry.unanswered_retries > self.retry.max_retries {
-            return Err(invalid("unanswered retries", "must not exceed retries"));
+            return Err(invalid(
+                "tftp.unanswered_retries",
+                "must not exceed retries",
+            ));
         }
         if !(1..=3600).contains(&self.http_retry_after_secs) {
             return Err(invalid(
-                "http retry-after",
+                "http.retry_after_secs",
                 "must be between 1 and 3600 seconds",
             ));
         }
         for cluster in &self.remote_clusters {
             if cluster.servers.is_empty() || cluster.servers.len() > MAX_SERVERS {
                 return Err(invalid(
-                    "remote cluster",
+                    "remote_clusters.servers",
                     format!("{}: between 1 and {MAX_SERVERS} servers", cluster.name),
                 ));
             }
@@ -570,22 +580,22 @@ impl Config {
                 || cluster.connect_timeout > cluster.timeout
             {
                 return Err(invalid(
-                    "remote timeout",
+                    "remote.timeout_ms",
                     "must be at most 10 s, and the connect timeout at most the timeout",
                 ));
             }
         }
         if self.busy_message.len() > 200 {
-            return Err(invalid("busy message", "must be at most 200 bytes"));
+            return Err(invalid("tftp.busy_message", "must be at most 200 bytes"));
         }
         if self.alternate_roots.len() > default::MAX_ALTERNATE_ROOTS {
             return Err(invalid(
-                "alternate roots",
+                "alternate_roots",
                 format!("at most {} are allowed", default::MAX_ALTERNATE_ROOTS),
             ));
         }
         if self.recv_buffer_bytes < 64 * 1024 {
-            return Err(invalid("receive buffer", "must be at least 64 KiB"));
+            return Err(invalid("tftp.recv_buffer_bytes", "must be at least 64 KiB"));
         }
         Ok(())
     }
@@ -616,7 +626,7 @@ fn parse_rollover(text: &str) -> Result<Rollover, ConfigError> {
         "1" | "one" => Ok(Rollover::ToOne),
         "refuse" => Ok(Rollover::Refuse),
         other => Err(invalid(
-            "rollover",
+            "tftp.rollover",
             format!("\"{other}\" is not one of zero, one, refuse"),
         )),
     }
@@ -670,15 +680,18 @@ mod tests {
     #[test]
     fn wrong_values_name_the_option() {
         let cases: Vec<(Settings, &str)> = vec![
-            (tftp(|t| t.max_serving_count = Some(0)), "max serving count"),
-            (tftp(|t| t.max_blksize = Some(65_465)), "max blksize"),
+            (
+                tftp(|t| t.max_serving_count = Some(0)),
+                "tftp.max_serving_count",
+            ),
+            (tftp(|t| t.max_blksize = Some(65_465)), "tftp.max_blksize"),
             (
                 tftp(|t| t.listen = Some(vec!["localhost:69".into()])),
-                "tftp listen address",
+                "tftp.listen",
             ),
-            (tftp(|t| t.rollover = Some("2".into())), "rollover"),
-            (tftp(|t| t.retries = Some(0)), "retries"),
-            (tftp(|t| t.timeout_ms = Some(5)), "timeout"),
+            (tftp(|t| t.rollover = Some("2".into())), "tftp.rollover"),
+            (tftp(|t| t.retries = Some(0)), "tftp.retries"),
+            (tftp(|t| t.timeout_ms = Some(5)), "tftp.timeout_ms"),
         ];
         for (flags, option) in cases {
             let err = Config::from_layers(Settings::default(), flags).unwrap_err();
