@@ -230,6 +230,19 @@ mod tests {
             "7905",
             "7912",
             "IPCommunicator",
+            "6901",
+            "6921",
+            "6941",
+            "6945",
+            "6961",
+            "7925",
+            "7926",
+            "8821",
+            "7832",
+            "8831",
+            "8832",
+            "3905",
+            "7937",
             "JabberTablet",
             "7811",
             "7821",
@@ -264,6 +277,38 @@ mod tests {
         );
         assert_eq!(c.get("7912").unwrap().profile, Some(Profile::Gk));
         assert_eq!(c.get("8841").unwrap().code, 683);
+    }
+
+    #[test]
+    fn the_common_models_have_their_buttons_and_files() {
+        let c = Catalogue::builtin();
+        for (name, buttons, protocols) in [
+            ("6901", 1, &[Protocol::Sccp, Protocol::Sip][..]),
+            ("6921", 2, &[Protocol::Sccp, Protocol::Sip]),
+            ("6941", 4, &[Protocol::Sccp, Protocol::Sip]),
+            ("6945", 4, &[Protocol::Sccp, Protocol::Sip]),
+            ("6961", 12, &[Protocol::Sccp, Protocol::Sip]),
+            ("7925", 6, &[Protocol::Sccp]),
+            ("7926", 6, &[Protocol::Sccp]),
+            ("7937", 1, &[Protocol::Sccp]),
+            ("8821", 6, &[Protocol::Sip]),
+            ("7832", 1, &[Protocol::Sip]),
+            ("8831", 1, &[Protocol::Sip]),
+            ("8832", 1, &[Protocol::Sip]),
+            ("3905", 1, &[Protocol::Sip]),
+        ] {
+            let m = c.get(name).unwrap();
+            assert_eq!(
+                (m.buttons, &m.protocols[..]),
+                (buttons, protocols),
+                "{name}"
+            );
+            for p in protocols {
+                assert_eq!(m.scheme(*p), FileScheme::Sep, "{name}: SEP<MAC>.cnf.xml");
+                assert!(m.default_load(*p).is_some(), "{name}");
+            }
+            assert!(m.xml && !m.selective && m.profile.is_none(), "{name}");
+        }
     }
 
     #[test]
