@@ -203,10 +203,25 @@ impl Database {
                 },
                 Write::Insert(replacement),
             ];
-            let version = self
-                .apply(writes, Mode::Commit)
-                .await
-                .map_err(Refused::first)?;
+            let version =
+                self.apply(writes, Mode::Commit).await.map_err(|refused| {
+                    match refused.first() {
+                        // The new name is a phone's that holds the MAC already.
+                        WriteError::Exists { kind, key: holder }
+                            if holder.eq_ignore_ascii_case(&key) =>
+                        {
+                            WriteError::invalid(
+                                kind,
+                                &old,
+                                FieldError::new(
+                                    "mac",
+                                    format!("{} already belongs to {kind} {holder:?}", &key[3..]),
+                                ),
+                            )
+                        }
+                        other => other,
+                    }
+                })?;
             return Ok(Written {
                 version,
                 kind,

@@ -310,6 +310,21 @@ fn device_of(
             }
         }
     }
+    // Every cell of a row is checked, not only the first wrong one.
+    for (i, line) in lines.iter().enumerate().filter(|(_, l)| !l.dn.is_empty()) {
+        if let Err(e) = line.validate() {
+            errors.push(e.within(&format!("lines[{i}]")));
+        }
+    }
+    for (i, sd) in speeds
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !s.number.is_empty())
+    {
+        if let Err(e) = sd.validate() {
+            errors.push(e.within(&format!("speed_dials[{i}]")));
+        }
+    }
     // Lines are numbered: a gap (line1 and line3 only) would move buttons; refuse it.
     if let Some(i) = lines.iter().position(|l| l.dn.is_empty()) {
         errors.push(FieldError::new(
