@@ -7,12 +7,12 @@
 //! operator inspects is what a phone gets.
 
 use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash as _, Hasher as _};
 use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
+use phoneboot_source::Digest;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
 
 /// Converted profiles kept at most (by the hash of their text).
@@ -29,7 +29,8 @@ const MAX_STDERR: usize = 4096;
 #[derive(Debug)]
 pub struct ProfileConverter {
     command: Vec<String>,
-    converted: Mutex<HashMap<u64, Bytes>>,
+    /// By the SHA-256 of the text: a 64-bit hash could hand one phone another's profile.
+    converted: Mutex<HashMap<Digest, Bytes>>,
 }
 
 impl ProfileConverter {
@@ -49,11 +50,7 @@ impl ProfileConverter {
     /// The binary profile for `text`; the error says why the command gave none (it could
     /// not start, timed out, or exited with an error — with its stderr).
     pub async fn convert(&self, text: &[u8]) -> Result<Bytes, String> {
-        let key = {
-            let mut h = DefaultHasher::new();
-            text.hash(&mut h);
-            h.finish()
-        };
+        let key = Digest::of(text);
         if let Some(bytes) = self
             .converted
             .lock()
