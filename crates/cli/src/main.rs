@@ -209,11 +209,14 @@ impl LogControl {
         if self.pinned {
             return;
         }
-        let level = level.unwrap_or("info");
+        let (level, said) = match level {
+            Some(level) => (level, true),
+            None => ("info", false),
+        };
         match tracing_subscriber::EnvFilter::try_new(level) {
             Ok(filter) => {
-                if self.filter.reload(filter).is_ok() {
-                    tracing::info!("log level {level}");
+                if self.filter.reload(filter).is_ok() && said {
+                    tracing::info!("log level {level} (the configuration file's)");
                 }
             }
             Err(e) => tracing::warn!("[log] level {level:?} is not a log filter: {e}"),

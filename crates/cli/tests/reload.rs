@@ -86,7 +86,12 @@ fn sighup_takes_in_a_new_root_and_serving_count_while_twenty_transfers_finish_in
     );
     for (mut client, out) in clients.into_iter().zip(&outs) {
         assert!(client.wait().unwrap().success());
-        assert_eq!(sha256(&std::fs::read(out).unwrap()), sha256(&load), "{}", out.display());
+        assert_eq!(
+            sha256(&std::fs::read(out).unwrap()),
+            sha256(&load),
+            "{}",
+            out.display()
+        );
     }
     assert_eq!(server.counter_reaches("RequestsProcessed", 20), 20);
     assert_eq!(server.counters()["RequestsAborted"], 0);

@@ -115,7 +115,10 @@ fn main() {
         let started = Instant::now();
         // Straight to the store: the bench measures taking a change in, not writing 100,000.
         db.store()
-            .write(base.into_iter().map(Write::Insert).collect(), Mode::Commit)
+            .write(
+                &base.into_iter().map(Write::Insert).collect::<Vec<_>>(),
+                Mode::Commit,
+            )
             .await
             .unwrap();
         eprintln!("{devices} devices written in {:.1} s", started.elapsed().as_secs_f64());

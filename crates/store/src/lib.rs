@@ -246,7 +246,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Makes every step in one transaction, or none; returns the new head (under
     /// [`Mode::DryRun`], the head it would have been). A write that breaks a rule is
     /// [`StoreError::Refused`] with every step's violation, not only the first.
-    fn write(&self, writes: Vec<Write>, mode: Mode) -> BoxFuture<'_, Result<Version, StoreError>>;
+    fn write<'a>(
+        &'a self,
+        writes: &'a [Write],
+        mode: Mode,
+    ) -> BoxFuture<'a, Result<Version, StoreError>>;
 
     /// A hint that the feed may have moved (see the trait's documentation).
     fn wake(&self) -> watch::Receiver<Version>;

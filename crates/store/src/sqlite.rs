@@ -156,7 +156,7 @@ impl SqliteStore {
         Ok(facts)
     }
 
-    async fn write_in(&self, writes: Vec<Write>, mode: Mode) -> Result<Version, StoreError> {
+    async fn write_in(&self, writes: &[Write], mode: Mode) -> Result<Version, StoreError> {
         // IMMEDIATE: take the write lock first, so that a concurrent writer (another process
         // too) waits (busy timeout) instead of failing when a read transaction would have to
         // upgrade. Holding it, the versions this write gets are known in advance: head + 1,
@@ -164,7 +164,7 @@ impl SqliteStore {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let at = now();
         let mut head: Version = head(&mut *tx).await?;
-        let mut facts = Self::facts(&mut tx, &Wanted::of(&writes)).await?;
+        let mut facts = Self::facts(&mut tx, &Wanted::of(writes)).await?;
         let mut pending: Vec<(Version, &Object)> = Vec::new();
         let mut refused = Vec::new();
         for (index, write) in writes.iter().enumerate() {
@@ -402,7 +402,11 @@ impl Store for SqliteStore {
         })
     }
 
-    fn write(&self, writes: Vec<Write>, mode: Mode) -> BoxFuture<'_, Result<Version, StoreError>> {
+    fn write<'a>(
+        &'a self,
+        writes: &'a [Write],
+        mode: Mode,
+    ) -> BoxFuture<'a, Result<Version, StoreError>> {
         Box::pin(self.write_in(writes, mode))
     }
 

@@ -104,10 +104,10 @@ fn base() -> Vec<Write> {
 
 /// The base cluster (version 4), and then one phone (version 5) if given.
 async fn seeded(store: &dyn Store, phone_mac: Option<&str>) {
-    store.write(base(), Mode::Commit).await.unwrap();
+    store.write(&base(), Mode::Commit).await.unwrap();
     if let Some(mac) = phone_mac {
         store
-            .write(vec![Write::Insert(phone(mac))], Mode::Commit)
+            .write(&[Write::Insert(phone(mac))], Mode::Commit)
             .await
             .unwrap();
     }
@@ -140,9 +140,9 @@ fn refused(err: StoreError) -> Vec<(usize, Violation)> {
 async fn objects_written_are_read_back_with_their_versions_and_the_feed_in_order(db: Fixture) {
     let store = db.open().await;
     assert_eq!(store.head().await.unwrap(), 0);
-    assert_eq!(store.write(base(), Mode::Commit).await.unwrap(), 4);
+    assert_eq!(store.write(&base(), Mode::Commit).await.unwrap(), 4);
     let v = store
-        .write(vec![Write::Insert(phone("001122334455"))], Mode::Commit)
+        .write(&[Write::Insert(phone("001122334455"))], Mode::Commit)
         .await
         .unwrap();
     assert_eq!(v, 5);
@@ -200,7 +200,7 @@ async fn a_reference_to_a_missing_object_is_refused_and_nothing_of_the_batch_is_
     let err = refused(
         store
             .write(
-                vec![
+                &[
                     Write::Insert(phone("00112233AAAA")),
                     Write::Insert(Object::Device(d)),
                 ],
@@ -242,7 +242,7 @@ async fn every_broken_step_of_a_batch_is_reported_with_its_index(db: Fixture) {
     let err = refused(
         store
             .write(
-                vec![
+                &[
                     Write::Insert(phone("001122334466")),
                     Write::Insert(phone("001122334455")),
                     Write::Insert(Object::Device(elsewhere)),
@@ -282,7 +282,7 @@ async fn an_object_in_use_cannot_be_deleted_and_the_violation_names_its_users(db
     };
     let err = refused(
         store
-            .write(vec![delete(Kind::DevicePool, "default")], Mode::Commit)
+            .write(&[delete(Kind::DevicePool, "default")], Mode::Commit)
             .await
             .unwrap_err(),
     );
@@ -300,7 +300,7 @@ async fn an_object_in_use_cannot_be_deleted_and_the_violation_names_its_users(db
     // Its user first, in the same batch: allowed.
     store
         .write(
-            vec![
+            &[
                 delete(Kind::Device, "SEP001122334455"),
                 delete(Kind::DevicePool, "default"),
             ],
@@ -317,7 +317,7 @@ async fn an_object_in_use_cannot_be_deleted_and_the_violation_names_its_users(db
     assert_eq!(
         refused(
             store
-                .write(vec![delete(Kind::Device, "SEP001122334455")], Mode::Commit)
+                .write(&[delete(Kind::Device, "SEP001122334455")], Mode::Commit)
                 .await
                 .unwrap_err()
         ),
@@ -343,7 +343,7 @@ async fn a_mac_belongs_to_one_device_and_names_are_unique_in_any_case(db: Fixtur
     icm.name = "ALICE-ICM".into();
     let err = refused(
         store
-            .write(vec![Write::Insert(Object::Device(icm))], Mode::Commit)
+            .write(&[Write::Insert(Object::Device(icm))], Mode::Commit)
             .await
             .unwrap_err(),
     );
@@ -359,7 +359,7 @@ async fn a_mac_belongs_to_one_device_and_names_are_unique_in_any_case(db: Fixtur
     let err = refused(
         store
             .write(
-                vec![Write::Insert(Object::CallManager(CallManager::new(
+                &[Write::Insert(Object::CallManager(CallManager::new(
                     "CM1",
                     "192.0.2.99",
                 )))],
@@ -377,7 +377,7 @@ async fn a_mac_belongs_to_one_device_and_names_are_unique_in_any_case(db: Fixtur
     );
     store
         .write(
-            vec![Write::Put(Object::CallManager(CallManager::new(
+            &[Write::Put(Object::CallManager(CallManager::new(
                 "CM1",
                 "192.0.2.99",
             )))],
@@ -394,7 +394,7 @@ async fn an_insert_finds_no_object_and_an_update_finds_its_version(db: Fixture) 
     let err = refused(
         store
             .write(
-                vec![Write::Update {
+                &[Write::Update {
                     object: phone("0011223344FF"),
                     expected: 5,
                 }],
@@ -406,7 +406,7 @@ async fn an_insert_finds_no_object_and_an_update_finds_its_version(db: Fixture) 
     assert!(matches!(err[0].1, Violation::Missing { .. }), "{err:?}");
     let v = store
         .write(
-            vec![Write::Update {
+            &[Write::Update {
                 object: described("001122334455", "moved"),
                 expected: 5,
             }],
@@ -432,7 +432,7 @@ async fn a_stale_expected_version_is_refused_and_a_fresh_one_wins(db: Fixture) {
     // Two editors read version 5; the first writes, the second is told it moved.
     store
         .write(
-            vec![Write::Update {
+            &[Write::Update {
                 object: described("001122334455", "first"),
                 expected: 5,
             }],
@@ -443,7 +443,7 @@ async fn a_stale_expected_version_is_refused_and_a_fresh_one_wins(db: Fixture) {
     let err = refused(
         store
             .write(
-                vec![Write::Update {
+                &[Write::Update {
                     object: described("001122334455", "second"),
                     expected: 5,
                 }],
@@ -472,7 +472,7 @@ async fn a_stale_expected_version_is_refused_and_a_fresh_one_wins(db: Fixture) {
     assert!(matches!(
         refused(
             store
-                .write(vec![delete_stale], Mode::Commit)
+                .write(&[delete_stale], Mode::Commit)
                 .await
                 .unwrap_err()
         )[0]
@@ -494,21 +494,21 @@ async fn a_dry_run_reports_what_the_write_would_do_and_keeps_nothing(db: Fixture
         Write::Insert(phone("001122334455")),
         Write::Insert(phone("001122334466")),
     ];
-    assert_eq!(store.write(batch.clone(), Mode::DryRun).await.unwrap(), 6);
+    assert_eq!(store.write(&batch, Mode::DryRun).await.unwrap(), 6);
     assert_eq!(store.head().await.unwrap(), 4);
     assert!(store.list(Kind::Device).await.unwrap().is_empty());
     let mut bad = batch.clone();
     bad.push(Write::Insert(phone("001122334455")));
-    let dry = refused(store.write(bad.clone(), Mode::DryRun).await.unwrap_err());
-    let real = refused(store.write(bad, Mode::Commit).await.unwrap_err());
+    let dry = refused(store.write(&bad, Mode::DryRun).await.unwrap_err());
+    let real = refused(store.write(&bad, Mode::Commit).await.unwrap_err());
     assert_eq!(dry, real, "the dry run finds exactly what the write finds");
-    assert_eq!(store.write(batch, Mode::Commit).await.unwrap(), 6);
+    assert_eq!(store.write(&batch, Mode::Commit).await.unwrap(), 6);
 }
 
 async fn a_second_handle_sees_the_writes_of_the_first(db: Fixture) {
     let writer = db.open().await;
     let reader = db.open().await;
-    writer.write(base(), Mode::Commit).await.unwrap();
+    writer.write(&base(), Mode::Commit).await.unwrap();
     assert_eq!(reader.head().await.unwrap(), 4);
     assert_eq!(
         reader.changes_since(0, 2).await.unwrap().len(),
@@ -521,7 +521,7 @@ async fn one_batch_may_add_what_its_later_rows_name_and_move_a_mac_between_devic
     let store = db.open().await;
     let mut batch = base();
     batch.push(Write::Insert(phone("001122334455")));
-    assert_eq!(store.write(batch, Mode::Commit).await.unwrap(), 5);
+    assert_eq!(store.write(&batch, Mode::Commit).await.unwrap(), 5);
     // A device moves to a new MAC and another takes its old one, in one write.
     let mut moved = Device::phone(
         "0011223344AA".parse().unwrap(),
@@ -539,7 +539,7 @@ async fn one_batch_may_add_what_its_later_rows_name_and_move_a_mac_between_devic
     icm.name = "SOFT1".into();
     store
         .write(
-            vec![
+            &[
                 Write::Put(Object::Device(moved)),
                 Write::Insert(Object::Device(icm)),
             ],
@@ -560,7 +560,7 @@ async fn a_large_batch_gets_consecutive_versions_and_the_last_state_of_a_repeate
         .map(|i| Write::Insert(phone(&format!("0000AA{i:06X}"))))
         .collect();
     batch.push(Write::Put(described("0000AA000007", "second write wins")));
-    assert_eq!(store.write(batch, Mode::Commit).await.unwrap(), 4 + 1001);
+    assert_eq!(store.write(&batch, Mode::Commit).await.unwrap(), 4 + 1001);
     assert_eq!(store.list(Kind::Device).await.unwrap().len(), 1000);
     let last = store
         .get(Kind::Device, "SEP0000AA000007")
@@ -574,7 +574,7 @@ async fn a_large_batch_gets_consecutive_versions_and_the_last_state_of_a_repeate
     assert!(feed.windows(2).all(|w| w[1].version == w[0].version + 1));
     let next = store
         .write(
-            vec![Write::Delete {
+            &[Write::Delete {
                 kind: Kind::Device,
                 key: "SEP0000AA000001".into(),
                 expected: None,
@@ -591,7 +591,7 @@ async fn referrers_are_the_objects_that_name_one(db: Fixture) {
     seeded(&*store, None).await;
     store
         .write(
-            vec![
+            &[
                 Write::Insert(phone("001122334455")),
                 Write::Insert(phone("0011223344AA")),
             ],
@@ -627,11 +627,11 @@ async fn get_many_returns_the_objects_that_exist_in_any_case(db: Fixture) {
     let mut keys: Vec<(Kind, String)> = (0..900u32)
         .map(|i| (Kind::Device, format!("sep0000aa{i:06x}")))
         .collect();
-    let batch = (0..900u32)
+    let batch: Vec<Write> = (0..900u32)
         .step_by(2)
         .map(|i| Write::Insert(phone(&format!("0000AA{i:06X}"))))
         .collect();
-    store.write(batch, Mode::Commit).await.unwrap();
+    store.write(&batch, Mode::Commit).await.unwrap();
     keys.push((Kind::DevicePool, "DEFAULT".into()));
     let found = store.get_many(&keys).await.unwrap();
     assert_eq!(
@@ -660,7 +660,7 @@ async fn bump(store: &dyn Store, times: u32) -> u32 {
             d.description = (n + 1).to_string();
             match store
                 .write(
-                    vec![Write::Update {
+                    &[Write::Update {
                         object: Object::Device(d),
                         expected: stored.version,
                     }],
@@ -707,9 +707,9 @@ async fn the_wake_hint_moves_on_a_commit_and_not_on_a_dry_run(db: Fixture) {
     let store = db.open().await;
     let mut wake = store.wake();
     wake.mark_unchanged();
-    store.write(base(), Mode::DryRun).await.unwrap();
+    store.write(&base(), Mode::DryRun).await.unwrap();
     assert!(!wake.has_changed().unwrap());
-    store.write(base(), Mode::Commit).await.unwrap();
+    store.write(&base(), Mode::Commit).await.unwrap();
     assert!(wake.has_changed().unwrap());
     assert_eq!(*wake.borrow_and_update(), 4);
 }
@@ -719,10 +719,10 @@ async fn a_backup_taken_during_a_large_write_opens_and_holds_all_of_it_or_none(d
     seeded(&*store, None).await;
     let writer = Arc::clone(&store);
     let import = tokio::spawn(async move {
-        let batch = (0..20_000u32)
+        let batch: Vec<Write> = (0..20_000u32)
             .map(|i| Write::Insert(phone(&format!("0000BB{i:06X}"))))
             .collect();
-        writer.write(batch, Mode::Commit).await.unwrap()
+        writer.write(&batch, Mode::Commit).await.unwrap()
     });
     let dir = tempfile::tempdir().unwrap();
     let mut copies = Vec::new();

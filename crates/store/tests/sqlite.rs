@@ -34,7 +34,7 @@ async fn after_close_the_main_file_alone_holds_every_write() {
         .unwrap();
     store
         .write(
-            vec![Write::Insert(Object::CallManager(CallManager::new(
+            &[Write::Insert(Object::CallManager(CallManager::new(
                 "cm1",
                 "192.0.2.11",
             )))],

@@ -68,7 +68,7 @@ async fn writer(path: &str, times: u32) -> u32 {
                 object: Object::Device(d),
                 expected: stored.version,
             };
-            match store.write(vec![write], Mode::Commit).await {
+            match store.write(&[write], Mode::Commit).await {
                 Ok(_) => break,
                 Err(StoreError::Refused(v)) if matches!(v[0].1, Violation::Moved { .. }) => {
                     conflicts += 1;
@@ -105,7 +105,7 @@ async fn parent() {
         ))),
         Write::Insert(Object::Device(device("0"))),
     ];
-    store.write(base, Mode::Commit).await.unwrap();
+    store.write(&base, Mode::Commit).await.unwrap();
     let me = std::env::current_exe().unwrap();
     let children: Vec<_> = (0..2)
         .map(|_| {
@@ -132,7 +132,7 @@ async fn parent() {
         object: Object::Device(device("stale")),
         expected: 5,
     };
-    match store.write(vec![stale], Mode::Commit).await {
+    match store.write(&[stale], Mode::Commit).await {
         Err(StoreError::Refused(v)) => assert!(
             matches!(v[0].1, Violation::Moved { expected: 5, .. }),
             "{v:?}"

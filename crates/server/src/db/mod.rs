@@ -231,14 +231,17 @@ impl Database {
     /// What checking `writes` needs to see: every object but the devices (they are many, and
     /// a device's files depend on the others, not on other devices), plus the devices whose
     /// files a written user appears in (Extension Mobility), with the writes applied.
-    async fn context(&self, writes: &[Write]) -> Result<Snapshot, WriteError> {
+    async fn context<'w>(
+        &self,
+        writes: impl Iterator<Item = &'w Write> + Clone,
+    ) -> Result<Snapshot, WriteError> {
         let mut snapshot = Snapshot::new(Arc::clone(&self.catalogue));
         for kind in Kind::ALL.into_iter().filter(|k| *k != Kind::Device) {
             for stored in self.store.list(kind).await? {
                 snapshot.put(stored.object);
             }
         }
-        for write in writes {
+        for write in writes.clone() {
             if let Some(Object::User(user)) = write.object() {
                 for stored in self.store.referrers(Kind::User, &user.id).await? {
                     snapshot.put(stored.object);

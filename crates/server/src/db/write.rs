@@ -203,25 +203,24 @@ impl Database {
                 },
                 Write::Insert(replacement),
             ];
-            let version =
-                self.apply(writes, Mode::Commit).await.map_err(|refused| {
-                    match refused.first() {
-                        // The new name is a phone's that holds the MAC already.
-                        WriteError::Exists { kind, key: holder }
-                            if holder.eq_ignore_ascii_case(&key) =>
-                        {
-                            WriteError::invalid(
-                                kind,
-                                &old,
-                                FieldError::new(
-                                    "mac",
-                                    format!("{} already belongs to {kind} {holder:?}", &key[3..]),
-                                ),
-                            )
-                        }
-                        other => other,
+            let version = self.apply(writes, Mode::Commit).await.map_err(|refused| {
+                match refused.first() {
+                    // The new name is a phone's that holds the MAC already.
+                    WriteError::Exists { kind, key: holder }
+                        if holder.eq_ignore_ascii_case(&key) =>
+                    {
+                        WriteError::invalid(
+                            kind,
+                            &old,
+                            FieldError::new(
+                                "mac",
+                                format!("{} already belongs to {kind} {holder:?}", &key[3..]),
+                            ),
+                        )
                     }
-                })?;
+                    other => other,
+                }
+            })?;
             return Ok(Written {
                 version,
                 kind,
@@ -353,8 +352,7 @@ impl Database {
         } else {
             Mode::DryRun
         };
-        let objects: Vec<Option<Object>> = steps.iter().map(|w| w.object().cloned()).collect();
-        match self.store.write(steps, mode).await {
+        match self.store.write(&steps, mode).await {
             Ok(version) if refused.is_empty() => return Ok(version),
             Ok(_) => {}
             Err(StoreError::Refused(violations)) => {
@@ -362,7 +360,7 @@ impl Database {
                     let Some(index) = origin.get(step).copied() else {
                         continue;
                     };
-                    let object = objects.get(step).and_then(Option::as_ref);
+                    let object = steps.get(step).and_then(Write::object);
                     refused.push((index, from_violation(violation, object)));
                 }
             }
@@ -389,8 +387,7 @@ impl Database {
     }
 
     async fn context_of(&self, writes: &[(usize, Write)]) -> Result<Snapshot, WriteError> {
-        let plain: Vec<Write> = writes.iter().map(|(_, w)| w.clone()).collect();
-        self.context(&plain).await
+        self.context(writes.iter().map(|(_, w)| w)).await
     }
 
     /// The rules of an Extension Mobility login (CUCM's): the user must have a profile, and a

@@ -9,7 +9,7 @@ use phoneboot_model::{
 };
 use serde_json::Value;
 
-use super::{ImportError, Problem, Read, Row, line_at};
+use super::{ImportError, Lines, Problem, Read, Row};
 
 const DEVICE_COLUMNS: &[&str] = &[
     "name",
@@ -181,6 +181,7 @@ pub(super) fn read(
             ));
         }
     }
+    let lines = Lines::new(bytes);
     let mut read = Read {
         rows: Vec::new(),
         problems: Vec::new(),
@@ -193,7 +194,7 @@ pub(super) fn read(
         match record {
             Ok(record) => {
                 let line = record.position().map_or(0, |p| {
-                    line_at(bytes, usize::try_from(p.byte()).unwrap_or(usize::MAX))
+                    lines.at(usize::try_from(p.byte()).unwrap_or(usize::MAX))
                 });
                 match device_of(&columns, &record, catalogue) {
                     Ok(device) => read.rows.push(Row {
@@ -209,7 +210,7 @@ pub(super) fn read(
             }
             Err(e) => {
                 let line = e.position().map_or(0, |p| {
-                    line_at(bytes, usize::try_from(p.byte()).unwrap_or(usize::MAX))
+                    lines.at(usize::try_from(p.byte()).unwrap_or(usize::MAX))
                 });
                 let reason = match e.kind() {
                     csv::ErrorKind::UnequalLengths {
@@ -528,13 +529,11 @@ mod tests {
             let mut reader = csv::ReaderBuilder::new()
                 .delimiter(delimiter(bytes))
                 .from_reader(bytes);
+            let counter = Lines::new(bytes);
             let lines: Vec<u64> = reader
                 .records()
                 .map(|r| {
-                    line_at(
-                        bytes,
-                        usize::try_from(r.unwrap().position().unwrap().byte()).unwrap(),
-                    )
+                    counter.at(usize::try_from(r.unwrap().position().unwrap().byte()).unwrap())
                 })
                 .collect();
             assert_eq!(lines, starts, "{text:?}");

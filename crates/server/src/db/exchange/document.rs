@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use phoneboot_model::{FieldError, Kind, Object};
 
-use super::{FORMAT, FORMAT_VERSION, ImportError, Problem, Read, Row, line_at};
+use super::{FORMAT, FORMAT_VERSION, ImportError, Lines, Problem, Read, Row};
 
 /// A document's `secrets`: whether its SIP and SSH passwords are in it.
 const SECRETS_INCLUDED: &str = "included";
@@ -38,7 +38,9 @@ pub(super) fn read(bytes: &[u8]) -> Result<Read, ImportError> {
     let text = std::str::from_utf8(bytes)
         .map_err(|e| ImportError::whole(format!("the file is not UTF-8 text: {e}")))?;
     let table: toml::Table = toml::from_str(text).map_err(|e| {
-        let line = e.span().map_or(0, |s| line_at(text.as_bytes(), s.start));
+        let line = e
+            .span()
+            .map_or(0, |s| Lines::new(text.as_bytes()).at(s.start));
         ImportError::of(vec![Problem {
             line,
             column: String::new(),
@@ -78,15 +80,13 @@ pub(super) fn read(bytes: &[u8]) -> Result<Read, ImportError> {
     };
     // Where each object starts: its `[[kind]]` header.
     let spans = toml::de::DeTable::parse(text).map_err(|e| ImportError::whole(e.to_string()))?;
+    let lines = Lines::new(text.as_bytes());
     let mut starts: HashMap<String, Vec<u64>> = HashMap::new();
     for (key, value) in spans.get_ref() {
         if let toml::de::DeValue::Array(items) = value.get_ref() {
             starts.insert(
                 key.get_ref().to_string(),
-                items
-                    .iter()
-                    .map(|i| line_at(text.as_bytes(), i.span().start))
-                    .collect(),
+                items.iter().map(|i| lines.at(i.span().start)).collect(),
             );
         }
     }

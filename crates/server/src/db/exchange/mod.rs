@@ -236,13 +236,16 @@ impl Database {
                 }
             }
         }
+        let total = rows.len();
+        // The rows become the writes (no copy of 100,000 objects); their lines are kept.
+        let lines: Vec<u64> = rows.iter().map(|r| r.line).collect();
         let writes: Vec<Write> = rows
-            .iter()
+            .into_iter()
             .map(|r| {
                 if replace {
-                    Write::Put(r.object.clone())
+                    Write::Put(r.object)
                 } else {
-                    Write::Insert(r.object.clone())
+                    Write::Insert(r.object)
                 }
             })
             .collect();
@@ -257,7 +260,7 @@ impl Database {
             Ok(version) => version,
             Err(refused) => {
                 for (index, error) in refused.0 {
-                    let line = rows.get(index).map_or(0, |r| r.line);
+                    let line = lines.get(index).copied().unwrap_or(0);
                     problems.push(problem(line, format, error));
                 }
                 0
@@ -269,7 +272,7 @@ impl Database {
         Ok(Imported {
             format,
             kinds: kinds.into_iter().collect(),
-            added: rows.len() - existing,
+            added: total - existing,
             replaced: existing,
             version,
         })
@@ -326,14 +329,34 @@ fn duplicates(rows: &[Row]) -> Vec<Problem> {
     problems
 }
 
-/// The line `byte` is on. csv's own line count is one short after CRLF line ends (and
-/// points a record at the end of the line before it), so lines are counted here.
-pub(super) fn line_at(bytes: &[u8], byte: usize) -> u64 {
-    let mut start = byte.min(bytes.len());
-    while matches!(bytes.get(start), Some(b'\r' | b'\n')) {
-        start += 1;
+/// The line numbers of byte offsets in a file, from the positions of its line ends, found
+/// once (an import asks for every record's line: counting from the start each time would be
+/// quadratic in the file).
+pub(super) struct Lines<'a> {
+    bytes: &'a [u8],
+    ends: Vec<usize>,
+}
+
+impl<'a> Lines<'a> {
+    pub(super) fn new(bytes: &'a [u8]) -> Self {
+        let ends = bytes
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .map(|(i, _)| i)
+            .collect();
+        Self { bytes, ends }
     }
-    1 + bytes[..start].iter().filter(|b| **b == b'\n').count() as u64
+
+    /// The line `byte` is on. csv's own line count is one short after CRLF line ends (and
+    /// points a record at the end of the line before it), so lines are counted here.
+    pub(super) fn at(&self, byte: usize) -> u64 {
+        let mut start = byte.min(self.bytes.len());
+        while matches!(self.bytes.get(start), Some(b'\r' | b'\n')) {
+            start += 1;
+        }
+        1 + self.ends.partition_point(|&end| end < start) as u64
+    }
 }
 
 #[cfg(test)]
