@@ -260,11 +260,11 @@ async fn reload_on_hangup(args: ServeArgs, handle: Handle, log: LogControl) {
         return;
     };
     while hangups.recv().await.is_some() {
-        let source = args.config.as_ref().map_or_else(
-            || "the command line".to_owned(),
-            |p| p.display().to_string(),
-        );
-        info!("SIGHUP: reading {source} again");
+        let Some(source) = &args.config else {
+            info!("SIGHUP: no configuration file (--config) to read again; nothing changes");
+            continue;
+        };
+        info!("SIGHUP: reading {} again", source.display());
         let config = match load(&args) {
             Ok((config, _)) => config,
             Err(e) => {
