@@ -54,19 +54,7 @@ impl DbArgs {
     /// The flags over the config file's [database] section over the defaults, checked as
     /// `serve` checks them.
     pub(crate) fn config(&self) -> anyhow::Result<DatabaseConfig> {
-        let file = match &self.config {
-            Some(path) => Settings::load(path)?,
-            None => Settings::default(),
-        };
-        let flags = Settings {
-            database: DatabaseSection {
-                url: self.database.clone(),
-                models: self.models.clone(),
-                ..DatabaseSection::default()
-            },
-            ..Settings::default()
-        };
-        match Config::from_layers(file, flags)?.database {
+        match self.serve_config()?.database {
             Some(database) => Ok(database),
             None => bail!(
                 "the configuration turns the device database off ([database] url = \"off\"); \

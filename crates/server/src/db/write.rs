@@ -168,15 +168,26 @@ impl Database {
     /// Adds an object that must not exist yet.
     pub async fn add(&self, object: Object) -> Result<Written, WriteError> {
         let (kind, key) = (object.kind(), object.key().to_owned());
+        self.commit(vec![Write::Insert(object)], (kind, key), What::Added)
+            .await
+    }
+
+    /// Commits the writes of one change to one object, said as `what` was done to it.
+    async fn commit(
+        &self,
+        writes: Vec<Write>,
+        (kind, key): (Kind, String),
+        what: What,
+    ) -> Result<Written, WriteError> {
         let version = self
-            .apply(vec![Write::Insert(object)], Mode::Commit)
+            .apply(writes, Mode::Commit)
             .await
             .map_err(Refused::first)?;
         Ok(Written {
             version,
             kind,
             key,
-            what: What::Added,
+            what,
         })
     }
 
@@ -247,16 +258,7 @@ impl Database {
                 expected: current.version,
             }
         }];
-        let version = self
-            .apply(writes, Mode::Commit)
-            .await
-            .map_err(Refused::first)?;
-        Ok(Written {
-            version,
-            kind,
-            key: old,
-            what: What::Changed,
-        })
+        self.commit(writes, (kind, old), What::Changed).await
     }
 
     /// Removes an object, refused while others use it (and if it moved since `expected`).
@@ -271,16 +273,8 @@ impl Database {
             key: key.to_owned(),
             expected,
         }];
-        let version = self
-            .apply(writes, Mode::Commit)
+        self.commit(writes, (kind, key.to_owned()), What::Removed)
             .await
-            .map_err(Refused::first)?;
-        Ok(Written {
-            version,
-            kind,
-            key: key.to_owned(),
-            what: What::Removed,
-        })
     }
 
     /// Extension Mobility: logs `user` in on the device; its file then carries the user's
