@@ -11,11 +11,14 @@
 //! tell a person, and every other rule, belongs to the domain layer above it.
 //!
 //! SQLite is the embedded default ([`SqliteStore`]: one file, WAL, foreign keys, migrations
-//! applied at open). The SQL is kept to what PostgreSQL runs too; `tests/battery.rs` runs the
-//! same tests against every backend through the trait.
+//! applied at open); PostgreSQL ([`PgStore`]) is the database a cluster of nodes shares. Both
+//! run the same SQL (`sql.rs`) on the same tables; `tests/battery.rs` runs the same tests
+//! against both through the trait.
 
 mod constraints;
 mod location;
+mod postgres;
+mod sql;
 mod sqlite;
 
 use std::future::Future;
@@ -27,7 +30,8 @@ use phoneboot_model::{Catalogue, Kind, Object, Snapshot};
 use tokio::sync::watch;
 
 pub use location::{Location, LocationError};
-pub use sqlite::SqliteStore;
+pub use postgres::{CHANNEL, PgStore};
+pub use sqlite::{SqliteStore, WATCH};
 
 /// A position in the change feed. 0: nothing written yet.
 pub type Version = i64;
@@ -153,8 +157,11 @@ pub enum StoreError {
         key: String,
         reason: String,
     },
-    #[error("{0}")]
-    Unsupported(String),
+    /// A copy's target holds objects already.
+    #[error(
+        "{0} is not empty: a copy goes into an empty database (to replace what a database holds, use `phoneboot db restore`)"
+    )]
+    NotEmpty(String),
     // Not `#[from]`: that would make the inner error the source too, and a report that
     // prints the chain would say everything twice.
     #[error("database error: {0}")]
@@ -271,10 +278,36 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 pub async fn open(location: &Location, create: Create) -> Result<Arc<dyn Store>, StoreError> {
     match location {
         Location::Sqlite(path) => Ok(Arc::new(SqliteStore::open(path, create).await?)),
-        Location::Postgres(_) => Err(StoreError::Unsupported(
-            "PostgreSQL is not supported yet: use a SQLite file (sqlite:PATH)".into(),
-        )),
+        Location::Postgres(url) => Ok(Arc::new(PgStore::open(url, create).await?)),
     }
+}
+
+/// Copies every object of `from`, as one consistent snapshot, into `to`, which must hold
+/// none, in one write: the objects each one names go first. Returns `to`'s new head.
+pub async fn copy(from: &dyn Store, to: &dyn Store) -> Result<Version, StoreError> {
+    let (present, _) = to.load().await?;
+    if !present.is_empty() {
+        return Err(StoreError::NotEmpty(to.location().to_string()));
+    }
+    let (mut objects, _) = from.load().await?;
+    // Kinds are declared in the order they name each other (a device names a pool, a pool a
+    // group, ...), so this order puts every name before its user.
+    objects.sort_by(|a, b| {
+        (a.object.kind(), a.object.key().to_ascii_lowercase())
+            .cmp(&(b.object.kind(), b.object.key().to_ascii_lowercase()))
+    });
+    let writes: Vec<Write> = objects.into_iter().map(|s| Write::Put(s.object)).collect();
+    to.write(&writes, Mode::Commit).await
+}
+
+pub(crate) fn exists_already(path: &Path) -> StoreError {
+    StoreError::Io(std::io::Error::new(
+        std::io::ErrorKind::AlreadyExists,
+        format!(
+            "{} exists already; a backup never overwrites",
+            path.display()
+        ),
+    ))
 }
 
 /// A whole snapshot of `store`, with the version it is at.

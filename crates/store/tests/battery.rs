@@ -14,6 +14,8 @@ use phoneboot_store::{
 /// A fresh, empty database of one backend, which every handle opened from it shares.
 struct Fixture {
     location: Location,
+    /// Makes another empty database of the same backend.
+    fresh: fn(&std::path::Path) -> Location,
     _dir: tempfile::TempDir,
 }
 
@@ -23,6 +25,21 @@ impl Fixture {
             .await
             .unwrap()
     }
+
+    /// Another empty database of the same backend.
+    async fn open_fresh(&self) -> Arc<dyn Store> {
+        phoneboot_store::open(&(self.fresh)(self._dir.path()), Create::IfMissing)
+            .await
+            .unwrap()
+    }
+}
+
+fn fresh_sqlite(dir: &std::path::Path) -> Location {
+    Location::Sqlite(dir.join("fresh.db"))
+}
+
+fn fresh_postgres(_: &std::path::Path) -> Location {
+    Location::Postgres(phoneboot_testkit::Postgres::shared().create_database())
 }
 
 async fn sqlite() -> Fixture {
@@ -37,7 +54,23 @@ async fn sqlite() -> Fixture {
         .unwrap();
     Fixture {
         location,
+        fresh: fresh_sqlite,
         _dir: dir,
+    }
+}
+
+async fn postgres() -> Fixture {
+    let location = fresh_postgres(std::path::Path::new(""));
+    phoneboot_store::open(&location, Create::IfMissing)
+        .await
+        .unwrap()
+        .close()
+        .await
+        .unwrap();
+    Fixture {
+        location,
+        fresh: fresh_postgres,
+        _dir: tempfile::tempdir().unwrap(),
     }
 }
 
@@ -63,6 +96,9 @@ macro_rules! each_case {
             a_backup_taken_during_a_large_write_opens_and_holds_all_of_it_or_none,
             a_sound_database_passes_its_checks,
             a_closed_database_reopens_at_the_same_version,
+            two_writers_racing_for_one_mac_leave_it_with_one_device,
+            a_commit_through_another_handle_wakes_a_follower,
+            a_copy_holds_every_object_and_goes_only_into_an_empty_database,
         }
     };
 }
@@ -81,6 +117,7 @@ macro_rules! battery {
 }
 
 each_case!(battery! sqlite: super::sqlite);
+each_case!(battery! postgres: super::postgres);
 
 fn base() -> Vec<Write> {
     vec![
@@ -774,4 +811,89 @@ async fn a_closed_database_reopens_at_the_same_version(db: Fixture) {
     let again = db.open().await;
     assert_eq!(again.head().await.unwrap(), 5);
     let _: Version = again.head().await.unwrap();
+}
+
+async fn two_writers_racing_for_one_mac_leave_it_with_one_device(db: Fixture) {
+    let (a, b) = (db.open().await, db.open().await);
+    seeded(&*a, None).await;
+    // Two nodes each add a different device with the same MAC, many times over.
+    let race = |store: Arc<dyn Store>, who: &'static str| {
+        tokio::spawn(async move {
+            let mut won = 0;
+            for i in 0..30u32 {
+                let mut d = Device::phone(
+                    format!("0000CC{i:06X}").parse().unwrap(),
+                    "7941",
+                    Protocol::Sccp,
+                    "Default",
+                );
+                d.name = format!("{who}{i}");
+                match store
+                    .write(&[Write::Insert(Object::Device(d))], Mode::Commit)
+                    .await
+                {
+                    Ok(_) => won += 1,
+                    Err(StoreError::Refused(v)) => {
+                        assert!(matches!(v[0].1, Violation::Taken { .. }), "{v:?}");
+                    }
+                    Err(e) => panic!("{who}: {e}"),
+                }
+            }
+            won
+        })
+    };
+    let (one, two) = (race(Arc::clone(&a), "A"), race(Arc::clone(&b), "B"));
+    let won = one.await.unwrap() + two.await.unwrap();
+    assert_eq!(won, 30, "each MAC went to exactly one device");
+    assert_eq!(a.list(Kind::Device).await.unwrap().len(), 30);
+}
+
+async fn a_commit_through_another_handle_wakes_a_follower(db: Fixture) {
+    let (follower, writer) = (db.open().await, db.open().await);
+    let mut wake = follower.wake();
+    // The follower's watcher may start after its first look; give it the first write too.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    wake.mark_unchanged();
+    writer.write(&base(), Mode::Commit).await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            wake.changed().await.unwrap();
+            if *wake.borrow_and_update() >= 4 || follower.head().await.unwrap() >= 4 {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("a commit through another handle wakes the follower");
+}
+
+async fn a_copy_holds_every_object_and_goes_only_into_an_empty_database(db: Fixture) {
+    let store = db.open().await;
+    seeded(&*store, Some("001122334455")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let target = Location::Sqlite(dir.path().join("copy.db"));
+    let copy = phoneboot_store::open(&target, Create::IfMissing)
+        .await
+        .unwrap();
+    phoneboot_store::copy(&*store, &*copy).await.unwrap();
+    let objects = |stored: Vec<Stored>| {
+        let mut o: Vec<Object> = stored.into_iter().map(|s| s.object).collect();
+        o.sort_by(|a, b| (a.kind(), a.key()).cmp(&(b.kind(), b.key())));
+        o
+    };
+    assert_eq!(
+        objects(copy.load().await.unwrap().0),
+        objects(store.load().await.unwrap().0)
+    );
+    assert!(matches!(
+        phoneboot_store::copy(&*store, &*copy).await,
+        Err(StoreError::NotEmpty(_))
+    ));
+    // And back: into an empty database of this backend.
+    let fresh = db.open_fresh().await;
+    phoneboot_store::copy(&*copy, &*fresh).await.unwrap();
+    assert_eq!(
+        objects(fresh.load().await.unwrap().0),
+        objects(store.load().await.unwrap().0)
+    );
 }

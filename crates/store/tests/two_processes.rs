@@ -1,6 +1,7 @@
-//! Two processes write one SQLite file at once, as `phoneboot serve` and the CLI (or two CLI
-//! commands) do: no update is lost, a stale expected version is refused, and the feed's
-//! versions are strictly increasing and gap-free.
+//! Two processes write one database at once — one SQLite file, as `phoneboot serve` and the
+//! CLI (or two CLI commands) do, and one PostgreSQL database, as two nodes of a cluster do:
+//! no update is lost, a stale expected version is refused, and the feed's versions are
+//! strictly increasing and gap-free.
 //!
 //! The test binary is its own writer: run without arguments it is the parent, which starts
 //! itself twice with `--writer DB N` and checks what the two left.
@@ -35,14 +36,24 @@ fn main() {
         // The harness-less binary is also run by `cargo test -- --list` and with filters.
         Some("--list") => println!("two_processes: test"),
         _ => {
-            runtime.block_on(parent());
-            println!("test two_processes ... ok");
+            let dir = tempfile::tempdir().unwrap();
+            let sqlite = dir
+                .path()
+                .join("phoneboot.db")
+                .to_string_lossy()
+                .into_owned();
+            runtime.block_on(parent(&sqlite));
+            println!("test two_processes::sqlite ... ok");
+            runtime.block_on(parent(
+                &phoneboot_testkit::Postgres::shared().create_database(),
+            ));
+            println!("test two_processes::postgres ... ok");
         }
     }
 }
 
-async fn open(path: &str) -> std::sync::Arc<dyn Store> {
-    phoneboot_store::open(&Location::Sqlite(path.into()), Create::Never)
+async fn open(location: &str, create: Create) -> std::sync::Arc<dyn Store> {
+    phoneboot_store::open(&Location::parse(location).unwrap(), create)
         .await
         .unwrap()
 }
@@ -50,7 +61,7 @@ async fn open(path: &str) -> std::sync::Arc<dyn Store> {
 /// Read, change, write against the version read, `times` times; a conflict means reading
 /// again. Prints nothing but the count of conflicts met.
 async fn writer(path: &str, times: u32) -> u32 {
-    let store = open(path).await;
+    let store = open(path, Create::Never).await;
     let mut conflicts = 0;
     for _ in 0..times {
         loop {
@@ -81,12 +92,8 @@ async fn writer(path: &str, times: u32) -> u32 {
     conflicts
 }
 
-async fn parent() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("phoneboot.db");
-    let store = phoneboot_store::open(&Location::Sqlite(path.clone()), Create::IfMissing)
-        .await
-        .unwrap();
+async fn parent(location: &str) {
+    let store = open(location, Create::IfMissing).await;
     let base = vec![
         Write::Insert(Object::CallManager(CallManager::new("cm1", "192.0.2.11"))),
         Write::Insert(Object::CmGroup(CmGroup {
@@ -110,7 +117,7 @@ async fn parent() {
     let children: Vec<_> = (0..2)
         .map(|_| {
             Command::new(&me)
-                .args(["--writer", &path.to_string_lossy(), &INCREMENTS.to_string()])
+                .args(["--writer", location, &INCREMENTS.to_string()])
                 .stdout(std::process::Stdio::piped())
                 .spawn()
                 .unwrap()

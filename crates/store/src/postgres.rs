@@ -1,0 +1,297 @@
+//! The PostgreSQL store: the database a cluster of nodes shares.
+//!
+//! # Commit order across nodes
+//!
+//! Every writer first locks the one row of `feed` (`SELECT head ... FOR UPDATE`), then
+//! makes its steps with the versions head + 1, head + 2, ..., then moves the head and
+//! commits. The lock is the feed's sequence: a second writer, on any node, waits for it and
+//! then reads the head the first committed. So versions are given in commit order and a
+//! follower that sees version N has seen every version below it — what a plain `SEQUENCE`
+//! cannot promise (a sequence value is taken at insert, not at commit, so a later
+//! transaction could commit a higher version first and a follower would skip the lower one
+//! when it lands). An advisory lock would serialise writers just as well, but the row lock
+//! is released by commit and rollback alike, needs no key agreed on by convention, and holds
+//! the head in the same transaction as the changes.
+//!
+//! Writes are serial, as on SQLite: a write is one short transaction (a 10,000-row import
+//! is a few statements of 400 rows), and a phone database changes at human speed.
+//!
+//! # Push
+//!
+//! The commit also NOTIFYs [`CHANNEL`] with the new head. A follower's hint is fed by a
+//! LISTEN on its own connection; a notification is only a hint (the follower reads the
+//! feed from its version), and a lost connection is said as a hint too, so that a follower
+//! reconciles after every reconnect.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use sqlx::{PgConnection, Postgres};
+use tokio::sync::watch;
+
+use crate::sql::{Watcher, hint, sql_store};
+use crate::{BoxFuture, Create, Location, Mode, SqliteStore, Store};
+
+sql_store!(db: Postgres, conn: PgConnection, row: sqlx::postgres::PgRow);
+
+/// The NOTIFY channel every commit signals, with the new head as its payload.
+pub const CHANNEL: &str = "phoneboot_changes";
+
+/// How long a node waits for a connection before a read or write fails (the database is
+/// then said to be unreachable, and the node serves what it has).
+const ACQUIRE: Duration = Duration::from_secs(5);
+
+/// Connections per node: the follower, a listener, and a few writers and readers at once.
+const CONNECTIONS: u32 = 8;
+
+/// The PostgreSQL implementation of [`Store`].
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    location: Location,
+    wake: watch::Sender<Version>,
+    listener: Watcher,
+}
+
+fn migrator() -> Migrator {
+    let migrations = vec![Migration::new(
+        1,
+        std::borrow::Cow::Borrowed("objects, refs and the change feed"),
+        MigrationType::Simple,
+        sqlx::SqlSafeStr::into_sql_str(include_str!("../migrations/postgres/0001_objects.sql")),
+        false,
+    )];
+    Migrator::with_migrations(migrations)
+}
+
+impl PgStore {
+    /// Connects to the database at `url` and brings its schema up to date. The database
+    /// itself must exist (PostgreSQL's `createdb`); its tables are made only if `create`
+    /// allows, so that a command pointed at the wrong database does not fill it.
+    pub async fn open(url: &str, create: Create) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)?.application_name("phoneboot");
+        let pool = PgPoolOptions::new()
+            .max_connections(CONNECTIONS)
+            .acquire_timeout(ACQUIRE)
+            .connect_with(options)
+            .await?;
+        let location = Location::Postgres(url.to_owned());
+        if create == Create::Never {
+            let made: bool = sqlx::query_scalar("SELECT to_regclass('feed') IS NOT NULL")
+                .fetch_one(&pool)
+                .await?;
+            if !made {
+                pool.close().await;
+                return Err(StoreError::Absent(location.to_string()));
+            }
+        }
+        // sqlx takes an advisory lock around migrations: nodes starting at once apply them
+        // once.
+        migrator().run(&pool).await?;
+        let head = head(&pool).await?;
+        Ok(Self {
+            pool,
+            location,
+            wake: watch::Sender::new(head),
+            listener: Watcher::default(),
+        })
+    }
+
+    async fn write_in(&self, writes: &[Write], mode: Mode) -> Result<Version, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // The feed's lock (see the module's documentation). Every statement after it reads
+        // what was committed before it was granted.
+        let start: Version = sqlx::query_scalar("SELECT head FROM feed WHERE id = 1 FOR UPDATE")
+            .fetch_one(&mut *tx)
+            .await?;
+        let head = match write_steps(&mut tx, writes, start, crate::sql::now()).await? {
+            Ok(head) => head,
+            Err(refused) => {
+                tx.rollback().await?;
+                return Err(StoreError::Refused(refused));
+            }
+        };
+        match mode {
+            Mode::DryRun => tx.rollback().await?,
+            Mode::Commit => {
+                if head != start {
+                    sqlx::query("UPDATE feed SET head = $1 WHERE id = 1")
+                        .bind(head)
+                        .execute(&mut *tx)
+                        .await?;
+                    // Delivered at commit, and only if it commits.
+                    sqlx::query("SELECT pg_notify($1, $2)")
+                        .bind(CHANNEL)
+                        .bind(head.to_string())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                self.wake.send_replace(head);
+            }
+        }
+        Ok(head)
+    }
+}
+
+async fn head<'e>(executor: impl sqlx::PgExecutor<'e>) -> Result<Version, StoreError> {
+    Ok(sqlx::query_scalar("SELECT head FROM feed WHERE id = 1")
+        .fetch_one(executor)
+        .await?)
+}
+
+/// Feeds the hint from LISTEN until the store is closed or nobody follows; reconnects with
+/// backoff, and hints after every reconnection, since notifications sent while it was away
+/// are lost.
+async fn listen(pool: PgPool, wake: watch::Sender<Version>) {
+    let mut backoff = Duration::from_millis(100);
+    let mut first = true;
+    while !wake.is_closed() && !pool.is_closed() {
+        if let Ok(mut listener) = PgListener::connect_with(&pool).await
+            && listener.listen(CHANNEL).await.is_ok()
+        {
+            backoff = Duration::from_millis(100);
+            // A follower reads the feed when it starts; after that, a new connection may
+            // have missed notifications.
+            if !std::mem::take(&mut first) {
+                wake.send_modify(|_| {});
+            }
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(note)) => match note.payload().parse::<Version>() {
+                        Ok(head) => hint(&wake, head),
+                        Err(_) => wake.send_modify(|_| {}),
+                    },
+                    // The connection was lost (and is made again on the next call).
+                    Ok(None) => wake.send_modify(|_| {}),
+                    Err(_) => break,
+                }
+                if wake.is_closed() {
+                    return;
+                }
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+impl Store for PgStore {
+    fn location(&self) -> &Location {
+        &self.location
+    }
+
+    fn load(&self) -> BoxFuture<'_, Result<(Vec<Stored>, Version), StoreError>> {
+        Box::pin(async move {
+            // One snapshot for the head and every row.
+            let mut tx = self
+                .pool
+                .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .await?;
+            let version = head(&mut *tx).await?;
+            let objects = load_rows(&mut tx).await?;
+            tx.commit().await?;
+            Ok((objects, version))
+        })
+    }
+
+    fn head(&self) -> BoxFuture<'_, Result<Version, StoreError>> {
+        Box::pin(head(&self.pool))
+    }
+
+    fn changes_since(
+        &self,
+        version: Version,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<Change>, StoreError>> {
+        Box::pin(changes_after(&self.pool, version, limit))
+    }
+
+    fn get<'a>(
+        &'a self,
+        kind: Kind,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Stored>, StoreError>> {
+        Box::pin(get_one(&self.pool, kind, key))
+    }
+
+    fn get_many<'a>(
+        &'a self,
+        keys: &'a [(Kind, String)],
+    ) -> BoxFuture<'a, Result<Vec<Stored>, StoreError>> {
+        Box::pin(get_many(&self.pool, keys))
+    }
+
+    fn list(&self, kind: Kind) -> BoxFuture<'_, Result<Vec<Stored>, StoreError>> {
+        Box::pin(list_kind(&self.pool, kind))
+    }
+
+    fn referrers<'a>(
+        &'a self,
+        kind: Kind,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Stored>, StoreError>> {
+        Box::pin(referrers_of(&self.pool, kind, key))
+    }
+
+    fn write<'a>(
+        &'a self,
+        writes: &'a [Write],
+        mode: Mode,
+    ) -> BoxFuture<'a, Result<Version, StoreError>> {
+        Box::pin(self.write_in(writes, mode))
+    }
+
+    fn wake(&self) -> watch::Receiver<Version> {
+        let receiver = self.wake.subscribe();
+        let (pool, wake) = (self.pool.clone(), self.wake.clone());
+        self.listener.ensure(move || listen(pool, wake));
+        receiver
+    }
+
+    /// The backup of a PostgreSQL database is a SQLite file: one consistent snapshot
+    /// (repeatable read), which `restore` and `db copy` take back into either backend.
+    fn backup<'a>(&'a self, to: &'a Path) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            if to.exists() {
+                return Err(crate::exists_already(to));
+            }
+            let copy = SqliteStore::open(to, Create::IfMissing).await?;
+            let copied = crate::copy(self, &copy).await;
+            copy.close().await?;
+            if copied.is_err() {
+                let _ = std::fs::remove_file(to);
+            }
+            copied.map(|_| ())
+        })
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
+        Box::pin(async move {
+            let mut problems = undecodable(&self.pool).await?;
+            let (head, last): (Version, Version) = sqlx::query_as(
+                "SELECT (SELECT head FROM feed WHERE id = 1), \
+                 (SELECT COALESCE(MAX(version), 0) FROM changes)",
+            )
+            .fetch_one(&self.pool)
+            .await?;
+            if head != last {
+                problems.push(format!(
+                    "the feed's head is {head} but its last change is {last}"
+                ));
+            }
+            Ok(problems)
+        })
+    }
+
+    fn close(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.listener.stop();
+            self.pool.close().await;
+            Ok(())
+        })
+    }
+}
