@@ -18,7 +18,11 @@ VACUUM INTO): copy it anywhere. `restore` makes the database hold exactly what t
 holds, in one write that a running server takes in like any other change.
     phoneboot db backup /var/backups/phoneboot-$(date +%F).db
     phoneboot db check
-    phoneboot db restore /var/backups/phoneboot-2026-12-01.db")]
+    phoneboot db restore /var/backups/phoneboot-2026-12-01.db
+A PostgreSQL database's backup is a SQLite file as well. `copy` moves a whole database into
+an empty one — a single node's file into the cluster's PostgreSQL, or back:
+    createdb -h db1 -U phoneboot phoneboot
+    phoneboot db copy phoneboot.db postgres://phoneboot@db1/phoneboot")]
 pub(crate) struct DbCommand {
     #[command(subcommand)]
     verb: DbVerb,
@@ -35,9 +39,21 @@ enum DbVerb {
     /// Check the database: the file's integrity, its references, and every object against
     /// the rules of this version of phoneboot.
     Check,
+    /// Copy a whole database into an empty one, SQLite to PostgreSQL or back, verified object
+    /// by object: how a single node becomes the first member of a cluster.
+    Copy {
+        /// The database copied: a SQLite file, sqlite:PATH or postgres://USER@HOST/DB.
+        from: String,
+        /// The empty database it goes into (a new SQLite file, or a PostgreSQL database made
+        /// with createdb).
+        to: String,
+    },
 }
 
 pub(crate) async fn run(args: DbCommand) -> anyhow::Result<()> {
+    if let DbVerb::Copy { from, to } = &args.verb {
+        return copy(from, to).await;
+    }
     let models = args.db.config()?.models;
     args.db
         .with(|db| async move {
@@ -68,6 +84,7 @@ pub(crate) async fn run(args: DbCommand) -> anyhow::Result<()> {
                     let head = db.store().head().await?;
                     outln!("{}: sound (version {head})", db.location());
                 }
+                DbVerb::Copy { .. } => unreachable!("copied above"),
                 DbVerb::Restore { file } => {
                     let backup = Database::open(
                         &DatabaseConfig {
@@ -110,4 +127,31 @@ pub(crate) async fn run(args: DbCommand) -> anyhow::Result<()> {
             Ok(())
         })
         .await
+}
+
+/// `db copy FROM TO`: every object into an empty database, then both read back and compared.
+async fn copy(from: &str, to: &str) -> anyhow::Result<()> {
+    let parse = |text: &str, what: &str| {
+        Location::parse(text).with_context(|| format!("the database to copy {what}"))
+    };
+    let (from, to) = (parse(from, "from")?, parse(to, "into")?);
+    if from == to {
+        bail!("{from} is both the source and the target of the copy");
+    }
+    let source = phoneboot_store::open(&from, Create::Never)
+        .await
+        .with_context(|| format!("opening {from}"))?;
+    let target = phoneboot_store::open(&to, Create::IfMissing)
+        .await
+        .with_context(|| format!("opening {to}"))?;
+    let copied = phoneboot_store::copy(&*source, &*target).await;
+    let verified = match copied {
+        Ok(_) => phoneboot_store::same_objects(&*source, &*target).await,
+        Err(e) => Err(e),
+    };
+    source.close().await?;
+    target.close().await?;
+    let objects = verified.with_context(|| format!("copying {from} into {to}"))?;
+    outln!("copied {objects} objects from {from} into {to}; verified object by object");
+    Ok(())
 }

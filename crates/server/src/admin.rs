@@ -10,7 +10,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use crate::counters::Counters;
+use crate::counters::{Counter, Counters};
 use crate::db::Database;
 
 /// What the admin routes see.
@@ -47,21 +47,28 @@ async fn counters_text(State(state): State<AdminState>) -> impl IntoResponse {
     )
 }
 
-/// 200 when the server can serve what it is configured to: the database answers. A load
-/// balancer or a monitor takes a node whose database is gone out of rotation.
+/// 200 while the node serves: `ok` when the database answers, `degraded` when it does not
+/// and the node serves the last state it took in (a load balancer must not take every node
+/// of a cluster out of rotation because their shared database is down: they all still
+/// serve). 503 only when the node serves nothing it should.
 async fn health(State(state): State<AdminState>) -> impl IntoResponse {
     let Some(db) = &state.database else {
         return (StatusCode::OK, "ok\n".to_owned());
     };
+    let serving = state.counters.get(Counter::DatabaseVersion);
     match db.store().head().await {
         Ok(version) => (
             StatusCode::OK,
-            format!("ok\ndatabase {} at version {version}\n", db.location()),
+            format!(
+                "ok\ndatabase {} at version {version}; serving version {serving}\n",
+                db.location()
+            ),
         ),
         Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::OK,
             format!(
-                "the device database {} does not answer: {e}\n",
+                "degraded\nthe device database {} does not answer: {e}\nserving version \
+                 {serving}, the last state taken in\n",
                 db.location()
             ),
         ),

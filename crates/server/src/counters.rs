@@ -68,6 +68,10 @@ pub enum Counter {
     SoftkeyChangeNotifications,
     UnitChangeNotifications,
     EncryptCount,
+    DatabaseVersion,
+    DatabaseDegraded,
+    DatabaseOutages,
+    ClusterFiles,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -429,6 +433,34 @@ pub const DEFS: &[Def] = &[
         "phoneboot_encrypt_count_total",
         "Configuration files encrypted (phoneboot does not encrypt yet: always 0).",
         Kind::Cumulative,
+    ),
+    def(
+        Counter::DatabaseVersion,
+        "DatabaseVersion",
+        "phoneboot_database_version",
+        "The version of the device database this node serves (the same on every node of a cluster once it has caught up). phoneboot's own.",
+        Kind::Gauge,
+    ),
+    def(
+        Counter::DatabaseDegraded,
+        "DatabaseDegraded",
+        "phoneboot_database_degraded",
+        "1 while the device database does not answer: the node serves the last state it took in and catches up when the database is back. phoneboot's own.",
+        Kind::Gauge,
+    ),
+    def(
+        Counter::DatabaseOutages,
+        "DatabaseOutages",
+        "phoneboot_database_outages_total",
+        "Times the device database stopped answering this node. phoneboot's own.",
+        Kind::Cumulative,
+    ),
+    def(
+        Counter::ClusterFiles,
+        "ClusterFiles",
+        "phoneboot_cluster_files",
+        "Custom files stored in the device database (phoneboot file put) that this node serves. phoneboot's own.",
+        Kind::Gauge,
     ),
 ];
 

@@ -1,7 +1,13 @@
-//! The follower: keeps the built files in step with the database. A write made through this
-//! process's store wakes it at once (the store's wake hint); writes by other processes (the
-//! CLI) are found by reading the change feed every `poll`. Either way it reads the feed from
-//! the version it has, so a lost or merged hint loses nothing.
+//! The follower: keeps the built files in step with the database. The store's wake hint
+//! wakes it: at once for a write made through this process's store, within a few
+//! milliseconds for one made by another process on a SQLite file (`data_version`) or by
+//! another node of a PostgreSQL cluster (NOTIFY). It then reads the change feed from the
+//! version it has, so a lost or merged hint loses nothing; `poll` is the safety net that
+//! reads the feed even when no hint came (a notification lost with a connection).
+//!
+//! When the database stops answering the node goes on serving the generation it has,
+//! says so (log, `DatabaseDegraded`, `/healthz`), and catches up from its version when the
+//! database answers again.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -63,6 +69,7 @@ impl Follower {
         full_build(&self.built, counters).await;
         let mut wake = self.db.store().wake();
         let mut failing = false;
+        counters.set(Counter::DatabaseVersion, self.built.current().version.max(0) as u64);
         loop {
             tokio::select! {
                 () = stop.cancelled() => return,
@@ -74,9 +81,18 @@ impl Follower {
                 }
                 () = tokio::time::sleep(self.poll) => {}
             }
-            match self.catch_up(counters).await {
+            let caught = self.catch_up(counters).await;
+            if caught.is_ok() && std::mem::take(&mut failing) {
+                counters.set(Counter::DatabaseDegraded, 0);
+                info!(
+                    database = %self.db.location(),
+                    version = self.built.current().version,
+                    "the device database answers again: caught up"
+                );
+            }
+            match caught {
                 Ok(Some(caught)) => {
-                    failing = false;
+                    counters.set(Counter::DatabaseVersion, caught.version.max(0) as u64);
                     if caught.params {
                         self.on_params(shared);
                     }
@@ -84,10 +100,17 @@ impl Follower {
                         full_build(&self.built, counters).await;
                     }
                 }
-                Ok(None) => failing = false,
+                Ok(None) => {}
                 Err(e) if !failing => {
                     failing = true;
-                    warn!("cannot read the database's change feed (serving the last state): {e}");
+                    counters.set(Counter::DatabaseDegraded, 1);
+                    counters.incr(Counter::DatabaseOutages);
+                    warn!(
+                        database = %self.db.location(),
+                        version = self.built.current().version,
+                        "DEGRADED: the device database does not answer ({e}); serving the last \
+                         state taken in, and catching up when it is back"
+                    );
                 }
                 Err(_) => {}
             }

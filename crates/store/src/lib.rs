@@ -162,6 +162,9 @@ pub enum StoreError {
         "{0} is not empty: a copy goes into an empty database (to replace what a database holds, use `phoneboot db restore`)"
     )]
     NotEmpty(String),
+    /// Two databases meant to be the same are not.
+    #[error("{0}")]
+    Differs(String),
     // Not `#[from]`: that would make the inner error the source too, and a report that
     // prints the chain would say everything twice.
     #[error("database error: {0}")]
@@ -298,6 +301,36 @@ pub async fn copy(from: &dyn Store, to: &dyn Store) -> Result<Version, StoreErro
     });
     let writes: Vec<Write> = objects.into_iter().map(|s| Write::Put(s.object)).collect();
     to.write(&writes, Mode::Commit).await
+}
+
+/// Reads both databases whole and compares them object by object; the number of objects
+/// when they hold the same, else the first difference.
+pub async fn same_objects(a: &dyn Store, b: &dyn Store) -> Result<usize, StoreError> {
+    let read = |stored: Vec<Stored>| {
+        let mut objects: Vec<Object> = stored.into_iter().map(|s| s.object).collect();
+        objects.sort_by(|x, y| (x.kind(), x.key()).cmp(&(y.kind(), y.key())));
+        objects
+    };
+    let (x, y) = (read(a.load().await?.0), read(b.load().await?.0));
+    if let Some((o, _)) = x.iter().zip(&y).find(|(o, p)| o != p) {
+        return Err(StoreError::Differs(format!(
+            "{} {} differs between {} and {}",
+            o.kind(),
+            o.key(),
+            a.location(),
+            b.location()
+        )));
+    }
+    if x.len() != y.len() {
+        return Err(StoreError::Differs(format!(
+            "{} holds {} objects, {} holds {}",
+            a.location(),
+            x.len(),
+            b.location(),
+            y.len()
+        )));
+    }
+    Ok(x.len())
 }
 
 pub(crate) fn exists_already(path: &Path) -> StoreError {

@@ -25,7 +25,9 @@ pub mod default {
     pub const ADMIN_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 6990);
     pub const ROOT: &str = "tftp";
     pub const DATABASE: &str = "phoneboot.db";
-    pub const DB_POLL_MS: u64 = 500;
+    /// The safety net: the store's wake hint brings changes at once; this reads the feed
+    /// even when no hint came.
+    pub const DB_POLL_MS: u64 = 5_000;
     /// The seed chapter's Maximum Serving Count.
     pub const MAX_SERVING_COUNT: u32 = 200;
     pub const BUSY_MESSAGE: &str = "Server busy, try again later";
@@ -497,7 +499,7 @@ impl Config {
             if !(Duration::from_millis(50)..=Duration::from_secs(60)).contains(&db.poll) {
                 return Err(invalid(
                     "database.poll_ms",
-                    "must be 50 to 60000 (writes by other processes are seen this often)",
+                    "must be 50 to 60000 (the change feed is read this often even when no change notification came)",
                 ));
             }
             if db.profile_converter.first().is_some_and(String::is_empty) {
