@@ -69,7 +69,10 @@ impl Follower {
         full_build(&self.built, counters).await;
         let mut wake = self.db.store().wake();
         let mut failing = false;
-        counters.set(Counter::DatabaseVersion, self.built.current().version.max(0) as u64);
+        counters.set(
+            Counter::DatabaseVersion,
+            self.built.current().version.max(0) as u64,
+        );
         loop {
             tokio::select! {
                 () = stop.cancelled() => return,

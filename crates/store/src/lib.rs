@@ -46,6 +46,24 @@ pub struct Stored {
     pub version: Version,
 }
 
+/// A custom file stored in the database (a ring tone, background, locale or firmware load),
+/// served by every node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFile {
+    /// The relative path as stored, '/'-separated; names match in any case.
+    pub name: String,
+    /// SHA-256 of the content, 64 lower-case hex digits: where the content is kept, and the
+    /// file's HTTP validator on every node.
+    pub digest: String,
+    pub size: u64,
+    /// When it was stored, Unix seconds: its Last-Modified on every node.
+    pub at: i64,
+}
+
+/// Largest file the database takes (a firmware load is tens of MB; this bounds what one
+/// upload holds in memory).
+pub const MAX_FILE_BYTES: usize = 1 << 30;
+
 /// What a change did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -162,6 +180,9 @@ pub enum StoreError {
         "{0} is not empty: a copy goes into an empty database (to replace what a database holds, use `phoneboot db restore`)"
     )]
     NotEmpty(String),
+    /// A file larger than [`MAX_FILE_BYTES`].
+    #[error("{name}: {size} bytes; the database takes files of at most {MAX_FILE_BYTES} bytes")]
+    TooLarge { name: String, size: usize },
     /// Two databases meant to be the same are not.
     #[error("{0}")]
     Differs(String),
@@ -262,8 +283,37 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         mode: Mode,
     ) -> BoxFuture<'a, Result<Version, StoreError>>;
 
-    /// A hint that the feed may have moved (see the trait's documentation).
+    /// A hint that the feed may have moved (see the trait's documentation). It also moves
+    /// when the stored files change.
     fn wake(&self) -> watch::Receiver<Version>;
+
+    /// Every stored file, with the files' serial, read together.
+    fn files(&self) -> BoxFuture<'_, Result<(Vec<StoredFile>, i64), StoreError>>;
+
+    /// A number that moves on every change of the stored files (one cheap read for a node
+    /// to tell whether to look again).
+    fn files_serial(&self) -> BoxFuture<'_, Result<i64, StoreError>>;
+
+    /// The content of the digest, checked against it; `None` when no file has it.
+    fn read_file<'a>(
+        &'a self,
+        digest: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>>;
+
+    /// Stores `content` under `name` (replacing what the name held), stamped `at` (Unix
+    /// seconds; `None`: now). Content is kept once per digest, in chunks.
+    fn put_file<'a>(
+        &'a self,
+        name: &'a str,
+        content: &'a [u8],
+        at: Option<i64>,
+    ) -> BoxFuture<'a, Result<StoredFile, StoreError>>;
+
+    /// Removes the file `name` (any case); what it was, if it existed.
+    fn remove_file<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredFile>, StoreError>>;
 
     /// A consistent copy of the whole database into `to` (which must not exist), taken while
     /// others read and write.
@@ -300,7 +350,15 @@ pub async fn copy(from: &dyn Store, to: &dyn Store) -> Result<Version, StoreErro
             .cmp(&(b.object.kind(), b.object.key().to_ascii_lowercase()))
     });
     let writes: Vec<Write> = objects.into_iter().map(|s| Write::Put(s.object)).collect();
-    to.write(&writes, Mode::Commit).await
+    let head = to.write(&writes, Mode::Commit).await?;
+    let (files, _) = from.files().await?;
+    for file in files {
+        let content = from.read_file(&file.digest).await?.ok_or_else(|| {
+            StoreError::Differs(format!("{} vanished during the copy", file.name))
+        })?;
+        to.put_file(&file.name, &content, Some(file.at)).await?;
+    }
+    Ok(head)
 }
 
 /// Reads both databases whole and compares them object by object; the number of objects
@@ -328,6 +386,17 @@ pub async fn same_objects(a: &dyn Store, b: &dyn Store) -> Result<usize, StoreEr
             x.len(),
             b.location(),
             y.len()
+        )));
+    }
+    let (mut f, _) = a.files().await?;
+    let (mut g, _) = b.files().await?;
+    f.sort_by(|x, y| x.name.cmp(&y.name));
+    g.sort_by(|x, y| x.name.cmp(&y.name));
+    if f != g {
+        return Err(StoreError::Differs(format!(
+            "the stored files differ between {} and {}",
+            a.location(),
+            b.location()
         )));
     }
     Ok(x.len())

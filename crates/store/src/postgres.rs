@@ -23,6 +23,7 @@
 //! feed from its version), and a lost connection is said as a hint too, so that a follower
 //! reconciles after every reconnect.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -57,13 +58,22 @@ pub struct PgStore {
 }
 
 fn migrator() -> Migrator {
-    let migrations = vec![Migration::new(
-        1,
-        std::borrow::Cow::Borrowed("objects, refs and the change feed"),
-        MigrationType::Simple,
-        sqlx::SqlSafeStr::into_sql_str(include_str!("../migrations/postgres/0001_objects.sql")),
-        false,
-    )];
+    let migrations = vec![
+        Migration::new(
+            1,
+            Cow::Borrowed("objects, refs and the change feed"),
+            MigrationType::Simple,
+            sqlx::SqlSafeStr::into_sql_str(include_str!("../migrations/postgres/0001_objects.sql")),
+            false,
+        ),
+        Migration::new(
+            2,
+            Cow::Borrowed("stored files"),
+            MigrationType::Simple,
+            sqlx::SqlSafeStr::into_sql_str(include_str!("../migrations/postgres/0002_files.sql")),
+            false,
+        ),
+    ];
     Migrator::with_migrations(migrations)
 }
 
@@ -250,6 +260,73 @@ impl Store for PgStore {
         let (pool, wake) = (self.pool.clone(), self.wake.clone());
         self.listener.ensure(move || listen(pool, wake));
         receiver
+    }
+
+    fn files(&self) -> BoxFuture<'_, Result<(Vec<StoredFile>, i64), StoreError>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            let files = list_files(&mut tx).await?;
+            tx.commit().await?;
+            Ok(files)
+        })
+    }
+
+    fn files_serial(&self) -> BoxFuture<'_, Result<i64, StoreError>> {
+        Box::pin(file_serial(&self.pool))
+    }
+
+    fn read_file<'a>(
+        &'a self,
+        digest: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>> {
+        Box::pin(read_content(&self.pool, digest))
+    }
+
+    fn put_file<'a>(
+        &'a self,
+        name: &'a str,
+        content: &'a [u8],
+        at: Option<i64>,
+    ) -> BoxFuture<'a, Result<StoredFile, StoreError>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            let serial: i64 =
+                sqlx::query_scalar("SELECT serial FROM file_serial WHERE id = 1 FOR UPDATE")
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let at = at.unwrap_or_else(crate::sql::now);
+            let file = put_file_in(&mut tx, name, content, at, serial).await?;
+            sqlx::query("SELECT pg_notify($1, 'files')")
+                .bind(CHANNEL)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            self.wake.send_modify(|_| {});
+            Ok(file)
+        })
+    }
+
+    fn remove_file<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredFile>, StoreError>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            let serial: i64 =
+                sqlx::query_scalar("SELECT serial FROM file_serial WHERE id = 1 FOR UPDATE")
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let file = remove_file_in(&mut tx, name, serial).await?;
+            if file.is_some() {
+                sqlx::query("SELECT pg_notify($1, 'files')")
+                    .bind(CHANNEL)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                self.wake.send_modify(|_| {});
+            }
+            Ok(file)
+        })
     }
 
     /// The backup of a PostgreSQL database is a SQLite file: one consistent snapshot

@@ -15,7 +15,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{Connection, Sqlite, SqliteConnection};
 use tokio::sync::watch;
 
-use crate::sql::{Watcher, hint, sql_store};
+use crate::sql::{Watcher, sql_store};
 use crate::{BoxFuture, Create, Location, Mode, Store};
 
 sql_store!(db: Sqlite, conn: SqliteConnection, row: sqlx::sqlite::SqliteRow);
@@ -37,13 +37,22 @@ pub struct SqliteStore {
 }
 
 fn migrator() -> Migrator {
-    let migrations = vec![Migration::new(
-        1,
-        Cow::Borrowed("objects, refs and the change feed"),
-        MigrationType::Simple,
-        sqlx::SqlSafeStr::into_sql_str(include_str!("../migrations/sqlite/0001_objects.sql")),
-        false,
-    )];
+    let migrations = vec![
+        Migration::new(
+            1,
+            Cow::Borrowed("objects, refs and the change feed"),
+            MigrationType::Simple,
+            sqlx::SqlSafeStr::into_sql_str(include_str!("../migrations/sqlite/0001_objects.sql")),
+            false,
+        ),
+        Migration::new(
+            2,
+            Cow::Borrowed("stored files"),
+            MigrationType::Simple,
+            sqlx::SqlSafeStr::into_sql_str(include_str!("../migrations/sqlite/0002_files.sql")),
+            false,
+        ),
+    ];
     Migrator::with_migrations(migrations)
 }
 
@@ -117,10 +126,12 @@ async fn watch_data_version(options: SqliteConnectOptions, wake: watch::Sender<V
             conn = None;
             continue;
         };
+        // Any commit by another connection: objects (the head moves) or stored files (it
+        // does not, but the follower must look).
         if seen.replace(version).is_some_and(|v| v != version)
             && let Ok(head) = head(&mut *c).await
         {
-            hint(&wake, head);
+            wake.send_modify(|at| *at = head.max(*at));
         }
     }
 }
@@ -201,6 +212,63 @@ impl Store for SqliteStore {
         self.watcher
             .ensure(move || watch_data_version(options, wake));
         receiver
+    }
+
+    fn files(&self) -> BoxFuture<'_, Result<(Vec<StoredFile>, i64), StoreError>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            let files = list_files(&mut tx).await?;
+            tx.commit().await?;
+            Ok(files)
+        })
+    }
+
+    fn files_serial(&self) -> BoxFuture<'_, Result<i64, StoreError>> {
+        Box::pin(file_serial(&self.pool))
+    }
+
+    fn read_file<'a>(
+        &'a self,
+        digest: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>> {
+        Box::pin(read_content(&self.pool, digest))
+    }
+
+    fn put_file<'a>(
+        &'a self,
+        name: &'a str,
+        content: &'a [u8],
+        at: Option<i64>,
+    ) -> BoxFuture<'a, Result<StoredFile, StoreError>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let serial: i64 = sqlx::query_scalar("SELECT serial FROM file_serial WHERE id = 1")
+                .fetch_one(&mut *tx)
+                .await?;
+            let at = at.unwrap_or_else(crate::sql::now);
+            let file = put_file_in(&mut tx, name, content, at, serial).await?;
+            tx.commit().await?;
+            self.wake.send_modify(|_| {});
+            Ok(file)
+        })
+    }
+
+    fn remove_file<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredFile>, StoreError>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let serial: i64 = sqlx::query_scalar("SELECT serial FROM file_serial WHERE id = 1")
+                .fetch_one(&mut *tx)
+                .await?;
+            let file = remove_file_in(&mut tx, name, serial).await?;
+            if file.is_some() {
+                tx.commit().await?;
+                self.wake.send_modify(|_| {});
+            }
+            Ok(file)
+        })
     }
 
     fn backup<'a>(&'a self, to: &'a Path) -> BoxFuture<'a, Result<(), StoreError>> {
