@@ -926,6 +926,7 @@ async fn a_copy_holds_every_object_and_goes_only_into_an_empty_database(db: Fixt
 }
 
 /// Not all the same bytes, so that a chunk out of order would show.
+#[allow(clippy::cast_possible_truncation)]
 fn content(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 20) as u8)
