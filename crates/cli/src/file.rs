@@ -1,6 +1,8 @@
 //! `phoneboot file`: custom files (ring tones, backgrounds, RingList.xml, firmware loads) in the
-//! TFTP root or an alternate location, without a restart. A running server serves the new
-//! version from the next request on; a transfer in flight finishes with the version it started.
+//! TFTP root or an alternate location, without a restart — or, with `--cluster`, in the
+//! device database, where every node of the cluster serves them. A running server serves the
+//! new version from the next request on; a transfer in flight finishes with the version it
+//! started.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -8,8 +10,12 @@ use std::path::PathBuf;
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use phoneboot_server::config::{Config, Settings};
+use phoneboot_server::db::Database;
 use phoneboot_source::FileName;
 use phoneboot_source::dir::{FileRoots, Probe};
+use phoneboot_store::StoredFile;
+
+use crate::database::DbArgs;
 
 #[derive(Debug, Args)]
 pub(crate) struct FileArgs {
@@ -34,6 +40,19 @@ pub(crate) struct FileArgs {
         global = true
     )]
     alternate_roots: Vec<PathBuf>,
+    /// Act on the files stored in the device database, which every node of the cluster
+    /// serves (before its own disk), instead of this node's disk.
+    #[arg(long, global = true)]
+    cluster: bool,
+    /// With --cluster: the device database (a SQLite file, or postgres://USER@HOST/DB).
+    /// [default: the config file's [database] url, else ./phoneboot.db]
+    #[arg(
+        long,
+        env = "PHONEBOOT_DATABASE",
+        value_name = "URL|FILE",
+        global = true
+    )]
+    database: Option<String>,
     #[command(subcommand)]
     action: Action,
 }
@@ -68,7 +87,15 @@ enum Action {
     },
 }
 
-pub(crate) fn run(args: FileArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: FileArgs) -> anyhow::Result<()> {
+    if args.cluster {
+        let db = DbArgs {
+            config: args.config.clone(),
+            database: args.database.clone(),
+            models: None,
+        };
+        return db.with(|db| cluster(db, args.action)).await;
+    }
     let file = match &args.config {
         Some(path) => Settings::load(path)?,
         None => Settings::default(),
@@ -92,23 +119,8 @@ pub(crate) fn run(args: FileArgs) -> anyhow::Result<()> {
             name,
             location,
         } => {
-            let name = match name {
-                Some(n) => n,
-                None => source
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .filter(|_| source.as_os_str() != "-")
-                    .context("give the name to store it under (the source has none)")?
-                    .to_owned(),
-            };
+            let (name, content) = upload(&source, name)?;
             let parsed = parse(&name)?;
-            let content = if source.as_os_str() == "-" {
-                let mut buf = Vec::new();
-                std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)?;
-                buf
-            } else {
-                std::fs::read(&source).with_context(|| format!("reading {}", source.display()))?
-            };
             let path = roots
                 .put(location, &parsed, &content)
                 .with_context(|| format!("storing {name}"))?;
@@ -163,6 +175,105 @@ pub(crate) fn run(args: FileArgs) -> anyhow::Result<()> {
                 .remove(location, &parsed)
                 .with_context(|| format!("removing {name}"))?;
             eprintln!("removed {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// The name to store an upload under and its content (`-`: standard input).
+fn upload(source: &std::path::Path, name: Option<String>) -> anyhow::Result<(String, Vec<u8>)> {
+    let name = match name {
+        Some(n) => n,
+        None => source
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|_| source.as_os_str() != "-")
+            .context("give the name to store it under (the source has none)")?
+            .to_owned(),
+    };
+    let content = if source.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)?;
+        buf
+    } else {
+        std::fs::read(source).with_context(|| format!("reading {}", source.display()))?
+    };
+    Ok((name, content))
+}
+
+/// The `--cluster` verbs: the files stored in the device database.
+async fn cluster(db: Database, action: Action) -> anyhow::Result<()> {
+    let store = db.store();
+    let find = |name: &str, files: Vec<StoredFile>| {
+        let wanted = parse(name)?.display().to_lowercase();
+        files
+            .into_iter()
+            .find(|f| f.name.to_lowercase() == wanted)
+            .with_context(|| format!("{name}: no such file in {}", db.location()))
+    };
+    match action {
+        Action::Put {
+            source,
+            name,
+            location,
+        } => {
+            if location != 0 {
+                bail!(
+                    "--location names a folder of this node's disk; with --cluster there is none"
+                );
+            }
+            let (name, content) = upload(&source, name)?;
+            let name = parse(&name)?.display();
+            if name.is_empty() {
+                bail!("give the name to store it under");
+            }
+            let stored = store
+                .put_file(&name, &content, None)
+                .await
+                .with_context(|| format!("storing {name} in {}", db.location()))?;
+            eprintln!(
+                "stored {name} in {}: {} bytes, sha256 {}; every node serves it",
+                db.location(),
+                stored.size,
+                stored.digest
+            );
+        }
+        Action::Get { name, output } => {
+            let file = find(&name, store.files().await?.0)?;
+            let content = store
+                .read_file(&file.digest)
+                .await?
+                .with_context(|| format!("{name}: removed while it was read"))?;
+            match output {
+                Some(path) => std::fs::write(&path, &content)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => std::io::stdout().write_all(&content)?,
+            }
+        }
+        Action::List => {
+            let mut out = std::io::stdout().lock();
+            for f in store.files().await?.0 {
+                let when = std::time::UNIX_EPOCH
+                    + std::time::Duration::from_secs(u64::try_from(f.at).unwrap_or(0));
+                writeln!(
+                    out,
+                    "{:>12}  {}  {}  [sha256 {}]",
+                    f.size,
+                    httpdate::fmt_http_date(when),
+                    f.name,
+                    &f.digest[..16]
+                )?;
+            }
+        }
+        Action::Rm { name, location } => {
+            if location != 0 {
+                bail!(
+                    "--location names a folder of this node's disk; with --cluster there is none"
+                );
+            }
+            let file = find(&name, store.files().await?.0)?;
+            store.remove_file(&file.name).await?;
+            eprintln!("removed {} from {}", file.name, db.location());
         }
     }
     Ok(())

@@ -142,7 +142,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(*args, log).await,
             Command::Counters(args) => counters::run(args).await,
-            Command::File(args) => file::run(args),
+            Command::File(args) => file::run(args).await,
             Command::Dhcp(args) => dhcp::run(args),
             Command::Emulate(args) => emulate::run(*args).await,
             Command::Get(args) => client::run(args).await,

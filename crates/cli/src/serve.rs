@@ -138,10 +138,17 @@ pub(crate) struct ServeArgs {
     cache_at_startup: bool,
 
     /// The device database whose configuration files are built and served: a SQLite file's
-    /// path or sqlite:PATH (created at the first start, which the log says loudly), or "off"
-    /// to serve files only. [default: ./phoneboot.db]
+    /// path or sqlite:PATH (created at the first start, which the log says loudly), a
+    /// cluster's PostgreSQL (postgres://USER@HOST/DB; the database must exist, its tables are
+    /// made at the first start), or "off" to serve files only. [default: ./phoneboot.db]
     #[arg(long, env = "PHONEBOOT_DATABASE", value_name = "URL|FILE|off")]
     database: Option<String>,
+
+    /// What this node keeps of the database on its own disk: the mirror of the stored files
+    /// and, with PostgreSQL, the last state taken in (served when the database is down at
+    /// start). [default: beside a SQLite file (FILE-state), else ./phoneboot-state]
+    #[arg(long, env = "PHONEBOOT_STATE_DIR", value_name = "DIR")]
+    state_dir: Option<PathBuf>,
 
     /// A model catalogue file that extends the built-in one.
     #[arg(long, env = "PHONEBOOT_MODELS", value_name = "FILE")]
@@ -210,6 +217,7 @@ fn flags(args: &ServeArgs) -> Settings {
             models: args.models.clone(),
             poll_ms: None,
             profile_converter: None,
+            state_dir: args.state_dir.clone(),
         },
         log: LogSection::default(),
         source: None,

@@ -41,8 +41,8 @@ pub(crate) struct StormArgs {
     sip: bool,
     /// Take the devices (MAC, model, protocol) from this device database instead of a range;
     /// --phones then caps their number.
-    #[arg(long, value_name = "FILE")]
-    from_database: Option<PathBuf>,
+    #[arg(long, value_name = "URL|FILE")]
+    from_database: Option<String>,
     /// A model catalogue file that extends the built-in one (as `serve --models` takes it):
     /// the database's devices of such models boot as it says.
     #[arg(long, env = "PHONEBOOT_MODELS", value_name = "FILE")]
@@ -86,7 +86,7 @@ struct Planned {
 async fn devices(args: &StormArgs) -> anyhow::Result<Vec<Planned>> {
     if let Some(path) = &args.from_database {
         let (snapshot, _) = DbArgs {
-            database: Some(path.display().to_string()),
+            database: Some(path.clone()),
             models: args.models.clone(),
             ..DbArgs::default()
         }
@@ -126,7 +126,7 @@ async fn devices(args: &StormArgs) -> anyhow::Result<Vec<Planned>> {
             eprintln!("left out of the storm: {}", left_out.join("; "));
         }
         if list.is_empty() {
-            bail!("{} holds no phones", path.display());
+            bail!("{} holds no phones", shown(path));
         }
         list.truncate(args.phones);
         return Ok(list);
@@ -243,7 +243,7 @@ pub(crate) async fn run(args: StormArgs) -> anyhow::Result<()> {
         };
         let title = format!("phoneboot storm: {total} devices against {target}");
         let models = match &args.from_database {
-            Some(db) => format!("the devices of {}", db.display()),
+            Some(db) => format!("the devices of {}", shown(db)),
             None => args.model.join(", "),
         };
         let context = [
@@ -316,4 +316,10 @@ pub(crate) async fn run(args: StormArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// A database as messages show it (never a password in a URL).
+fn shown(database: &str) -> String {
+    phoneboot_store::Location::parse(database)
+        .map_or_else(|_| database.to_owned(), |l| l.to_string())
 }

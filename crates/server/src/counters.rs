@@ -480,7 +480,7 @@ const fn def(
     }
 }
 
-const COUNT: usize = 49;
+const COUNT: usize = DEFS.len();
 
 /// The live counter values.
 #[derive(Debug)]

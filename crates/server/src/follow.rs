@@ -22,6 +22,7 @@ use crate::Shared;
 use crate::built::{BuiltFiles, Generation};
 use crate::counters::{Counter, Counters};
 use crate::db::Database;
+use crate::stored::{self, StoredFiles};
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
@@ -41,6 +42,7 @@ pub struct Follower {
     built: Arc<BuiltFiles>,
     db: Database,
     poll: Duration,
+    files: Option<Arc<StoredFiles>>,
 }
 
 /// What a catch-up took in.
@@ -60,7 +62,19 @@ const BATCH: u32 = 10_000;
 
 impl Follower {
     pub fn new(built: Arc<BuiltFiles>, db: Database, poll: Duration) -> Self {
-        Self { built, db, poll }
+        Self {
+            built,
+            db,
+            poll,
+            files: None,
+        }
+    }
+
+    /// Keeps these stored files' mirror in step too.
+    #[must_use]
+    pub fn with_files(mut self, files: Arc<StoredFiles>) -> Self {
+        self.files = Some(files);
+        self
     }
 
     /// Follows until `stop`: at once on a wake hint, else every `poll`.
@@ -69,6 +83,10 @@ impl Follower {
         full_build(&self.built, counters).await;
         let mut wake = self.db.store().wake();
         let mut failing = false;
+        let mut files_failing = false;
+        if let Some(files) = &self.files {
+            counters.set(Counter::ClusterFiles, files.count() as u64);
+        }
         counters.set(
             Counter::DatabaseVersion,
             self.built.current().version.max(0) as u64,
@@ -85,6 +103,13 @@ impl Follower {
                 () = tokio::time::sleep(self.poll) => {}
             }
             let caught = self.catch_up(counters).await;
+            if let Some(files) = &self.files {
+                let synced = files.sync(&**self.db.store()).await;
+                if let Ok(Some(s)) = &synced {
+                    counters.set(Counter::ClusterFiles, s.files as u64);
+                }
+                stored::report(synced, &mut files_failing);
+            }
             if caught.is_ok() && std::mem::take(&mut failing) {
                 counters.set(Counter::DatabaseDegraded, 0);
                 info!(

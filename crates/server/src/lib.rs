@@ -32,6 +32,7 @@ mod listener;
 mod misses;
 mod net;
 mod sockopt;
+pub mod stored;
 mod transfer;
 
 use std::future::Future;
@@ -100,6 +101,11 @@ pub enum StartError {
     #[error("{0}")]
     Remote(String),
     #[error(
+        "the node's state directory: {0}\n  choose one you can write to with --state-dir or \
+         [database] state_dir"
+    )]
+    State(io::Error),
+    #[error(
         "device database: {0}\n  run from a folder you can write to, choose the file with \
          --database, or serve files only with --database off"
     )]
@@ -151,6 +157,7 @@ impl Builder {
             (None, None) => None,
         };
         let mut follower = None;
+        let mut stored = None;
         let built = match &database {
             Some(db) => {
                 let (snapshot, version) = db.snapshot().await?;
@@ -174,12 +181,29 @@ impl Builder {
                     .map_or(Duration::from_millis(config::default::DB_POLL_MS), |c| {
                         c.poll
                     });
-                follower = Some(follow::Follower::new(Arc::clone(&built), db.clone(), poll));
+                let state_dir = config.database.as_ref().map_or_else(
+                    || config::DatabaseConfig::default_state_dir(db.location()),
+                    |c| c.state_dir.clone(),
+                );
+                let files = Arc::new(
+                    stored::StoredFiles::open(&state_dir.join("files"))
+                        .map_err(StartError::State)?,
+                );
+                // In step before the first request; a database that fails here is caught up
+                // with by the follower.
+                if let Err(e) = files.sync(&**db.store()).await {
+                    warn!("stored files: {e}; serving the mirror as it is");
+                }
+                follower = Some(
+                    follow::Follower::new(Arc::clone(&built), db.clone(), poll)
+                        .with_files(Arc::clone(&files)),
+                );
+                stored = Some(files);
                 Some(built)
             }
             None => None,
         };
-        let (chain, roots) = chain(&config, built.as_ref(), sources.clone())?;
+        let (chain, roots) = chain(&config, built.as_ref(), stored.as_ref(), sources.clone())?;
         let mut listeners = Vec::new();
         for addr in &config.tftp_listen {
             let bound = match listener::Listener::bind(*addr, config.recv_buffer_bytes) {
@@ -243,6 +267,7 @@ impl Builder {
                 stop: CancellationToken::new(),
                 parts: Arc::new(Parts {
                     built,
+                    stored,
                     sources,
                     database,
                     roots: RwLock::new(roots),
@@ -256,16 +281,22 @@ impl Builder {
     }
 }
 
-/// The chain of a configuration: the built files first (the seed's order), then the given
-/// sources, or else the disk (root and alternate locations) and the alternate servers.
+/// The chain of a configuration: the built files first (the seed's order), the files
+/// stored in the database next (what the cluster's administrators uploaded wins over a
+/// node's own disk), then the given sources, or else the disk (root and alternate locations)
+/// and the alternate servers.
 fn chain(
     config: &Config,
     built: Option<&Arc<built::BuiltFiles>>,
+    stored: Option<&Arc<stored::StoredFiles>>,
     sources: Option<Vec<Arc<dyn Source>>>,
 ) -> Result<(Chain, Option<Arc<FileRoots>>), StartError> {
     let mut chain: Vec<Arc<dyn Source>> = Vec::new();
     if let Some(built) = built {
         chain.push(Arc::clone(built) as Arc<dyn Source>);
+    }
+    if let Some(stored) = stored {
+        chain.push(Arc::clone(stored) as Arc<dyn Source>);
     }
     if let Some(sources) = sources {
         chain.extend(sources);
@@ -311,6 +342,7 @@ async fn open_or_create(config: &config::DatabaseConfig) -> Result<db::Database,
 #[derive(Debug)]
 struct Parts {
     built: Option<Arc<built::BuiltFiles>>,
+    stored: Option<Arc<stored::StoredFiles>>,
     /// Sources given to the builder, kept across reloads.
     sources: Option<Vec<Arc<dyn Source>>>,
     database: Option<db::Database>,
@@ -526,6 +558,7 @@ impl Handle {
         let (chain, roots) = chain(
             &config,
             self.parts.built.as_ref(),
+            self.parts.stored.as_ref(),
             self.parts.sources.clone(),
         )
         .map_err(|e| ReloadError(e.to_string()))?;

@@ -161,6 +161,22 @@ impl Server {
         }
     }
 
+    /// Waits (at most 30 s) until a counter is at least `value`; panics if it never is.
+    pub fn counter_at_least(&self, name: &str, value: u64) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let now = self.counters().get(name).copied().unwrap_or(0);
+            if now >= value {
+                return now;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} stayed at {now}, below {value}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

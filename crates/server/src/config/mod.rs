@@ -28,6 +28,7 @@ pub mod default {
     /// The safety net: the store's wake hint brings changes at once; this reads the feed
     /// even when no hint came.
     pub const DB_POLL_MS: u64 = 5_000;
+    pub const STATE_DIR: &str = "phoneboot-state";
     /// The seed chapter's Maximum Serving Count.
     pub const MAX_SERVING_COUNT: u32 = 200;
     pub const BUSY_MESSAGE: &str = "Server busy, try again later";
@@ -102,12 +103,33 @@ pub struct DatabaseConfig {
     pub models: Option<PathBuf>,
     pub poll: Duration,
     pub profile_converter: Vec<String>,
+    /// What this node keeps of the database on its own disk: the mirror of the stored files
+    /// (`files/`) and, on PostgreSQL, the last state taken in (`replica.db`), served when the
+    /// database cannot be reached at start.
+    pub state_dir: PathBuf,
+}
+
+impl DatabaseConfig {
+    /// The default state directory of a database: beside a SQLite file (`phoneboot.db` ->
+    /// `phoneboot.db-state`), `./phoneboot-state` for a server.
+    pub fn default_state_dir(location: &Location) -> PathBuf {
+        match location {
+            Location::Sqlite(path) => {
+                let mut name = path.as_os_str().to_owned();
+                name.push("-state");
+                PathBuf::from(name)
+            }
+            Location::Postgres(_) => PathBuf::from(default::STATE_DIR),
+        }
+    }
 }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
+        let location = Location::Sqlite(PathBuf::from(default::DATABASE));
         Self {
-            location: Location::Sqlite(PathBuf::from(default::DATABASE)),
+            state_dir: Self::default_state_dir(&location),
+            location,
             models: None,
             poll: Duration::from_millis(default::DB_POLL_MS),
             profile_converter: Vec::new(),
@@ -215,6 +237,9 @@ pub struct DatabaseSection {
     /// A command that turns a 7902/7905/7912 `#txt` profile (on its stdin) into the binary
     /// the phone reads (on its stdout), e.g. a wrapper around Cisco's cfgfmt.
     pub profile_converter: Option<Vec<String>>,
+    /// What this node keeps of the database on its own disk (stored files' mirror, the last
+    /// state). [default: beside a SQLite file (FILE-state), else ./phoneboot-state]
+    pub state_dir: Option<PathBuf>,
 }
 
 /// One remote cluster (`[[remote_clusters]]`).
@@ -342,6 +367,7 @@ impl Settings {
                     .database
                     .profile_converter
                     .or(lower.database.profile_converter),
+                state_dir: self.database.state_dir.or(lower.database.state_dir),
             },
             remote: RemoteSection {
                 connect_timeout_ms: self
@@ -443,17 +469,23 @@ impl Config {
         let db = s.database;
         let database = match db.url.or(db.path) {
             Some(p) if p.eq_ignore_ascii_case("off") => None,
-            url => Some(DatabaseConfig {
-                location: match url {
+            url => {
+                let location = match url {
                     Some(url) => {
                         Location::parse(&url).map_err(|e| invalid("database.url", e.to_string()))?
                     }
                     None => Location::Sqlite(PathBuf::from(default::DATABASE)),
-                },
-                models: db.models,
-                poll: ms(db.poll_ms.unwrap_or(default::DB_POLL_MS)),
-                profile_converter: db.profile_converter.unwrap_or_default(),
-            }),
+                };
+                Some(DatabaseConfig {
+                    state_dir: db
+                        .state_dir
+                        .unwrap_or_else(|| DatabaseConfig::default_state_dir(&location)),
+                    location,
+                    models: db.models,
+                    poll: ms(db.poll_ms.unwrap_or(default::DB_POLL_MS)),
+                    profile_converter: db.profile_converter.unwrap_or_default(),
+                })
+            }
         };
         let config = Config {
             tftp_listen,

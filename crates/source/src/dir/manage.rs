@@ -77,6 +77,19 @@ impl FileRoots {
         name: &FileName,
         content: &[u8],
     ) -> Result<PathBuf, ManageError> {
+        self.put_stamped(index, name, content, None)
+    }
+
+    /// [`put`](Self::put), with the file's modification time set to `modified` before it
+    /// appears (a file stored in the database has its commit time on every node, so that
+    /// every node sends the same Last-Modified).
+    pub fn put_stamped(
+        &self,
+        index: usize,
+        name: &FileName,
+        content: &[u8],
+        modified: Option<SystemTime>,
+    ) -> Result<PathBuf, ManageError> {
         let root = self.location(index)?;
         let Some((base, dirs)) = name.components.split_last() else {
             return Err(ManageError::Denied(Denied::NotAFile));
@@ -109,6 +122,9 @@ impl FileRoots {
                 .create_new(true)
                 .open(&partial)?;
             io::Write::write_all(&mut file, content)?;
+            if let Some(modified) = modified {
+                file.set_modified(modified)?;
+            }
             file.sync_all()?;
             std::fs::rename(&partial, &target)?;
             // The rename itself must survive a crash too.

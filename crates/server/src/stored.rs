@@ -1,0 +1,203 @@
+//! Custom files stored in the database (`phoneboot file put --cluster`), served by every
+//! node: the seed's "ensure that the customized files are placed on both" servers, done by
+//! the database instead of by hand.
+//!
+//! Each node keeps a mirror of them in a directory of its own (`[database] cache`) and
+//! serves that directory like a TFTP root — the same atomic replacement, memory cache and
+//! confinement as the disk roots. The mirror is brought in step whenever the files' serial
+//! moves (the follower looks on every wake); only files whose size or time differ are
+//! fetched, each checked against its digest by the store. Every file on disk carries its
+//! commit time, so every node sends the same Last-Modified, and its ETag is its content
+//! hash: one file, not one per node. When the database is gone the mirror goes on serving.
+
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use phoneboot_source::dir::{DirSource, FileRoots, Probe};
+use phoneboot_source::{Digest, FileName, Lookup, LookupFuture, Query, Source};
+use phoneboot_store::{Store, StoreError, StoredFile};
+use tracing::{info, warn};
+
+/// Bytes of stored files a node holds in memory (the rest is read from its mirror).
+const MEMORY: u64 = 64 << 20;
+
+/// The stored files as a [`Source`], and the mirror they are served from.
+#[derive(Debug)]
+pub struct StoredFiles {
+    mirror: PathBuf,
+    roots: Arc<FileRoots>,
+    disk: DirSource,
+    /// The serial the mirror is in step with (-1: not yet).
+    serial: AtomicI64,
+    /// Lower-case name -> digest of what the mirror is known to hold (written or checked by
+    /// this process), so that a file replaced within the same second by one of the same size
+    /// is not taken for the old one.
+    known: Mutex<HashMap<String, String>>,
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Synced {
+    pub files: usize,
+    pub fetched: usize,
+    pub removed: usize,
+}
+
+impl StoredFiles {
+    /// Serves the mirror in `dir` (made if missing), as it is: what an earlier run left.
+    pub fn open(dir: &Path) -> io::Result<Self> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
+        let roots = Arc::new(FileRoots::new(&[dir.to_path_buf()], true, MEMORY)?);
+        Ok(Self {
+            mirror: dir.to_path_buf(),
+            disk: DirSource::new(Arc::clone(&roots)),
+            roots,
+            serial: AtomicI64::new(-1),
+            known: Mutex::default(),
+        })
+    }
+
+    pub fn mirror(&self) -> &Path {
+        &self.mirror
+    }
+
+    /// Files in the mirror.
+    pub fn count(&self) -> usize {
+        self.roots.list().len()
+    }
+
+    /// Brings the mirror in step with `store`, if its files changed since the last time.
+    pub async fn sync(&self, store: &dyn Store) -> Result<Option<Synced>, SyncError> {
+        let serial = store.files_serial().await?;
+        if serial == self.serial.load(Ordering::Acquire) {
+            return Ok(None);
+        }
+        let (files, serial) = store.files().await?;
+        let local: HashMap<String, (u64, SystemTime)> = self
+            .roots
+            .list()
+            .into_iter()
+            .map(|l| (l.name.to_lowercase(), (l.len, l.modified)))
+            .collect();
+        let mut synced = Synced {
+            files: files.len(),
+            ..Synced::default()
+        };
+        for file in &files {
+            let when = stamp(file);
+            let key = file.name.to_lowercase();
+            if local.get(&key) == Some(&(file.size, when)) && self.holds(&key, &file.digest).await {
+                continue;
+            }
+            let Some(content) = store.read_file(&file.digest).await? else {
+                // Replaced or removed since the listing: the next sync sees the new state.
+                continue;
+            };
+            let name = FileName::parse(file.name.as_bytes())
+                .map_err(|why| SyncError::Name(file.name.clone(), why.to_string()))?;
+            let roots = Arc::clone(&self.roots);
+            tokio::task::spawn_blocking(move || roots.put_stamped(0, &name, &content, Some(when)))
+                .await
+                .map_err(|e| SyncError::Io(io::Error::other(e)))?
+                .map_err(|e| SyncError::Io(io::Error::other(e)))?;
+            self.known_lock().insert(key, file.digest.clone());
+            synced.fetched += 1;
+        }
+        let wanted: HashSet<String> = files.iter().map(|f| f.name.to_lowercase()).collect();
+        for gone in local.keys().filter(|name| !wanted.contains(*name)) {
+            if let Ok(name) = FileName::parse(gone.as_bytes())
+                && self.roots.remove(0, &name).is_ok()
+            {
+                synced.removed += 1;
+            }
+        }
+        self.known_lock().retain(|name, _| wanted.contains(name));
+        self.serial.store(serial, Ordering::Release);
+        if synced.fetched + synced.removed > 0 {
+            info!(
+                files = synced.files,
+                fetched = synced.fetched,
+                removed = synced.removed,
+                mirror = %self.mirror.display(),
+                "stored files in step with the database"
+            );
+        }
+        Ok(Some(synced))
+    }
+}
+
+impl StoredFiles {
+    fn known_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.known.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// True when the mirror's copy of `key` has `digest`: known, or read and hashed once.
+    async fn holds(&self, key: &str, digest: &str) -> bool {
+        if let Some(known) = self.known_lock().get(key) {
+            return known == digest;
+        }
+        let Ok(name) = FileName::parse(key.as_bytes()) else {
+            return false;
+        };
+        let roots = Arc::clone(&self.roots);
+        let content = tokio::task::spawn_blocking(move || match roots.probe(&name) {
+            Probe::Found(file) => Some(file.content),
+            Probe::NeedsLoad(pending) => roots.load(pending).ok().map(|f| f.content),
+            _ => None,
+        })
+        .await
+        .ok()
+        .flatten();
+        let Some(content) = content else { return false };
+        let found = Digest::of(&content).to_string();
+        self.known_lock().insert(key.to_owned(), found.clone());
+        found == digest
+    }
+}
+
+/// A stored file's commit time, as its mirror copy's modification time.
+fn stamp(file: &StoredFile) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(file.at).unwrap_or(0))
+}
+
+/// Why the mirror could not be brought in step.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("stored file {0:?} cannot be served under that name: {1}")]
+    Name(String, String),
+    #[error("writing the mirror of stored files: {0}")]
+    Io(io::Error),
+}
+
+impl Source for StoredFiles {
+    fn name(&self) -> &str {
+        "stored files"
+    }
+
+    fn try_now(&self, query: &Query) -> Option<Lookup> {
+        self.disk.try_now(query)
+    }
+
+    fn lookup<'a>(&'a self, query: &'a Query) -> LookupFuture<'a> {
+        self.disk.lookup(query)
+    }
+}
+
+/// Logs a failed sync once per run of failures.
+pub(crate) fn report(result: Result<Option<Synced>, SyncError>, failing: &mut bool) {
+    match result {
+        Ok(_) => *failing = false,
+        Err(e) if !*failing => {
+            *failing = true;
+            warn!("stored files: {e}; serving the mirror as it is");
+        }
+        Err(_) => {}
+    }
+}
