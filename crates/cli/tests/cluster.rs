@@ -334,3 +334,82 @@ fn a_node_killed_during_a_storm_costs_no_boot_when_phones_know_both() {
     );
     assert!(b.counters()["RequestsProcessed"] > 0);
 }
+
+#[test]
+fn a_node_started_while_postgresql_is_down_serves_its_last_state_until_the_database_is_back() {
+    let dir = temp_root();
+    let mut pg = Postgres::start();
+    let url = pg.create_database();
+    ok(db(&url), &["init", "--example"]);
+    ok(
+        db(&url),
+        &[
+            "device",
+            "add",
+            "00AABBCC0303",
+            "model=8841",
+            "pool=Default",
+        ],
+    );
+    let file = "SEP00AABBCC0303.cnf.xml";
+    let rendered = ok(db(&url), &["render", file]);
+    let head: i64 = ok(db(&url), &["db", "check"])
+        .rsplit("version ")
+        .next()
+        .and_then(|v| v.trim().trim_end_matches(')').parse().ok())
+        .unwrap();
+    let first = node(dir.path(), "127.0.0.1", &url, 0);
+    wait_for("the phone's file", || {
+        curl_tftp(&first, file).is_some_and(|got| got == rendered.as_bytes())
+    });
+    // The node writes its copy in the background.
+    let version = dir.path().join("state-127.0.0.1/replica.version");
+    wait_for("the node's copy of the database", || {
+        std::fs::read_to_string(&version)
+            .ok()
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            == Some(head)
+    });
+    drop(first);
+    pg.stop();
+
+    let again = node(dir.path(), "127.0.0.1", &url, 0);
+    assert_eq!(
+        curl_tftp(&again, file).as_deref(),
+        Some(rendered.as_bytes()),
+        "the last state is served"
+    );
+    let health = support::http_get(again.admin.unwrap(), "/healthz");
+    assert!(health.starts_with("degraded\n"), "{health}");
+    assert_eq!(again.counters()["DatabaseDegraded"], 1);
+    assert!(
+        again.log_text().contains("DEGRADED"),
+        "the log says so loudly: {}",
+        again.log_text()
+    );
+
+    pg.restart();
+    ok(
+        db(&url),
+        &[
+            "device",
+            "add",
+            "00AABBCC0404",
+            "model=7965",
+            "pool=Default",
+        ],
+    );
+    // The node reaches the database (backoff up to 30 s) and serves what it holds now.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while curl_tftp(&again, "SEP00AABBCC0404.cnf.xml").is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the node never took the database in: {}",
+            again.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(again.counters()["DatabaseDegraded"], 0);
+    let health = support::http_get(again.admin.unwrap(), "/healthz");
+    assert!(health.starts_with("ok\n"), "{health}");
+}

@@ -388,6 +388,31 @@ impl Snapshot {
             .and_then(|name| self.devices.get(name))
     }
 
+    /// Every object, the ones others name first (kinds in their declared order), the
+    /// parameters included.
+    pub fn objects(&self) -> impl Iterator<Item = Object> + '_ {
+        std::iter::once(Object::Params((*self.params).clone()))
+            .chain(self.call_managers.iter().cloned().map(Object::CallManager))
+            .chain(self.cm_groups.iter().cloned().map(Object::CmGroup))
+            .chain(
+                self.date_time_groups
+                    .iter()
+                    .cloned()
+                    .map(Object::DateTimeGroup),
+            )
+            .chain(self.pools.iter().cloned().map(Object::DevicePool))
+            .chain(self.dial_plans.iter().cloned().map(Object::DialPlan))
+            .chain(self.softkeys.iter().cloned().map(Object::Softkeys))
+            .chain(
+                self.feature_policies
+                    .iter()
+                    .cloned()
+                    .map(Object::FeaturePolicy),
+            )
+            .chain(self.users.iter().cloned().map(Object::User))
+            .chain(self.devices.iter().cloned().map(Object::Device))
+    }
+
     /// The object of `kind` named `key`, if any.
     pub fn get(&self, kind: Kind, key: &str) -> Option<Object> {
         Some(match kind {

@@ -56,6 +56,16 @@ async fn health(State(state): State<AdminState>) -> impl IntoResponse {
         return (StatusCode::OK, "ok\n".to_owned());
     };
     let serving = state.counters.get(Counter::DatabaseVersion);
+    if state.counters.get(Counter::DatabaseDegraded) == 1 {
+        return (
+            StatusCode::OK,
+            format!(
+                "degraded\nthe device database does not answer; serving version {serving}, the \
+                 last state taken in ({})\n",
+                db.location()
+            ),
+        );
+    }
     match db.store().head().await {
         Ok(version) => (
             StatusCode::OK,

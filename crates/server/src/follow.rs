@@ -14,14 +14,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use phoneboot_model::{DeviceClass, Kind};
-use phoneboot_store::{StoreError, Version};
+use phoneboot_store::{Create, StoreError, Version};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::Shared;
 use crate::built::{BuiltFiles, Generation};
+use crate::config::DatabaseConfig;
 use crate::counters::{Counter, Counters};
 use crate::db::Database;
+use crate::replica::{Keeper, Replica};
 use crate::stored::{self, StoredFiles};
 
 fn millis(d: Duration) -> u64 {
@@ -43,10 +45,13 @@ pub struct Follower {
     db: Database,
     poll: Duration,
     files: Option<Arc<StoredFiles>>,
+    replica: Option<Keeper>,
+    /// Started degraded (from the replica): the database to connect to.
+    connect: Option<DatabaseConfig>,
 }
 
 /// What a catch-up took in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caught {
     pub changes: usize,
     /// The version of the new generation.
@@ -55,6 +60,10 @@ pub struct Caught {
     pub rebuild: bool,
     /// The parameters changed.
     pub params: bool,
+    /// The objects the changes touched (kind, folded key); empty when the whole database was
+    /// read again (`reloaded`).
+    pub touched: Vec<(Kind, String)>,
+    pub reloaded: bool,
 }
 
 /// Changes read per step; more than this at once reloads the whole database instead.
@@ -67,6 +76,67 @@ impl Follower {
             db,
             poll,
             files: None,
+            replica: None,
+            connect: None,
+        }
+    }
+
+    /// Keeps this node's copy of the database in step too.
+    #[must_use]
+    pub fn with_replica(mut self, replica: Arc<Replica>) -> Self {
+        self.replica = Some(replica.keeper());
+        self
+    }
+
+    /// The database could not be reached at start and the node serves its copy: connect to
+    /// `config` in the background, then serve and follow it.
+    #[must_use]
+    pub fn connecting(mut self, config: DatabaseConfig) -> Self {
+        self.connect = Some(config);
+        self
+    }
+
+    /// Tries to reach the database until it answers (backoff 1 s doubling to 30 s), then
+    /// takes it in whole. False when stopped first.
+    async fn reach(
+        &mut self,
+        config: &DatabaseConfig,
+        counters: &Counters,
+        stop: &CancellationToken,
+    ) -> bool {
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            match Database::open(config, Create::IfMissing).await {
+                Ok(db) => match db.snapshot().await {
+                    Ok((snapshot, version)) => {
+                        info!(
+                            database = %db.location(),
+                            devices = snapshot.devices.len(),
+                            version,
+                            "the device database answers: serving it instead of this node's copy"
+                        );
+                        self.built.replace(Generation {
+                            snapshot,
+                            version,
+                            at: SystemTime::now(),
+                        });
+                        if let Some(replica) = &self.replica {
+                            replica.rebuild(self.built.current().snapshot.clone(), version);
+                        }
+                        self.db = db;
+                        counters.set(Counter::DatabaseDegraded, 0);
+                        counters.set(Counter::DatabaseVersion, version.max(0) as u64);
+                        return true;
+                    }
+                    Err(e) => warn!("the device database answers but cannot be read: {e}"),
+                },
+                Err(e) => tracing::debug!("the device database does not answer yet: {e}"),
+            }
+            tokio::select! {
+                () = stop.cancelled() => return false,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(30));
         }
     }
 
@@ -78,9 +148,21 @@ impl Follower {
     }
 
     /// Follows until `stop`: at once on a wake hint, else every `poll`.
-    pub(crate) async fn run(self, shared: &Shared, stop: CancellationToken) {
+    pub(crate) async fn run(mut self, shared: &Shared, stop: CancellationToken) {
         let counters = &shared.counters;
         full_build(&self.built, counters).await;
+        if let Some(config) = self.connect.take() {
+            counters.set(Counter::DatabaseDegraded, 1);
+            counters.incr(Counter::DatabaseOutages);
+            if !self.reach(&config, counters, &stop).await {
+                return;
+            }
+            full_build(&self.built, counters).await;
+            self.on_params(shared);
+        } else if let Some(replica) = &self.replica {
+            let current = self.built.current();
+            replica.rebuild(current.snapshot.clone(), current.version);
+        }
         let mut wake = self.db.store().wake();
         let mut failing = false;
         let mut files_failing = false;
@@ -121,6 +203,15 @@ impl Follower {
             match caught {
                 Ok(Some(caught)) => {
                     counters.set(Counter::DatabaseVersion, caught.version.max(0) as u64);
+                    if let Some(replica) = &self.replica {
+                        let current = self.built.current();
+                        let snapshot = current.snapshot.clone();
+                        if caught.reloaded {
+                            replica.rebuild(snapshot, caught.version);
+                        } else {
+                            replica.apply(snapshot, caught.touched.clone(), caught.version);
+                        }
+                    }
                     if caught.params {
                         self.on_params(shared);
                     }
@@ -173,6 +264,7 @@ impl Follower {
         let mut version = last.version;
         let mut rebuild = false;
         let reloaded = changes.len() >= BATCH as usize;
+        let mut touched: Vec<(Kind, String)> = Vec::new();
         if reloaded {
             let (fresh, head) =
                 phoneboot_store::snapshot(&**db.store(), Arc::clone(db.catalogue())).await?;
@@ -182,7 +274,7 @@ impl Follower {
         } else {
             // Every object the changes touched, as it is now, in one read: what exists is put,
             // the rest was deleted (by this batch or since).
-            let mut touched: Vec<(Kind, String)> = changes
+            touched = changes
                 .iter()
                 .map(|c| (c.kind, c.key.to_ascii_lowercase()))
                 .collect();
@@ -248,6 +340,8 @@ impl Follower {
             version,
             rebuild,
             params: reloaded || changes.iter().any(|c| c.kind == Kind::Params),
+            touched,
+            reloaded,
         }))
     }
 }

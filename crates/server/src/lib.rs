@@ -31,6 +31,7 @@ mod http;
 mod listener;
 mod misses;
 mod net;
+pub mod replica;
 mod sockopt;
 pub mod stored;
 mod transfer;
@@ -151,9 +152,38 @@ impl Builder {
             database,
             sources,
         } = self;
+        // Started from this node's copy because the database does not answer: the database
+        // to reach in the background.
+        let mut connecting = None;
         let database = match (database, &config.database) {
             (Some(db), _) => Some(db),
-            (None, Some(db_config)) => Some(open_or_create(db_config).await?),
+            (None, Some(db_config)) => match open_or_create(db_config).await {
+                Ok(db) => Some(db),
+                Err(e) => {
+                    let replica = replica::Replica::path_in(&db_config.state_dir);
+                    if !e.is_unreachable() || !replica.exists() {
+                        return Err(e.into());
+                    }
+                    warn!(
+                        "DEGRADED: {e}. Serving this node's copy of it ({}, version {}) and \
+                         connecting in the background; writes need the database",
+                        replica.display(),
+                        replica::Replica::version_in(&db_config.state_dir)
+                            .map_or_else(|| "unknown".into(), |v| v.to_string())
+                    );
+                    connecting = Some(db_config.clone());
+                    Some(
+                        db::Database::open(
+                            &config::DatabaseConfig {
+                                location: phoneboot_store::Location::Sqlite(replica),
+                                ..db_config.clone()
+                            },
+                            phoneboot_store::Create::Never,
+                        )
+                        .await?,
+                    )
+                }
+            },
             (None, None) => None,
         };
         let mut follower = None;
@@ -191,13 +221,24 @@ impl Builder {
                 );
                 // In step before the first request; a database that fails here is caught up
                 // with by the follower.
-                if let Err(e) = files.sync(&**db.store()).await {
+                // (Not from this node's copy: it holds no files, and the mirror holds them all.)
+                if connecting.is_none()
+                    && let Err(e) = files.sync(&**db.store()).await
+                {
                     warn!("stored files: {e}; serving the mirror as it is");
                 }
-                follower = Some(
-                    follow::Follower::new(Arc::clone(&built), db.clone(), poll)
-                        .with_files(Arc::clone(&files)),
-                );
+                let mut following = follow::Follower::new(Arc::clone(&built), db.clone(), poll)
+                    .with_files(Arc::clone(&files));
+                // A node of a cluster keeps a copy of what it serves, for a start without the
+                // database.
+                let shared_database = connecting.as_ref().map_or(db.location(), |c| &c.location);
+                if matches!(shared_database, phoneboot_store::Location::Postgres(_)) {
+                    following = following.with_replica(Arc::new(replica::Replica::new(&state_dir)));
+                }
+                if let Some(config) = connecting.take() {
+                    following = following.connecting(config);
+                }
+                follower = Some(following);
                 stored = Some(files);
                 Some(built)
             }

@@ -196,6 +196,23 @@ pub enum StoreError {
     Io(std::io::Error),
 }
 
+impl StoreError {
+    /// True when the database did not answer (down, unreachable, too slow to give a
+    /// connection), as opposed to answering with a refusal: what a node rides out by serving
+    /// what it has.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            Self::Database(
+                sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::WorkerCrashed
+            )
+        )
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         Self::Database(e)

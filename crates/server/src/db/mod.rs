@@ -47,6 +47,16 @@ pub enum DbError {
     Catalogue { path: String, reason: String },
 }
 
+impl DbError {
+    /// The database did not answer (see [`StoreError::is_unreachable`]).
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            Self::Open { error, .. } | Self::Store(error) => error.is_unreachable(),
+            _ => false,
+        }
+    }
+}
+
 /// The store plus the model catalogue it is read with.
 #[derive(Debug, Clone)]
 pub struct Database {
