@@ -17,8 +17,10 @@ pub(crate) struct DbArgs {
     #[arg(long, global = true, env = "PHONEBOOT_CONFIG", value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
 
-    /// The device database: a SQLite file's path or sqlite:PATH. It must exist (`phoneboot
-    /// init` creates it). [default: the config file's [database] url, else ./phoneboot.db]
+    /// The device database: a SQLite file's path or sqlite:PATH, or a cluster's PostgreSQL
+    /// (postgres://USER@HOST/DB). It must exist (`phoneboot init` creates a file, or the tables
+    /// of a PostgreSQL database made with createdb). [default: the config file's [database]
+    /// url, else ./phoneboot.db]
     #[arg(
         long,
         global = true,

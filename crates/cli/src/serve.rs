@@ -150,6 +150,11 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "PHONEBOOT_STATE_DIR", value_name = "DIR")]
     state_dir: Option<PathBuf>,
 
+    /// This node's name in the cluster's reports (`phoneboot counters --cluster`).
+    /// [default: the host name and the first TFTP address]
+    #[arg(long, env = "PHONEBOOT_NODE_NAME", value_name = "NAME")]
+    node_name: Option<String>,
+
     /// A model catalogue file that extends the built-in one.
     #[arg(long, env = "PHONEBOOT_MODELS", value_name = "FILE")]
     models: Option<PathBuf>,
@@ -218,6 +223,7 @@ fn flags(args: &ServeArgs) -> Settings {
             poll_ms: None,
             profile_converter: None,
             state_dir: args.state_dir.clone(),
+            node_name: args.node_name.clone(),
         },
         log: LogSection::default(),
         source: None,

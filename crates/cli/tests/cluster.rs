@@ -35,6 +35,8 @@ fn node(dir: &Path, ip: &str, url: &str, port: u16) -> Server {
         url,
         "--state-dir",
         dir.join(format!("state-{ip}")).to_str().unwrap(),
+        "--node-name",
+        &format!("tftp-{ip}"),
     ]
     .iter()
     .map(|s| s.to_string())
@@ -154,6 +156,12 @@ fn three_nodes_on_one_postgresql_serve_every_change_and_every_stored_file_alike(
         seen.iter().all(|s| *s == seen[0]),
         "one ETag and Last-Modified on every node: {seen:?}"
     );
+    // Every node's counters side by side, as each reported them.
+    let table = ok(db(&url), &["counters", "--cluster"]);
+    for ip in ["127.0.0.1", "127.0.0.2", "127.0.0.3"] {
+        assert!(table.contains(&format!("tftp-{ip}")), "{table}");
+    }
+    assert!(table.contains("3 node(s)") && table.contains("ChangeNotifications"), "{table}");
     let listed = ok(db(&url), &["file", "list", "--cluster"]);
     assert!(
         listed.contains("300000") && listed.contains("Ringtones/Chime.raw"),

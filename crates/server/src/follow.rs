@@ -48,7 +48,12 @@ pub struct Follower {
     replica: Option<Keeper>,
     /// Started degraded (from the replica): the database to connect to.
     connect: Option<DatabaseConfig>,
+    /// This node's name and start, for its reports to the database.
+    node: Option<(String, i64)>,
 }
+
+/// How often a node writes its counters to the database.
+const REPORT: Duration = Duration::from_secs(10);
 
 /// What a catch-up took in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +83,35 @@ impl Follower {
             files: None,
             replica: None,
             connect: None,
+            node: None,
         }
+    }
+
+    /// Writes this node's counters to the database every [`REPORT`], under `name`.
+    #[must_use]
+    pub fn reporting(mut self, name: String) -> Self {
+        let started = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+        self.node = Some((name, started));
+        self
+    }
+
+    async fn report(&self, counters: &Counters) {
+        let Some((name, started)) = &self.node else {
+            return;
+        };
+        let seen = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+        let report = phoneboot_store::NodeReport {
+            name: name.clone(),
+            started: *started,
+            seen,
+            counters: counters.render_cucm(),
+        };
+        // A report lost while the database is down is replaced by the next one.
+        let _ = self.db.store().report_node(&report).await;
     }
 
     /// Keeps this node's copy of the database in step too.
@@ -165,6 +198,8 @@ impl Follower {
         }
         let mut wake = self.db.store().wake();
         let mut failing = false;
+        let mut reported = Instant::now();
+        self.report(counters).await;
         let mut files_failing = false;
         if let Some(files) = &self.files {
             counters.set(Counter::ClusterFiles, files.count() as u64);
@@ -185,6 +220,10 @@ impl Follower {
                 () = tokio::time::sleep(self.poll) => {}
             }
             let caught = self.catch_up(counters).await;
+            if reported.elapsed() >= REPORT {
+                reported = Instant::now();
+                self.report(counters).await;
+            }
             if let Some(files) = &self.files {
                 let synced = files.sync(&**self.db.store()).await;
                 if let Ok(Some(s)) = &synced {

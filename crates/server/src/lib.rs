@@ -288,6 +288,14 @@ impl Builder {
                 "the configuration"
             }
         );
+        let follower = follower.map(|f| {
+            let name = config
+                .database
+                .as_ref()
+                .and_then(|c| c.node_name.clone())
+                .unwrap_or_else(|| default_node_name(&listeners));
+            f.reporting(name)
+        });
         let counters = Arc::new(Counters::default());
         counters.set(
             Counter::MaxServingCount,
@@ -377,6 +385,19 @@ async fn open_or_create(config: &config::DatabaseConfig) -> Result<db::Database,
         );
     }
     Ok(db)
+}
+
+/// `host 192.0.2.10:69`: this machine's name and where it serves TFTP.
+fn default_node_name(listeners: &[Arc<listener::Listener>]) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "phoneboot".into());
+    match listeners.first() {
+        Some(l) => format!("{host} {}", l.local_addr()),
+        None => host,
+    }
 }
 
 /// What a reload rebuilds the chain from.

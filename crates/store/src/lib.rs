@@ -60,6 +60,19 @@ pub struct StoredFile {
     pub at: i64,
 }
 
+/// What one node of a cluster last said of itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeReport {
+    /// The node's name (unique in the cluster).
+    pub name: String,
+    /// When it started, Unix seconds.
+    pub started: i64,
+    /// When it wrote this, Unix seconds.
+    pub seen: i64,
+    /// Its counters, `Name value` lines in RTMT's names.
+    pub counters: String,
+}
+
 /// Largest file the database takes (a firmware load is tens of MB; this bounds what one
 /// upload holds in memory).
 pub const MAX_FILE_BYTES: usize = 1 << 30;
@@ -303,6 +316,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// A hint that the feed may have moved (see the trait's documentation). It also moves
     /// when the stored files change.
     fn wake(&self) -> watch::Receiver<Version>;
+
+    /// Records what a node says of itself (replacing its last report).
+    fn report_node<'a>(&'a self, report: &'a NodeReport) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// The last report of every node, by name.
+    fn nodes(&self) -> BoxFuture<'_, Result<Vec<NodeReport>, StoreError>>;
 
     /// Every stored file, with the files' serial, read together.
     fn files(&self) -> BoxFuture<'_, Result<(Vec<StoredFile>, i64), StoreError>>;

@@ -73,6 +73,13 @@ fn migrator() -> Migrator {
             sqlx::SqlSafeStr::into_sql_str(include_str!("../migrations/postgres/0002_files.sql")),
             false,
         ),
+        Migration::new(
+            3,
+            Cow::Borrowed("node reports"),
+            MigrationType::Simple,
+            sqlx::SqlSafeStr::into_sql_str(include_str!("../migrations/postgres/0003_nodes.sql")),
+            false,
+        ),
     ];
     Migrator::with_migrations(migrations)
 }
@@ -260,6 +267,14 @@ impl Store for PgStore {
         let (pool, wake) = (self.pool.clone(), self.wake.clone());
         self.listener.ensure(move || listen(pool, wake));
         receiver
+    }
+
+    fn report_node<'a>(&'a self, report: &'a NodeReport) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(put_node(&self.pool, report))
+    }
+
+    fn nodes(&self) -> BoxFuture<'_, Result<Vec<NodeReport>, StoreError>> {
+        Box::pin(list_nodes(&self.pool))
     }
 
     fn files(&self) -> BoxFuture<'_, Result<(Vec<StoredFile>, i64), StoreError>> {

@@ -78,8 +78,40 @@ macro_rules! sql_store {
         use crate::constraints::{Facts, Wanted, fold};
         use crate::sql::{CHUNK, CHUNK_BYTES, USERS_SHOWN, decode, digest, parse_kind};
         use crate::{
-            Change, MAX_FILE_BYTES, Op, StoreError, Stored, StoredFile, Version, Violation, Write,
+            Change, MAX_FILE_BYTES, NodeReport, Op, StoreError, Stored, StoredFile, Version,
+            Violation, Write,
         };
+
+        async fn put_node(pool: &sqlx::Pool<$Db>, report: &NodeReport) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO nodes (name, started, seen, counters) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (name) DO UPDATE SET started = excluded.started, \
+                 seen = excluded.seen, counters = excluded.counters",
+            )
+            .bind(&report.name)
+            .bind(report.started)
+            .bind(report.seen)
+            .bind(&report.counters)
+            .execute(pool)
+            .await?;
+            Ok(())
+        }
+
+        async fn list_nodes(pool: &sqlx::Pool<$Db>) -> Result<Vec<NodeReport>, StoreError> {
+            let rows = sqlx::query("SELECT name, started, seen, counters FROM nodes ORDER BY name")
+                .fetch_all(pool)
+                .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(NodeReport {
+                        name: row.try_get(0)?,
+                        started: row.try_get(1)?,
+                        seen: row.try_get(2)?,
+                        counters: row.try_get(3)?,
+                    })
+                })
+                .collect()
+        }
 
         fn file_row(row: &$Row) -> Result<StoredFile, StoreError> {
             let size: i64 = row.try_get(2)?;

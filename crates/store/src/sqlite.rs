@@ -52,6 +52,13 @@ fn migrator() -> Migrator {
             sqlx::SqlSafeStr::into_sql_str(include_str!("../migrations/sqlite/0002_files.sql")),
             false,
         ),
+        Migration::new(
+            3,
+            Cow::Borrowed("node reports"),
+            MigrationType::Simple,
+            sqlx::SqlSafeStr::into_sql_str(include_str!("../migrations/sqlite/0003_nodes.sql")),
+            false,
+        ),
     ];
     Migrator::with_migrations(migrations)
 }
@@ -212,6 +219,14 @@ impl Store for SqliteStore {
         self.watcher
             .ensure(move || watch_data_version(options, wake));
         receiver
+    }
+
+    fn report_node<'a>(&'a self, report: &'a NodeReport) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(put_node(&self.pool, report))
+    }
+
+    fn nodes(&self) -> BoxFuture<'_, Result<Vec<NodeReport>, StoreError>> {
+        Box::pin(list_nodes(&self.pool))
     }
 
     fn files(&self) -> BoxFuture<'_, Result<(Vec<StoredFile>, i64), StoreError>> {

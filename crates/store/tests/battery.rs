@@ -101,6 +101,7 @@ macro_rules! each_case {
             a_copy_holds_every_object_and_goes_only_into_an_empty_database,
             a_stored_file_is_kept_by_its_content_and_read_back_checked,
             a_stored_file_is_named_in_any_case_and_its_content_goes_with_its_last_name,
+            a_node_report_replaces_the_same_nodes_last_one,
         }
     };
 }
@@ -1003,5 +1004,22 @@ async fn a_stored_file_is_named_in_any_case_and_its_content_goes_with_its_last_n
         other.read_file(&old.digest).await.unwrap(),
         None,
         "replaced content is gone"
+    );
+}
+
+async fn a_node_report_replaces_the_same_nodes_last_one(db: Fixture) {
+    let (a, b) = (db.open().await, db.open().await);
+    let report = |name: &str, seen: i64, requests: u32| phoneboot_store::NodeReport {
+        name: name.into(),
+        started: 1_700_000_000,
+        seen,
+        counters: format!("Requests {requests}\nRequestsNotFound 0\n"),
+    };
+    a.report_node(&report("tftp1", 1_700_000_010, 5)).await.unwrap();
+    b.report_node(&report("tftp2", 1_700_000_011, 7)).await.unwrap();
+    a.report_node(&report("tftp1", 1_700_000_020, 9)).await.unwrap();
+    assert_eq!(
+        b.nodes().await.unwrap(),
+        vec![report("tftp1", 1_700_000_020, 9), report("tftp2", 1_700_000_011, 7)]
     );
 }

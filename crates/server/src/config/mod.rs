@@ -107,6 +107,9 @@ pub struct DatabaseConfig {
     /// (`files/`) and, on PostgreSQL, the last state taken in (`replica.db`), served when the
     /// database cannot be reached at start.
     pub state_dir: PathBuf,
+    /// This node's name in the cluster's reports (`phoneboot counters --cluster`).
+    /// [default: the host name and the first TFTP address]
+    pub node_name: Option<String>,
 }
 
 impl DatabaseConfig {
@@ -129,6 +132,7 @@ impl Default for DatabaseConfig {
         let location = Location::Sqlite(PathBuf::from(default::DATABASE));
         Self {
             state_dir: Self::default_state_dir(&location),
+            node_name: None,
             location,
             models: None,
             poll: Duration::from_millis(default::DB_POLL_MS),
@@ -240,6 +244,8 @@ pub struct DatabaseSection {
     /// What this node keeps of the database on its own disk (stored files' mirror, the last
     /// state). [default: beside a SQLite file (FILE-state), else ./phoneboot-state]
     pub state_dir: Option<PathBuf>,
+    /// This node's name in the cluster's reports. [default: host name and TFTP address]
+    pub node_name: Option<String>,
 }
 
 /// One remote cluster (`[[remote_clusters]]`).
@@ -368,6 +374,7 @@ impl Settings {
                     .profile_converter
                     .or(lower.database.profile_converter),
                 state_dir: self.database.state_dir.or(lower.database.state_dir),
+                node_name: self.database.node_name.or(lower.database.node_name),
             },
             remote: RemoteSection {
                 connect_timeout_ms: self
@@ -480,6 +487,7 @@ impl Config {
                     state_dir: db
                         .state_dir
                         .unwrap_or_else(|| DatabaseConfig::default_state_dir(&location)),
+                    node_name: db.node_name,
                     location,
                     models: db.models,
                     poll: ms(db.poll_ms.unwrap_or(default::DB_POLL_MS)),
