@@ -108,7 +108,12 @@ fn print_cluster(nodes: &[NodeReport]) {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
     let columns: Vec<std::collections::HashMap<&str, &str>> = nodes
         .iter()
-        .map(|n| n.counters.lines().filter_map(|l| l.split_once(' ')).collect())
+        .map(|n| {
+            n.counters
+                .lines()
+                .filter_map(|l| l.split_once(' '))
+                .collect()
+        })
         .collect();
     // Every counter any node has, in the order the first node that has it lists it.
     let mut names: Vec<&str> = Vec::new();
@@ -150,7 +155,10 @@ fn print_cluster(nodes: &[NodeReport]) {
     for name in names {
         let mut line = format!("  {name:<label$}");
         for (column, w) in columns.iter().zip(&widths) {
-            line.push_str(&format!("  {:>w$}", column.get(name).copied().unwrap_or("-")));
+            line.push_str(&format!(
+                "  {:>w$}",
+                column.get(name).copied().unwrap_or("-")
+            ));
         }
         outln!("{line}");
     }

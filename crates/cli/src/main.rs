@@ -213,7 +213,7 @@ impl LogControl {
             Some(level) => (level, true),
             None => ("info", false),
         };
-        match tracing_subscriber::EnvFilter::try_new(level) {
+        match log_filter(level) {
             Ok(filter) => {
                 if self.filter.reload(filter).is_ok() && said {
                     tracing::info!("log level {level} (the configuration file's)");
@@ -224,13 +224,25 @@ impl LogControl {
     }
 }
 
+/// The filter for a level or directive. PostgreSQL's NOTICEs (such as "relation already
+/// exists, skipping" from a migration check at every start) are kept for `debug`, unless the
+/// directive names sqlx itself.
+fn log_filter(
+    level: &str,
+) -> Result<tracing_subscriber::EnvFilter, tracing_subscriber::filter::ParseError> {
+    if level.contains("sqlx") {
+        return tracing_subscriber::EnvFilter::try_new(level);
+    }
+    tracing_subscriber::EnvFilter::try_new(format!("{level},sqlx::postgres::notice=warn"))
+}
+
 fn init_logging(level: Option<&str>) -> LogControl {
     use tracing_subscriber::prelude::*;
     use tracing_subscriber::{EnvFilter, fmt, reload};
     let from_env = EnvFilter::try_from_default_env().ok();
     let pinned = from_env.is_some() || level.is_some();
     let filter = from_env
-        .or_else(|| EnvFilter::try_new(level.unwrap_or("info")).ok())
+        .or_else(|| log_filter(level.unwrap_or("info")).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
     let (filter, handle) = reload::Layer::new(filter);
     tracing_subscriber::registry()

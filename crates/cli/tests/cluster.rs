@@ -161,7 +161,10 @@ fn three_nodes_on_one_postgresql_serve_every_change_and_every_stored_file_alike(
     for ip in ["127.0.0.1", "127.0.0.2", "127.0.0.3"] {
         assert!(table.contains(&format!("tftp-{ip}")), "{table}");
     }
-    assert!(table.contains("3 node(s)") && table.contains("ChangeNotifications"), "{table}");
+    assert!(
+        table.contains("3 node(s)") && table.contains("ChangeNotifications"),
+        "{table}"
+    );
     let listed = ok(db(&url), &["file", "list", "--cluster"]);
     assert!(
         listed.contains("300000") && listed.contains("Ringtones/Chime.raw"),

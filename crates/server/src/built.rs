@@ -26,6 +26,9 @@ pub struct Generation {
     pub version: Version,
     /// When this generation was taken in (the Last-Modified of its files).
     pub at: SystemTime,
+    /// The change at `version`, when known: a follower checks that the feed still holds it
+    /// before it reads on.
+    pub last: Option<phoneboot_store::Change>,
 }
 
 /// The built files as a [`Source`]: rendered on request from the current generation.
@@ -42,6 +45,7 @@ impl BuiltFiles {
                 snapshot,
                 version,
                 at: SystemTime::now(),
+                last: None,
             })),
             converter,
         }

@@ -152,6 +152,7 @@ impl Follower {
                             snapshot,
                             version,
                             at: SystemTime::now(),
+                            last: None,
                         });
                         if let Some(replica) = &self.replica {
                             replica.rebuild(self.built.current().snapshot.clone(), version);
@@ -294,19 +295,53 @@ impl Follower {
     pub async fn catch_up(&self, counters: &Counters) -> Result<Option<Caught>, StoreError> {
         let (built, db) = (&self.built, &self.db);
         let current = built.current();
-        let changes = db.store().changes_since(current.version, BATCH).await?;
-        let Some(last) = changes.last() else {
+        let from = current.version;
+        // The feed from the change this generation took in last, to see that it is still
+        // there: a database restored from an older copy, or a standby promoted before it had
+        // every commit, gives the same versions to other changes, which must not be skipped.
+        let mut changes = db
+            .store()
+            .changes_since((from - 1).max(0), BATCH + 1)
+            .await?;
+        let rewound = from > 0
+            && match (changes.first(), &current.last) {
+                (Some(first), Some(last)) => first != last,
+                (Some(first), None) => first.version != from,
+                (None, _) => true,
+            };
+        if from > 0 && !rewound {
+            changes.remove(0);
+        }
+        if rewound {
+            warn!(
+                database = %db.location(),
+                version = from,
+                "the database's change feed no longer holds the change this node took in last \
+                 (restored, or failed over to a standby without it): reading it whole"
+            );
+        }
+        let reloaded = rewound || changes.len() >= BATCH as usize;
+        if !reloaded && changes.is_empty() {
             return Ok(None);
-        };
+        }
         let started = Instant::now();
         let mut snapshot = current.snapshot.clone();
-        let mut version = last.version;
+        let (mut version, mut latest) = match changes.last() {
+            Some(change) => (change.version, Some(change.clone())),
+            None => (from, None),
+        };
         let mut rebuild = false;
-        let reloaded = changes.len() >= BATCH as usize;
         let mut touched: Vec<(Kind, String)> = Vec::new();
         if reloaded {
             let (fresh, head) =
                 phoneboot_store::snapshot(&**db.store(), Arc::clone(db.catalogue())).await?;
+            // The change at the head, for the next look (none in an empty feed).
+            latest = db
+                .store()
+                .changes_since((head - 1).max(0), 1)
+                .await?
+                .into_iter()
+                .find(|c| c.version == head);
             snapshot = fresh;
             version = head;
             rebuild = true;
@@ -367,6 +402,7 @@ impl Follower {
             snapshot,
             version,
             at: SystemTime::now(),
+            last: latest,
         });
         info!(
             changes = changes.len(),

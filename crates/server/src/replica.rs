@@ -16,6 +16,12 @@ use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc};
 use tracing::{info, warn};
 
+/// How long the copy waits for more changes before it is written.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Objects per transaction when the copy is written whole.
+const PART: usize = 5_000;
+
 /// The node's copy of the database.
 #[derive(Debug)]
 pub struct Replica {
@@ -121,12 +127,16 @@ impl Replica {
     }
 
     /// Keeps the copy from a task of its own, so that the follower never waits for a write of
-    /// it: updates that arrive while one is written are merged (the latest snapshot holds the
-    /// latest state of every object any of them touched).
+    /// it: updates that arrive within [`SETTLE`] of each other, or while one is written, are
+    /// merged (the latest snapshot holds the latest state of every object any of them
+    /// touched). The copy is at most a few seconds behind what the node serves.
     pub fn keeper(self: Arc<Self>) -> Keeper {
         let (tx, mut rx) = mpsc::unbounded_channel::<Update>();
         tokio::spawn(async move {
             while let Some(mut update) = rx.recv().await {
+                // Changes come in bursts (an import, an admin's session): one write of the
+                // copy per burst, away from the moment the follower takes each change in.
+                tokio::time::sleep(SETTLE).await;
                 while let Ok(next) = rx.try_recv() {
                     update = match (update.touched, next.touched) {
                         (Some(mut a), Some(b)) => {
@@ -232,8 +242,13 @@ async fn write_whole(
         let _ = std::fs::remove_file(stale);
     }
     let fresh = SqliteStore::open(&partial, Create::IfMissing).await?;
-    let writes: Vec<Write> = snapshot.objects().map(Write::Put).collect();
-    fresh.write(&writes, Mode::Commit).await?;
+    // In parts, to bound the memory a copy of 100,000 devices takes: the file is a partial
+    // one until it is renamed, so it need not be written in one transaction.
+    let mut objects = snapshot.objects().peekable();
+    while objects.peek().is_some() {
+        let part: Vec<Write> = objects.by_ref().take(PART).map(Write::Put).collect();
+        fresh.write(&part, Mode::Commit).await?;
+    }
     fresh.close().await?;
     std::fs::rename(&partial, path).map_err(StoreError::Io)?;
     for stale in [sidecar(path, "-wal"), sidecar(path, "-shm")] {

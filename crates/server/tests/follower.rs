@@ -1,6 +1,7 @@
 //! The follower in-process: a write made through the server's own store is served at once
-//! (the wake hint, not the poll), one made by another process is found by the poll, and a
-//! catch-up takes in exactly the change.
+//! (the wake hint, not the poll), one made through another handle on the file (another
+//! process) too (SQLite's data_version), a catch-up takes in exactly the change, and a feed
+//! that no longer holds the change a node took in last is read whole.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -86,9 +87,9 @@ async fn a_write_through_the_servers_own_store_is_served_without_waiting_for_the
 }
 
 #[tokio::test]
-async fn a_write_by_another_process_is_found_by_the_poll() {
+async fn a_write_by_another_process_is_served_without_waiting_for_the_poll() {
     let (_dir, mut config, db) = database().await;
-    config.poll = Duration::from_millis(50);
+    config.poll = Duration::from_secs(60);
     let server = Running::start(None, Some(db), |c| c.database = Some(config.clone())).await;
     // Another handle on the file: its commits do not wake the server's store.
     let other = Database::open(&config, Create::Never).await.unwrap();
@@ -145,4 +146,43 @@ async fn the_health_check_reaches_the_database() {
     let (_, counters) = server.admin("/counters").await;
     assert!(counters.contains("Requests 0"), "{counters}");
     server.stop().await;
+}
+
+#[tokio::test]
+async fn a_feed_that_lost_the_change_a_node_took_in_last_is_read_whole() {
+    let (dir, config, db) = database().await;
+    db.add(phone("001122334401")).await.unwrap();
+    // An older copy of the database, as a standby promoted without the last commits holds.
+    let older = dir.path().join("older.db");
+    db.backup(&older).await.unwrap();
+    let (snapshot, version) = db.snapshot().await.unwrap();
+    let built = Arc::new(BuiltFiles::new(snapshot, version, None));
+    let counters = Counters::default();
+    // The node takes in one more change of the original ...
+    db.add(phone("001122334402")).await.unwrap();
+    let on_original = Follower::new(Arc::clone(&built), db.clone(), Duration::from_secs(60));
+    on_original.catch_up(&counters).await.unwrap().unwrap();
+    assert_eq!(built.current().version, version + 1);
+    // ... then follows the older copy, where that version is another change.
+    let promoted = Database::open(
+        &DatabaseConfig {
+            location: Location::Sqlite(older),
+            ..config
+        },
+        Create::Never,
+    )
+    .await
+    .unwrap();
+    promoted.add(phone("001122334403")).await.unwrap();
+    let on_promoted = Follower::new(Arc::clone(&built), promoted, Duration::from_secs(60));
+    let caught = on_promoted.catch_up(&counters).await.unwrap().unwrap();
+    assert!(caught.reloaded, "read whole, not from the version it had");
+    let current = built.current();
+    assert!(current.snapshot.devices.get("SEP001122334403").is_some());
+    assert!(
+        current.snapshot.devices.get("SEP001122334402").is_none(),
+        "what the promoted database does not hold is not served"
+    );
+    // And from there on, change by change again.
+    assert_eq!(on_promoted.catch_up(&counters).await.unwrap(), None);
 }

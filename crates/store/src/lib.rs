@@ -259,9 +259,11 @@ pub enum Create {
 /// - the feed is in commit order: a change is never visible before one committed earlier;
 /// - there are no gaps a follower can see: once version N is visible, so is every version
 ///   below it, so `changes_since` never skips a change that shows up later;
-/// - [`wake`](Self::wake) is a hint, not a channel of changes: it moves when this handle (or,
-///   where the backend can tell, anyone) may have committed, and a follower then reads the
-///   feed. A lost or merged hint loses nothing; followers also read on a slow timer.
+/// - [`wake`](Self::wake) is a hint, not a channel of changes: it moves when this handle or
+///   anyone else may have committed (SQLite: another connection's commit seen through
+///   `data_version`; PostgreSQL: a NOTIFY), and a follower then reads the feed. It may move
+///   with nothing new (once when its watcher starts, after a reconnection); a lost or merged
+///   hint loses nothing, and followers also read on a slow timer.
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Where it is, for messages.
     fn location(&self) -> &Location;

@@ -68,13 +68,16 @@ impl fmt::Display for Location {
         match self {
             Self::Sqlite(path) => write!(f, "{}", path.display()),
             // Never show a password that the URL may carry.
-            Self::Postgres(url) => match url.split_once('@') {
-                Some((auth, host)) if auth.contains(':') => {
-                    let user = auth.rsplit_once(':').map_or(auth, |(u, _)| u);
-                    write!(f, "{user}:***@{host}")
+            Self::Postgres(url) => {
+                let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+                match rest.rsplit_once('@') {
+                    Some((auth, host)) if auth.contains(':') => {
+                        let user = auth.split_once(':').map_or(auth, |(u, _)| u);
+                        write!(f, "{scheme}://{user}:***@{host}")
+                    }
+                    _ => f.write_str(url),
                 }
-                _ => f.write_str(url),
-            },
+            }
         }
     }
 }
@@ -120,5 +123,9 @@ mod tests {
         let l = Location::parse("postgres://pb:s3cret@db1:5432/phoneboot").unwrap();
         assert_eq!(l.to_string(), "postgres://pb:***@db1:5432/phoneboot");
         assert!(!format!("{l:?}").contains("s3cret"));
+        let plain = Location::parse("postgres://pb@db1/phoneboot").unwrap();
+        assert_eq!(plain.to_string(), "postgres://pb@db1/phoneboot");
+        let odd = Location::parse("postgres://pb:p@ss@db1/x").unwrap();
+        assert_eq!(odd.to_string(), "postgres://pb:***@db1/x");
     }
 }

@@ -161,21 +161,19 @@ async fn head<'e>(executor: impl sqlx::PgExecutor<'e>) -> Result<Version, StoreE
 }
 
 /// Feeds the hint from LISTEN until the store is closed or nobody follows; reconnects with
-/// backoff, and hints after every reconnection, since notifications sent while it was away
-/// are lost.
+/// backoff, and hints after every (re)connection, since notifications sent while it was not
+/// listening are lost.
 async fn listen(pool: PgPool, wake: watch::Sender<Version>) {
     let mut backoff = Duration::from_millis(100);
-    let mut first = true;
     while !wake.is_closed() && !pool.is_closed() {
         if let Ok(mut listener) = PgListener::connect_with(&pool).await
             && listener.listen(CHANNEL).await.is_ok()
         {
             backoff = Duration::from_millis(100);
-            // A follower reads the feed when it starts; after that, a new connection may
-            // have missed notifications.
-            if !std::mem::take(&mut first) {
-                wake.send_modify(|_| {});
-            }
+            // Notifications sent before this LISTEN are not delivered: a commit between the
+            // follower's read of the database and now (or while the connection was lost) is
+            // found by the read this hint causes.
+            wake.send_modify(|_| {});
             loop {
                 match listener.try_recv().await {
                     Ok(Some(note)) => match note.payload().parse::<Version>() {

@@ -134,8 +134,9 @@ async fn watch_data_version(options: SqliteConnectOptions, wake: watch::Sender<V
             continue;
         };
         // Any commit by another connection: objects (the head moves) or stored files (it
-        // does not, but the follower must look).
-        if seen.replace(version).is_some_and(|v| v != version)
+        // does not, but the follower must look). The first reading hints too: a commit made
+        // after the follower read the database and before this baseline would be missed.
+        if seen.replace(version).is_none_or(|v| v != version)
             && let Ok(head) = head(&mut *c).await
         {
             wake.send_modify(|at| *at = head.max(*at));
