@@ -424,3 +424,66 @@ fn a_node_started_while_postgresql_is_down_serves_its_last_state_until_the_datab
     let health = support::http_get(again.admin.unwrap(), "/healthz");
     assert!(health.starts_with("ok\n"), "{health}");
 }
+
+#[test]
+fn a_postgresql_backup_restores_every_object_and_stored_file_and_db_copy_moves_a_database() {
+    let dir = temp_root();
+    let pg = Postgres::shared();
+    let url = pg.create_database();
+    ok(db(&url), &["init", "--example"]);
+    ok(
+        db(&url),
+        &[
+            "device",
+            "add",
+            "00AABBCC0505",
+            "model=8841",
+            "pool=Default",
+        ],
+    );
+    let ring = dir.path().join("ring.raw");
+    std::fs::write(&ring, vec![9u8; 2_500_000]).unwrap();
+    ok(
+        db(&url),
+        &[
+            "file",
+            "put",
+            "--cluster",
+            ring.to_str().unwrap(),
+            "Ringtones/Big.raw",
+        ],
+    );
+    let devices = ok(db(&url), &["device", "list"]);
+    let files = ok(db(&url), &["file", "list", "--cluster"]);
+
+    // The backup of a PostgreSQL database is a SQLite file, sound, holding all of it.
+    let backup = dir.path().join("backup.db");
+    ok(db(&url), &["db", "backup", backup.to_str().unwrap()]);
+    assert!(ok(&backup, &["db", "check"]).contains("sound"));
+    assert_eq!(ok(&backup, &["device", "list"]), devices);
+    assert_eq!(ok(&backup, &["file", "list", "--cluster"]), files);
+
+    // Restored over later changes: the objects and the stored files, with their times.
+    ok(db(&url), &["device", "remove", "SEP00AABBCC0505"]);
+    ok(db(&url), &["file", "rm", "--cluster", "Ringtones/Big.raw"]);
+    ok(db(&url), &["db", "restore", backup.to_str().unwrap()]);
+    assert_eq!(ok(db(&url), &["device", "list"]), devices);
+    assert_eq!(ok(db(&url), &["file", "list", "--cluster"]), files);
+
+    // Into an empty database of the other backend and back, verified object by object.
+    let moved = dir.path().join("moved.db");
+    let said = ok(db(&url), &["db", "copy", &url, moved.to_str().unwrap()]);
+    assert!(said.contains("verified object by object"), "{said}");
+    assert_eq!(ok(&moved, &["file", "list", "--cluster"]), files);
+    let fresh = pg.create_database();
+    ok(&moved, &["db", "copy", moved.to_str().unwrap(), &fresh]);
+    assert_eq!(ok(db(&fresh), &["device", "list"]), devices);
+    assert_eq!(ok(db(&fresh), &["file", "list", "--cluster"]), files);
+    // A copy never goes into a database that holds something.
+    let (copied, _, err) = phoneboot(&["db", "copy", moved.to_str().unwrap(), &url]);
+    assert!(!copied);
+    assert!(
+        err.contains("is not empty") && err.contains("db restore"),
+        "{err}"
+    );
+}

@@ -107,8 +107,9 @@ pub enum StartError {
     )]
     State(io::Error),
     #[error(
-        "device database: {0}\n  run from a folder you can write to, choose the file with \
-         --database, or serve files only with --database off"
+        "device database: {0}\n  name the database with --database (a SQLite file in a folder \
+         you can write to, or a PostgreSQL server that answers: postgres://USER@HOST/DB), or \
+         serve files only with --database off"
     )]
     Database(db::DbError),
 }

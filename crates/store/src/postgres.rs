@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
-use sqlx::{PgConnection, Postgres};
+use sqlx::{Connection, PgConnection, Postgres};
 use tokio::sync::watch;
 
 use crate::sql::{Watcher, hint, sql_store};
@@ -90,6 +90,9 @@ impl PgStore {
     /// allows, so that a command pointed at the wrong database does not fill it.
     pub async fn open(url: &str, create: Create) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url)?.application_name("phoneboot");
+        // One connection first: a server that is down, refuses the user or has no such
+        // database says so at once, instead of a pool timing out after ACQUIRE.
+        PgConnection::connect_with(&options).await?.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(CONNECTIONS)
             .acquire_timeout(ACQUIRE)
@@ -362,6 +365,7 @@ impl Store for PgStore {
     fn check(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
         Box::pin(async move {
             let mut problems = undecodable(&self.pool).await?;
+            problems.extend(file_problems(&self.pool).await?);
             let (head, last): (Version, Version) = sqlx::query_as(
                 "SELECT (SELECT head FROM feed WHERE id = 1), \
                  (SELECT COALESCE(MAX(version), 0) FROM changes)",

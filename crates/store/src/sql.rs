@@ -413,6 +413,27 @@ macro_rules! sql_store {
             Ok(problems)
         }
 
+        /// Every stored file whose chunks do not add up to its size.
+        async fn file_problems(pool: &sqlx::Pool<$Db>) -> Result<Vec<String>, StoreError> {
+            let rows = sqlx::query(
+                "SELECT f.name, f.size, COALESCE(SUM(LENGTH(c.data)), 0) FROM files f \
+                 LEFT JOIN chunks c ON c.digest = f.digest GROUP BY f.fold, f.name, f.size",
+            )
+            .fetch_all(pool)
+            .await?;
+            let mut problems = Vec::new();
+            for row in rows {
+                let (name, size, kept): (String, i64, i64) =
+                    (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+                if size != kept {
+                    problems.push(format!(
+                        "stored file {name}: {kept} bytes of content kept, {size} expected"
+                    ));
+                }
+            }
+            Ok(problems)
+        }
+
         /// Deletes one object after the steps before it were written; `Err` holds some of its
         /// users when others still name it.
         async fn delete(

@@ -327,6 +327,7 @@ impl Store for SqliteStore {
             }
             // Every row must read as an object of this version of phoneboot.
             problems.extend(undecodable(&self.pool).await?);
+            problems.extend(file_problems(&self.pool).await?);
             Ok(problems)
         })
     }

@@ -805,6 +805,14 @@ async fn a_backup_taken_during_a_large_write_opens_and_holds_all_of_it_or_none(d
 async fn a_sound_database_passes_its_checks(db: Fixture) {
     let store = db.open().await;
     seeded(&*store, Some("001122334455")).await;
+    store
+        .put_file("a.bin", &[1; 3_000_000], None)
+        .await
+        .unwrap();
+    store
+        .put_file("b.bin", &[1; 3_000_000], None)
+        .await
+        .unwrap();
     assert_eq!(store.check().await.unwrap(), Vec::<String>::new());
 }
 

@@ -205,10 +205,42 @@ impl Database {
             .collect();
         gone.sort_by_key(|o| std::cmp::Reverse(key(o)));
         writes.extend(gone.into_iter().map(delete));
-        if writes.is_empty() {
-            return Ok(self.store.head().await.map_err(WriteError::from)?);
+        let version = if writes.is_empty() {
+            self.store.head().await.map_err(WriteError::from)?
+        } else {
+            self.apply(writes, phoneboot_store::Mode::Commit).await?
+        };
+        self.restore_files(backup).await.map_err(WriteError::from)?;
+        Ok(version)
+    }
+
+    /// Makes the stored files those of `backup`, each with the time it was stored.
+    async fn restore_files(&self, backup: &Database) -> Result<(), StoreError> {
+        let (wanted, _) = backup.store.files().await?;
+        let (present, _) = self.store.files().await?;
+        for file in &wanted {
+            if present.contains(file) {
+                continue;
+            }
+            let content = backup.store.read_file(&file.digest).await?.ok_or_else(|| {
+                StoreError::Differs(format!(
+                    "{}: its content is missing from the backup",
+                    file.name
+                ))
+            })?;
+            self.store
+                .put_file(&file.name, &content, Some(file.at))
+                .await?;
         }
-        self.apply(writes, phoneboot_store::Mode::Commit).await
+        for file in present {
+            if !wanted
+                .iter()
+                .any(|w| w.name.eq_ignore_ascii_case(&file.name))
+            {
+                self.store.remove_file(&file.name).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Integrity problems of the database and of its objects, none when it is sound: the
