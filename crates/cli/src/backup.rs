@@ -1,7 +1,7 @@
 //! `phoneboot db backup|restore|check`: copies of the database taken while it serves, put
 //! back whole, and its integrity checked.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
@@ -141,6 +141,11 @@ async fn copy(from: &str, to: &str) -> anyhow::Result<()> {
     let source = phoneboot_store::open(&from, Create::Never)
         .await
         .with_context(|| format!("opening {from}"))?;
+    // A SQLite file made for the copy is removed again if the copy fails.
+    let made = to
+        .sqlite_path()
+        .filter(|p| !p.exists())
+        .map(Path::to_path_buf);
     let target = phoneboot_store::open(&to, Create::IfMissing)
         .await
         .with_context(|| format!("opening {to}"))?;
@@ -151,6 +156,23 @@ async fn copy(from: &str, to: &str) -> anyhow::Result<()> {
     };
     source.close().await?;
     target.close().await?;
+    if let Err(e) = &verified {
+        let refused_at_once = matches!(e, phoneboot_store::StoreError::NotEmpty(_));
+        match &made {
+            Some(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut name = path.as_os_str().to_owned();
+                    name.push(suffix);
+                    let _ = std::fs::remove_file(name);
+                }
+            }
+            None if !refused_at_once => bail!(
+                "copying {from} into {to}: {e}\n  {to} may now hold part of the copy: empty it \
+                 (PostgreSQL: dropdb and createdb) before trying again"
+            ),
+            None => {}
+        }
+    }
     let objects = verified.with_context(|| format!("copying {from} into {to}"))?;
     outln!("copied {objects} objects from {from} into {to}; verified object by object");
     Ok(())

@@ -103,9 +103,7 @@ const SILENT_SECS: i64 = 30;
 
 /// Every node's counters in a column of its own, under its name and the age of its report.
 fn print_cluster(nodes: &[NodeReport]) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+    let now = phoneboot_store::unix_seconds();
     let columns: Vec<std::collections::HashMap<&str, &str>> = nodes
         .iter()
         .map(|n| {

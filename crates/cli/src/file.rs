@@ -261,7 +261,7 @@ async fn cluster(db: Database, action: Action) -> anyhow::Result<()> {
                     f.size,
                     httpdate::fmt_http_date(when),
                     f.name,
-                    &f.digest[..16]
+                    f.digest.get(..16).unwrap_or(&f.digest)
                 )?;
             }
         }

@@ -423,6 +423,10 @@ fn a_node_started_while_postgresql_is_down_serves_its_last_state_until_the_datab
     assert_eq!(again.counters()["DatabaseDegraded"], 0);
     let health = support::http_get(again.admin.unwrap(), "/healthz");
     assert!(health.starts_with("ok\n"), "{health}");
+    assert!(
+        health.contains("postgres://") && !health.contains("replica.db"),
+        "the node follows the database now, not its copy: {health}"
+    );
 }
 
 #[test]

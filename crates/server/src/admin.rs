@@ -11,14 +11,14 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 use crate::counters::{Counter, Counters};
-use crate::db::Database;
+use crate::db::Slot;
 
 /// What the admin routes see.
 #[derive(Debug, Clone)]
 pub struct AdminState {
     pub counters: Arc<Counters>,
-    /// `None` when the server serves files only.
-    pub database: Option<Database>,
+    /// The database in force; none when the server serves files only.
+    pub database: Slot,
 }
 
 /// The admin routes; `fn app(state) -> Router` so that every route is testable in-process.
@@ -50,9 +50,9 @@ async fn counters_text(State(state): State<AdminState>) -> impl IntoResponse {
 /// 200 while the node serves: `ok` when the database answers, `degraded` when it does not
 /// and the node serves the last state it took in (a load balancer must not take every node
 /// of a cluster out of rotation because their shared database is down: they all still
-/// serve). 503 only when the node serves nothing it should.
+/// serve).
 async fn health(State(state): State<AdminState>) -> impl IntoResponse {
-    let Some(db) = &state.database else {
+    let Some(db) = &state.database.get() else {
         return (StatusCode::OK, "ok\n".to_owned());
     };
     let serving = state.counters.get(Counter::DatabaseVersion);

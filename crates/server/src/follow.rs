@@ -22,7 +22,7 @@ use crate::Shared;
 use crate::built::{BuiltFiles, Generation};
 use crate::config::DatabaseConfig;
 use crate::counters::{Counter, Counters};
-use crate::db::Database;
+use crate::db::{Database, Slot};
 use crate::replica::{Keeper, Replica};
 use crate::stored::{self, StoredFiles};
 
@@ -50,6 +50,8 @@ pub struct Follower {
     connect: Option<DatabaseConfig>,
     /// This node's name and start, for its reports to the database.
     node: Option<(String, i64)>,
+    /// Where the rest of the server finds the database in force.
+    slot: Option<Slot>,
 }
 
 /// How often a node writes its counters to the database.
@@ -84,16 +86,21 @@ impl Follower {
             replica: None,
             connect: None,
             node: None,
+            slot: None,
         }
+    }
+
+    /// Keeps `slot` holding the database this follower follows.
+    #[must_use]
+    pub fn with_slot(mut self, slot: Slot) -> Self {
+        self.slot = Some(slot);
+        self
     }
 
     /// Writes this node's counters to the database every [`REPORT`], under `name`.
     #[must_use]
     pub fn reporting(mut self, name: String) -> Self {
-        let started = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
-        self.node = Some((name, started));
+        self.node = Some((name, phoneboot_store::unix_seconds()));
         self
     }
 
@@ -101,13 +108,10 @@ impl Follower {
         let Some((name, started)) = &self.node else {
             return;
         };
-        let seen = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
         let report = phoneboot_store::NodeReport {
             name: name.clone(),
             started: *started,
-            seen,
+            seen: phoneboot_store::unix_seconds(),
             counters: counters.render_cucm(),
         };
         // A report lost while the database is down is replaced by the next one.
@@ -138,6 +142,7 @@ impl Follower {
         stop: &CancellationToken,
     ) -> bool {
         let mut backoff = Duration::from_secs(1);
+        let mut refused: Option<String> = None;
         loop {
             match Database::open(config, Create::IfMissing).await {
                 Ok(db) => match db.snapshot().await {
@@ -154,17 +159,36 @@ impl Follower {
                             at: SystemTime::now(),
                             last: None,
                         });
+                        // The copy served until now is closed before it is written again
+                        // (a new file renamed over it): nothing holds the old one open.
+                        let copy = std::mem::replace(&mut self.db, db.clone());
+                        if let Some(slot) = &self.slot {
+                            slot.replace(db);
+                        }
+                        if let Err(e) = copy.close().await {
+                            warn!("closing this node's copy of the database: {e}");
+                        }
                         if let Some(replica) = &self.replica {
                             replica.rebuild(self.built.current().snapshot.clone(), version);
                         }
-                        self.db = db;
                         counters.set(Counter::DatabaseDegraded, 0);
                         counters.set(Counter::DatabaseVersion, version.max(0) as u64);
                         return true;
                     }
                     Err(e) => warn!("the device database answers but cannot be read: {e}"),
                 },
-                Err(e) => tracing::debug!("the device database does not answer yet: {e}"),
+                Err(e) if e.is_unreachable() => {
+                    tracing::debug!("the device database does not answer yet: {e}");
+                }
+                // Answering, but refusing (a password, a database name): say it, it will not
+                // mend itself.
+                Err(e) => {
+                    let said = e.to_string();
+                    if refused.as_ref() != Some(&said) {
+                        warn!("{said}; trying again");
+                        refused = Some(said);
+                    }
+                }
             }
             tokio::select! {
                 () = stop.cancelled() => return false,
@@ -209,14 +233,13 @@ impl Follower {
             Counter::DatabaseVersion,
             self.built.current().version.max(0) as u64,
         );
+        let mut hinted = true;
         loop {
             tokio::select! {
                 () = stop.cancelled() => return,
-                changed = wake.changed() => {
-                    if changed.is_err() {
-                        // The store is gone (closed): only the timer is left.
-                        wake = tokio::sync::watch::channel(0).1;
-                    }
+                changed = wake.changed(), if hinted => {
+                    // The store is gone (closed): only the timer is left.
+                    hinted = changed.is_ok();
                 }
                 () = tokio::time::sleep(self.poll) => {}
             }
@@ -299,9 +322,10 @@ impl Follower {
         // The feed from the change this generation took in last, to see that it is still
         // there: a database restored from an older copy, or a standby promoted before it had
         // every commit, gives the same versions to other changes, which must not be skipped.
+        // One more than a batch (and the change at `from`), to tell "a batch" from "more".
         let mut changes = db
             .store()
-            .changes_since((from - 1).max(0), BATCH + 1)
+            .changes_since((from - 1).max(0), BATCH + 1 + u32::from(from > 0))
             .await?;
         let rewound = from > 0
             && match (changes.first(), &current.last) {
@@ -320,7 +344,7 @@ impl Follower {
                  (restored, or failed over to a standby without it): reading it whole"
             );
         }
-        let reloaded = rewound || changes.len() >= BATCH as usize;
+        let reloaded = rewound || changes.len() > BATCH as usize;
         if !reloaded && changes.is_empty() {
             return Ok(None);
         }

@@ -289,13 +289,21 @@ impl Builder {
                 "the configuration"
             }
         );
-        let follower = follower.map(|f| {
-            let name = config
-                .database
-                .as_ref()
-                .and_then(|c| c.node_name.clone())
-                .unwrap_or_else(|| default_node_name(&listeners));
-            f.reporting(name)
+        // Nodes of a cluster report their counters to it; one SQLite node has no one to tell
+        // (and its reports would wake every other process on the file).
+        let clustered = config
+            .database
+            .as_ref()
+            .filter(|c| matches!(c.location, phoneboot_store::Location::Postgres(_)));
+        let follower = follower.map(|f| match clustered {
+            Some(c) => {
+                let name = c
+                    .node_name
+                    .clone()
+                    .unwrap_or_else(|| default_node_name(&listeners));
+                f.reporting(name)
+            }
+            None => f,
         });
         let counters = Arc::new(Counters::default());
         counters.set(
@@ -319,7 +327,7 @@ impl Builder {
                     built,
                     stored,
                     sources,
-                    database,
+                    database: db::Slot::new(database),
                     roots: RwLock::new(roots),
                 }),
             },
@@ -408,7 +416,7 @@ struct Parts {
     stored: Option<Arc<stored::StoredFiles>>,
     /// Sources given to the builder, kept across reloads.
     sources: Option<Vec<Arc<dyn Source>>>,
-    database: Option<db::Database>,
+    database: db::Slot,
     /// The disk roots in force (for the startup cache).
     roots: RwLock<Option<Arc<FileRoots>>>,
 }
@@ -550,6 +558,7 @@ impl Server {
         }
         if let Some(follower) = follower {
             let (shared, stop) = (Arc::clone(&shared), stop.clone());
+            let follower = follower.with_slot(handle.parts.database.clone());
             services.spawn(async move { follower.run(&shared, stop).await });
         }
         let (counters, heartbeat_stop) = (Arc::clone(&shared.counters), stop.clone());
@@ -584,7 +593,7 @@ impl Server {
             let _ = tokio::time::timeout(Duration::from_secs(2), shared.tasks.wait()).await;
         }
         let _ = tokio::time::timeout(Duration::from_secs(2), services.wait()).await;
-        if let Some(db) = &handle.parts.database
+        if let Some(db) = handle.parts.database.get()
             && let Err(e) = db.close().await
         {
             warn!("closing the device database: {e}");

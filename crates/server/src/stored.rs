@@ -2,7 +2,7 @@
 //! node: the seed's "ensure that the customized files are placed on both" servers, done by
 //! the database instead of by hand.
 //!
-//! Each node keeps a mirror of them in a directory of its own (`[database] cache`) and
+//! Each node keeps a mirror of them in a directory of its own (`state_dir/files`) and
 //! serves that directory like a TFTP root — the same atomic replacement, memory cache and
 //! confinement as the disk roots. The mirror is brought in step whenever the files' serial
 //! moves (the follower looks on every wake); only files whose size or time differ are
@@ -45,6 +45,8 @@ pub struct Synced {
     pub files: usize,
     pub fetched: usize,
     pub removed: usize,
+    /// Files that could not be mirrored (each logged).
+    pub failed: usize,
 }
 
 impl StoredFiles {
@@ -94,19 +96,20 @@ impl StoredFiles {
             if local.get(&key) == Some(&(file.size, when)) && self.holds(&key, &file.digest).await {
                 continue;
             }
-            let Some(content) = store.read_file(&file.digest).await? else {
+            match self.fetch(store, file, when).await {
+                Ok(true) => {
+                    self.known_lock().insert(key, file.digest.clone());
+                    synced.fetched += 1;
+                }
                 // Replaced or removed since the listing: the next sync sees the new state.
-                continue;
-            };
-            let name = FileName::parse(file.name.as_bytes())
-                .map_err(|why| SyncError::Name(file.name.clone(), why.to_string()))?;
-            let roots = Arc::clone(&self.roots);
-            tokio::task::spawn_blocking(move || roots.put_stamped(0, &name, &content, Some(when)))
-                .await
-                .map_err(|e| SyncError::Io(io::Error::other(e)))?
-                .map_err(|e| SyncError::Io(io::Error::other(e)))?;
-            self.known_lock().insert(key, file.digest.clone());
-            synced.fetched += 1;
+                Ok(false) => {}
+                // One bad file must not hold back the others, nor the removals.
+                Err(e) if e.is_unreachable() => return Err(e),
+                Err(e) => {
+                    warn!(file = %file.name, "stored file not mirrored: {e}");
+                    synced.failed += 1;
+                }
+            }
         }
         let wanted: HashSet<String> = files.iter().map(|f| f.name.to_lowercase()).collect();
         for gone in local.keys().filter(|name| !wanted.contains(*name)) {
@@ -117,7 +120,10 @@ impl StoredFiles {
             }
         }
         self.known_lock().retain(|name, _| wanted.contains(name));
-        self.serial.store(serial, Ordering::Release);
+        // A file that failed is tried again at the next wake.
+        if synced.failed == 0 {
+            self.serial.store(serial, Ordering::Release);
+        }
         if synced.fetched + synced.removed > 0 {
             info!(
                 files = synced.files,
@@ -132,6 +138,26 @@ impl StoredFiles {
 }
 
 impl StoredFiles {
+    /// Writes one stored file into the mirror; false when the database no longer has it.
+    async fn fetch(
+        &self,
+        store: &dyn Store,
+        file: &StoredFile,
+        when: SystemTime,
+    ) -> Result<bool, SyncError> {
+        let Some(content) = store.read_file(&file.digest).await? else {
+            return Ok(false);
+        };
+        let name = FileName::parse(file.name.as_bytes())
+            .map_err(|why| SyncError::Name(file.name.clone(), why.to_string()))?;
+        let roots = Arc::clone(&self.roots);
+        tokio::task::spawn_blocking(move || roots.put_stamped(0, &name, &content, Some(when)))
+            .await
+            .map_err(|e| SyncError::Io(io::Error::other(e)))?
+            .map_err(|e| SyncError::Io(io::Error::other(e)))?;
+        Ok(true)
+    }
+
     fn known_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
         self.known.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -163,6 +189,13 @@ impl StoredFiles {
 /// A stored file's commit time, as its mirror copy's modification time.
 fn stamp(file: &StoredFile) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(file.at).unwrap_or(0))
+}
+
+impl SyncError {
+    /// The database did not answer: nothing to learn from the other files either.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Self::Store(e) if e.is_unreachable())
+    }
 }
 
 /// Why the mirror could not be brought in step.

@@ -186,3 +186,46 @@ async fn a_feed_that_lost_the_change_a_node_took_in_last_is_read_whole() {
     // And from there on, change by change again.
     assert_eq!(on_promoted.catch_up(&counters).await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn a_stored_file_that_cannot_be_mirrored_holds_back_no_other_and_escapes_nowhere() {
+    let (dir, _config, db) = database().await;
+    let store = db.store();
+    // Written past the CLI's name check, as a hostile or corrupt database could hold it.
+    store
+        .put_file("../escaped.txt", b"outside", None)
+        .await
+        .unwrap();
+    store
+        .put_file("Ringtones/good.raw", b"inside", None)
+        .await
+        .unwrap();
+    let mirror = dir.path().join("state/files");
+    let files = phoneboot_server::stored::StoredFiles::open(&mirror).unwrap();
+    let synced = files.sync(&**store).await.unwrap().unwrap();
+    assert_eq!((synced.fetched, synced.failed), (1, 1), "{synced:?}");
+    assert_eq!(
+        std::fs::read(mirror.join("Ringtones/good.raw")).unwrap(),
+        b"inside"
+    );
+    assert!(!dir.path().join("state/escaped.txt").exists());
+    assert!(!dir.path().join("escaped.txt").exists());
+    // The failed one is tried again at the next look; the good one is not fetched again.
+    let again = files.sync(&**store).await.unwrap().unwrap();
+    assert_eq!((again.fetched, again.failed), (0, 1), "{again:?}");
+    // Removed from the database, gone from the mirror.
+    store
+        .remove_file("ringtones/GOOD.raw")
+        .await
+        .unwrap()
+        .unwrap();
+    store.remove_file("../escaped.txt").await.unwrap().unwrap();
+    let last = files.sync(&**store).await.unwrap().unwrap();
+    assert_eq!((last.removed, last.failed), (1, 0), "{last:?}");
+    assert!(!mirror.join("Ringtones/good.raw").exists());
+    assert_eq!(
+        files.sync(&**store).await.unwrap(),
+        None,
+        "in step: nothing to do"
+    );
+}

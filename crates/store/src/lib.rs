@@ -29,7 +29,7 @@ use std::sync::Arc;
 use phoneboot_model::{Catalogue, Kind, Object, Snapshot};
 use tokio::sync::watch;
 
-pub use location::{Location, LocationError};
+pub use location::{Location, LocationError, redact};
 pub use postgres::{CHANNEL, PgStore};
 pub use sqlite::{SqliteStore, WATCH};
 
@@ -91,6 +91,8 @@ pub struct Change {
     pub kind: Kind,
     pub key: String,
     pub op: Op,
+    /// When it was committed, Unix seconds.
+    pub at: i64,
 }
 
 /// One step of a write, with the condition it is made under.
@@ -214,15 +216,20 @@ impl StoreError {
     /// connection), as opposed to answering with a refusal: what a node rides out by serving
     /// what it has.
     pub fn is_unreachable(&self) -> bool {
-        matches!(
-            self,
+        match self {
             Self::Database(
                 sqlx::Error::Io(_)
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::Tls(_)
-                    | sqlx::Error::WorkerCrashed
-            )
-        )
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::WorkerCrashed,
+            ) => true,
+            // PostgreSQL answering that it cannot serve yet: starting up or in recovery after
+            // a crash (57P03), shutting down (57P01/57P02), or a connection failure (08...).
+            Self::Database(sqlx::Error::Database(e)) => e
+                .code()
+                .is_some_and(|code| code.starts_with("57P") || code.starts_with("08")),
+            _ => false,
+        }
     }
 }
 
@@ -438,6 +445,11 @@ pub async fn same_objects(a: &dyn Store, b: &dyn Store) -> Result<usize, StoreEr
         )));
     }
     Ok(x.len())
+}
+
+/// Now, in Unix seconds (how the database stamps changes and files).
+pub fn unix_seconds() -> i64 {
+    sql::now()
 }
 
 pub(crate) fn exists_already(path: &Path) -> StoreError {

@@ -14,11 +14,49 @@ pub enum Location {
 }
 
 /// Why a text is not a database location.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "{0:?} is not a database location: use a file path, sqlite:PATH, or postgres://USER@HOST/DB"
+    "{:?} is not a database location: use a file path, sqlite:PATH, or postgres://USER@HOST/DB",
+    redact(.0)
 )]
 pub struct LocationError(pub String);
+
+impl fmt::Debug for LocationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LocationError({:?})", redact(&self.0))
+    }
+}
+
+/// A URL as it may be shown: the password of `user:password@` and of a `password=` query
+/// parameter replaced by `***`. Text that is no URL comes back unchanged.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (rest, query) = rest
+        .split_once('?')
+        .map_or((rest, None), |(r, q)| (r, Some(q)));
+    let mut out = format!("{scheme}://");
+    match rest.rsplit_once('@') {
+        Some((auth, host)) if auth.contains(':') => {
+            let user = auth.split_once(':').map_or(auth, |(u, _)| u);
+            out.push_str(&format!("{user}:***@{host}"));
+        }
+        _ => out.push_str(rest),
+    }
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|p| match p.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => p.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
+    }
+    out
+}
 
 impl Location {
     /// Reads a location. A text without a scheme is a SQLite file's path (a path may contain
@@ -68,16 +106,7 @@ impl fmt::Display for Location {
         match self {
             Self::Sqlite(path) => write!(f, "{}", path.display()),
             // Never show a password that the URL may carry.
-            Self::Postgres(url) => {
-                let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-                match rest.rsplit_once('@') {
-                    Some((auth, host)) if auth.contains(':') => {
-                        let user = auth.split_once(':').map_or(auth, |(u, _)| u);
-                        write!(f, "{scheme}://{user}:***@{host}")
-                    }
-                    _ => f.write_str(url),
-                }
-            }
+            Self::Postgres(url) => f.write_str(&redact(url)),
         }
     }
 }
@@ -127,5 +156,12 @@ mod tests {
         assert_eq!(plain.to_string(), "postgres://pb@db1/phoneboot");
         let odd = Location::parse("postgres://pb:p@ss@db1/x").unwrap();
         assert_eq!(odd.to_string(), "postgres://pb:***@db1/x");
+        let query = Location::parse("postgres://pb@db1/x?sslmode=off&password=s3cret").unwrap();
+        assert_eq!(
+            query.to_string(),
+            "postgres://pb@db1/x?sslmode=off&password=***"
+        );
+        let typo = Location::parse("postgress://pb:s3cret@db1/x").unwrap_err();
+        assert!(!typo.to_string().contains("s3cret") && !format!("{typo:?}").contains("s3cret"));
     }
 }

@@ -92,7 +92,12 @@ impl PgStore {
         let options = PgConnectOptions::from_str(url)?.application_name("phoneboot");
         // One connection first: a server that is down, refuses the user or has no such
         // database says so at once, instead of a pool timing out after ACQUIRE.
-        PgConnection::connect_with(&options).await?.close().await?;
+        // (Bounded: a host that drops packets would otherwise hold this for TCP's own
+        // timeout, minutes.)
+        match tokio::time::timeout(ACQUIRE, PgConnection::connect_with(&options)).await {
+            Ok(connection) => connection?.close().await?,
+            Err(_) => return Err(StoreError::Database(sqlx::Error::PoolTimedOut)),
+        }
         let pool = PgPoolOptions::new()
             .max_connections(CONNECTIONS)
             .acquire_timeout(ACQUIRE)
@@ -295,7 +300,16 @@ impl Store for PgStore {
         &'a self,
         digest: &'a str,
     ) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>> {
-        Box::pin(read_content(&self.pool, digest))
+        Box::pin(async move {
+            // One snapshot for the file's size and its chunks.
+            let mut tx = self
+                .pool
+                .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .await?;
+            let content = read_content(&mut tx, digest).await;
+            tx.commit().await?;
+            content
+        })
     }
 
     fn put_file<'a>(

@@ -136,16 +136,16 @@ macro_rules! sql_store {
         }
 
         async fn file_serial(pool: &sqlx::Pool<$Db>) -> Result<i64, StoreError> {
-            Ok(sqlx::query_scalar("SELECT serial FROM file_serial WHERE id = 1")
-                .fetch_one(pool)
-                .await?)
+            Ok(
+                sqlx::query_scalar("SELECT serial FROM file_serial WHERE id = 1")
+                    .fetch_one(pool)
+                    .await?,
+            )
         }
 
-        async fn read_content(
-            pool: &sqlx::Pool<$Db>,
-            wanted: &str,
-        ) -> Result<Option<Vec<u8>>, StoreError> {
-            let mut tx = pool.begin().await?;
+        /// The content of `wanted`, read in the caller's transaction, which must be one
+        /// snapshot (a file removed between the two reads would look corrupt).
+        async fn read_content(tx: &mut $Conn, wanted: &str) -> Result<Option<Vec<u8>>, StoreError> {
             let size: Option<i64> =
                 sqlx::query_scalar("SELECT size FROM files WHERE digest = $1 LIMIT 1")
                     .bind(wanted)
@@ -157,7 +157,6 @@ macro_rules! sql_store {
                     .bind(wanted)
                     .fetch_all(&mut *tx)
                     .await?;
-            tx.commit().await?;
             let content = chunks.concat();
             let corrupt = |reason: String| StoreError::Corrupt {
                 kind: "file".into(),
@@ -165,7 +164,10 @@ macro_rules! sql_store {
                 reason,
             };
             if i64::try_from(content.len()).ok() != Some(size) {
-                return Err(corrupt(format!("{} bytes stored, {size} expected", content.len())));
+                return Err(corrupt(format!(
+                    "{} bytes stored, {size} expected",
+                    content.len()
+                )));
             }
             if digest(&content) != wanted {
                 return Err(corrupt("the content does not match its digest".into()));
@@ -188,10 +190,11 @@ macro_rules! sql_store {
                 });
             }
             let digest = digest(content);
-            let old: Option<String> = sqlx::query_scalar("SELECT digest FROM files WHERE fold = $1")
-                .bind(fold(name))
-                .fetch_optional(&mut *tx)
-                .await?;
+            let old: Option<String> =
+                sqlx::query_scalar("SELECT digest FROM files WHERE fold = $1")
+                    .bind(fold(name))
+                    .fetch_optional(&mut *tx)
+                    .await?;
             let kept: Option<i64> =
                 sqlx::query_scalar("SELECT seq FROM chunks WHERE digest = $1 LIMIT 1")
                     .bind(&digest)
@@ -209,7 +212,9 @@ macro_rules! sql_store {
             }
             let size = i64::try_from(content.len()).unwrap_or(i64::MAX);
             sqlx::query(
-                "INSERT INTO files (fold, name, digest, size, at) VALUES ($1, $2, $3, $4, $5)                  ON CONFLICT (fold) DO UPDATE SET name = excluded.name,                  digest = excluded.digest, size = excluded.size, at = excluded.at",
+                "INSERT INTO files (fold, name, digest, size, at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (fold) DO UPDATE SET name = excluded.name, \
+                 digest = excluded.digest, size = excluded.size, at = excluded.at",
             )
             .bind(fold(name))
             .bind(name)
@@ -235,12 +240,11 @@ macro_rules! sql_store {
             name: &str,
             serial: i64,
         ) -> Result<Option<StoredFile>, StoreError> {
-            let row = sqlx::query(
-                "DELETE FROM files WHERE fold = $1 RETURNING name, digest, size, at",
-            )
-            .bind(fold(name))
-            .fetch_optional(&mut *tx)
-            .await?;
+            let row =
+                sqlx::query("DELETE FROM files WHERE fold = $1 RETURNING name, digest, size, at")
+                    .bind(fold(name))
+                    .fetch_optional(&mut *tx)
+                    .await?;
             let Some(row) = row else { return Ok(None) };
             let file = file_row(&row)?;
             drop_orphan(tx, &file.digest).await?;
@@ -251,7 +255,8 @@ macro_rules! sql_store {
         /// Deletes the chunks of `digest` when no file has that content any more.
         async fn drop_orphan(tx: &mut $Conn, digest: &str) -> Result<(), StoreError> {
             sqlx::query(
-                "DELETE FROM chunks WHERE digest = $1                  AND NOT EXISTS (SELECT 1 FROM files WHERE digest = $1)",
+                "DELETE FROM chunks WHERE digest = $1 \
+                 AND NOT EXISTS (SELECT 1 FROM files WHERE digest = $1)",
             )
             .bind(digest)
             .execute(&mut *tx)
@@ -309,7 +314,7 @@ macro_rules! sql_store {
             limit: u32,
         ) -> Result<Vec<Change>, StoreError> {
             let rows = sqlx::query(
-                "SELECT version, kind, key, op FROM changes WHERE version > $1 \
+                "SELECT version, kind, key, op, at FROM changes WHERE version > $1 \
                  ORDER BY version LIMIT $2",
             )
             .bind(version)
@@ -329,6 +334,7 @@ macro_rules! sql_store {
                         kind: parse_kind(&kind, &key)?,
                         key,
                         op: if op == "delete" { Op::Delete } else { Op::Put },
+                        at: row.try_get(4)?,
                     })
                 })
                 .collect()

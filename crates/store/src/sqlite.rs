@@ -247,7 +247,13 @@ impl Store for SqliteStore {
         &'a self,
         digest: &'a str,
     ) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>> {
-        Box::pin(read_content(&self.pool, digest))
+        Box::pin(async move {
+            // One snapshot for the file's size and its chunks.
+            let mut tx = self.pool.begin().await?;
+            let content = read_content(&mut tx, digest).await;
+            tx.commit().await?;
+            content
+        })
     }
 
     fn put_file<'a>(

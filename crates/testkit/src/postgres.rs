@@ -62,7 +62,9 @@ impl Postgres {
         })
     }
 
-    /// A server of the caller's own, stopped when dropped.
+    /// A server of the caller's own, stopped when dropped. The parent-death signal belongs
+    /// to the calling thread: call it (and [`restart`](Self::restart)) from a thread that
+    /// outlives the server, such as the test's own, not from a pool's worker.
     pub fn start() -> Self {
         let (bin, dir, port) = prepare();
         let child = spawn(&bin, &dir, port);

@@ -57,6 +57,29 @@ impl DbError {
     }
 }
 
+/// The database a server is following now, shared by the follower (which changes it when a
+/// node started from its copy reaches the real one), the admin routes and shutdown.
+#[derive(Debug, Clone, Default)]
+pub struct Slot(Arc<std::sync::RwLock<Option<Database>>>);
+
+impl Slot {
+    pub fn new(database: Option<Database>) -> Self {
+        Self(Arc::new(std::sync::RwLock::new(database)))
+    }
+
+    pub fn get(&self) -> Option<Database> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Puts `database` in; the one it replaces.
+    pub fn replace(&self, database: Database) -> Option<Database> {
+        self.0
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace(database)
+    }
+}
+
 /// The store plus the model catalogue it is read with.
 #[derive(Debug, Clone)]
 pub struct Database {
