@@ -23,18 +23,16 @@
 //! feed from its version), and a lost connection is said as a hint too, so that a follower
 //! reconciles after every reconnect.
 
-use std::borrow::Cow;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection, Postgres};
 use tokio::sync::watch;
 
-use crate::sql::{Watcher, hint, sql_store};
-use crate::{BoxFuture, Create, Location, Mode, SqliteStore, Store};
+use crate::sql::{Watcher, hint, sql_store, store_impl};
+use crate::{Create, Location, Mode, SqliteStore, Store};
 
 sql_store!(db: Postgres, conn: PgConnection, row: sqlx::postgres::PgRow);
 
@@ -57,31 +55,12 @@ pub struct PgStore {
     listener: Watcher,
 }
 
-fn migrator() -> Migrator {
-    let migrations = vec![
-        Migration::new(
-            1,
-            Cow::Borrowed("objects, refs and the change feed"),
-            MigrationType::Simple,
-            sqlx::SqlSafeStr::into_sql_str(include_str!("../migrations/postgres/0001_objects.sql")),
-            false,
-        ),
-        Migration::new(
-            2,
-            Cow::Borrowed("stored files"),
-            MigrationType::Simple,
-            sqlx::SqlSafeStr::into_sql_str(include_str!("../migrations/postgres/0002_files.sql")),
-            false,
-        ),
-        Migration::new(
-            3,
-            Cow::Borrowed("node reports"),
-            MigrationType::Simple,
-            sqlx::SqlSafeStr::into_sql_str(include_str!("../migrations/postgres/0003_nodes.sql")),
-            false,
-        ),
-    ];
-    Migrator::with_migrations(migrations)
+fn migrator() -> sqlx::migrate::Migrator {
+    crate::sql::migrator([
+        include_str!("../migrations/postgres/0001_objects.sql"),
+        include_str!("../migrations/postgres/0002_files.sql"),
+        include_str!("../migrations/postgres/0003_nodes.sql"),
+    ])
 }
 
 impl PgStore {
@@ -202,204 +181,73 @@ async fn listen(pool: PgPool, wake: watch::Sender<Version>) {
     }
 }
 
-impl Store for PgStore {
-    fn location(&self) -> &Location {
-        &self.location
+impl PgStore {
+    /// A read transaction that is one snapshot.
+    async fn begin_snapshot(&self) -> Result<sqlx::Transaction<'_, Postgres>, StoreError> {
+        Ok(self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await?)
     }
 
-    fn load(&self) -> BoxFuture<'_, Result<(Vec<Stored>, Version), StoreError>> {
-        Box::pin(async move {
-            // One snapshot for the head and every row.
-            let mut tx = self
-                .pool
-                .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    /// The files' serial row locked first: file writers on every node are serial.
+    async fn begin_files(&self) -> Result<(sqlx::Transaction<'_, Postgres>, i64), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let serial: i64 =
+            sqlx::query_scalar("SELECT serial FROM file_serial WHERE id = 1 FOR UPDATE")
+                .fetch_one(&mut *tx)
                 .await?;
-            let version = head(&mut *tx).await?;
-            let objects = load_rows(&mut tx).await?;
-            tx.commit().await?;
-            Ok((objects, version))
-        })
+        Ok((tx, serial))
     }
 
-    fn head(&self) -> BoxFuture<'_, Result<Version, StoreError>> {
-        Box::pin(head(&self.pool))
+    /// Every node is told at commit (and only if it commits).
+    async fn files_changed(tx: &mut PgConnection) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, 'files')")
+            .bind(CHANNEL)
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
     }
 
-    fn changes_since(
-        &self,
-        version: Version,
-        limit: u32,
-    ) -> BoxFuture<'_, Result<Vec<Change>, StoreError>> {
-        Box::pin(changes_after(&self.pool, version, limit))
-    }
-
-    fn get<'a>(
-        &'a self,
-        kind: Kind,
-        key: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Stored>, StoreError>> {
-        Box::pin(get_one(&self.pool, kind, key))
-    }
-
-    fn get_many<'a>(
-        &'a self,
-        keys: &'a [(Kind, String)],
-    ) -> BoxFuture<'a, Result<Vec<Stored>, StoreError>> {
-        Box::pin(get_many(&self.pool, keys))
-    }
-
-    fn list(&self, kind: Kind) -> BoxFuture<'_, Result<Vec<Stored>, StoreError>> {
-        Box::pin(list_kind(&self.pool, kind))
-    }
-
-    fn referrers<'a>(
-        &'a self,
-        kind: Kind,
-        key: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<Stored>, StoreError>> {
-        Box::pin(referrers_of(&self.pool, kind, key))
-    }
-
-    fn write<'a>(
-        &'a self,
-        writes: &'a [Write],
-        mode: Mode,
-    ) -> BoxFuture<'a, Result<Version, StoreError>> {
-        Box::pin(self.write_in(writes, mode))
-    }
-
-    fn wake(&self) -> watch::Receiver<Version> {
-        let receiver = self.wake.subscribe();
+    fn watch(&self) {
         let (pool, wake) = (self.pool.clone(), self.wake.clone());
         self.listener.ensure(move || listen(pool, wake));
-        receiver
     }
 
-    fn report_node<'a>(&'a self, report: &'a NodeReport) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(put_node(&self.pool, report))
+    /// The backup of a PostgreSQL database is a SQLite file (see [`crate::copy`]), which
+    /// `restore` and `db copy` take back into either backend.
+    async fn backup_to(&self, to: &Path) -> Result<(), StoreError> {
+        let copy = SqliteStore::open(to, Create::IfMissing).await?;
+        let copied = crate::copy(self, &copy).await;
+        copy.close().await?;
+        if copied.is_err() {
+            let _ = std::fs::remove_file(to);
+        }
+        copied.map(|_| ())
     }
 
-    fn nodes(&self) -> BoxFuture<'_, Result<Vec<NodeReport>, StoreError>> {
-        Box::pin(list_nodes(&self.pool))
-    }
-
-    fn files(&self) -> BoxFuture<'_, Result<(Vec<StoredFile>, i64), StoreError>> {
-        Box::pin(async move {
-            let mut tx = self.pool.begin().await?;
-            let files = list_files(&mut tx).await?;
-            tx.commit().await?;
-            Ok(files)
+    /// The feed's head must be its last change.
+    async fn own_checks(&self) -> Result<Vec<String>, StoreError> {
+        let (head, last): (Version, Version) = sqlx::query_as(
+            "SELECT (SELECT head FROM feed WHERE id = 1), \
+             (SELECT COALESCE(MAX(version), 0) FROM changes)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(if head == last {
+            Vec::new()
+        } else {
+            vec![format!(
+                "the feed's head is {head} but its last change is {last}"
+            )]
         })
     }
 
-    fn files_serial(&self) -> BoxFuture<'_, Result<i64, StoreError>> {
-        Box::pin(file_serial(&self.pool))
-    }
-
-    fn read_file<'a>(
-        &'a self,
-        digest: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>> {
-        Box::pin(async move {
-            // One snapshot for the file's size and its chunks.
-            let mut tx = self
-                .pool
-                .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                .await?;
-            let content = read_content(&mut tx, digest).await;
-            tx.commit().await?;
-            content
-        })
-    }
-
-    fn put_file<'a>(
-        &'a self,
-        name: &'a str,
-        content: &'a [u8],
-        at: Option<i64>,
-    ) -> BoxFuture<'a, Result<StoredFile, StoreError>> {
-        Box::pin(async move {
-            let mut tx = self.pool.begin().await?;
-            let serial: i64 =
-                sqlx::query_scalar("SELECT serial FROM file_serial WHERE id = 1 FOR UPDATE")
-                    .fetch_one(&mut *tx)
-                    .await?;
-            let at = at.unwrap_or_else(crate::sql::now);
-            let file = put_file_in(&mut tx, name, content, at, serial).await?;
-            sqlx::query("SELECT pg_notify($1, 'files')")
-                .bind(CHANNEL)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            self.wake.send_modify(|_| {});
-            Ok(file)
-        })
-    }
-
-    fn remove_file<'a>(
-        &'a self,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<Option<StoredFile>, StoreError>> {
-        Box::pin(async move {
-            let mut tx = self.pool.begin().await?;
-            let serial: i64 =
-                sqlx::query_scalar("SELECT serial FROM file_serial WHERE id = 1 FOR UPDATE")
-                    .fetch_one(&mut *tx)
-                    .await?;
-            let file = remove_file_in(&mut tx, name, serial).await?;
-            if file.is_some() {
-                sqlx::query("SELECT pg_notify($1, 'files')")
-                    .bind(CHANNEL)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                self.wake.send_modify(|_| {});
-            }
-            Ok(file)
-        })
-    }
-
-    /// The backup of a PostgreSQL database is a SQLite file: one consistent snapshot
-    /// (repeatable read), which `restore` and `db copy` take back into either backend.
-    fn backup<'a>(&'a self, to: &'a Path) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            if to.exists() {
-                return Err(crate::exists_already(to));
-            }
-            let copy = SqliteStore::open(to, Create::IfMissing).await?;
-            let copied = crate::copy(self, &copy).await;
-            copy.close().await?;
-            if copied.is_err() {
-                let _ = std::fs::remove_file(to);
-            }
-            copied.map(|_| ())
-        })
-    }
-
-    fn check(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
-        Box::pin(async move {
-            let mut problems = undecodable(&self.pool).await?;
-            problems.extend(file_problems(&self.pool).await?);
-            let (head, last): (Version, Version) = sqlx::query_as(
-                "SELECT (SELECT head FROM feed WHERE id = 1), \
-                 (SELECT COALESCE(MAX(version), 0) FROM changes)",
-            )
-            .fetch_one(&self.pool)
-            .await?;
-            if head != last {
-                problems.push(format!(
-                    "the feed's head is {head} but its last change is {last}"
-                ));
-            }
-            Ok(problems)
-        })
-    }
-
-    fn close(&self) -> BoxFuture<'_, Result<(), StoreError>> {
-        Box::pin(async move {
-            self.listener.stop();
-            self.pool.close().await;
-            Ok(())
-        })
+    async fn shut(&self) -> Result<(), StoreError> {
+        self.listener.stop();
+        self.pool.close().await;
+        Ok(())
     }
 }
+
+store_impl!(PgStore);

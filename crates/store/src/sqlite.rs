@@ -6,17 +6,15 @@
 //! commits (the CLI beside a server) are noticed through `PRAGMA data_version`, read on one
 //! connection every [`WATCH`]: it changes exactly when another connection has committed.
 
-use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{Connection, Sqlite, SqliteConnection};
 use tokio::sync::watch;
 
-use crate::sql::{Watcher, sql_store};
-use crate::{BoxFuture, Create, Location, Mode, Store};
+use crate::sql::{Watcher, sql_store, store_impl};
+use crate::{Create, Location, Mode};
 
 sql_store!(db: Sqlite, conn: SqliteConnection, row: sqlx::sqlite::SqliteRow);
 
@@ -36,31 +34,12 @@ pub struct SqliteStore {
     watcher: Watcher,
 }
 
-fn migrator() -> Migrator {
-    let migrations = vec![
-        Migration::new(
-            1,
-            Cow::Borrowed("objects, refs and the change feed"),
-            MigrationType::Simple,
-            sqlx::SqlSafeStr::into_sql_str(include_str!("../migrations/sqlite/0001_objects.sql")),
-            false,
-        ),
-        Migration::new(
-            2,
-            Cow::Borrowed("stored files"),
-            MigrationType::Simple,
-            sqlx::SqlSafeStr::into_sql_str(include_str!("../migrations/sqlite/0002_files.sql")),
-            false,
-        ),
-        Migration::new(
-            3,
-            Cow::Borrowed("node reports"),
-            MigrationType::Simple,
-            sqlx::SqlSafeStr::into_sql_str(include_str!("../migrations/sqlite/0003_nodes.sql")),
-            false,
-        ),
-    ];
-    Migrator::with_migrations(migrations)
+fn migrator() -> sqlx::migrate::Migrator {
+    crate::sql::migrator([
+        include_str!("../migrations/sqlite/0001_objects.sql"),
+        include_str!("../migrations/sqlite/0002_files.sql"),
+        include_str!("../migrations/sqlite/0003_nodes.sql"),
+    ])
 }
 
 impl SqliteStore {
@@ -152,202 +131,78 @@ async fn head<'e>(executor: impl sqlx::SqliteExecutor<'e>) -> Result<Version, St
     )
 }
 
-impl Store for SqliteStore {
-    fn location(&self) -> &Location {
-        &self.location
+impl SqliteStore {
+    /// A read transaction: in WAL mode, one snapshot from its first read.
+    async fn begin_snapshot(&self) -> Result<sqlx::Transaction<'_, Sqlite>, StoreError> {
+        Ok(self.pool.begin().await?)
     }
 
-    fn load(&self) -> BoxFuture<'_, Result<(Vec<Stored>, Version), StoreError>> {
-        Box::pin(async move {
-            let mut tx = self.pool.begin().await?;
-            let version = head(&mut *tx).await?;
-            let objects = load_rows(&mut tx).await?;
-            tx.commit().await?;
-            Ok((objects, version))
-        })
+    /// The write lock first, as for objects; the files' serial under it.
+    async fn begin_files(&self) -> Result<(sqlx::Transaction<'_, Sqlite>, i64), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let serial: i64 = sqlx::query_scalar("SELECT serial FROM file_serial WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        Ok((tx, serial))
     }
 
-    fn head(&self) -> BoxFuture<'_, Result<Version, StoreError>> {
-        Box::pin(head(&self.pool))
+    /// Other processes see the commit through `data_version`: nothing to send.
+    async fn files_changed(_: &mut SqliteConnection) -> Result<(), StoreError> {
+        Ok(())
     }
 
-    fn changes_since(
-        &self,
-        version: Version,
-        limit: u32,
-    ) -> BoxFuture<'_, Result<Vec<Change>, StoreError>> {
-        Box::pin(changes_after(&self.pool, version, limit))
-    }
-
-    fn get<'a>(
-        &'a self,
-        kind: Kind,
-        key: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Stored>, StoreError>> {
-        Box::pin(get_one(&self.pool, kind, key))
-    }
-
-    fn get_many<'a>(
-        &'a self,
-        keys: &'a [(Kind, String)],
-    ) -> BoxFuture<'a, Result<Vec<Stored>, StoreError>> {
-        Box::pin(get_many(&self.pool, keys))
-    }
-
-    fn list(&self, kind: Kind) -> BoxFuture<'_, Result<Vec<Stored>, StoreError>> {
-        Box::pin(list_kind(&self.pool, kind))
-    }
-
-    fn referrers<'a>(
-        &'a self,
-        kind: Kind,
-        key: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<Stored>, StoreError>> {
-        Box::pin(referrers_of(&self.pool, kind, key))
-    }
-
-    fn write<'a>(
-        &'a self,
-        writes: &'a [Write],
-        mode: Mode,
-    ) -> BoxFuture<'a, Result<Version, StoreError>> {
-        Box::pin(self.write_in(writes, mode))
-    }
-
-    fn wake(&self) -> watch::Receiver<Version> {
-        let receiver = self.wake.subscribe();
+    fn watch(&self) {
         let (options, wake) = (self.options.clone(), self.wake.clone());
         self.watcher
             .ensure(move || watch_data_version(options, wake));
-        receiver
     }
 
-    fn report_node<'a>(&'a self, report: &'a NodeReport) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(put_node(&self.pool, report))
+    async fn backup_to(&self, to: &Path) -> Result<(), StoreError> {
+        // VACUUM INTO copies one consistent read transaction into a new, compact file
+        // (WAL content included) while other connections go on reading and writing.
+        sqlx::query("VACUUM INTO $1")
+            .bind(to.to_string_lossy().into_owned())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
-    fn nodes(&self) -> BoxFuture<'_, Result<Vec<NodeReport>, StoreError>> {
-        Box::pin(list_nodes(&self.pool))
-    }
-
-    fn files(&self) -> BoxFuture<'_, Result<(Vec<StoredFile>, i64), StoreError>> {
-        Box::pin(async move {
-            let mut tx = self.pool.begin().await?;
-            let files = list_files(&mut tx).await?;
-            tx.commit().await?;
-            Ok(files)
-        })
-    }
-
-    fn files_serial(&self) -> BoxFuture<'_, Result<i64, StoreError>> {
-        Box::pin(file_serial(&self.pool))
-    }
-
-    fn read_file<'a>(
-        &'a self,
-        digest: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>> {
-        Box::pin(async move {
-            // One snapshot for the file's size and its chunks.
-            let mut tx = self.pool.begin().await?;
-            let content = read_content(&mut tx, digest).await;
-            tx.commit().await?;
-            content
-        })
-    }
-
-    fn put_file<'a>(
-        &'a self,
-        name: &'a str,
-        content: &'a [u8],
-        at: Option<i64>,
-    ) -> BoxFuture<'a, Result<StoredFile, StoreError>> {
-        Box::pin(async move {
-            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-            let serial: i64 = sqlx::query_scalar("SELECT serial FROM file_serial WHERE id = 1")
-                .fetch_one(&mut *tx)
-                .await?;
-            let at = at.unwrap_or_else(crate::sql::now);
-            let file = put_file_in(&mut tx, name, content, at, serial).await?;
-            tx.commit().await?;
-            self.wake.send_modify(|_| {});
-            Ok(file)
-        })
-    }
-
-    fn remove_file<'a>(
-        &'a self,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<Option<StoredFile>, StoreError>> {
-        Box::pin(async move {
-            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-            let serial: i64 = sqlx::query_scalar("SELECT serial FROM file_serial WHERE id = 1")
-                .fetch_one(&mut *tx)
-                .await?;
-            let file = remove_file_in(&mut tx, name, serial).await?;
-            if file.is_some() {
-                tx.commit().await?;
-                self.wake.send_modify(|_| {});
+    /// SQLite's own checks: the file's integrity and the foreign keys.
+    async fn own_checks(&self) -> Result<Vec<String>, StoreError> {
+        let mut problems = Vec::new();
+        for row in sqlx::query("PRAGMA integrity_check")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let line: String = row.try_get(0)?;
+            if line != "ok" {
+                problems.push(line);
             }
-            Ok(file)
-        })
+        }
+        for row in sqlx::query("PRAGMA foreign_key_check")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let (table, rowid): (String, Option<i64>) = (row.try_get(0)?, row.try_get(1)?);
+            let parent: String = row.try_get(2)?;
+            problems.push(format!(
+                "table {table}, row {}: names a missing row of {parent}",
+                rowid.map_or_else(|| "?".into(), |r| r.to_string())
+            ));
+        }
+        Ok(problems)
     }
 
-    fn backup<'a>(&'a self, to: &'a Path) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            if to.exists() {
-                return Err(crate::exists_already(to));
-            }
-            // VACUUM INTO copies one consistent read transaction into a new, compact file
-            // (WAL content included) while other connections go on reading and writing.
-            sqlx::query("VACUUM INTO $1")
-                .bind(to.to_string_lossy().into_owned())
-                .execute(&self.pool)
-                .await?;
-            Ok(())
-        })
-    }
-
-    fn check(&self) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
-        Box::pin(async move {
-            let mut problems = Vec::new();
-            for row in sqlx::query("PRAGMA integrity_check")
-                .fetch_all(&self.pool)
-                .await?
-            {
-                let line: String = row.try_get(0)?;
-                if line != "ok" {
-                    problems.push(line);
-                }
-            }
-            for row in sqlx::query("PRAGMA foreign_key_check")
-                .fetch_all(&self.pool)
-                .await?
-            {
-                let (table, rowid): (String, Option<i64>) = (row.try_get(0)?, row.try_get(1)?);
-                let parent: String = row.try_get(2)?;
-                problems.push(format!(
-                    "table {table}, row {}: names a missing row of {parent}",
-                    rowid.map_or_else(|| "?".into(), |r| r.to_string())
-                ));
-            }
-            // Every row must read as an object of this version of phoneboot.
-            problems.extend(undecodable(&self.pool).await?);
-            problems.extend(file_problems(&self.pool).await?);
-            Ok(problems)
-        })
-    }
-
-    fn close(&self) -> BoxFuture<'_, Result<(), StoreError>> {
-        Box::pin(async move {
-            // TRUNCATE: every page of the log goes into the main file and the log is emptied,
-            // so that the main file alone is the whole database (a `cp` of it is complete).
-            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .execute(&self.pool)
-                .await?;
-            self.pool.close().await;
-            self.watcher.stop();
-            Ok(())
-        })
+    async fn shut(&self) -> Result<(), StoreError> {
+        // TRUNCATE: every page of the log goes into the main file and the log is emptied, so
+        // that the main file alone is the whole database (a `cp` of it is complete).
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await?;
+        self.pool.close().await;
+        self.watcher.stop();
+        Ok(())
     }
 }
+
+store_impl!(SqliteStore);
