@@ -17,7 +17,7 @@ use tokio::sync::{Mutex, mpsc};
 use tracing::{info, warn};
 
 /// How long the copy waits for more changes before it is written.
-const SETTLE: std::time::Duration = std::time::Duration::from_secs(1);
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Objects per transaction when the copy is written whole.
 const PART: usize = 5_000;
