@@ -224,7 +224,6 @@ impl Follower {
         let mut wake = self.db.store().wake();
         let mut failing = false;
         let mut reported = Instant::now();
-        self.report(counters).await;
         let mut files_failing = false;
         if let Some(files) = &self.files {
             counters.set(Counter::ClusterFiles, files.count() as u64);
@@ -233,6 +232,7 @@ impl Follower {
             Counter::DatabaseVersion,
             self.built.current().version.max(0) as u64,
         );
+        self.report(counters).await;
         let mut hinted = true;
         loop {
             tokio::select! {
