@@ -30,6 +30,9 @@ pub(crate) struct CountersArgs {
     /// database every 10 s (--database names it).
     #[arg(long)]
     cluster: bool,
+    /// With --cluster: drop the last report of a node taken out of the cluster.
+    #[arg(long, value_name = "NAME", requires = "cluster")]
+    forget: Option<String>,
     #[command(flatten)]
     db: DbArgs,
 }
@@ -39,6 +42,13 @@ pub(crate) async fn run(args: CountersArgs) -> anyhow::Result<()> {
         return args
             .db
             .with(|db| async move {
+                if let Some(name) = &args.forget {
+                    if !db.store().forget_node(name).await? {
+                        bail!("no node named {name:?} has reported to {}", db.location());
+                    }
+                    outln!("forgot node {name}");
+                    return Ok(());
+                }
                 loop {
                     let nodes = db.store().nodes().await?;
                     if nodes.is_empty() {

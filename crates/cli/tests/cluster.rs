@@ -165,6 +165,20 @@ fn three_nodes_on_one_postgresql_serve_every_change_and_every_stored_file_alike(
         table.contains("3 node(s)") && table.contains("ChangeNotifications"),
         "{table}"
     );
+    // A node taken out of the cluster is forgotten; one never seen is refused.
+    ok(
+        db(&url),
+        &["counters", "--cluster", "--forget", "tftp-127.0.0.3"],
+    );
+    let (forgot, _, err) = phoneboot(&[
+        "counters",
+        "--cluster",
+        "--forget",
+        "nobody",
+        "--database",
+        &url,
+    ]);
+    assert!(!forgot && err.contains("no node named \"nobody\""), "{err}");
     let listed = ok(db(&url), &["file", "list", "--cluster"]);
     assert!(
         listed.contains("300000") && listed.contains("Ringtones/Chime.raw"),

@@ -332,6 +332,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// The last report of every node, by name.
     fn nodes(&self) -> BoxFuture<'_, Result<Vec<NodeReport>, StoreError>>;
 
+    /// Drops a retired node's last report; false when there was none.
+    fn forget_node<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
+
     /// Every stored file, with the files' serial, read together.
     fn files(&self) -> BoxFuture<'_, Result<(Vec<StoredFile>, i64), StoreError>>;
 

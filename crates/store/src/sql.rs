@@ -819,6 +819,19 @@ macro_rules! store_impl {
                 Box::pin(list_nodes(&self.pool))
             }
 
+            fn forget_node<'a>(
+                &'a self,
+                name: &'a str,
+            ) -> crate::BoxFuture<'a, Result<bool, StoreError>> {
+                Box::pin(async move {
+                    let done = sqlx::query("DELETE FROM nodes WHERE name = $1")
+                        .bind(name)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected() > 0)
+                })
+            }
+
             fn files(&self) -> crate::BoxFuture<'_, Result<(Vec<StoredFile>, i64), StoreError>> {
                 Box::pin(async move {
                     let mut tx = self.begin_snapshot().await?;
