@@ -146,26 +146,34 @@ async fn copy(from: &str, to: &str) -> anyhow::Result<()> {
         .sqlite_path()
         .filter(|p| !p.exists())
         .map(Path::to_path_buf);
-    let target = phoneboot_store::open(&to, Create::IfMissing)
-        .await
-        .with_context(|| format!("opening {to}"))?;
+    let remove_made = || {
+        for suffix in ["", "-wal", "-shm"] {
+            if let Some(path) = &made {
+                let mut name = path.as_os_str().to_owned();
+                name.push(suffix);
+                let _ = std::fs::remove_file(name);
+            }
+        }
+    };
+    let target = match phoneboot_store::open(&to, Create::IfMissing).await {
+        Ok(target) => target,
+        Err(e) => {
+            remove_made();
+            return Err(e).with_context(|| format!("opening {to}"));
+        }
+    };
     let copied = phoneboot_store::copy(&*source, &*target).await;
     let verified = match copied {
         Ok(_) => phoneboot_store::same_objects(&*source, &*target).await,
         Err(e) => Err(e),
     };
-    source.close().await?;
-    target.close().await?;
+    // Both closed whatever happened, the target before it may be removed.
+    let closed = (source.close().await, target.close().await);
+    let verified = verified.and_then(|n| closed.0.and(closed.1).map(|()| n));
     if let Err(e) = &verified {
         let refused_at_once = matches!(e, phoneboot_store::StoreError::NotEmpty(_));
         match &made {
-            Some(path) => {
-                for suffix in ["", "-wal", "-shm"] {
-                    let mut name = path.as_os_str().to_owned();
-                    name.push(suffix);
-                    let _ = std::fs::remove_file(name);
-                }
-            }
+            Some(_) => remove_made(),
             None if !refused_at_once => bail!(
                 "copying {from} into {to}: {e}\n  {to} may now hold part of the copy: empty it \
                  (PostgreSQL: dropdb and createdb) before trying again"

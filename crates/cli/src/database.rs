@@ -25,6 +25,7 @@ pub(crate) struct DbArgs {
         long,
         global = true,
         env = "PHONEBOOT_DATABASE",
+        hide_env_values = true,
         value_name = "URL|FILE"
     )]
     pub(crate) database: Option<String>,

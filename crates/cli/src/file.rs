@@ -49,6 +49,7 @@ pub(crate) struct FileArgs {
     #[arg(
         long,
         env = "PHONEBOOT_DATABASE",
+        hide_env_values = true,
         value_name = "URL|FILE",
         global = true
     )]

@@ -141,7 +141,12 @@ pub(crate) struct ServeArgs {
     /// path or sqlite:PATH (created at the first start, which the log says loudly), a
     /// cluster's PostgreSQL (postgres://USER@HOST/DB; the database must exist, its tables are
     /// made at the first start), or "off" to serve files only. [default: ./phoneboot.db]
-    #[arg(long, env = "PHONEBOOT_DATABASE", value_name = "URL|FILE|off")]
+    #[arg(
+        long,
+        env = "PHONEBOOT_DATABASE",
+        value_name = "URL|FILE|off",
+        hide_env_values = true
+    )]
     database: Option<String>,
 
     /// What this node keeps of the database on its own disk: the mirror of the stored files

@@ -37,6 +37,9 @@ pub struct StoredFiles {
     /// this process), so that a file replaced within the same second by one of the same size
     /// is not taken for the old one.
     known: Mutex<HashMap<String, String>>,
+    /// (lower-case name, digest) of stored files that could not be mirrored: not tried again
+    /// until they change.
+    failed: Mutex<HashSet<(String, String)>>,
 }
 
 /// What a sync did.
@@ -61,6 +64,7 @@ impl StoredFiles {
             roots,
             serial: AtomicI64::new(-1),
             known: Mutex::default(),
+            failed: Mutex::default(),
         })
     }
 
@@ -96,6 +100,15 @@ impl StoredFiles {
             if local.get(&key) == Some(&(file.size, when)) && self.holds(&key, &file.digest).await {
                 continue;
             }
+            // A file that failed is tried again when it changes (or at the next serial, for
+            // the rest), not at every wake.
+            if self
+                .failed_lock()
+                .contains(&(key.clone(), file.digest.clone()))
+            {
+                synced.failed += 1;
+                continue;
+            }
             match self.fetch(store, file, when).await {
                 Ok(true) => {
                     self.known_lock().insert(key, file.digest.clone());
@@ -107,6 +120,7 @@ impl StoredFiles {
                 Err(e) if e.is_unreachable() => return Err(e),
                 Err(e) => {
                     warn!(file = %file.name, "stored file not mirrored: {e}");
+                    self.failed_lock().insert((key, file.digest.clone()));
                     synced.failed += 1;
                 }
             }
@@ -120,10 +134,12 @@ impl StoredFiles {
             }
         }
         self.known_lock().retain(|name, _| wanted.contains(name));
-        // A file that failed is tried again at the next wake.
-        if synced.failed == 0 {
-            self.serial.store(serial, Ordering::Release);
-        }
+        self.failed_lock().retain(|(name, digest)| {
+            files
+                .iter()
+                .any(|f| f.name.to_lowercase() == *name && f.digest == *digest)
+        });
+        self.serial.store(serial, Ordering::Release);
         if synced.fetched + synced.removed > 0 {
             info!(
                 files = synced.files,
@@ -145,17 +161,22 @@ impl StoredFiles {
         file: &StoredFile,
         when: SystemTime,
     ) -> Result<bool, SyncError> {
+        // The name first: a file that can never be served is not read at all.
+        let name = FileName::parse(file.name.as_bytes())
+            .map_err(|why| SyncError::Name(file.name.clone(), why.to_string()))?;
         let Some(content) = store.read_file(&file.digest).await? else {
             return Ok(false);
         };
-        let name = FileName::parse(file.name.as_bytes())
-            .map_err(|why| SyncError::Name(file.name.clone(), why.to_string()))?;
         let roots = Arc::clone(&self.roots);
         tokio::task::spawn_blocking(move || roots.put_stamped(0, &name, &content, Some(when)))
             .await
             .map_err(|e| SyncError::Io(io::Error::other(e)))?
             .map_err(|e| SyncError::Io(io::Error::other(e)))?;
         Ok(true)
+    }
+
+    fn failed_lock(&self) -> std::sync::MutexGuard<'_, HashSet<(String, String)>> {
+        self.failed.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn known_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {

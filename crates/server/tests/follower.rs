@@ -210,7 +210,12 @@ async fn a_stored_file_that_cannot_be_mirrored_holds_back_no_other_and_escapes_n
     );
     assert!(!dir.path().join("state/escaped.txt").exists());
     assert!(!dir.path().join("escaped.txt").exists());
-    // The failed one is tried again at the next look; the good one is not fetched again.
+    // In step: the failed one is not tried again until it changes.
+    assert_eq!(files.sync(&**store).await.unwrap(), None);
+    store
+        .put_file("../escaped.txt", b"outside again", None)
+        .await
+        .unwrap();
     let again = files.sync(&**store).await.unwrap().unwrap();
     assert_eq!((again.fetched, again.failed), (0, 1), "{again:?}");
     // Removed from the database, gone from the mirror.

@@ -223,11 +223,24 @@ impl StoreError {
                 | sqlx::Error::Tls(_)
                 | sqlx::Error::WorkerCrashed,
             ) => true,
-            // PostgreSQL answering that it cannot serve yet: starting up or in recovery after
-            // a crash (57P03), shutting down (57P01/57P02), or a connection failure (08...).
-            Self::Database(sqlx::Error::Database(e)) => e
-                .code()
-                .is_some_and(|code| code.starts_with("57P") || code.starts_with("08")),
+            // PostgreSQL answering that it cannot serve now: shutting down (57P01, 57P02),
+            // starting up or in recovery after a crash (57P03), out of connections (53300),
+            // or a connection failure (08000, 08001, 08003, 08004, 08006). Not a dropped
+            // database (57P04) nor a protocol violation (08P01): they do not mend.
+            Self::Database(sqlx::Error::Database(e)) => e.code().is_some_and(|code| {
+                matches!(
+                    &*code,
+                    "57P01"
+                        | "57P02"
+                        | "57P03"
+                        | "53300"
+                        | "08000"
+                        | "08001"
+                        | "08003"
+                        | "08004"
+                        | "08006"
+                )
+            }),
             _ => false,
         }
     }
