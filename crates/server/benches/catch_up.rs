@@ -8,6 +8,8 @@
 // A counting allocator needs `unsafe impl GlobalAlloc`; it only forwards to the system's.
 #![allow(unsafe_code, clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -66,12 +68,7 @@ fn counted<T>(f: impl FnOnce() -> T) -> (T, Duration, u64, u64) {
 }
 
 fn phone(i: u32) -> Object {
-    let [a, b, c, d] = i.to_be_bytes();
-    let mac = Mac::new([0, 0, a, b, c, d]);
-    let mut d = Device::phone(mac, "8841", Protocol::Sip, "Default");
-    d.lines = vec![Line::new(&(100_000 + i).to_string())];
-    d.description = format!("desk {i}");
-    Object::Device(d)
+    Object::Device(support::phone(i))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -96,21 +93,7 @@ fn main() {
             ..DatabaseConfig::default()
         };
         let db = Database::open(&config, Create::IfMissing).await.unwrap();
-        let mut base = vec![
-            Object::CallManager(CallManager::new("cm1", "192.0.2.11")),
-            Object::CmGroup(CmGroup {
-                name: "G1".into(),
-                members: vec!["cm1".into()],
-                tftp_default: true,
-            }),
-            Object::DateTimeGroup(DateTimeGroup {
-                name: "CMLocal".into(),
-                date_template: "M/D/Y".into(),
-                time_zone: "Greenwich Standard Time".into(),
-                ntp: vec![],
-            }),
-            Object::DevicePool(DevicePool::new("Default", "G1", "CMLocal")),
-        ];
+        let mut base = support::base();
         base.extend((0..devices).map(phone));
         let started = Instant::now();
         // Straight to the store: the bench measures taking a change in, not writing 100,000.

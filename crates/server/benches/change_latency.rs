@@ -11,6 +11,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -20,33 +22,6 @@ use phoneboot_server::counters::Counter;
 use phoneboot_server::db::Database;
 use phoneboot_server::{Handle, Server};
 use phoneboot_store::{Create, Location, Mode, Write};
-
-fn phone(i: u32) -> Device {
-    let [a, b, c, d] = i.to_be_bytes();
-    let mac = Mac::new([0, 0, a, b, c, d]);
-    let mut d = Device::phone(mac, "8841", Protocol::Sip, "Default");
-    d.lines = vec![Line::new(&(100_000 + i).to_string())];
-    d.description = format!("desk {i}");
-    d
-}
-
-fn base() -> Vec<Object> {
-    vec![
-        Object::CallManager(CallManager::new("cm1", "192.0.2.11")),
-        Object::CmGroup(CmGroup {
-            name: "G1".into(),
-            members: vec!["cm1".into()],
-            tftp_default: true,
-        }),
-        Object::DateTimeGroup(DateTimeGroup {
-            name: "CMLocal".into(),
-            date_template: "M/D/Y".into(),
-            time_zone: "Greenwich Standard Time".into(),
-            ntp: vec![],
-        }),
-        Object::DevicePool(DevicePool::new("Default", "G1", "CMLocal")),
-    ]
-}
 
 /// A server with phoneboot's defaults on loopback ports of its own, following `location`.
 async fn node(location: &Location, state: &Path) -> Handle {
@@ -103,7 +78,7 @@ async fn measure(
     let (mut write, mut same, mut other) = (Vec::new(), Vec::new(), Vec::new());
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     for run in 0..changes {
-        let key = format!("SEP{}", phone((run * 7919) % devices).mac);
+        let key = format!("SEP{}", support::phone((run * 7919) % devices).mac);
         let stored = writer.get(Kind::Device, &key).await.unwrap();
         let Object::Device(mut d) = stored.object.clone() else {
             unreachable!()
@@ -144,8 +119,8 @@ async fn fill(location: &Location, devices: u32) -> Database {
         ..DatabaseConfig::default()
     };
     let db = Database::open(&config, Create::IfMissing).await.unwrap();
-    let mut objects = base();
-    objects.extend((0..devices).map(|i| Object::Device(phone(i))));
+    let mut objects = support::base();
+    objects.extend((0..devices).map(|i| Object::Device(support::phone(i))));
     let started = Instant::now();
     db.store()
         .write(
