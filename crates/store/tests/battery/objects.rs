@@ -1,183 +1,10 @@
-//! The store's contract, written once against `dyn Store` and run against every backend
-//! (hickory's `basic_battery!` is the model): each backend gives a fixture, the macro makes
-//! one test per case and backend.
+//! The battery's cases for objects, references, versions and the change feed.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+use super::*;
 
-use std::sync::Arc;
-
-use phoneboot_model::*;
-use phoneboot_store::{
-    Create, Location, Mode, Op, Store, StoreError, Stored, Version, Violation, Write, snapshot,
-};
-
-/// A fresh, empty database of one backend, which every handle opened from it shares.
-struct Fixture {
-    location: Location,
-    /// Makes another empty database of the same backend.
-    fresh: fn(&std::path::Path) -> Location,
-    _dir: tempfile::TempDir,
-}
-
-impl Fixture {
-    async fn open(&self) -> Arc<dyn Store> {
-        phoneboot_store::open(&self.location, Create::Never)
-            .await
-            .unwrap()
-    }
-
-    /// Another empty database of the same backend.
-    async fn open_fresh(&self) -> Arc<dyn Store> {
-        phoneboot_store::open(&(self.fresh)(self._dir.path()), Create::IfMissing)
-            .await
-            .unwrap()
-    }
-}
-
-fn fresh_sqlite(dir: &std::path::Path) -> Location {
-    Location::Sqlite(dir.join("fresh.db"))
-}
-
-fn fresh_postgres(_: &std::path::Path) -> Location {
-    Location::Postgres(phoneboot_testkit::Postgres::shared().create_database())
-}
-
-async fn sqlite() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let location = Location::Sqlite(dir.path().join("phoneboot.db"));
-    // Created once, as `init` does; every handle after it opens an existing database.
-    phoneboot_store::open(&location, Create::IfMissing)
-        .await
-        .unwrap()
-        .close()
-        .await
-        .unwrap();
-    Fixture {
-        location,
-        fresh: fresh_sqlite,
-        _dir: dir,
-    }
-}
-
-async fn postgres() -> Fixture {
-    let location = fresh_postgres(std::path::Path::new(""));
-    phoneboot_store::open(&location, Create::IfMissing)
-        .await
-        .unwrap()
-        .close()
-        .await
-        .unwrap();
-    Fixture {
-        location,
-        fresh: fresh_postgres,
-        _dir: tempfile::tempdir().unwrap(),
-    }
-}
-
-/// Every case of the battery, handed to `$m` after the given arguments.
-macro_rules! each_case {
-    ($m:ident! $($args:tt)*) => {
-        $m! { $($args)*;
-            objects_written_are_read_back_with_their_versions_and_the_feed_in_order,
-            a_reference_to_a_missing_object_is_refused_and_nothing_of_the_batch_is_kept,
-            every_broken_step_of_a_batch_is_reported_with_its_index,
-            an_object_in_use_cannot_be_deleted_and_the_violation_names_its_users,
-            a_mac_belongs_to_one_device_and_names_are_unique_in_any_case,
-            an_insert_finds_no_object_and_an_update_finds_its_version,
-            a_stale_expected_version_is_refused_and_a_fresh_one_wins,
-            a_dry_run_reports_what_the_write_would_do_and_keeps_nothing,
-            a_second_handle_sees_the_writes_of_the_first,
-            one_batch_may_add_what_its_later_rows_name_and_move_a_mac_between_devices,
-            a_large_batch_gets_consecutive_versions_and_the_last_state_of_a_repeated_object,
-            referrers_are_the_objects_that_name_one,
-            get_many_returns_the_objects_that_exist_in_any_case,
-            concurrent_writers_on_two_handles_lose_no_update,
-            the_wake_hint_moves_on_a_commit_and_not_on_a_dry_run,
-            a_backup_taken_during_a_large_write_opens_and_holds_all_of_it_or_none,
-            a_sound_database_passes_its_checks,
-            a_closed_database_reopens_at_the_same_version,
-            two_writers_racing_for_one_mac_leave_it_with_one_device,
-            a_commit_through_another_handle_wakes_a_follower,
-            a_copy_holds_every_object_and_goes_only_into_an_empty_database,
-            a_stored_file_is_kept_by_its_content_and_read_back_checked,
-            a_stored_file_is_named_in_any_case_and_its_content_goes_with_its_last_name,
-            a_node_report_replaces_the_same_nodes_last_one,
-        }
-    };
-}
-
-macro_rules! battery {
-    ($backend:ident: $fixture:path; $($case:ident),* $(,)?) => {
-        mod $backend {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case($fixture().await).await;
-                }
-            )*
-        }
-    };
-}
-
-each_case!(battery! sqlite: super::sqlite);
-each_case!(battery! postgres: super::postgres);
-
-fn base() -> Vec<Write> {
-    vec![
-        Write::Insert(Object::CallManager(CallManager::new("cm1", "192.0.2.11"))),
-        Write::Insert(Object::CmGroup(CmGroup {
-            name: "G1".into(),
-            members: vec!["cm1".into()],
-            tftp_default: true,
-        })),
-        Write::Insert(Object::DateTimeGroup(DateTimeGroup {
-            name: "CMLocal".into(),
-            date_template: "M/D/Y".into(),
-            time_zone: "Greenwich Standard Time".into(),
-            ntp: vec![],
-        })),
-        Write::Insert(Object::DevicePool(DevicePool::new(
-            "Default", "G1", "CMLocal",
-        ))),
-    ]
-}
-
-/// The base cluster (version 4), and then one phone (version 5) if given.
-async fn seeded(store: &dyn Store, phone_mac: Option<&str>) {
-    store.write(&base(), Mode::Commit).await.unwrap();
-    if let Some(mac) = phone_mac {
-        store
-            .write(&[Write::Insert(phone(mac))], Mode::Commit)
-            .await
-            .unwrap();
-    }
-}
-
-fn phone(mac: &str) -> Object {
-    Object::Device(Device::phone(
-        mac.parse().unwrap(),
-        "7941",
-        Protocol::Sccp,
-        "Default",
-    ))
-}
-
-fn described(mac: &str, description: &str) -> Object {
-    let Object::Device(mut d) = phone(mac) else {
-        unreachable!()
-    };
-    d.description = description.into();
-    Object::Device(d)
-}
-
-fn refused(err: StoreError) -> Vec<(usize, Violation)> {
-    match err {
-        StoreError::Refused(v) => v,
-        other => panic!("expected a refusal, got {other}"),
-    }
-}
-
-async fn objects_written_are_read_back_with_their_versions_and_the_feed_in_order(db: Fixture) {
+pub(crate) async fn objects_written_are_read_back_with_their_versions_and_the_feed_in_order(
+    db: Fixture,
+) {
     let store = db.open().await;
     assert_eq!(store.head().await.unwrap(), 0);
     assert_eq!(store.write(&base(), Mode::Commit).await.unwrap(), 4);
@@ -227,7 +54,9 @@ async fn objects_written_are_read_back_with_their_versions_and_the_feed_in_order
     );
 }
 
-async fn a_reference_to_a_missing_object_is_refused_and_nothing_of_the_batch_is_kept(db: Fixture) {
+pub(crate) async fn a_reference_to_a_missing_object_is_refused_and_nothing_of_the_batch_is_kept(
+    db: Fixture,
+) {
     let store = db.open().await;
     seeded(&*store, None).await;
     let mut d = Device::phone(
@@ -269,7 +98,7 @@ async fn a_reference_to_a_missing_object_is_refused_and_nothing_of_the_batch_is_
     assert_eq!(store.head().await.unwrap(), 4);
 }
 
-async fn every_broken_step_of_a_batch_is_reported_with_its_index(db: Fixture) {
+pub(crate) async fn every_broken_step_of_a_batch_is_reported_with_its_index(db: Fixture) {
     let store = db.open().await;
     seeded(&*store, Some("001122334455")).await;
     let mut elsewhere = Device::phone(
@@ -312,7 +141,9 @@ async fn every_broken_step_of_a_batch_is_reported_with_its_index(db: Fixture) {
     assert_eq!(store.list(Kind::Device).await.unwrap().len(), 1);
 }
 
-async fn an_object_in_use_cannot_be_deleted_and_the_violation_names_its_users(db: Fixture) {
+pub(crate) async fn an_object_in_use_cannot_be_deleted_and_the_violation_names_its_users(
+    db: Fixture,
+) {
     let store = db.open().await;
     seeded(&*store, Some("001122334455")).await;
     let delete = |kind, key: &str| Write::Delete {
@@ -371,7 +202,7 @@ async fn an_object_in_use_cannot_be_deleted_and_the_violation_names_its_users(db
     );
 }
 
-async fn a_mac_belongs_to_one_device_and_names_are_unique_in_any_case(db: Fixture) {
+pub(crate) async fn a_mac_belongs_to_one_device_and_names_are_unique_in_any_case(db: Fixture) {
     let store = db.open().await;
     seeded(&*store, Some("001122334455")).await;
     let mut icm = Device::phone(
@@ -428,7 +259,7 @@ async fn a_mac_belongs_to_one_device_and_names_are_unique_in_any_case(db: Fixtur
     assert_eq!(store.list(Kind::CallManager).await.unwrap().len(), 1);
 }
 
-async fn an_insert_finds_no_object_and_an_update_finds_its_version(db: Fixture) {
+pub(crate) async fn an_insert_finds_no_object_and_an_update_finds_its_version(db: Fixture) {
     let store = db.open().await;
     seeded(&*store, Some("001122334455")).await;
     let err = refused(
@@ -466,7 +297,7 @@ async fn an_insert_finds_no_object_and_an_update_finds_its_version(db: Fixture) 
     );
 }
 
-async fn a_stale_expected_version_is_refused_and_a_fresh_one_wins(db: Fixture) {
+pub(crate) async fn a_stale_expected_version_is_refused_and_a_fresh_one_wins(db: Fixture) {
     let store = db.open().await;
     seeded(&*store, Some("001122334455")).await;
     // Two editors read version 5; the first writes, the second is told it moved.
@@ -527,7 +358,7 @@ async fn a_stale_expected_version_is_refused_and_a_fresh_one_wins(db: Fixture) {
     assert_eq!(stored.object, described("001122334455", "first"));
 }
 
-async fn a_dry_run_reports_what_the_write_would_do_and_keeps_nothing(db: Fixture) {
+pub(crate) async fn a_dry_run_reports_what_the_write_would_do_and_keeps_nothing(db: Fixture) {
     let store = db.open().await;
     seeded(&*store, None).await;
     let batch = vec![
@@ -545,7 +376,7 @@ async fn a_dry_run_reports_what_the_write_would_do_and_keeps_nothing(db: Fixture
     assert_eq!(store.write(&batch, Mode::Commit).await.unwrap(), 6);
 }
 
-async fn a_second_handle_sees_the_writes_of_the_first(db: Fixture) {
+pub(crate) async fn a_second_handle_sees_the_writes_of_the_first(db: Fixture) {
     let writer = db.open().await;
     let reader = db.open().await;
     writer.write(&base(), Mode::Commit).await.unwrap();
@@ -557,7 +388,9 @@ async fn a_second_handle_sees_the_writes_of_the_first(db: Fixture) {
     );
 }
 
-async fn one_batch_may_add_what_its_later_rows_name_and_move_a_mac_between_devices(db: Fixture) {
+pub(crate) async fn one_batch_may_add_what_its_later_rows_name_and_move_a_mac_between_devices(
+    db: Fixture,
+) {
     let store = db.open().await;
     let mut batch = base();
     batch.push(Write::Insert(phone("001122334455")));
@@ -591,7 +424,7 @@ async fn one_batch_may_add_what_its_later_rows_name_and_move_a_mac_between_devic
     assert_eq!(soft.object.alt_key().as_deref(), Some("001122334455"));
 }
 
-async fn a_large_batch_gets_consecutive_versions_and_the_last_state_of_a_repeated_object(
+pub(crate) async fn a_large_batch_gets_consecutive_versions_and_the_last_state_of_a_repeated_object(
     db: Fixture,
 ) {
     let store = db.open().await;
@@ -626,7 +459,7 @@ async fn a_large_batch_gets_consecutive_versions_and_the_last_state_of_a_repeate
     assert_eq!(next, 1006, "a later write continues the sequence");
 }
 
-async fn referrers_are_the_objects_that_name_one(db: Fixture) {
+pub(crate) async fn referrers_are_the_objects_that_name_one(db: Fixture) {
     let store = db.open().await;
     seeded(&*store, None).await;
     store
@@ -661,7 +494,7 @@ async fn referrers_are_the_objects_that_name_one(db: Fixture) {
     );
 }
 
-async fn get_many_returns_the_objects_that_exist_in_any_case(db: Fixture) {
+pub(crate) async fn get_many_returns_the_objects_that_exist_in_any_case(db: Fixture) {
     let store = db.open().await;
     seeded(&*store, None).await;
     let mut keys: Vec<(Kind, String)> = (0..900u32)
@@ -684,7 +517,7 @@ async fn get_many_returns_the_objects_that_exist_in_any_case(db: Fixture) {
 
 /// Read, change, write against the version read; on a conflict read again. Returns the
 /// number of conflicts met.
-async fn bump(store: &dyn Store, times: u32) -> u32 {
+pub(crate) async fn bump(store: &dyn Store, times: u32) -> u32 {
     let mut conflicts = 0;
     for _ in 0..times {
         loop {
@@ -719,7 +552,7 @@ async fn bump(store: &dyn Store, times: u32) -> u32 {
     conflicts
 }
 
-async fn concurrent_writers_on_two_handles_lose_no_update(db: Fixture) {
+pub(crate) async fn concurrent_writers_on_two_handles_lose_no_update(db: Fixture) {
     let (a, b) = (db.open().await, db.open().await);
     seeded(&*a, Some("001122334455")).await;
     let (ta, tb) = (Arc::clone(&a), Arc::clone(&b));
@@ -743,7 +576,7 @@ async fn concurrent_writers_on_two_handles_lose_no_update(db: Fixture) {
     assert!(feed.windows(2).all(|w| w[1].version == w[0].version + 1));
 }
 
-async fn the_wake_hint_moves_on_a_commit_and_not_on_a_dry_run(db: Fixture) {
+pub(crate) async fn the_wake_hint_moves_on_a_commit_and_not_on_a_dry_run(db: Fixture) {
     let store = db.open().await;
     let mut wake = store.wake();
     // The watcher hints once when it starts (see the backends); let that pass.
@@ -756,7 +589,9 @@ async fn the_wake_hint_moves_on_a_commit_and_not_on_a_dry_run(db: Fixture) {
     assert_eq!(*wake.borrow_and_update(), 4);
 }
 
-async fn a_backup_taken_during_a_large_write_opens_and_holds_all_of_it_or_none(db: Fixture) {
+pub(crate) async fn a_backup_taken_during_a_large_write_opens_and_holds_all_of_it_or_none(
+    db: Fixture,
+) {
     let store = db.open().await;
     seeded(&*store, None).await;
     let writer = Arc::clone(&store);
@@ -802,7 +637,7 @@ async fn a_backup_taken_during_a_large_write_opens_and_holds_all_of_it_or_none(d
     );
 }
 
-async fn a_sound_database_passes_its_checks(db: Fixture) {
+pub(crate) async fn a_sound_database_passes_its_checks(db: Fixture) {
     let store = db.open().await;
     seeded(&*store, Some("001122334455")).await;
     store
@@ -816,7 +651,7 @@ async fn a_sound_database_passes_its_checks(db: Fixture) {
     assert_eq!(store.check().await.unwrap(), Vec::<String>::new());
 }
 
-async fn a_closed_database_reopens_at_the_same_version(db: Fixture) {
+pub(crate) async fn a_closed_database_reopens_at_the_same_version(db: Fixture) {
     let store = db.open().await;
     seeded(&*store, Some("001122334455")).await;
     store.close().await.unwrap();
@@ -826,7 +661,7 @@ async fn a_closed_database_reopens_at_the_same_version(db: Fixture) {
     let _: Version = again.head().await.unwrap();
 }
 
-async fn two_writers_racing_for_one_mac_leave_it_with_one_device(db: Fixture) {
+pub(crate) async fn two_writers_racing_for_one_mac_leave_it_with_one_device(db: Fixture) {
     let (a, b) = (db.open().await, db.open().await);
     seeded(&*a, None).await;
     // Two nodes each add a different device with the same MAC, many times over.
@@ -861,7 +696,7 @@ async fn two_writers_racing_for_one_mac_leave_it_with_one_device(db: Fixture) {
     assert_eq!(a.list(Kind::Device).await.unwrap().len(), 30);
 }
 
-async fn a_commit_through_another_handle_wakes_a_follower(db: Fixture) {
+pub(crate) async fn a_commit_through_another_handle_wakes_a_follower(db: Fixture) {
     let (follower, writer) = (db.open().await, db.open().await);
     let mut wake = follower.wake();
     // The follower's watcher may start after its first look; give it the first write too.
@@ -878,167 +713,4 @@ async fn a_commit_through_another_handle_wakes_a_follower(db: Fixture) {
     })
     .await
     .expect("a commit through another handle wakes the follower");
-}
-
-async fn a_copy_holds_every_object_and_goes_only_into_an_empty_database(db: Fixture) {
-    let store = db.open().await;
-    seeded(&*store, Some("001122334455")).await;
-    let dir = tempfile::tempdir().unwrap();
-    let target = Location::Sqlite(dir.path().join("copy.db"));
-    let copy = phoneboot_store::open(&target, Create::IfMissing)
-        .await
-        .unwrap();
-    phoneboot_store::copy(&*store, &*copy).await.unwrap();
-    let objects = |stored: Vec<Stored>| {
-        let mut o: Vec<Object> = stored.into_iter().map(|s| s.object).collect();
-        o.sort_by(|a, b| (a.kind(), a.key()).cmp(&(b.kind(), b.key())));
-        o
-    };
-    assert_eq!(
-        objects(copy.load().await.unwrap().0),
-        objects(store.load().await.unwrap().0)
-    );
-    assert!(matches!(
-        phoneboot_store::copy(&*store, &*copy).await,
-        Err(StoreError::NotEmpty(_))
-    ));
-    let ring = vec![7u8; 3 << 20];
-    store
-        .put_file("Ringtones/Chime.raw", &ring, Some(1_700_000_000))
-        .await
-        .unwrap();
-    let files_copy = db.open_fresh().await;
-    phoneboot_store::copy(&*store, &*files_copy).await.unwrap();
-    assert_eq!(
-        phoneboot_store::same_objects(&*store, &*files_copy)
-            .await
-            .unwrap(),
-        objects(store.load().await.unwrap().0).len()
-    );
-    let (copied, _) = files_copy.files().await.unwrap();
-    assert_eq!(
-        copied[0].at, 1_700_000_000,
-        "a copy keeps when a file was stored"
-    );
-    assert_eq!(
-        files_copy.read_file(&copied[0].digest).await.unwrap(),
-        Some(ring)
-    );
-    // And back: into an empty database of this backend.
-    std::fs::create_dir(db._dir.path().join("back")).unwrap();
-    let fresh = phoneboot_store::open(&(db.fresh)(&db._dir.path().join("back")), Create::IfMissing)
-        .await
-        .unwrap();
-    phoneboot_store::copy(&*copy, &*fresh).await.unwrap();
-    assert_eq!(
-        objects(fresh.load().await.unwrap().0),
-        objects(store.load().await.unwrap().0)
-    );
-}
-
-/// Not all the same bytes, so that a chunk out of order would show.
-#[allow(clippy::cast_possible_truncation)]
-fn content(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 20) as u8)
-        .collect()
-}
-
-async fn a_stored_file_is_kept_by_its_content_and_read_back_checked(db: Fixture) {
-    let store = db.open().await;
-    let (none, serial) = store.files().await.unwrap();
-    assert!(none.is_empty());
-    // Larger than a chunk, so that it is kept in several.
-    let load = content(2_500_000, 1);
-    let a = store
-        .put_file("firmware/sip88xx.loads", &load, None)
-        .await
-        .unwrap();
-    assert_eq!((a.size, a.digest.len()), (2_500_000, 64));
-    let b = store.put_file("copy.loads", &load, None).await.unwrap();
-    assert_eq!(a.digest, b.digest, "the address is the content");
-    assert_eq!(
-        store.read_file(&a.digest).await.unwrap(),
-        Some(load.clone())
-    );
-    let empty = store.put_file("empty.txt", b"", None).await.unwrap();
-    assert_eq!(
-        store.read_file(&empty.digest).await.unwrap(),
-        Some(Vec::new())
-    );
-    let (files, moved) = store.files().await.unwrap();
-    assert_eq!(moved, serial + 3);
-    assert_eq!(store.files_serial().await.unwrap(), moved);
-    let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
-    assert_eq!(names, ["copy.loads", "empty.txt", "firmware/sip88xx.loads"]);
-    // The content stays while one name still has it, and goes with the last.
-    store
-        .remove_file("firmware/sip88xx.loads")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(store.read_file(&a.digest).await.unwrap(), Some(load));
-    store.remove_file("copy.loads").await.unwrap().unwrap();
-    assert_eq!(store.read_file(&a.digest).await.unwrap(), None);
-    assert_eq!(store.remove_file("copy.loads").await.unwrap(), None);
-    assert!(store.read_file(&"0".repeat(64)).await.unwrap().is_none());
-}
-
-async fn a_stored_file_is_named_in_any_case_and_its_content_goes_with_its_last_name(db: Fixture) {
-    let (store, other) = (db.open().await, db.open().await);
-    let mut wake = other.wake();
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    wake.mark_unchanged();
-    let old = store
-        .put_file("RingList.xml", b"<CiscoIPPhoneRingList/>", None)
-        .await
-        .unwrap();
-    // Another handle (another node) is told, though no object changed.
-    tokio::time::timeout(std::time::Duration::from_secs(10), wake.changed())
-        .await
-        .expect("a stored file wakes followers")
-        .unwrap();
-    let new = store
-        .put_file(
-            "ringlist.XML",
-            b"<CiscoIPPhoneRingList></CiscoIPPhoneRingList>",
-            None,
-        )
-        .await
-        .unwrap();
-    let (files, _) = other.files().await.unwrap();
-    assert_eq!(files.len(), 1, "one file, whatever the case: {files:?}");
-    assert_eq!(files[0], new);
-    assert_eq!(files[0].name, "ringlist.XML");
-    assert_eq!(
-        other.read_file(&old.digest).await.unwrap(),
-        None,
-        "replaced content is gone"
-    );
-}
-
-async fn a_node_report_replaces_the_same_nodes_last_one(db: Fixture) {
-    let (a, b) = (db.open().await, db.open().await);
-    let report = |name: &str, seen: i64, requests: u32| phoneboot_store::NodeReport {
-        name: name.into(),
-        started: 1_700_000_000,
-        seen,
-        counters: format!("Requests {requests}\nRequestsNotFound 0\n"),
-    };
-    a.report_node(&report("tftp1", 1_700_000_010, 5))
-        .await
-        .unwrap();
-    b.report_node(&report("tftp2", 1_700_000_011, 7))
-        .await
-        .unwrap();
-    a.report_node(&report("tftp1", 1_700_000_020, 9))
-        .await
-        .unwrap();
-    assert_eq!(
-        b.nodes().await.unwrap(),
-        vec![
-            report("tftp1", 1_700_000_020, 9),
-            report("tftp2", 1_700_000_011, 7)
-        ]
-    );
 }

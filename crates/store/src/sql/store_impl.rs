@@ -1,0 +1,191 @@
+//! The `Store` impl both backends share.
+
+/// The [`Store`](crate::Store) impl both backends share, over the functions of
+/// `sql_store!` and what each backend says for itself in inherent methods:
+/// `begin_snapshot` (a read transaction that is one snapshot), `begin_files` (a write
+/// transaction holding the files' lock, and the serial), `files_changed` (told at commit),
+/// `watch` (starts the wake hint's watcher), `write_in`, `backup_to`, `own_checks`, `shut`.
+macro_rules! store_impl {
+    ($store:ty) => {
+        impl crate::Store for $store {
+            fn location(&self) -> &crate::Location {
+                &self.location
+            }
+
+            fn load(&self) -> crate::BoxFuture<'_, Result<(Vec<Stored>, Version), StoreError>> {
+                Box::pin(async move {
+                    let mut tx = self.begin_snapshot().await?;
+                    let version = head(&mut *tx).await?;
+                    let objects = load_rows(&mut tx).await?;
+                    tx.commit().await?;
+                    Ok((objects, version))
+                })
+            }
+
+            fn head(&self) -> crate::BoxFuture<'_, Result<Version, StoreError>> {
+                Box::pin(head(&self.pool))
+            }
+
+            fn changes_since(
+                &self,
+                version: Version,
+                limit: u32,
+            ) -> crate::BoxFuture<'_, Result<Vec<Change>, StoreError>> {
+                Box::pin(changes_after(&self.pool, version, limit))
+            }
+
+            fn get<'a>(
+                &'a self,
+                kind: Kind,
+                key: &'a str,
+            ) -> crate::BoxFuture<'a, Result<Option<Stored>, StoreError>> {
+                Box::pin(get_one(&self.pool, kind, key))
+            }
+
+            fn get_many<'a>(
+                &'a self,
+                keys: &'a [(Kind, String)],
+            ) -> crate::BoxFuture<'a, Result<Vec<Stored>, StoreError>> {
+                Box::pin(get_many(&self.pool, keys))
+            }
+
+            fn list(&self, kind: Kind) -> crate::BoxFuture<'_, Result<Vec<Stored>, StoreError>> {
+                Box::pin(list_kind(&self.pool, kind))
+            }
+
+            fn referrers<'a>(
+                &'a self,
+                kind: Kind,
+                key: &'a str,
+            ) -> crate::BoxFuture<'a, Result<Vec<Stored>, StoreError>> {
+                Box::pin(referrers_of(&self.pool, kind, key))
+            }
+
+            fn write<'a>(
+                &'a self,
+                writes: &'a [Write],
+                mode: crate::Mode,
+            ) -> crate::BoxFuture<'a, Result<Version, StoreError>> {
+                Box::pin(self.write_in(writes, mode))
+            }
+
+            fn wake(&self) -> tokio::sync::watch::Receiver<Version> {
+                let receiver = self.wake.subscribe();
+                self.watch();
+                receiver
+            }
+
+            fn report_node<'a>(
+                &'a self,
+                report: &'a NodeReport,
+            ) -> crate::BoxFuture<'a, Result<(), StoreError>> {
+                Box::pin(put_node(&self.pool, report))
+            }
+
+            fn nodes(&self) -> crate::BoxFuture<'_, Result<Vec<NodeReport>, StoreError>> {
+                Box::pin(list_nodes(&self.pool))
+            }
+
+            fn forget_node<'a>(
+                &'a self,
+                name: &'a str,
+            ) -> crate::BoxFuture<'a, Result<bool, StoreError>> {
+                Box::pin(async move {
+                    let done = sqlx::query("DELETE FROM nodes WHERE name = $1")
+                        .bind(name)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected() > 0)
+                })
+            }
+
+            fn files(&self) -> crate::BoxFuture<'_, Result<(Vec<StoredFile>, i64), StoreError>> {
+                Box::pin(async move {
+                    let mut tx = self.begin_snapshot().await?;
+                    let files = list_files(&mut tx).await?;
+                    tx.commit().await?;
+                    Ok(files)
+                })
+            }
+
+            fn files_serial(&self) -> crate::BoxFuture<'_, Result<i64, StoreError>> {
+                Box::pin(file_serial(&self.pool))
+            }
+
+            fn read_file<'a>(
+                &'a self,
+                digest: &'a str,
+            ) -> crate::BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>> {
+                Box::pin(async move {
+                    // One snapshot for the file's size and its chunks.
+                    let mut tx = self.begin_snapshot().await?;
+                    let content = read_content(&mut tx, digest).await;
+                    tx.commit().await?;
+                    content
+                })
+            }
+
+            fn put_file<'a>(
+                &'a self,
+                name: &'a str,
+                content: &'a [u8],
+                at: Option<i64>,
+            ) -> crate::BoxFuture<'a, Result<StoredFile, StoreError>> {
+                Box::pin(async move {
+                    let (mut tx, serial) = self.begin_files().await?;
+                    let at = at.unwrap_or_else(crate::sql::now);
+                    let file = put_file_in(&mut tx, name, content, at, serial).await?;
+                    Self::files_changed(&mut tx).await?;
+                    tx.commit().await?;
+                    self.wake.send_modify(|_| {});
+                    Ok(file)
+                })
+            }
+
+            fn remove_file<'a>(
+                &'a self,
+                name: &'a str,
+            ) -> crate::BoxFuture<'a, Result<Option<StoredFile>, StoreError>> {
+                Box::pin(async move {
+                    let (mut tx, serial) = self.begin_files().await?;
+                    let file = remove_file_in(&mut tx, name, serial).await?;
+                    if file.is_some() {
+                        Self::files_changed(&mut tx).await?;
+                        tx.commit().await?;
+                        self.wake.send_modify(|_| {});
+                    }
+                    Ok(file)
+                })
+            }
+
+            fn backup<'a>(
+                &'a self,
+                to: &'a std::path::Path,
+            ) -> crate::BoxFuture<'a, Result<(), StoreError>> {
+                Box::pin(async move {
+                    if to.exists() {
+                        return Err(crate::exists_already(to));
+                    }
+                    self.backup_to(to).await
+                })
+            }
+
+            fn check(&self) -> crate::BoxFuture<'_, Result<Vec<String>, StoreError>> {
+                Box::pin(async move {
+                    let mut problems = self.own_checks().await?;
+                    // Every row must read as an object of this version of phoneboot, and
+                    // every stored file must be whole.
+                    problems.extend(undecodable(&self.pool).await?);
+                    problems.extend(file_problems(&self.pool).await?);
+                    Ok(problems)
+                })
+            }
+
+            fn close(&self) -> crate::BoxFuture<'_, Result<(), StoreError>> {
+                Box::pin(self.shut())
+            }
+        }
+    };
+}
+
+pub(crate) use store_impl;
