@@ -513,3 +513,75 @@ fn a_postgresql_backup_restores_every_object_and_stored_file_and_db_copy_moves_a
         "{err}"
     );
 }
+
+#[test]
+fn the_cluster_commands_say_what_is_wrong_and_change_nothing() {
+    let dir = temp_root();
+    let url = Postgres::shared().create_database();
+    ok(db(&url), &["init"]);
+    let upload = dir.path().join("x.raw");
+    std::fs::write(&upload, b"x").unwrap();
+    let up = upload.to_str().unwrap();
+    let fails = |args: &[&str]| {
+        let (success, out, err) = phoneboot(args);
+        assert!(!success, "{args:?} should fail: {out}");
+        err
+    };
+    let with_db = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--database", url.as_str()]);
+        fails(&all)
+    };
+    for (args, said) in [
+        (
+            vec!["file", "put", "--cluster", up, "../x.raw"],
+            "'..' component",
+        ),
+        (
+            vec!["file", "put", "--cluster", up, "x.raw", "--location", "1"],
+            "--location",
+        ),
+        (
+            vec!["file", "get", "--cluster", "missing.raw"],
+            "no such file",
+        ),
+        (
+            vec!["file", "rm", "--cluster", "missing.raw"],
+            "no such file",
+        ),
+        (vec!["counters", "--cluster"], "no node has reported"),
+    ] {
+        let err = with_db(&args);
+        assert!(err.contains(said), "{args:?}: {err}");
+    }
+    assert_eq!(
+        ok(db(&url), &["file", "list", "--cluster"]),
+        "",
+        "nothing stored"
+    );
+
+    let copy = dir.path().join("copy.db");
+    let c = copy.to_str().unwrap();
+    for (args, said) in [
+        (
+            vec!["db", "copy", &url, &url],
+            "both the source and the target",
+        ),
+        (
+            vec!["db", "copy", "mysql://h/d", c],
+            "not a database location",
+        ),
+        (vec!["db", "copy", "missing.db", c], "does not exist"),
+        (
+            vec!["db", "copy", &url, "postgres://postgres@127.0.0.1:1/none"],
+            "Connection refused",
+        ),
+    ] {
+        let err = fails(&args);
+        assert!(err.contains(said), "{args:?}: {err}");
+    }
+    assert!(!copy.exists(), "a failed copy leaves no file behind");
+    // A password is never shown, even in a location that is refused.
+    let err = fails(&["db", "copy", "postgress://pb:s3cret@h/d", c]);
+    assert!(!err.contains("s3cret"), "{err}");
+}
