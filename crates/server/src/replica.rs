@@ -129,14 +129,21 @@ impl Replica {
     /// Keeps the copy from a task of its own, so that the follower never waits for a write of
     /// it: updates that arrive within [`SETTLE`] of each other, or while one is written, are
     /// merged (the latest snapshot holds the latest state of every object any of them
-    /// touched). The copy is at most a few seconds behind what the node serves.
+    /// touched). The copy is at most a few seconds behind what the node serves; the first
+    /// one is written without waiting.
     pub fn keeper(self: Arc<Self>) -> Keeper {
         let (tx, mut rx) = mpsc::unbounded_channel::<Update>();
         tokio::spawn(async move {
+            // The first copy is written at once: until it exists, a start without the
+            // database would serve an older copy or nothing.
+            let mut settle = false;
             while let Some(mut update) = rx.recv().await {
                 // Changes come in bursts (an import, an admin's session): one write of the
                 // copy per burst, away from the moment the follower takes each change in.
-                tokio::time::sleep(SETTLE).await;
+                if settle {
+                    tokio::time::sleep(SETTLE).await;
+                }
+                settle = true;
                 while let Ok(next) = rx.try_recv() {
                     update = match (update.touched, next.touched) {
                         (Some(mut a), Some(b)) => {
