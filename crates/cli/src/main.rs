@@ -32,6 +32,7 @@ mod dhcp;
 mod emulate;
 mod example;
 mod file;
+mod flood;
 mod load;
 mod objects;
 mod serve;
@@ -123,6 +124,9 @@ enum Command {
     /// Boot storm: many emulated devices booting at once or at a rate against a TFTP server
     /// (ours or any other), with progress, a summary and an HTML report.
     Storm(Box<storm::StormArgs>),
+    /// Abuse a TFTP server's request port (half-open requests, junk, truncated and oversized
+    /// requests, stray packets) while phones boot: for tests and benchmarks of servers you run.
+    Flood(flood::FloodArgs),
 }
 
 fn main() -> ExitCode {
@@ -165,6 +169,7 @@ fn main() -> ExitCode {
             Command::Render(args) => build::render(args).await,
             Command::Models(args) => build::models(&args),
             Command::Storm(args) => storm::run(*args).await,
+            Command::Flood(args) => flood::run(args).await,
         }
     });
     match result {

@@ -81,11 +81,22 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "PHONEBOOT_CASE_SENSITIVE")]
     case_sensitive: bool,
 
-    /// Maximum Serving Count: transfers in flight at most; more get the busy answer. When
+    /// Maximum Serving Count: transfers in flight at most; more wait for a slot (--queue-length,
+    /// --queue-wait-ms) and get the busy answer only when none comes in time. When
     /// neither this nor the file sets it, the device database's `params` value applies.
     /// [default: 200]
     #[arg(long, env = "PHONEBOOT_MAX_SERVING_COUNT", value_name = "N")]
     max_serving_count: Option<u32>,
+
+    /// Requests that wait for a serving slot at Maximum Serving Count; beyond it they get the
+    /// busy answer (0: busy at once, as CUCM). [default: 4096]
+    #[arg(long, env = "PHONEBOOT_QUEUE_LENGTH", value_name = "N")]
+    queue_length: Option<usize>,
+
+    /// How long a request waits for a serving slot before it gets the busy answer.
+    /// [default: 1000]
+    #[arg(long, env = "PHONEBOOT_QUEUE_WAIT_MS", value_name = "MS")]
+    queue_wait_ms: Option<u64>,
 
     /// Busy answer: a TFTP ERROR 0 with the busy message, or a silent drop. [default: error]
     #[arg(long, env = "PHONEBOOT_BUSY_REPLY", value_enum)]
@@ -106,6 +117,11 @@ pub(crate) struct ServeArgs {
     /// First retransmission timeout, unless the client negotiates `timeout`. [default: 1000]
     #[arg(long, env = "PHONEBOOT_TIMEOUT_MS", value_name = "MS")]
     timeout_ms: Option<u64>,
+
+    /// Floor of the retransmission timeout measured from each transfer's round trip (RFC 1123
+    /// §4.2.3.2: adaptive). [default: 100]
+    #[arg(long, env = "PHONEBOOT_MIN_TIMEOUT_MS", value_name = "MS")]
+    min_timeout_ms: Option<u64>,
 
     /// The exponential backoff stops doubling here. [default: 8000]
     #[arg(long, env = "PHONEBOOT_MAX_TIMEOUT_MS", value_name = "MS")]
@@ -196,15 +212,24 @@ fn flags(args: &ServeArgs) -> Settings {
             max_blksize: args.max_blksize,
             max_windowsize: args.max_windowsize,
             timeout_ms: args.timeout_ms,
+            min_timeout_ms: args.min_timeout_ms,
             max_timeout_ms: args.max_timeout_ms,
             retries: args.retries,
             final_retries: args.final_retries,
             unanswered_retries: args.unanswered_retries,
+            queue_length: args.queue_length,
+            queue_wait_ms: args.queue_wait_ms,
             rollover: args.rollover.clone(),
             recv_buffer_bytes: args.recv_buffer,
             cache_max_bytes: args.cache_max_bytes,
             cache_at_startup: args.cache_at_startup.then_some(true),
             shutdown_grace_ms: None,
+            // File-only settings.
+            unanswered_grace_ms: None,
+            max_unanswered: None,
+            source_share_percent: None,
+            harvest_burst: None,
+            harvest_per_minute: None,
         },
         remote_clusters: (!args.alternate_servers.is_empty()).then(|| {
             vec![ClusterSection {

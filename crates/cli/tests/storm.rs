@@ -99,6 +99,9 @@ fn a_busy_server_is_waited_for_and_every_phone_still_boots() {
             db.to_str().unwrap(),
             "--max-serving-count",
             "2",
+            // No queue: every request beyond the count is answered busy at once, as CUCM.
+            "--queue-length",
+            "0",
         ],
     );
     let (ok, out, err) = phoneboot(&[
@@ -291,4 +294,126 @@ fn phones_on_the_default_configuration_or_missing_files_are_not_counted_booted()
     ]);
     assert!(ok, "{out}\n{err}");
     assert_eq!(value(&out, "booted"), 30, "{out}");
+}
+
+/// Open file descriptors of a process.
+fn fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+fn vm_hwm_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_flood_of_half_open_junk_and_oversized_requests_costs_the_phones_nothing() {
+    let dir = temp_root();
+    let db = database(dir.path(), 2000);
+    let root = dir.path().join("tftp");
+    std::fs::create_dir(&root).unwrap();
+    // phoneboot's defaults: Maximum Serving Count 200, the queue, the grace.
+    let server = Server::start(
+        &root,
+        &["--database", db.to_str().unwrap(), "--http-listen", "off"],
+    );
+    let pid = server.pid();
+    let target = server.v4.to_string();
+    let flood = {
+        let target = target.clone();
+        std::thread::spawn(move || {
+            phoneboot(&[
+                "flood",
+                "--server",
+                &target,
+                "--half-open",
+                "2000",
+                // Files the server has: each half-open request takes a serving slot.
+                "--name",
+                "XMLDefault.cnf.xml",
+                "--name",
+                "SEP00DD00000001.cnf.xml",
+                "--junk",
+                "2000",
+                "--truncated",
+                "500",
+                "--oversized",
+                "500",
+                "--stray",
+                "500",
+                "--over-ms",
+                "3000",
+                // The phones' address, ports outside the ones the system gives the phones.
+                "--first-port",
+                "20000",
+            ])
+        })
+    };
+    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let sampling = std::sync::Arc::clone(&sampling);
+        std::thread::spawn(move || {
+            let mut most = 0;
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                most = most.max(fds(pid));
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            most
+        })
+    };
+    let (ok, out, err) = phoneboot(&[
+        "storm",
+        "--server",
+        &target,
+        "--http",
+        "never",
+        "--from-database",
+        db.to_str().unwrap(),
+        "--phones",
+        "2000",
+        "--concurrency",
+        "500",
+        "--running-load",
+        "configured",
+    ]);
+    let (flood_ok, flood_out, flood_err) = flood.join().unwrap();
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let most_fds = sampler.join().unwrap();
+    assert!(flood_ok, "{flood_out}{flood_err}");
+    assert!(ok, "{out}\n{err}");
+    assert_eq!(value(&out, "booted"), 2000, "{out}");
+    assert_eq!(value(&out, "failed"), 0, "{out}");
+    assert_eq!(
+        value(&out, "busy answers"),
+        0,
+        "no phone was refused: {out}"
+    );
+    assert_eq!(value(&flood_out, "half-open"), 2000);
+    let counters = server.counters();
+    assert_eq!(counters["RequestsOverflow"], 0, "{counters:?}");
+    assert!(
+        counters["SlotsYielded"] > 0,
+        "half-open requests gave their slots up"
+    );
+    assert!(counters["MalformedDatagrams"] >= 1000, "{counters:?}");
+    // Half-open transfers end (their bounded retries, or the pool's reaping)...
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    while server.counters()["TransfersUnanswered"] > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "half-open transfers never ended"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(server.counter_reaches("RequestsInProgress", 0), 0);
+    // ...and what they held stayed bounded: sockets within the serving count and the
+    // unanswered pool (200 + 512) plus the server's own, memory within a small budget.
+    assert!(most_fds <= 200 + 512 + 64, "{most_fds} descriptors");
+    let hwm = vm_hwm_kib(pid);
+    assert!(hwm < 256 * 1024, "peak RSS {hwm} KiB");
+    eprintln!("flood: most fds {most_fds}, VmHWM {hwm} KiB, {counters:?}");
 }

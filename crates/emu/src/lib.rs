@@ -13,11 +13,14 @@
 //! - [`net`]: fetching from real servers over TFTP (phoneboot's client engine) and HTTP 6970.
 //!
 //! - [`storm`]: many devices booting at once or at a rate, measured.
+//!
+//! - [`flood`]: what a hostile or broken network sends to the request port meanwhile.
 
 pub mod boot;
 pub mod dhcp;
 pub mod dhcp6_client;
 pub mod dhcp_client;
+pub mod flood;
 pub mod net;
 pub mod report;
 pub mod responder;

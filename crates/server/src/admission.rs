@@ -1,23 +1,63 @@
-//! Admission control: the Maximum Serving Count and the duplicate-request guard.
+//! Admission control: the Maximum Serving Count, the queue in front of it, the transfers whose
+//! client has not answered yet, and the duplicate-request guard.
 //!
-//! Both hand out RAII guards, so a slot or a claim can never leak, whatever path a transfer
-//! takes to its end.
+//! A request that finds every slot taken waits in a bounded queue for one, up to a deadline
+//! well inside a phone's own retransmission timer, and is answered busy only when the wait
+//! cannot be met or the queue is full: a burst is absorbed, busy means real overload. A
+//! transfer holds its slot while its client answers; one whose first packet went unanswered
+//! for the grace time (a half-open request, a spoofed source, a client gone) gives its slot to
+//! the queue and waits in a bounded pool of its own, taking a slot again if its client does
+//! answer. So half-open requests cannot hold the server, however many come. When the queue is
+//! full, a source holding more than its share of slots and queue loses its newest waiter to a
+//! newcomer from another source.
+//!
+//! Everything is handed out as RAII guards ([`Slot`], [`Wait`], [`Unanswered`], [`Claim`]),
+//! so a slot or a place can never leak, whatever path a transfer takes to its end.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
-/// Serving slots and the set of clients with a request being handled.
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::AdmissionConfig;
+use crate::counters::{Counter, Counters};
+
+/// Serving slots, the queue for them, and the set of clients with a request being handled.
 #[derive(Debug)]
 pub(crate) struct Admission {
-    /// The Maximum Serving Count; changes when the database's parameter does.
-    limit: AtomicUsize,
-    serving: AtomicUsize,
+    pool: Mutex<Pool>,
+    counters: Arc<Counters>,
     /// Client address -> the claim holding it. A claim whose transfer has heard from the client
     /// is `answered`: a new request from that address then replaces it.
     clients: Mutex<HashMap<SocketAddr, Entry>>,
     next_id: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Pool {
+    config: AdmissionConfig,
+    /// The Maximum Serving Count; changes when the database's parameter does.
+    limit: usize,
+    /// Slots held. May pass `limit` for a moment: a transfer whose client answers late takes
+    /// its slot back whatever the count (it holds its client already).
+    serving: usize,
+    queue: VecDeque<Waiter>,
+    /// Slots held and places queued per source address; sources holding none are removed.
+    sources: HashMap<IpAddr, usize>,
+    /// Transfers waiting for their client's first answer, oldest first.
+    unanswered: VecDeque<(u64, CancellationToken)>,
+}
+
+#[derive(Debug)]
+struct Waiter {
+    id: u64,
+    source: IpAddr,
+    /// Sent when the waiter is given a slot (already counted as its own).
+    grant: oneshot::Sender<()>,
 }
 
 #[derive(Debug)]
@@ -26,16 +66,93 @@ struct Entry {
     /// Hash of the request datagram: a retransmission is identical, anything else is new.
     request: u64,
     answered: bool,
+    /// Cancelled when a new request from the same address and port replaces this one.
+    moved_on: CancellationToken,
+    /// Notified when the client sends this request again before it heard from us.
+    repeated: Arc<tokio::sync::Notify>,
+}
+
+/// What a request gets from [`Admission::admit`].
+#[derive(Debug)]
+pub(crate) enum Admit {
+    Now(Slot),
+    /// Every slot is taken: wait for one.
+    Wait(Wait),
+    /// The queue is full.
+    Busy,
+}
+
+impl Pool {
+    fn holds(&mut self, source: IpAddr, delta: isize) {
+        let n = self.sources.entry(source).or_insert(0);
+        *n = n.saturating_add_signed(delta);
+        if *n == 0 {
+            self.sources.remove(&source);
+        }
+    }
+
+    /// Gives free slots to the waiters at the head of the queue.
+    fn grant(&mut self, counters: &Counters) {
+        while self.serving < self.limit {
+            let Some(waiter) = self.queue.pop_front() else {
+                break;
+            };
+            counters.decr(Counter::QueueLength);
+            if waiter.grant.send(()).is_ok() {
+                self.serving += 1;
+            } else {
+                // Its wait ended (deadline, client gone) as the slot came.
+                self.holds(waiter.source, -1);
+            }
+        }
+    }
+
+    /// A full queue: the newest waiter of the heaviest source other than `newcomer`, if that
+    /// source holds more than its share and more than the newcomer does, gives way.
+    fn evict_for(&mut self, newcomer: IpAddr) -> bool {
+        let share = (self.limit + self.config.queue_length)
+            * usize::from(self.config.source_share_percent)
+            / 100;
+        let mine = self.sources.get(&newcomer).copied().unwrap_or(0);
+        let Some((&heavy, &held)) = self.sources.iter().max_by_key(|(_, n)| **n) else {
+            return false;
+        };
+        if heavy == newcomer || held <= share.max(1) || held <= mine + 1 {
+            return false;
+        }
+        let Some(at) = self.queue.iter().rposition(|w| w.source == heavy) else {
+            return false;
+        };
+        // Dropping its sender ends the waiter's wait: it is answered busy.
+        self.queue.remove(at);
+        self.holds(heavy, -1);
+        true
+    }
 }
 
 impl Admission {
-    pub(crate) fn new(limit: usize) -> Arc<Self> {
+    pub(crate) fn new(limit: usize, config: AdmissionConfig, counters: Arc<Counters>) -> Arc<Self> {
         Arc::new(Self {
-            limit: AtomicUsize::new(limit),
-            serving: AtomicUsize::new(0),
+            pool: Mutex::new(Pool {
+                config,
+                limit,
+                serving: 0,
+                queue: VecDeque::new(),
+                sources: HashMap::new(),
+                unanswered: VecDeque::new(),
+            }),
+            counters,
             clients: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
         })
+    }
+
+    fn pool(&self) -> MutexGuard<'_, Pool> {
+        self.pool.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Claims a client's address and port for one request. `None` means the same request from
@@ -50,44 +167,167 @@ impl Admission {
             std::hash::Hasher::finish(&h)
         };
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        if clients
+        if let Some(entry) = clients
             .get(&client)
-            .is_some_and(|e| !e.answered && e.request == request)
+            .filter(|e| !e.answered && e.request == request)
         {
+            entry.repeated.notify_one();
             return None;
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        clients.insert(
+        let moved_on = CancellationToken::new();
+        let repeated = Arc::new(tokio::sync::Notify::new());
+        let previous = clients.insert(
             client,
             Entry {
                 id,
                 request,
                 answered: false,
+                moved_on: moved_on.clone(),
+                repeated: Arc::clone(&repeated),
             },
         );
+        // A different request: the client gave the old one up. (The same request again after
+        // an answer is a late duplicate or a new download of the same file: the old transfer,
+        // if its client is still there, finishes.)
+        if let Some(previous) = previous.filter(|p| p.request != request) {
+            // Whatever still goes to this address and port would reach the new request's
+            // socket, which takes the first answer it hears.
+            previous.moved_on.cancel();
+        }
         Some(Claim {
             admission: Arc::clone(self),
             client,
             id,
+            moved_on,
+            repeated,
         })
     }
 
     /// A new Maximum Serving Count. Transfers already running keep their slots; a lower
-    /// limit turns new requests away until enough of them end.
+    /// limit makes new requests wait until enough of them end, a higher one serves waiting
+    /// requests at once.
     pub(crate) fn set_limit(&self, limit: usize) {
-        self.limit.store(limit, Ordering::Relaxed);
+        let mut pool = self.pool();
+        pool.limit = limit;
+        pool.grant(&self.counters);
     }
 
-    /// Takes a serving slot, or `None` at Maximum Serving Count.
+    /// New limits of the queue and the unanswered pool (a configuration reload). Requests
+    /// already waiting keep their places.
+    pub(crate) fn set_config(&self, config: AdmissionConfig) {
+        self.pool().config = config;
+    }
+
+    /// A slot for a request from `source`: at once, after a wait, or none.
+    pub(crate) fn admit(self: &Arc<Self>, source: IpAddr) -> Admit {
+        let mut pool = self.pool();
+        if pool.serving < pool.limit && pool.queue.is_empty() {
+            pool.serving += 1;
+            pool.holds(source, 1);
+            return Admit::Now(Slot::held(Arc::clone(self), source));
+        }
+        if pool.queue.len() >= pool.config.queue_length {
+            if !pool.evict_for(source) {
+                self.counters.incr(Counter::QueueFull);
+                return Admit::Busy;
+            }
+            self.counters.decr(Counter::QueueLength);
+            self.counters.incr(Counter::QueueEvicted);
+        }
+        let (grant, granted) = oneshot::channel();
+        let id = self.id();
+        pool.queue.push_back(Waiter { id, source, grant });
+        pool.holds(source, 1);
+        self.counters.incr(Counter::QueueLength);
+        self.counters.incr(Counter::RequestsQueued);
+        let deadline = tokio::time::Instant::now() + pool.config.queue_wait;
+        Admit::Wait(Wait {
+            admission: Arc::clone(self),
+            id,
+            source,
+            granted,
+            deadline,
+            done: false,
+        })
+    }
+
+    /// Takes a serving slot if one is free now (the queue empty), without waiting.
+    #[cfg(test)]
     pub(crate) fn try_slot(self: &Arc<Self>) -> Option<Slot> {
-        self.serving
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.limit.load(Ordering::Relaxed)).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| Slot {
-                admission: Arc::clone(self),
-            })
+        match self.admit("127.0.0.1".parse().expect("address")) {
+            Admit::Now(slot) => Some(slot),
+            _ => None,
+        }
+    }
+
+    fn release(&self, source: IpAddr) {
+        let mut pool = self.pool();
+        pool.serving = pool.serving.saturating_sub(1);
+        pool.holds(source, -1);
+        pool.grant(&self.counters);
+    }
+}
+
+/// A request's place in the queue; dropping it gives the place up.
+#[derive(Debug)]
+pub(crate) struct Wait {
+    admission: Arc<Admission>,
+    id: u64,
+    source: IpAddr,
+    granted: oneshot::Receiver<()>,
+    deadline: tokio::time::Instant,
+    /// The place became a slot: nothing for Drop to give back.
+    done: bool,
+}
+
+impl Wait {
+    /// Waits for a slot until the configured deadline; `None` when none came (busy).
+    pub(crate) async fn slot(mut self) -> Option<Slot> {
+        let waited = tokio::time::Instant::now();
+        let got = tokio::time::timeout_at(self.deadline, &mut self.granted).await;
+        let counters = &self.admission.counters;
+        counters.add(
+            Counter::QueueWaitMs,
+            u64::try_from(waited.elapsed().as_millis()).unwrap_or(u64::MAX),
+        );
+        match got {
+            Ok(Ok(())) => {
+                counters.incr(Counter::QueueServed);
+                Some(self.into_slot())
+            }
+            // The deadline passed, or a newcomer took the place (a heavy source's eviction).
+            Ok(Err(_)) | Err(_) => {
+                counters.incr(Counter::QueueTimedOut);
+                None
+            }
+        }
+    }
+
+    fn into_slot(mut self) -> Slot {
+        self.done = true;
+        Slot::held(Arc::clone(&self.admission), self.source)
+    }
+}
+
+impl Drop for Wait {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let mut pool = self.admission.pool();
+        if let Some(at) = pool.queue.iter().position(|w| w.id == self.id) {
+            pool.queue.remove(at);
+            pool.holds(self.source, -1);
+            self.admission.counters.decr(Counter::QueueLength);
+            return;
+        }
+        drop(pool);
+        // Not queued any more: a slot may have been granted as the wait ended.
+        self.granted.close();
+        if self.granted.try_recv().is_ok() {
+            self.admission.release(self.source);
+        }
     }
 }
 
@@ -97,9 +337,22 @@ pub(crate) struct Claim {
     admission: Arc<Admission>,
     client: SocketAddr,
     id: u64,
+    moved_on: CancellationToken,
+    repeated: Arc<tokio::sync::Notify>,
 }
 
 impl Claim {
+    /// Notified when the client sends its request again before it heard from us.
+    pub(crate) fn repeated(&self) -> &tokio::sync::Notify {
+        &self.repeated
+    }
+
+    /// Cancelled when the client sends a new request from the same address and port: it has
+    /// given this one up, and the transfer must stop sending there.
+    pub(crate) fn moved_on(&self) -> &CancellationToken {
+        &self.moved_on
+    }
+
     /// The client has our answer: its next request from this address is a new one (a client
     /// whose port is reused, or a phone asking for its next file from the same port).
     pub(crate) fn mark_answered(&self) {
@@ -132,11 +385,102 @@ impl Drop for Claim {
 #[derive(Debug)]
 pub(crate) struct Slot {
     admission: Arc<Admission>,
+    source: IpAddr,
+    /// False once the slot was given up another way ([`Slot::unanswered`]).
+    held: bool,
+}
+
+impl Slot {
+    fn held(admission: Arc<Admission>, source: IpAddr) -> Self {
+        Self {
+            admission,
+            source,
+            held: true,
+        }
+    }
+
+    /// The transfer's first packet went unanswered for the grace time: its slot goes to the
+    /// queue, and the transfer waits in the unanswered pool. When the pool is full, its oldest
+    /// transfer is told to end ([`Unanswered::reaped`]).
+    pub(crate) fn unanswered(mut self) -> Unanswered {
+        self.held = false;
+        let admission = Arc::clone(&self.admission);
+        let source = self.source;
+        let id = admission.id();
+        let reaped = CancellationToken::new();
+        let mut pool = admission.pool();
+        pool.serving = pool.serving.saturating_sub(1);
+        pool.holds(source, -1);
+        pool.grant(&admission.counters);
+        if pool.unanswered.len() >= pool.config.max_unanswered.max(1)
+            && let Some((_, oldest)) = pool.unanswered.pop_front()
+        {
+            oldest.cancel();
+            admission.counters.decr(Counter::TransfersUnanswered);
+            admission.counters.incr(Counter::UnansweredReaped);
+        }
+        pool.unanswered.push_back((id, reaped.clone()));
+        drop(pool);
+        admission.counters.incr(Counter::TransfersUnanswered);
+        admission.counters.incr(Counter::SlotsYielded);
+        Unanswered {
+            admission,
+            id,
+            source,
+            reaped,
+        }
+    }
+
+    /// The grace a transfer's first packet gets before its slot goes to the queue.
+    pub(crate) fn grace(&self) -> Duration {
+        self.admission.pool().config.unanswered_grace
+    }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.admission.serving.fetch_sub(1, Ordering::AcqRel);
+        if self.held {
+            self.admission.release(self.source);
+        }
+    }
+}
+
+/// A transfer whose client has not answered its first packet; it holds no slot.
+#[derive(Debug)]
+pub(crate) struct Unanswered {
+    admission: Arc<Admission>,
+    id: u64,
+    source: IpAddr,
+    reaped: CancellationToken,
+}
+
+impl Unanswered {
+    /// Cancelled when the pool needed this transfer's place: it is to end.
+    pub(crate) fn reaped(&self) -> &CancellationToken {
+        &self.reaped
+    }
+
+    /// The client answered: the transfer takes a slot again, whatever the count (it holds
+    /// its client already; new requests wait until the count is back under the limit).
+    pub(crate) fn answered(self) -> Slot {
+        let admission = Arc::clone(&self.admission);
+        let source = self.source;
+        drop(self);
+        let mut pool = admission.pool();
+        pool.serving += 1;
+        pool.holds(source, 1);
+        drop(pool);
+        Slot::held(admission, source)
+    }
+}
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        let mut pool = self.admission.pool();
+        if let Some(at) = pool.unanswered.iter().position(|(id, _)| *id == self.id) {
+            pool.unanswered.remove(at);
+            self.admission.counters.decr(Counter::TransfersUnanswered);
+        }
     }
 }
 
@@ -144,9 +488,148 @@ impl Drop for Slot {
 mod tests {
     use super::*;
 
+    const CONFIG: AdmissionConfig = AdmissionConfig {
+        queue_length: 4,
+        queue_wait: Duration::from_secs(1),
+        unanswered_grace: Duration::from_millis(50),
+        max_unanswered: 2,
+        source_share_percent: 25,
+    };
+
+    fn admission(limit: usize) -> (Arc<Admission>, Arc<Counters>) {
+        let counters = Arc::new(Counters::default());
+        (
+            Admission::new(limit, CONFIG, Arc::clone(&counters)),
+            counters,
+        )
+    }
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([192, 0, 2, last])
+    }
+
+    fn waits(admit: Admit) -> Wait {
+        match admit {
+            Admit::Wait(w) => w,
+            other => panic!("expected a wait, got {other:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_beyond_the_limit_waits_and_gets_the_first_freed_slot() {
+        let (a, counters) = admission(1);
+        let first = a.try_slot().unwrap();
+        let wait = waits(a.admit(ip(2)));
+        assert_eq!(counters.get(Counter::QueueLength), 1);
+        let waiting = tokio::spawn(wait.slot());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        drop(first);
+        let slot = waiting.await.unwrap().expect("the freed slot");
+        assert_eq!(counters.get(Counter::QueueLength), 0);
+        assert_eq!(counters.get(Counter::QueueServed), 1);
+        assert_eq!(counters.get(Counter::QueueWaitMs), 300);
+        assert!(a.try_slot().is_none(), "the slot went to the waiter");
+        drop(slot);
+        assert!(a.try_slot().is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_that_cannot_be_met_is_busy_and_leaves_nothing_behind() {
+        let (a, counters) = admission(1);
+        let _held = a.try_slot().unwrap();
+        let wait = waits(a.admit(ip(2)));
+        assert!(wait.slot().await.is_none(), "the deadline passed");
+        assert_eq!(counters.get(Counter::QueueTimedOut), 1);
+        assert_eq!(counters.get(Counter::QueueLength), 0);
+        let pool = a.pool();
+        assert!(pool.queue.is_empty());
+        assert_eq!(pool.sources.get(&ip(2)), None, "the place is given back");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_queue_answers_busy_at_once() {
+        let (a, counters) = admission(1);
+        let _held = a.try_slot().unwrap();
+        let queued: Vec<Wait> = (0..4).map(|i| waits(a.admit(ip(10 + i)))).collect();
+        assert!(matches!(a.admit(ip(20)), Admit::Busy));
+        assert_eq!(counters.get(Counter::QueueFull), 1);
+        drop(queued);
+        assert_eq!(counters.get(Counter::QueueLength), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_source_holding_more_than_its_share_loses_its_newest_place_first() {
+        let (a, counters) = admission(1);
+        let _held = a.try_slot().unwrap(); // 127.0.0.1
+        // Share: 25 % of 1 slot + 4 places = 1. The flooder holds the whole queue.
+        let flood: Vec<Wait> = (0..4).map(|_| waits(a.admit(ip(66)))).collect();
+        let phone = waits(a.admit(ip(7)));
+        assert_eq!(counters.get(Counter::QueueEvicted), 1);
+        let mut flood = flood.into_iter();
+        let oldest = flood.next().unwrap();
+        let newest = flood.next_back().unwrap();
+        assert!(
+            newest.slot().await.is_none(),
+            "the newest flooder place went"
+        );
+        assert_eq!(a.pool().queue.back().map(|w| w.source), Some(ip(7)));
+        // Another source's newcomer does not evict the phone (it holds one, no more).
+        assert!(matches!(a.admit(ip(8)), Admit::Wait(_) | Admit::Busy));
+        drop((oldest, phone));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unanswered_transfer_gives_its_slot_to_the_queue_and_takes_one_back_when_answered() {
+        let (a, counters) = admission(1);
+        let half_open = a.try_slot().unwrap();
+        let phone = tokio::spawn(waits(a.admit(ip(2))).slot());
+        let pending = half_open.unanswered();
+        let phone = phone.await.unwrap().expect("the yielded slot");
+        assert_eq!(counters.get(Counter::SlotsYielded), 1);
+        assert_eq!(counters.get(Counter::TransfersUnanswered), 1);
+        // Its client answers after all: the count passes the limit for a moment...
+        let late = pending.answered();
+        assert_eq!(counters.get(Counter::TransfersUnanswered), 0);
+        assert_eq!(a.pool().serving, 2);
+        // ...and new requests wait until it is back under.
+        let next = waits(a.admit(ip(3)));
+        drop(phone);
+        assert!(
+            a.pool().queue.len() == 1,
+            "one slot freed, still at the limit"
+        );
+        drop(late);
+        assert!(next.slot().await.is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_unanswered_pool_ends_its_oldest_transfer_when_full() {
+        let (a, counters) = admission(10);
+        let pending: Vec<Unanswered> = (0..3).map(|_| a.try_slot().unwrap().unanswered()).collect();
+        assert!(
+            pending[0].reaped().is_cancelled(),
+            "the oldest is told to end"
+        );
+        assert!(!pending[1].reaped().is_cancelled() && !pending[2].reaped().is_cancelled());
+        assert_eq!(counters.get(Counter::UnansweredReaped), 1);
+        assert_eq!(counters.get(Counter::TransfersUnanswered), 2);
+        drop(pending);
+        assert_eq!(counters.get(Counter::TransfersUnanswered), 0);
+        assert_eq!(a.pool().serving, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_higher_limit_serves_waiting_requests_at_once() {
+        let (a, _) = admission(1);
+        let _held = a.try_slot().unwrap();
+        let wait = waits(a.admit(ip(2)));
+        a.set_limit(2);
+        assert!(wait.slot().await.is_some());
+    }
+
     #[test]
     fn slots_stop_at_the_limit_and_come_back_on_drop() {
-        let a = Admission::new(2);
+        let (a, _) = admission(2);
         let s1 = a.try_slot().unwrap();
         let _s2 = a.try_slot().unwrap();
         assert!(a.try_slot().is_none());
@@ -156,7 +639,7 @@ mod tests {
 
     #[test]
     fn a_new_limit_applies_to_the_next_request_and_running_slots_are_kept() {
-        let a = Admission::new(3);
+        let (a, _) = admission(3);
         let s1 = a.try_slot().unwrap();
         let s2 = a.try_slot().unwrap();
         a.set_limit(1);
@@ -171,7 +654,7 @@ mod tests {
 
     #[test]
     fn a_client_can_hold_one_claim_at_a_time() {
-        let a = Admission::new(1);
+        let (a, _) = admission(1);
         let c: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let claim = a.claim(c, b"rrq").unwrap();
         assert!(a.claim(c, b"rrq").is_none());
@@ -182,7 +665,7 @@ mod tests {
 
     #[test]
     fn an_answered_claim_gives_way_to_a_new_request_and_keeps_it() {
-        let a = Admission::new(1);
+        let (a, _) = admission(1);
         let c: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let first = a.claim(c, b"rrq").unwrap();
         first.mark_answered();
@@ -198,8 +681,26 @@ mod tests {
     }
 
     #[test]
+    fn a_new_request_from_the_same_port_tells_the_old_transfer_its_client_moved_on() {
+        let (a, _) = admission(1);
+        let c: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let first = a.claim(c, b"XMLDefault.cnf.xml").unwrap();
+        let second = a.claim(c, b"SEP001122334455.cnf.xml").unwrap();
+        assert!(first.moved_on().is_cancelled());
+        assert!(!second.moved_on().is_cancelled());
+        assert!(
+            a.claim(c, b"SEP001122334455.cnf.xml").is_none(),
+            "a retransmission"
+        );
+        assert!(
+            !second.moved_on().is_cancelled(),
+            "a retransmission replaces nothing"
+        );
+    }
+
+    #[test]
     fn a_different_request_from_the_same_port_is_new() {
-        let a = Admission::new(1);
+        let (a, _) = admission(1);
         let c: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let _first = a.claim(c, b"CTLSEP.tlv").unwrap();
         assert!(

@@ -16,7 +16,7 @@ use phoneboot_source::{Denied, File, Lookup, Query, Transport};
 use phoneboot_tftp::ErrorCode;
 use tracing::{debug, info, warn};
 
-use crate::admission::Slot;
+use crate::admission::{Admit, Slot, Unanswered, Wait};
 use crate::config::{BusyReply, Config};
 use crate::counters::{Counter, Counters};
 use crate::{Shared, misses};
@@ -32,13 +32,59 @@ pub enum Refusal {
     Busy,
     /// A source failed (a read error, a profile converter that broke).
     Failed,
+    /// A missing device file asked for by a source that asks for too many of them (a
+    /// configuration harvest): left unanswered over TFTP, 429 over HTTP.
+    Throttled,
 }
 
 /// What a request gets.
 #[derive(Debug)]
 pub(crate) enum Decision {
     Serve(Serving),
+    /// Every serving slot is taken: the file is served when one frees within the queue wait,
+    /// else refused busy ([`Queued::admitted`]).
+    Queued(Queued),
     Refuse(Refusal),
+}
+
+/// A found file waiting for a serving slot.
+#[derive(Debug)]
+pub(crate) struct Queued {
+    file: File,
+    ticket: Ticket,
+    wait: Wait,
+    client: std::net::SocketAddr,
+}
+
+impl Queued {
+    /// Waits for the slot: the file to serve, or busy when none came in time.
+    pub(crate) async fn admitted(self) -> Result<Serving, Refusal> {
+        let Self {
+            file,
+            ticket,
+            wait,
+            client,
+        } = self;
+        match wait.slot().await {
+            Some(slot) => Ok(Serving::holding(file, ticket, slot)),
+            None => {
+                debug!(%client, "busy: no serving slot within the queue wait");
+                ticket.close(Outcome::Overflow);
+                Err(Refusal::Busy)
+            }
+        }
+    }
+}
+
+impl Decision {
+    /// The decision once any wait for a slot is over: the file to serve, or the refusal.
+    pub(crate) async fn settled(self) -> Result<Serving, Refusal> {
+        match self {
+            Self::Serve(serving) => Ok(serving),
+            Self::Refuse(refusal) => Err(refusal),
+            Self::Queued(queued) => queued.admitted().await,
+        }
+    }
 }
 
 /// A file to send, with what it holds while it is sent.
@@ -46,12 +92,61 @@ pub(crate) enum Decision {
 pub(crate) struct Serving {
     pub(crate) file: File,
     ticket: Ticket,
-    /// `None` for an empty file: one packet, no slot (CUCM's defect was that missing and empty
-    /// files took one).
-    _slot: Option<Slot>,
+    hold: Hold,
+}
+
+/// What a file being sent holds of the serving count.
+#[derive(Debug)]
+enum Hold {
+    /// An empty file: one packet, no slot (CUCM's defect was that missing and empty files
+    /// took one).
+    Nothing,
+    Slot(Slot),
+    /// The client has not answered the first packet within the grace time: no slot.
+    Unanswered(Unanswered),
 }
 
 impl Serving {
+    fn holding(file: File, ticket: Ticket, slot: Slot) -> Self {
+        Self {
+            file,
+            ticket,
+            hold: Hold::Slot(slot),
+        }
+    }
+
+    /// How long the first packet may go unanswered before the slot goes to the queue; `None`
+    /// when no slot is held.
+    pub(crate) fn grace(&self) -> Option<std::time::Duration> {
+        match &self.hold {
+            Hold::Slot(slot) => Some(slot.grace()),
+            _ => None,
+        }
+    }
+
+    /// The client has not answered within the grace time: the slot goes to the queue.
+    pub(crate) fn unanswered(&mut self) {
+        if let Hold::Slot(slot) = std::mem::replace(&mut self.hold, Hold::Nothing) {
+            self.hold = Hold::Unanswered(slot.unanswered());
+        }
+    }
+
+    /// The client answered: a slot is held again.
+    pub(crate) fn answered(&mut self) {
+        match std::mem::replace(&mut self.hold, Hold::Nothing) {
+            Hold::Unanswered(pending) => self.hold = Hold::Slot(pending.answered()),
+            other => self.hold = other,
+        }
+    }
+
+    /// Cancelled when an unanswered transfer is to end (the pool of them is full).
+    pub(crate) fn reaped(&self) -> Option<tokio_util::sync::CancellationToken> {
+        match &self.hold {
+            Hold::Unanswered(pending) => Some(pending.reaped().clone()),
+            _ => None,
+        }
+    }
+
     /// The file has gone out (or not): the request is counted, the slot freed.
     pub(crate) fn close(self, outcome: Outcome) {
         self.ticket.close(outcome);
@@ -63,30 +158,30 @@ impl Serving {
 #[derive(Debug)]
 pub struct RefusalWire {
     pub refusal: Refusal,
-    /// The TFTP ERROR; for [`Refusal::Busy`] the text is the configured busy message (or
-    /// nothing at all with `busy_reply = "drop"`).
-    pub tftp: (ErrorCode, &'static str),
+    /// The TFTP ERROR, `None` for silence; for [`Refusal::Busy`] the text is the configured
+    /// busy message (or nothing at all with `busy_reply = "drop"`).
+    pub tftp: Option<(ErrorCode, &'static str)>,
     /// The HTTP status and body; a 503 also carries Retry-After.
     pub http: (StatusCode, &'static str),
     pub outcome: Outcome,
 }
 
-pub static REFUSALS: [RefusalWire; 4] = [
+pub static REFUSALS: [RefusalWire; 5] = [
     RefusalWire {
         refusal: Refusal::NotFound,
-        tftp: (ErrorCode::FileNotFound, "File not found"),
+        tftp: Some((ErrorCode::FileNotFound, "File not found")),
         http: (StatusCode::NOT_FOUND, "File not found\n"),
         outcome: Outcome::NotFound,
     },
     RefusalWire {
         refusal: Refusal::Denied,
-        tftp: (ErrorCode::AccessViolation, "Access violation"),
+        tftp: Some((ErrorCode::AccessViolation, "Access violation")),
         http: (StatusCode::FORBIDDEN, "Access violation\n"),
         outcome: Outcome::Denied,
     },
     RefusalWire {
         refusal: Refusal::Busy,
-        tftp: (ErrorCode::NotDefined, crate::config::default::BUSY_MESSAGE),
+        tftp: Some((ErrorCode::NotDefined, crate::config::default::BUSY_MESSAGE)),
         http: (
             StatusCode::SERVICE_UNAVAILABLE,
             "Server busy, try again later\n",
@@ -95,9 +190,17 @@ pub static REFUSALS: [RefusalWire; 4] = [
     },
     RefusalWire {
         refusal: Refusal::Failed,
-        tftp: (ErrorCode::NotDefined, "Read error"),
+        tftp: Some((ErrorCode::NotDefined, "Read error")),
         http: (StatusCode::INTERNAL_SERVER_ERROR, "Read error\n"),
         outcome: Outcome::Aborted,
+    },
+    RefusalWire {
+        refusal: Refusal::Throttled,
+        // Silence: a harvester waits out its own timeout for each name.
+        tftp: None,
+        http: (StatusCode::TOO_MANY_REQUESTS, "Too many requests\n"),
+        // It is a miss, and counted as one.
+        outcome: Outcome::NotFound,
     },
 ];
 
@@ -108,12 +211,13 @@ impl Refusal {
             Self::Denied => &REFUSALS[1],
             Self::Busy => &REFUSALS[2],
             Self::Failed => &REFUSALS[3],
+            Self::Throttled => &REFUSALS[4],
         }
     }
 
     /// The TFTP ERROR to send, or `None` (a busy server configured to stay silent).
     pub(crate) fn tftp_reply(self, config: &Config) -> Option<(ErrorCode, Cow<'_, str>)> {
-        let (code, text) = self.wire().tftp;
+        let (code, text) = self.wire().tftp?;
         match self {
             Self::Busy if config.busy_reply == BusyReply::Drop => None,
             Self::Busy => Some((code, Cow::Borrowed(config.busy_message.as_str()))),
@@ -216,27 +320,34 @@ pub(crate) fn decide(shared: &Shared, ticket: Ticket, query: &Query, lookup: Loo
                 return Decision::Serve(Serving {
                     file: found,
                     ticket,
-                    _slot: None,
+                    hold: Hold::Nothing,
                 });
             }
-            match shared.admission.try_slot() {
-                Some(slot) => {
-                    return Decision::Serve(Serving {
+            match shared.admission.admit(client.ip()) {
+                Admit::Now(slot) => return Decision::Serve(Serving::holding(found, ticket, slot)),
+                Admit::Wait(wait) => {
+                    return Decision::Queued(Queued {
                         file: found,
                         ticket,
-                        _slot: Some(slot),
+                        wait,
+                        client,
                     });
                 }
-                None => {
-                    debug!(%client, %file, "busy: Maximum Serving Count reached");
+                Admit::Busy => {
+                    debug!(%client, %file, "busy: Maximum Serving Count reached and the queue full");
                     Refusal::Busy
                 }
             }
         }
         Lookup::Skip => {
-            misses::count_lookup(counters, &query.name, false);
-            crate::log_miss(shared, query.transport, client, &file);
-            Refusal::NotFound
+            let device_file = misses::count_lookup(counters, &query.name, false);
+            if device_file && !shared.harvest.allow(client.ip(), std::time::Instant::now()) {
+                counters.incr(Counter::HarvestThrottled);
+                Refusal::Throttled
+            } else {
+                crate::log_miss(shared, query.transport, client, &file);
+                Refusal::NotFound
+            }
         }
         Lookup::Denied(why) => {
             info!(%client, %file, transport = %query.transport, "refused: {why}");

@@ -33,7 +33,7 @@ use phoneboot_source::peer::HOP_HEADER;
 use phoneboot_source::{File, FileName, Origin, Query, Source as _, Transport};
 
 use crate::counters::Counter;
-use crate::decision::{self, Decision, Outcome, Refusal, Serving, Ticket};
+use crate::decision::{self, Outcome, Refusal, Serving, Ticket};
 use crate::net::canonical;
 use crate::{BindError, Shared};
 
@@ -77,9 +77,12 @@ async fn serve_file(
     query.local_only = headers.contains_key(HOP_HEADER);
     let chain = shared.chain();
     let lookup = chain.lookup(&query).await;
-    let serving = match decision::decide(&shared, ticket, &query, lookup) {
-        Decision::Serve(serving) => serving,
-        Decision::Refuse(refusal) => return refused(&shared, refusal),
+    let serving = match decision::decide(&shared, ticket, &query, lookup)
+        .settled()
+        .await
+    {
+        Ok(serving) => serving,
+        Err(refusal) => return refused(&shared, refusal),
     };
     if serving.file.origin == Origin::Disk {
         shared.counters.incr(Counter::HttpServedFromDisk);

@@ -27,6 +27,7 @@ pub mod counters;
 pub mod db;
 pub mod decision;
 pub mod follow;
+mod harvest;
 mod http;
 mod listener;
 mod misses;
@@ -62,6 +63,8 @@ pub(crate) struct Shared {
     /// Where files come from: built files, the disk, the alternate servers.
     chain: RwLock<Arc<Chain>>,
     pub(crate) admission: Arc<Admission>,
+    /// Slows sources that ask for many missing device files.
+    pub(crate) harvest: harvest::HarvestGuard,
     pub(crate) counters: Arc<Counters>,
     /// Rate limit for "not found" log lines.
     pub(crate) misses: misses::MissLog,
@@ -311,7 +314,12 @@ impl Builder {
             u64::from(config.max_serving_count),
         );
         let shared = Arc::new(Shared {
-            admission: Admission::new(config.max_serving_count as usize),
+            admission: Admission::new(
+                config.max_serving_count as usize,
+                config.admission,
+                Arc::clone(&counters),
+            ),
+            harvest: harvest::HarvestGuard::new(config.harvest, Arc::clone(&counters)),
             chain: RwLock::new(Arc::new(chain)),
             counters,
             misses: misses::MissLog::new(Duration::from_secs(60)),
@@ -669,9 +677,11 @@ impl Handle {
                 None => config.max_serving_count,
             };
         }
+        self.shared.admission.set_config(config.admission);
         self.shared
             .admission
             .set_limit(config.max_serving_count as usize);
+        self.shared.harvest.set_config(config.harvest);
         self.shared.counters.set(
             Counter::MaxServingCount,
             u64::from(config.max_serving_count),

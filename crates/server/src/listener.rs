@@ -24,6 +24,12 @@ use crate::net::canonical;
 use crate::transfer::{self, Job, Start};
 use crate::{Shared, sockopt};
 
+/// The longest request taken (RFC 2347 even asks requests to fit in 512 bytes): a name of the
+/// longest length served ([`phoneboot_source::name::MAX_NAME_LEN`]), the mode and hundreds of
+/// options fit; a request holds its bytes while it waits for a slot, so the queue's memory is
+/// bounded by this.
+pub(crate) const MAX_REQUEST: usize = 4096;
+
 /// Why a listening socket could not be opened, with advice a person can act on.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot listen on {addr}: {source}{hint}")]
@@ -182,6 +188,21 @@ impl Listener {
     ) {
         let counters = &shared.counters;
         match Packet::parse(datagram) {
+            // A name too long is refused as a name (below); this is everything else.
+            Ok(Packet::Rrq(request))
+                if datagram.len() > MAX_REQUEST
+                    && request.filename.len() <= phoneboot_source::name::MAX_NAME_LEN =>
+            {
+                // No client sends this much; a request holds its bytes while it waits.
+                counters.incr(Counter::MalformedDatagrams);
+                debug!(%client, len = datagram.len(), "request longer than {MAX_REQUEST} bytes");
+                self.reply_error(
+                    client,
+                    local_ip,
+                    ErrorCode::IllegalOperation,
+                    "Request too long",
+                );
+            }
             Ok(Packet::Rrq(request)) => {
                 self.on_read_request(shared, datagram, request.filename, client, local_ip);
             }
@@ -255,8 +276,9 @@ impl Listener {
         let start = match shared.chain().try_now(&query) {
             // Decided at once (cached, missing, refused): a refusal goes from here.
             Some(lookup) => match decision::decide(shared, ticket, &query, lookup) {
-                Decision::Serve(serving) => Start::Decided(serving),
                 Decision::Refuse(refusal) => return reply.refuse(shared, refusal),
+                // Served, or waiting for a serving slot: the task goes on.
+                decided => Start::Decided(decided),
             },
             // A disk read or a peer fetch: the task looks it up first, then decides.
             None => Start::Lookup(ticket),

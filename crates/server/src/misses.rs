@@ -30,11 +30,14 @@ fn counters_of(name: &FileName) -> Option<(Counter, Counter)> {
     })
 }
 
-/// Counts a lookup of a device file in SEPFoundCount, SEPNotFoundCount and their kin.
-pub(crate) fn count_lookup(counters: &Counters, name: &FileName, found: bool) {
-    if let Some((hit, miss)) = counters_of(name) {
-        counters.incr(if found { hit } else { miss });
-    }
+/// Counts a lookup of a device file in SEPFoundCount, SEPNotFoundCount and their kin; true
+/// when `name` is a device's configuration file.
+pub(crate) fn count_lookup(counters: &Counters, name: &FileName, found: bool) -> bool {
+    let Some((hit, miss)) = counters_of(name) else {
+        return false;
+    };
+    counters.incr(if found { hit } else { miss });
+    true
 }
 
 /// Patterns remembered at most; past it the table starts over (costs extra lines, not memory).

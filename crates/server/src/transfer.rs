@@ -15,7 +15,7 @@ use tracing::{debug, info, warn};
 use crate::Shared;
 use crate::admission::Claim;
 use crate::counters::Counter;
-use crate::decision::{self, Decision, Serving, Ticket};
+use crate::decision::{self, Decision, Ticket};
 use crate::listener::Reply;
 use crate::net::{canonical, unspecified};
 
@@ -24,7 +24,8 @@ use crate::net::{canonical, unspecified};
 /// would have.
 #[derive(Debug)]
 pub(crate) enum Start {
-    Decided(Serving),
+    /// To serve, or waiting for a serving slot.
+    Decided(Decision),
     Lookup(Ticket),
 }
 
@@ -49,6 +50,8 @@ enum End {
     TooLarge(String),
     Failed(String),
     Shutdown,
+    /// The client never answered and the pool of unanswered transfers needed the place.
+    Reaped,
 }
 
 pub(crate) fn spawn(shared: Arc<Shared>, job: Job) {
@@ -61,16 +64,17 @@ pub(crate) fn spawn(shared: Arc<Shared>, job: Job) {
             claim,
             start,
         } = job;
-        let serving = match start {
-            Start::Decided(serving) => serving,
+        let decision = match start {
+            Start::Decided(decision) => decision,
             Start::Lookup(ticket) => {
                 let chain = shared.chain();
                 let lookup = chain.lookup(&query).await;
-                match decision::decide(&shared, ticket, &query, lookup) {
-                    Decision::Serve(serving) => serving,
-                    Decision::Refuse(refusal) => return reply.refuse(&shared, refusal),
-                }
+                decision::decide(&shared, ticket, &query, lookup)
             }
+        };
+        let mut serving = match decision.settled().await {
+            Ok(serving) => serving,
+            Err(refusal) => return reply.refuse(&shared, refusal),
         };
         let started = Instant::now();
         let (client, name) = (query.client, query.name.display());
@@ -79,19 +83,22 @@ pub(crate) fn spawn(shared: Arc<Shared>, job: Job) {
             from_disk: serving.file.origin == Origin::Disk,
             ..Report::default()
         };
+        let content = serving.file.content.clone();
         let end = serve(
             &shared,
             (client, reply.local_ip()),
             &request,
-            serving.file.content.clone(),
-            &claim,
+            content,
+            (&claim, &mut serving),
             &mut report,
         )
         .await;
         let outcome = match &end {
             End::Transfer(o) if o.is_success() => decision::Outcome::Processed,
             End::Transfer(Outcome::OptionsRejected { .. }) => decision::Outcome::OptionProbe,
-            End::Transfer(_) | End::Failed(_) | End::Shutdown => decision::Outcome::Aborted,
+            End::Transfer(_) | End::Failed(_) | End::Shutdown | End::Reaped => {
+                decision::Outcome::Aborted
+            }
             End::TooLarge(_) => decision::Outcome::Denied,
         };
         serving.close(outcome);
@@ -116,6 +123,12 @@ pub(crate) fn spawn(shared: Arc<Shared>, job: Job) {
             End::Shutdown => {
                 info!(%client, file = %name, duration_ms, "transfer stopped by shutdown");
             }
+            End::Reaped => debug!(
+                %client,
+                file = %name,
+                duration_ms,
+                "transfer ended: its client never answered and newer unanswered transfers needed the place"
+            ),
         }
     });
 }
@@ -134,7 +147,7 @@ async fn serve(
     (client, local_ip): (SocketAddr, Option<IpAddr>),
     request: &[u8],
     content: Bytes,
-    claim: &Claim,
+    (claim, serving): (&Claim, &mut decision::Serving),
     report: &mut Report,
 ) -> End {
     let bind_ip = local_ip.unwrap_or_else(|| unspecified(client));
@@ -191,6 +204,12 @@ async fn serve(
     let timer = tokio::time::sleep(std::time::Duration::from_secs(3600));
     tokio::pin!(timer);
     let mut armed: Option<Instant> = None;
+    // A first packet unanswered for the grace time gives the slot to the queue.
+    let grace = serving.grace();
+    let grace_timer = tokio::time::sleep(grace.unwrap_or(std::time::Duration::from_secs(3600)));
+    tokio::pin!(grace_timer);
+    let mut grace_armed = grace.is_some();
+    let mut reaped: Option<tokio_util::sync::CancellationToken> = None;
     loop {
         let now = Instant::now();
         while let Some(tx) = transfer.poll_transmit(now, &mut send_buf) {
@@ -224,6 +243,10 @@ async fn serve(
                     transfer.handle_datagram(Instant::now(), canonical(from), &recv_buf[..len]);
                     if !heard && transfer.heard_from_peer() {
                         claim.mark_answered();
+                        grace_armed = false;
+                        if reaped.take().is_some() {
+                            serving.answered();
+                        }
                     }
                 }
                 Err(e) => debug!(%client, "receive: {e}"),
@@ -232,7 +255,25 @@ async fn serve(
                 armed = None; // fired: re-arm on the next turn even if the instant is unchanged
                 transfer.handle_timeout(Instant::now());
             }
+            () = &mut grace_timer, if grace_armed => {
+                grace_armed = false;
+                serving.unanswered();
+                reaped = serving.reaped();
+                // Dormant until the client answers or asks again.
+                transfer.hold_quiet();
+            }
+            () = claim.repeated().notified() => transfer.request_repeated(),
+            () = cancelled(reaped.as_ref()) => return End::Reaped,
+            () = claim.moved_on().cancelled() => transfer.superseded(),
         }
+    }
+}
+
+/// Completes when `token` is cancelled; never without one.
+async fn cancelled(token: Option<&tokio_util::sync::CancellationToken>) {
+    match token {
+        Some(token) => token.cancelled().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -20,6 +20,7 @@ pub mod netascii;
 pub mod options;
 pub mod packet;
 pub mod receiver;
+mod rtt;
 pub mod sender;
 pub mod transfer;
 

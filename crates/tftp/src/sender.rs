@@ -19,6 +19,8 @@
 //!
 //! - RFC 1123 §4.2.3.1 (Sorcerer's Apprentice): DATA is retransmitted only on timeout. A
 //!   duplicate or stale ACK changes nothing and sends nothing.
+//! - RFC 1123 §4.2.3.2: the timeout adapts to the measured round trip ([`RetryPolicy`]); one
+//!   packet at a time is timed, and never one that was sent twice (Karn).
 //! - RFC 7440 §4: up to `windowsize` blocks are sent before waiting for the ACK of the last one;
 //!   an ACK inside the window means the blocks after it were lost, and sending restarts after it.
 //! - RFC 2347: an OACK is retransmitted like DATA until the client's ACK 0; an ERROR in reply to
@@ -34,7 +36,8 @@ use bytes::Bytes;
 use crate::block::Rollover;
 use crate::options::Negotiation;
 use crate::packet::{self, ErrorCode, Packet};
-use crate::transfer::{RetryPolicy, Stats, Strangers, Transmit};
+use crate::rtt::RttEstimator;
+use crate::transfer::{MAX_RETRANSMISSIONS, RetryPolicy, Stats, Strangers, Transmit};
 
 /// How a server-side read transfer ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +55,9 @@ pub enum Outcome {
     TimedOut,
     /// The client sent a packet that has no place in a read transfer; it was told so.
     ProtocolViolation,
+    /// The client sent a new request from the same address and port before this transfer
+    /// ended: it gave this one up.
+    Superseded,
 }
 
 impl Outcome {
@@ -108,9 +114,17 @@ pub struct ReadTransfer {
     /// Index of the final block (always shorter than `blksize`, possibly empty).
     last: u64,
     retry: RetryPolicy,
-    base_timeout: Duration,
+    /// The client's RFC 2349 `timeout`: used as it is, never adapted.
+    negotiated_timeout: Option<Duration>,
+    rtt: RttEstimator,
+    /// The packet being timed for a round-trip sample: the index of a block sent once (0 for
+    /// the OACK) and when it went out. Cleared when anything is retransmitted (Karn).
+    timing: Option<(u64, Instant)>,
+    /// The timeout in force (after backoff).
     timeout: Duration,
     retries: u32,
+    /// Time waited in timeouts since the last progress, against [`RetryPolicy::patience`].
+    waited: Duration,
     deadline: Option<Instant>,
     phase: Phase,
     strangers: Strangers,
@@ -119,6 +133,9 @@ pub struct ReadTransfer {
     /// The peer sent something to this transfer's port, which it can only know from our first
     /// answer: it will not retransmit its request any more.
     heard_from_peer: bool,
+    /// The driver asked for no retransmissions on the timer until the peer is heard from: the
+    /// first packet goes again only when the request does ([`ReadTransfer::request_repeated`]).
+    quiet: bool,
     stats: Stats,
 }
 
@@ -142,7 +159,7 @@ impl ReadTransfer {
             });
         }
         let window = u64::from(params.windowsize.max(1));
-        let base_timeout = config.retry.base(params.timeout);
+        let first_timeout = params.timeout.unwrap_or(config.retry.initial_timeout);
         let phase = if negotiation.oack.is_empty() {
             // RFC 2347 §3: no accepted option, no OACK; DATA 1 answers the request directly.
             Phase::Sending {
@@ -164,14 +181,18 @@ impl ReadTransfer {
             rollover,
             last,
             retry: config.retry,
-            base_timeout,
-            timeout: base_timeout,
+            negotiated_timeout: params.timeout,
+            rtt: RttEstimator::default(),
+            timing: None,
+            timeout: first_timeout,
             retries: 0,
-            deadline: Some(now + base_timeout),
+            waited: Duration::ZERO,
+            deadline: Some(now + first_timeout),
             phase,
             strangers: Strangers::default(),
             farewell: None,
             heard_from_peer: false,
+            quiet: false,
             stats: Stats::default(),
         })
     }
@@ -198,6 +219,16 @@ impl ReadTransfer {
 
     pub fn stats(&self) -> Stats {
         self.stats
+    }
+
+    /// The smoothed round trip to the client, once one was measured.
+    pub fn srtt(&self) -> Option<Duration> {
+        self.rtt.srtt()
+    }
+
+    /// The retransmission timeout in force.
+    pub fn current_timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// True once the client has sent a datagram to this transfer. From then on a
@@ -239,6 +270,7 @@ impl ReadTransfer {
         }
         // Even a malformed datagram proves it: the client learned this port from our answer.
         self.heard_from_peer = true;
+        self.quiet = false;
         match packet {
             Ok(Packet::Ack { block }) => self.on_ack(now, block),
             Ok(Packet::Error { code, message }) => {
@@ -272,6 +304,7 @@ impl ReadTransfer {
                     self.stats.ignored_datagrams += 1;
                     return;
                 }
+                self.take_sample(now, 0);
                 self.phase = Phase::Sending {
                     acked: 0,
                     sent: 0,
@@ -304,21 +337,94 @@ impl ReadTransfer {
                 }
                 // RFC 7440 §4: an ACK for a block before the last one sent in this pass tells
                 // that the blocks after it were lost: go back and send from there.
-                if index + 1 < *next {
+                let go_back = index + 1 < *next;
+                if go_back {
                     *next = index + 1;
                 }
                 *end = (index + self.window).min(self.last);
+                if go_back && self.timing.is_some_and(|(timed, _)| timed > index) {
+                    self.timing = None; // the timed block will be sent again
+                }
+                self.take_sample(now, index);
                 self.progress(now);
             }
             Phase::Finished(_) => {}
         }
     }
 
+    /// An ACK for `acked` arrived: a round-trip sample if it covers the timed packet.
+    fn take_sample(&mut self, now: Instant, acked: u64) {
+        if let Some((timed, sent_at)) = self.timing
+            && acked >= timed
+        {
+            self.rtt.sample(now.saturating_duration_since(sent_at));
+            self.timing = None;
+        }
+    }
+
+    /// The timeout for a packet sent now, before any backoff.
+    fn base_timeout(&self) -> Duration {
+        self.negotiated_timeout.unwrap_or_else(|| {
+            self.rtt.timeout(
+                self.retry.initial_timeout,
+                self.retry.min_timeout,
+                self.retry.max_timeout,
+            )
+        })
+    }
+
     /// New data was acknowledged: the retry budget and the backoff start over.
     fn progress(&mut self, now: Instant) {
         self.retries = 0;
-        self.timeout = self.base_timeout;
+        self.waited = Duration::ZERO;
+        self.timeout = self.base_timeout();
         self.deadline = Some(now + self.timeout);
+    }
+
+    /// Until the client is heard from, the first packet is sent again only when its request
+    /// is ([`ReadTransfer::request_repeated`]), not on the timer, which still ends the
+    /// transfer when its patience is spent. A half-open request (a spoofed source, a client
+    /// gone) then costs one packet, and nothing stale reaches a new socket that reuses the
+    /// client's port.
+    pub fn hold_quiet(&mut self) {
+        if !self.heard_from_peer {
+            self.quiet = true;
+        }
+    }
+
+    /// The client sent its request again (it has not heard our first packet): a quiet
+    /// transfer sends the first packet again, as tftp-hpa does. Otherwise the timer resends,
+    /// and this does nothing (the request and our answer most likely crossed).
+    pub fn request_repeated(&mut self) {
+        if !self.quiet {
+            return;
+        }
+        self.timing = None; // Karn: the answer may be to either copy
+        match &mut self.phase {
+            Phase::Negotiating { due, .. } => *due = true,
+            Phase::Sending {
+                acked: 0,
+                next,
+                end,
+                ..
+            } => {
+                *next = 1;
+                *end = self.window.min(self.last);
+            }
+            Phase::Sending { .. } | Phase::Finished(_) => {}
+        }
+    }
+
+    /// The client sent a new request from its address and port: it has given this transfer up
+    /// (or has the whole file, if every block is out). Nothing more is sent.
+    pub fn superseded(&mut self) {
+        let outcome = match &self.phase {
+            Phase::Finished(_) => return,
+            Phase::Sending { sent, .. } if *sent == self.last => Outcome::Unconfirmed,
+            _ => Outcome::Superseded,
+        };
+        self.phase = Phase::Finished(outcome);
+        self.deadline = None;
     }
 
     /// Call when `poll_timeout`'s instant has passed.
@@ -326,12 +432,12 @@ impl ReadTransfer {
         if self.deadline.is_none_or(|d| now < d) {
             return;
         }
-        let limit = match &self.phase {
-            Phase::Negotiating { .. } => self.retry.max_retries,
+        let (limit, lingering) = match &self.phase {
+            Phase::Negotiating { .. } => (self.retry.max_retries, false),
             Phase::Sending { end, next, .. } if *end == self.last && *next > *end => {
-                self.retry.final_retries.min(self.retry.max_retries)
+                (self.retry.final_retries.min(self.retry.max_retries), true)
             }
-            Phase::Sending { .. } => self.retry.max_retries,
+            Phase::Sending { .. } => (self.retry.max_retries, false),
             Phase::Finished(_) => return,
         };
         // RFC 7440 asks for bounded retries; spoofed requests ask for fewer still (A14).
@@ -340,7 +446,19 @@ impl ReadTransfer {
         } else {
             limit.min(self.retry.unanswered_retries)
         };
-        if self.retries >= limit {
+        // Patience is counted on the schedule the first timeout has before any measurement,
+        // so a measured fast path retransmits sooner but does not give up sooner. The final
+        // window is the exception: the data is all out, a few tries are enough.
+        self.waited += self.timeout;
+        let schedule = self
+            .negotiated_timeout
+            .unwrap_or(self.retry.initial_timeout);
+        let exhausted = if lingering {
+            self.retries >= limit
+        } else {
+            self.waited >= self.retry.patience(schedule, limit)
+        };
+        if exhausted || self.retries >= MAX_RETRANSMISSIONS {
             let outcome = match &self.phase {
                 Phase::Sending { sent, .. } if *sent == self.last => Outcome::Unconfirmed,
                 _ => Outcome::TimedOut,
@@ -351,8 +469,12 @@ impl ReadTransfer {
         }
         self.retries += 1;
         self.stats.timeouts += 1;
-        self.timeout = self.retry.backoff(self.timeout, self.base_timeout);
+        self.timing = None; // Karn: what is resent now cannot be timed
+        self.timeout = self.retry.backoff(self.timeout, self.base_timeout());
         self.deadline = Some(now + self.timeout);
+        if self.quiet {
+            return; // counted against the patience, sent only when the request comes again
+        }
         match &mut self.phase {
             Phase::Negotiating { due, .. } => *due = true,
             Phase::Sending {
@@ -381,6 +503,9 @@ impl ReadTransfer {
                 *due = false;
                 let len = oack.len();
                 buf.get_mut(..len)?.copy_from_slice(oack);
+                if self.retries == 0 {
+                    self.timing = Some((0, now));
+                }
                 self.deadline = Some(now + self.timeout);
                 Some(self.to_peer(len))
             }
@@ -395,6 +520,8 @@ impl ReadTransfer {
                 self.stats.segments_sent += 1;
                 if index <= *sent {
                     self.stats.segments_retransmitted += 1;
+                } else if self.timing.is_none() {
+                    self.timing = Some((index, now));
                 }
                 *sent = (*sent).max(index);
                 *next += 1;

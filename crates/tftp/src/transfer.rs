@@ -14,14 +14,25 @@ pub struct Transmit {
     pub len: usize,
 }
 
-/// Retransmission policy (RFC 1123 §4.2.3.2: an adaptive timeout; we use exponential backoff).
+/// Retransmission policy. RFC 1123 §4.2.3.2 asks for an adaptive timeout: a transfer measures
+/// its round trip (Karn's rule: never on a retransmitted packet) and retransmits after RFC
+/// 6298's timeout for it, within `[min_timeout, max_timeout]`, doubling on each loss. A client
+/// that negotiated RFC 2349 `timeout` gets exactly that interval instead.
+///
+/// How long a silent client is waited for does not shrink with the timeout: a transfer gives up
+/// when it has waited as long as `initial_timeout` doubling over the allowed retries would
+/// have, however many faster retransmissions fitted in that time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
-    /// Retransmission timeout before the first retry, unless the peer negotiated `timeout`.
+    /// Retransmission timeout before the first round trip is measured, unless the peer
+    /// negotiated `timeout`.
     pub initial_timeout: Duration,
+    /// The measured timeout never goes below this (a lost packet on a fast LAN costs this).
+    pub min_timeout: Duration,
     /// The backoff doubles the timeout up to this value (or the negotiated `timeout`, if larger).
     pub max_timeout: Duration,
-    /// Retransmissions of one packet before the transfer is abandoned.
+    /// Retransmissions of one packet, on the `initial_timeout` schedule, before the transfer
+    /// is abandoned.
     pub max_retries: u32,
     /// Retransmissions of the final window before the sender stops waiting for its ACK: the data
     /// is all out, so a lost final ACK should not hold a serving slot for a minute.
@@ -35,6 +46,7 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
             initial_timeout: Duration::from_secs(1),
+            min_timeout: Duration::from_millis(100),
             max_timeout: Duration::from_secs(8),
             max_retries: 5,
             final_retries: 2,
@@ -43,15 +55,27 @@ impl Default for RetryPolicy {
     }
 }
 
-impl RetryPolicy {
-    /// The first timeout for a transfer, honouring a negotiated `timeout`.
-    pub(crate) fn base(&self, negotiated: Option<Duration>) -> Duration {
-        negotiated.unwrap_or(self.initial_timeout)
-    }
+/// Retransmissions of one packet at most, whatever the patience allows: a floor of a few
+/// milliseconds must not turn a silent client into hundreds of datagrams.
+pub(crate) const MAX_RETRANSMISSIONS: u32 = 32;
 
+impl RetryPolicy {
     /// The timeout after one more backoff step.
     pub(crate) fn backoff(&self, current: Duration, base: Duration) -> Duration {
         (current * 2).min(self.max_timeout.max(base))
+    }
+
+    /// How long a transfer waits without progress before it gives up, when `retries`
+    /// retransmissions are allowed: the time `retries` timeouts and the final wait take on the
+    /// fixed schedule from `base` (1 + 2 + 4 + 8 + 8 + 8 s for 5 retries from 1 s).
+    pub(crate) fn patience(&self, base: Duration, retries: u32) -> Duration {
+        let mut timeout = base;
+        let mut total = Duration::ZERO;
+        for _ in 0..=retries {
+            total += timeout;
+            timeout = self.backoff(timeout, base);
+        }
+        total
     }
 }
 

@@ -282,6 +282,79 @@ fn silent_client_times_out_after_bounded_retries_with_exponential_backoff() {
     assert_eq!(gaps, [1, 2, 4, 8, 8]);
 }
 
+/// When the server sent DATA `block` (wire number), each time.
+fn data_times(run: &Run, block: u16) -> Vec<Duration> {
+    let [hi, lo] = block.to_be_bytes();
+    run.log
+        .iter()
+        .filter(|(_, d, b)| *d == Dir::ToClient && b[..4] == [0, 3, hi, lo])
+        .map(|(t, _, _)| *t)
+        .collect()
+}
+
+#[test]
+fn a_loss_after_the_round_trip_was_measured_costs_the_floor_not_the_initial_timeout() {
+    let content = pseudo_random(40 * 512 + 7, 31);
+    let mut sim = Sim::new(content.clone()).fault(|s| match (s.dir, s.opcode, s.block) {
+        (Dir::ToClient, Some(Opcode::Data), Some(20)) if s.occurrence == 0 => Fate::Drop,
+        _ => Fate::Deliver,
+    });
+    sim.client.timeout = Duration::from_secs(100); // only the server's timer may recover
+    let run = sim.run();
+    assert_eq!(run.client_result.as_deref(), Ok(&content[..]));
+    let resent = data_times(&run, 20);
+    assert_eq!(resent.len(), 2, "DATA 20 lost once, sent again once");
+    // A 2 ms round trip: the timeout is the 100 ms floor, not the 1 s a first packet gets.
+    assert_eq!(resent[1] - resent[0], Duration::from_millis(100));
+    assert_eq!(run.server_stats.unwrap().segments_retransmitted, 1);
+}
+
+#[test]
+fn no_round_trip_is_measured_on_a_retransmitted_block() {
+    // Karn's rule: the ACK after a retransmission may answer either copy.
+    let (t0, mut t) = plain_transfer(3 * 512 + 1);
+    let mut buf = [0u8; 1024];
+    assert!(t.poll_transmit(t0, &mut buf).is_some()); // DATA 1
+    let t1 = t0 + Duration::from_secs(1);
+    t.handle_timeout(t1);
+    assert!(t.poll_transmit(t1, &mut buf).is_some()); // DATA 1 again
+    t.handle_datagram(t1 + Duration::from_millis(900), addr(CLIENT), &[0, 4, 0, 1]);
+    assert_eq!(
+        t.srtt(),
+        None,
+        "the 1.9 s (or 0.9 s) round trip is not trusted"
+    );
+    let t2 = t1 + Duration::from_millis(900);
+    assert!(t.poll_transmit(t2, &mut buf).is_some()); // DATA 2, sent once
+    t.handle_datagram(t2 + Duration::from_millis(30), addr(CLIENT), &[0, 4, 0, 2]);
+    assert_eq!(t.srtt(), Some(Duration::from_millis(30)));
+    // RFC 6298's first timeout, srtt + 4 * srtt / 2 = 90 ms, raised to the 100 ms floor.
+    assert_eq!(t.current_timeout(), Duration::from_millis(100));
+}
+
+#[test]
+fn a_client_that_goes_silent_is_waited_for_as_long_as_before_however_fast_the_path() {
+    let mut sim = Sim::new(vec![1u8; 40 * 512]).fault(|s| match (s.dir, s.opcode, s.block) {
+        (Dir::ToServer, Some(Opcode::Ack), Some(b)) if b >= 10 => Fate::Drop,
+        _ => Fate::Deliver,
+    });
+    sim.client.max_retries = 1000;
+    sim.client.timeout = Duration::from_secs(1000);
+    let run = sim.run();
+    assert_eq!(run.outcome, Some(Outcome::TimedOut));
+    let tries = data_times(&run, 10);
+    let gaps: Vec<u64> = tries
+        .windows(2)
+        .map(|w| u64::try_from((w[1] - w[0]).as_millis()).unwrap())
+        .collect();
+    // From the 100 ms floor, doubling to the 8 s cap...
+    assert_eq!(gaps, [100, 200, 400, 800, 1600, 3200, 6400, 8000, 8000]);
+    // ...and given up (the 8 s wait after the last try) once at least the fixed schedule's
+    // 1 + 2 + 4 + 8 + 8 + 8 s were waited: 28.7 + 8 s.
+    assert_eq!(gaps.iter().sum::<u64>() + 8000, 36_700);
+    assert_eq!(run.server_stats.unwrap().timeouts, 9);
+}
+
 #[test]
 fn negotiated_timeout_sets_the_servers_retransmission_interval() {
     let mut sim = Sim::new(vec![1u8; 2000])
@@ -643,4 +716,62 @@ proptest! {
         }
         prop_assert!(run.elapsed < Duration::from_secs(3600));
     }
+}
+
+#[test]
+fn a_client_that_moved_on_ends_the_transfer_at_once_and_a_complete_one_counts_as_delivered() {
+    let (t0, mut t) = plain_transfer(3 * 512 + 1);
+    let mut buf = [0u8; 1024];
+    assert!(t.poll_transmit(t0, &mut buf).is_some());
+    t.superseded();
+    assert_eq!(t.outcome(), Some(&Outcome::Superseded));
+    assert_eq!(t.poll_timeout(), None);
+    assert!(
+        t.poll_transmit(t0, &mut buf).is_none(),
+        "nothing more goes out"
+    );
+    // Every block out and only the final ACK missing: the client has the file.
+    let (t0, mut t) = plain_transfer(100);
+    assert!(t.poll_transmit(t0, &mut buf).is_some());
+    t.superseded();
+    assert_eq!(t.outcome(), Some(&Outcome::Unconfirmed));
+}
+
+#[test]
+fn a_quiet_transfer_resends_its_first_packet_only_when_the_request_comes_again() {
+    let (t0, mut t) = plain_transfer(3 * 512 + 1);
+    let mut buf = [0u8; 1024];
+    assert!(t.poll_transmit(t0, &mut buf).is_some()); // DATA 1
+    t.hold_quiet();
+    let mut now = t0;
+    let mut sent = 0;
+    while let Some(deadline) = t.poll_timeout() {
+        now = deadline;
+        t.handle_timeout(now);
+        while t.poll_transmit(now, &mut buf).is_some() {
+            sent += 1;
+        }
+        if now - t0 == Duration::from_secs(3) {
+            t.request_repeated(); // the client asks again
+            while t.poll_transmit(now, &mut buf).is_some() {
+                sent += 1;
+            }
+        }
+    }
+    assert_eq!(
+        sent, 1,
+        "one resend, for the repeated request, none on the timer"
+    );
+    assert_eq!(t.outcome(), Some(&Outcome::TimedOut));
+    // Given up on the unanswered schedule: 1 + 2 + 4 + 8 s.
+    assert_eq!(now - t0, Duration::from_secs(15));
+}
+
+#[test]
+fn a_transfer_that_is_not_quiet_leaves_a_repeated_request_to_its_timer() {
+    let (t0, mut t) = plain_transfer(100);
+    let mut buf = [0u8; 1024];
+    assert!(t.poll_transmit(t0, &mut buf).is_some());
+    t.request_repeated();
+    assert!(t.poll_transmit(t0, &mut buf).is_none());
 }

@@ -35,6 +35,25 @@ pub mod default {
     pub const MAX_BLKSIZE: u16 = 1468;
     pub const MAX_WINDOWSIZE: u16 = 64;
     pub const TIMEOUT_MS: u64 = 1000;
+    /// The floor of the measured retransmission timeout: a lost packet on a LAN costs this.
+    pub const MIN_TIMEOUT_MS: u64 = 100;
+    /// Requests waiting for a serving slot at most (a request holds at most 4 KiB while it
+    /// waits: 16 MiB at worst).
+    pub const QUEUE_LENGTH: usize = 4096;
+    /// How long a request waits for a slot: a phone's TFTP client retransmits its request
+    /// after about a second ([U]: tftp-hpa, curl and our emulator do; Cisco does not say), and
+    /// a retransmission while it waits is absorbed as a duplicate.
+    pub const QUEUE_WAIT_MS: u64 = 1000;
+    /// How long a first packet may go unanswered before its slot goes to a waiting request:
+    /// many round trips of a LAN, a few of a WAN (the transfer goes on without a slot).
+    pub const UNANSWERED_GRACE_MS: u64 = 50;
+    /// With the slots, within the 1,024 file descriptors a Debian user gets by default.
+    pub const MAX_UNANSWERED: usize = 512;
+    pub const SOURCE_SHARE_PERCENT: u8 = 25;
+    /// A phone misses one or two device files at a boot; a site of hundreds behind one
+    /// address stays under this too.
+    pub const HARVEST_BURST: u32 = 500;
+    pub const HARVEST_PER_MINUTE: u32 = 120;
     pub const MAX_TIMEOUT_MS: u64 = 8000;
     pub const RETRIES: u32 = 5;
     pub const FINAL_RETRIES: u32 = 2;
@@ -44,6 +63,32 @@ pub mod default {
     pub const CACHE_MAX_BYTES: u64 = 1 << 30;
     pub const SHUTDOWN_GRACE_MS: u64 = 5000;
     pub const MAX_ALTERNATE_ROOTS: usize = 10;
+}
+
+/// The limits of admission, from the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdmissionConfig {
+    /// Requests waiting for a slot at most.
+    pub queue_length: usize,
+    /// How long a request waits for a slot before it is answered busy.
+    pub queue_wait: Duration,
+    /// How long a transfer's first packet may go unanswered before its slot goes to a waiting
+    /// request.
+    pub unanswered_grace: Duration,
+    /// Transfers waiting for their client's first answer at most; past it the oldest is ended.
+    pub max_unanswered: usize,
+    /// The share (percent) of slots and queue one source address may hold before it loses its
+    /// place in a full queue to other sources.
+    pub source_share_percent: u8,
+}
+
+/// The guard's limits, from the configuration; `burst` 0 turns it off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HarvestConfig {
+    /// Misses of device files one source may have in a row before it is slowed.
+    pub burst: u32,
+    /// Misses per minute a slowed source is answered.
+    pub per_minute: u32,
 }
 
 /// What the server answers when it is at Maximum Serving Count.
@@ -83,6 +128,9 @@ pub struct Config {
     pub busy_message: String,
     pub limits: ServerLimits,
     pub retry: RetryPolicy,
+    /// The queue for serving slots and the pool of unanswered transfers.
+    pub admission: AdmissionConfig,
+    pub harvest: HarvestConfig,
     pub rollover: Rollover,
     pub recv_buffer_bytes: usize,
     pub cache_max_bytes: u64,
@@ -164,10 +212,22 @@ impl Default for Config {
             },
             retry: RetryPolicy {
                 initial_timeout: Duration::from_millis(default::TIMEOUT_MS),
+                min_timeout: Duration::from_millis(default::MIN_TIMEOUT_MS),
                 max_timeout: Duration::from_millis(default::MAX_TIMEOUT_MS),
                 max_retries: default::RETRIES,
                 final_retries: default::FINAL_RETRIES,
                 unanswered_retries: default::UNANSWERED_RETRIES,
+            },
+            admission: AdmissionConfig {
+                queue_length: default::QUEUE_LENGTH,
+                queue_wait: Duration::from_millis(default::QUEUE_WAIT_MS),
+                unanswered_grace: Duration::from_millis(default::UNANSWERED_GRACE_MS),
+                max_unanswered: default::MAX_UNANSWERED,
+                source_share_percent: default::SOURCE_SHARE_PERCENT,
+            },
+            harvest: HarvestConfig {
+                burst: default::HARVEST_BURST,
+                per_minute: default::HARVEST_PER_MINUTE,
             },
             rollover: Rollover::ToZero,
             recv_buffer_bytes: default::RECV_BUFFER_BYTES,
@@ -293,10 +353,18 @@ pub struct TftpSection {
     pub max_blksize: Option<u16>,
     pub max_windowsize: Option<u16>,
     pub timeout_ms: Option<u64>,
+    pub min_timeout_ms: Option<u64>,
     pub max_timeout_ms: Option<u64>,
     pub retries: Option<u32>,
     pub final_retries: Option<u32>,
     pub unanswered_retries: Option<u32>,
+    pub queue_length: Option<usize>,
+    pub queue_wait_ms: Option<u64>,
+    pub unanswered_grace_ms: Option<u64>,
+    pub max_unanswered: Option<usize>,
+    pub source_share_percent: Option<u8>,
+    pub harvest_burst: Option<u32>,
+    pub harvest_per_minute: Option<u32>,
     pub rollover: Option<String>,
     pub recv_buffer_bytes: Option<usize>,
     pub cache_max_bytes: Option<u64>,
@@ -347,10 +415,18 @@ impl Settings {
                 max_blksize: t.max_blksize.or(l.max_blksize),
                 max_windowsize: t.max_windowsize.or(l.max_windowsize),
                 timeout_ms: t.timeout_ms.or(l.timeout_ms),
+                min_timeout_ms: t.min_timeout_ms.or(l.min_timeout_ms),
                 max_timeout_ms: t.max_timeout_ms.or(l.max_timeout_ms),
                 retries: t.retries.or(l.retries),
                 final_retries: t.final_retries.or(l.final_retries),
                 unanswered_retries: t.unanswered_retries.or(l.unanswered_retries),
+                queue_length: t.queue_length.or(l.queue_length),
+                queue_wait_ms: t.queue_wait_ms.or(l.queue_wait_ms),
+                unanswered_grace_ms: t.unanswered_grace_ms.or(l.unanswered_grace_ms),
+                max_unanswered: t.max_unanswered.or(l.max_unanswered),
+                source_share_percent: t.source_share_percent.or(l.source_share_percent),
+                harvest_burst: t.harvest_burst.or(l.harvest_burst),
+                harvest_per_minute: t.harvest_per_minute.or(l.harvest_per_minute),
                 rollover: t.rollover.or(l.rollover),
                 recv_buffer_bytes: t.recv_buffer_bytes.or(l.recv_buffer_bytes),
                 cache_max_bytes: t.cache_max_bytes.or(l.cache_max_bytes),
@@ -516,10 +592,26 @@ impl Config {
             },
             retry: RetryPolicy {
                 initial_timeout: t.timeout_ms.map_or(d.retry.initial_timeout, ms),
+                min_timeout: t.min_timeout_ms.map_or(d.retry.min_timeout, ms),
                 max_timeout: t.max_timeout_ms.map_or(d.retry.max_timeout, ms),
                 max_retries: t.retries.unwrap_or(d.retry.max_retries),
                 final_retries: t.final_retries.unwrap_or(d.retry.final_retries),
                 unanswered_retries: t.unanswered_retries.unwrap_or(d.retry.unanswered_retries),
+            },
+            admission: AdmissionConfig {
+                queue_length: t.queue_length.unwrap_or(d.admission.queue_length),
+                queue_wait: t.queue_wait_ms.map_or(d.admission.queue_wait, ms),
+                unanswered_grace: t
+                    .unanswered_grace_ms
+                    .map_or(d.admission.unanswered_grace, ms),
+                max_unanswered: t.max_unanswered.unwrap_or(d.admission.max_unanswered),
+                source_share_percent: t
+                    .source_share_percent
+                    .unwrap_or(d.admission.source_share_percent),
+            },
+            harvest: HarvestConfig {
+                burst: t.harvest_burst.unwrap_or(d.harvest.burst),
+                per_minute: t.harvest_per_minute.unwrap_or(d.harvest.per_minute),
             },
             rollover,
             recv_buffer_bytes: t.recv_buffer_bytes.unwrap_or(d.recv_buffer_bytes),
@@ -584,6 +676,44 @@ impl Config {
             return Err(invalid(
                 "tftp.timeout_ms",
                 "must be between 10 ms and 255 s",
+            ));
+        }
+        let floor = self.retry.min_timeout;
+        if floor < Duration::from_millis(1) || floor > timeout {
+            return Err(invalid(
+                "tftp.min_timeout_ms",
+                "must be at least 1 ms and at most the timeout",
+            ));
+        }
+        let a = &self.admission;
+        if a.queue_length > 1_000_000 {
+            return Err(invalid(
+                "tftp.queue_length",
+                "must be at most 1000000 (0 answers busy at once, as CUCM does)",
+            ));
+        }
+        if a.queue_wait > Duration::from_secs(10) {
+            return Err(invalid(
+                "tftp.queue_wait_ms",
+                "must be at most 10000: a phone gives up on a server long before",
+            ));
+        }
+        if a.unanswered_grace < Duration::from_millis(1) || a.unanswered_grace > timeout {
+            return Err(invalid(
+                "tftp.unanswered_grace_ms",
+                "must be at least 1 ms and at most the timeout",
+            ));
+        }
+        if !(1..=1_000_000).contains(&a.max_unanswered) {
+            return Err(invalid("tftp.max_unanswered", "must be 1 to 1000000"));
+        }
+        if !(1..=100).contains(&a.source_share_percent) {
+            return Err(invalid("tftp.source_share_percent", "must be 1 to 100"));
+        }
+        if self.harvest.burst > 0 && self.harvest.per_minute == 0 {
+            return Err(invalid(
+                "tftp.harvest_per_minute",
+                "must be at least 1 while harvest_burst is set (harvest_burst = 0 turns the guard off)",
             ));
         }
         if self.retry.max_timeout < timeout || self.retry.max_timeout > Duration::from_secs(255) {

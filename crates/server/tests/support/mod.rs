@@ -176,6 +176,13 @@ impl Peer {
         }
     }
 
+    /// A peer on another loopback address: another source to the server.
+    pub async fn on(ip: &str) -> Self {
+        Self {
+            socket: UdpSocket::bind((ip, 0)).await.unwrap(),
+        }
+    }
+
     pub async fn rrq(&self, to: SocketAddr, name: &str) {
         let mut datagram = vec![0, 1];
         datagram.extend_from_slice(name.as_bytes());

@@ -1,0 +1,154 @@
+//! The harvest guard: a source that asks for many device configuration files that do not
+//! exist is scanning for them (SEP<MAC>.cnf.xml names hold SIP credentials), and is slowed.
+//!
+//! Each source address has a bucket of misses of device files (the names the file-name grammar
+//! reads as a device's configuration): a phone misses one or two at a boot, a scanner
+//! thousands. Past the bucket, that source's misses of device files are left unanswered
+//! except at the refill rate, so a scanner waits out its own timeout for almost every name,
+//! and the source is logged once. Found files and every other source are untouched: a phone
+//! asking for its own file never meets the guard.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tracing::warn;
+
+use crate::config::HarvestConfig;
+use crate::counters::{Counter, Counters};
+
+/// Sources remembered at most; past it, the idle ones are forgotten first.
+const MAX_SOURCES: usize = 16_384;
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+    /// Logged as a harvester (once, until its bucket is full again and it is forgotten).
+    flagged: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct HarvestGuard {
+    config: Mutex<HarvestConfig>,
+    sources: Mutex<HashMap<IpAddr, Bucket>>,
+    counters: Arc<Counters>,
+}
+
+impl HarvestGuard {
+    pub(crate) fn new(config: HarvestConfig, counters: Arc<Counters>) -> Self {
+        Self {
+            config: Mutex::new(config),
+            sources: Mutex::new(HashMap::new()),
+            counters,
+        }
+    }
+
+    pub(crate) fn set_config(&self, config: HarvestConfig) {
+        *self.config.lock().unwrap_or_else(|p| p.into_inner()) = config;
+    }
+
+    /// A miss of a device file from `source` at `now`: true when it is to be answered.
+    pub(crate) fn allow(&self, source: IpAddr, now: Instant) -> bool {
+        let config = *self.config.lock().unwrap_or_else(|p| p.into_inner());
+        if config.burst == 0 {
+            return true;
+        }
+        let burst = f64::from(config.burst);
+        let rate = f64::from(config.per_minute) / 60.0;
+        let mut sources = self.sources.lock().unwrap_or_else(|p| p.into_inner());
+        if sources.len() >= MAX_SOURCES && !sources.contains_key(&source) {
+            sources.retain(|_, b| b.tokens + rate * now.duration_since(b.at).as_secs_f64() < burst);
+            if sources.len() >= MAX_SOURCES {
+                sources.clear(); // costs a few more misses answered, never memory
+            }
+        }
+        let bucket = sources.entry(source).or_insert(Bucket {
+            tokens: burst,
+            at: now,
+            flagged: false,
+        });
+        bucket.tokens =
+            (bucket.tokens + rate * now.duration_since(bucket.at).as_secs_f64()).min(burst);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            return true;
+        }
+        if !bucket.flagged {
+            bucket.flagged = true;
+            self.counters.incr(Counter::HarvestSources);
+            warn!(
+                %source,
+                "{source} asked for {} device configuration files that do not exist, in a row: \
+                 a configuration harvest? Its misses of device files are answered {} a minute \
+                 from now on (tftp.harvest_burst, tftp.harvest_per_minute); found files and \
+                 other sources are not affected",
+                config.burst,
+                config.per_minute
+            );
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn guard(burst: u32, per_minute: u32) -> (HarvestGuard, Arc<Counters>) {
+        let counters = Arc::new(Counters::default());
+        (
+            HarvestGuard::new(HarvestConfig { burst, per_minute }, Arc::clone(&counters)),
+            counters,
+        )
+    }
+
+    #[test]
+    fn a_scanner_is_slowed_after_its_burst_and_flagged_once() {
+        let (g, counters) = guard(100, 60);
+        let scanner: IpAddr = "192.0.2.66".parse().unwrap();
+        let t0 = Instant::now();
+        let answered = (0..10_000u64)
+            .filter(|i| g.allow(scanner, t0 + Duration::from_millis(*i / 5)))
+            .count();
+        // 100 at once, then one a second over the 2 s the scan took.
+        assert!((100..=102).contains(&answered), "{answered}");
+        assert_eq!(counters.get(Counter::HarvestSources), 1);
+    }
+
+    #[test]
+    fn other_sources_keep_their_own_bucket() {
+        let (g, _) = guard(3, 60);
+        let t0 = Instant::now();
+        let scanner: IpAddr = "192.0.2.66".parse().unwrap();
+        for _ in 0..10 {
+            g.allow(scanner, t0);
+        }
+        assert!(!g.allow(scanner, t0));
+        assert!(
+            g.allow("192.0.2.7".parse().unwrap(), t0),
+            "a phone is not slowed"
+        );
+    }
+
+    #[test]
+    fn a_burst_of_zero_turns_the_guard_off() {
+        let (g, counters) = guard(0, 0);
+        let t0 = Instant::now();
+        assert!((0..1000).all(|_| g.allow("192.0.2.66".parse().unwrap(), t0)));
+        assert_eq!(counters.get(Counter::HarvestSources), 0);
+    }
+
+    #[test]
+    fn the_table_of_sources_is_bounded() {
+        let (g, _) = guard(10, 60);
+        let t0 = Instant::now();
+        for i in 0..u32::try_from(MAX_SOURCES + 100).unwrap() {
+            g.allow(IpAddr::from(i.to_be_bytes()), t0);
+        }
+        assert!(g.sources.lock().unwrap().len() <= MAX_SOURCES);
+    }
+}
