@@ -77,16 +77,21 @@ start() { # name addr command...
     ADDR[$name]=$addr
     CG[$name]=$name
 }
+# Every server as shipped: its own defaults. phoneboot: Maximum Serving Count 200 and its
+# queue, blksize capped at 1468 (the Ethernet MTU). A labelled column shows phoneboot tuned.
 start phoneboot 127.0.0.1:16900 "$PB" serve --root "$ROOT" --database "$WORK/phoneboot.db" --tftp-listen 127.0.0.1:16900 \
-    --admin-listen off --http-listen off --max-serving-count 1000 --max-blksize 65464 --max-windowsize 64
+    --admin-listen off --http-listen off
+start phoneboot-tuned 127.0.0.4:16903 "$PB" serve --root "$ROOT" --database "$WORK/phoneboot-tuned.db" \
+    --tftp-listen 127.0.0.4:16903 --admin-listen off --http-listen off \
+    --max-serving-count 1000 --max-blksize 65464 --max-windowsize 64
 start tftpd-hpa 127.0.0.2:16901 in.tftpd --foreground --listen --address 127.0.0.2:16901 \
-    --secure --user nobody --blocksize 65464 "$ROOT"
+    --secure --user nobody "$ROOT"
 start atftpd 127.0.0.3:16902 "$ATFTPD" --daemon --no-fork --port 16902 --bind-address 127.0.0.3 \
-    --maxthread 1000 --logfile /dev/null "$ROOT"
+    --logfile /dev/null "$ROOT"
 start dnsmasq 127.0.0.1:69 dnsmasq --keep-in-foreground --conf-file=/dev/null --port=0 \
     --enable-tftp --tftp-root="$ROOT" --listen-address=127.0.0.1 --bind-interfaces \
-    --tftp-max=1000 --pid-file="$WORK/dnsmasq.pid" --log-facility="$WORK/dnsmasq.syslog"
-SERVERS=(phoneboot tftpd-hpa atftpd dnsmasq)
+    --pid-file="$WORK/dnsmasq.pid" --log-facility="$WORK/dnsmasq.syslog"
+SERVERS=(phoneboot phoneboot-tuned tftpd-hpa atftpd dnsmasq)
 sleep 1
 for s in "${SERVERS[@]}"; do
     "$PB" get "${ADDR[$s]}" cfg4k.xml -o /dev/null --retries 2 >/dev/null 2>&1 \
@@ -186,12 +191,12 @@ small_row "small-500" 500
 
 # --- report ------------------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a+0 > 0 && b+0 > 0) printf "%.2f", a/b; else printf "-" }'; }
-printf '\n| row | phoneboot | tftpd-hpa %s | atftpd %s | dnsmasq %s | ratio vs hpa / atftpd / dnsmasq |\n' \
+printf '\n| row | phoneboot (defaults) | phoneboot, tuned | tftpd-hpa %s | atftpd %s | dnsmasq %s | ratio (defaults) vs hpa / atftpd / dnsmasq |\n' \
     "$HPA_VERSION" "$ATFTPD_VERSION" "$DNSMASQ_VERSION"
-printf '|---|---|---|---|---|---|\n'
+printf '|---|---|---|---|---|---|---|\n'
 row() { # label key unit
     local label=$1 key=$2 unit=$3 pb=${RESULT[$2,phoneboot]}
-    printf '| %s | %s | %s | %s | %s | %s / %s / %s |\n' "$label ($unit)" "$pb" \
+    printf '| %s | %s | %s | %s | %s | %s | %s / %s / %s |\n' "$label ($unit)" "$pb" "${RESULT[$key,phoneboot-tuned]}" \
         "${RESULT[$key,tftpd-hpa]}" "${RESULT[$key,atftpd]}" "${RESULT[$key,dnsmasq]}" \
         "$(ratio "$pb" "${RESULT[$key,tftpd-hpa]}")" "$(ratio "$pb" "${RESULT[$key,atftpd]}")" \
         "$(ratio "$pb" "${RESULT[$key,dnsmasq]}")"
@@ -207,11 +212,12 @@ row "server CPU per 4 KiB transfer, c=100" small-100-cpu "µs, lower is better"
 row "server CPU per 4 KiB transfer, c=500" small-500-cpu "µs, lower is better"
 for s in "${SERVERS[@]}"; do RESULT[peak,$s]=$(( $(cat "$PEAK_DIR/$s" 2>/dev/null || echo 0) / 1024 )); done
 row "peak RSS, all processes" peak "MiB, lower is better"
-printf '| failed transfers, 3 runs (c=100 / c=500) | %s / %s | %s / %s | %s / %s | %s / %s | |\n' \
+printf '| failed transfers, 3 runs (c=100 / c=500) | %s / %s | %s / %s | %s / %s | %s / %s | %s / %s | |\n' \
     "${RESULT[small-100-fail,phoneboot]}" "${RESULT[small-500-fail,phoneboot]}" \
+    "${RESULT[small-100-fail,phoneboot-tuned]}" "${RESULT[small-500-fail,phoneboot-tuned]}" \
     "${RESULT[small-100-fail,tftpd-hpa]}" "${RESULT[small-500-fail,tftpd-hpa]}" \
     "${RESULT[small-100-fail,atftpd]}" "${RESULT[small-500-fail,atftpd]}" \
     "${RESULT[small-100-fail,dnsmasq]}" "${RESULT[small-500-fail,dnsmasq]}"
-printf '| client CPU per transfer (c=100, vs phoneboot) | %s µs: client ceiling ≈ %s transfers/s per core | | | | |\n' \
+printf '| client CPU per transfer (c=100, vs phoneboot) | %s µs: client ceiling ≈ %s transfers/s per core | | | | | |\n' \
     "${RESULT[small-100-client,phoneboot]}" \
     "$(awk -v c="${RESULT[small-100-client,phoneboot]}" 'BEGIN { if (c > 0) printf "%.0f", 1e6/c; else print "-" }')"

@@ -33,6 +33,7 @@ mod emulate;
 mod example;
 mod file;
 mod flood;
+mod impair;
 mod load;
 mod objects;
 mod serve;
@@ -127,6 +128,9 @@ enum Command {
     /// Abuse a TFTP server's request port (half-open requests, junk, truncated and oversized
     /// requests, stray packets) while phones boot: for tests and benchmarks of servers you run.
     Flood(flood::FloodArgs),
+    /// A lossy path in front of a TFTP server (drops, duplicates, delays, reorders datagrams;
+    /// follows each transfer's port): for tests and benchmarks without netem.
+    Impair(impair::ImpairArgs),
 }
 
 fn main() -> ExitCode {
@@ -170,6 +174,7 @@ fn main() -> ExitCode {
             Command::Models(args) => build::models(&args),
             Command::Storm(args) => storm::run(*args).await,
             Command::Flood(args) => flood::run(args).await,
+            Command::Impair(args) => impair::run(args).await,
         }
     });
     match result {

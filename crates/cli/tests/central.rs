@@ -122,16 +122,22 @@ fn a_busy_alternate_makes_the_node_answer_busy_and_stops_there() {
         "127.0.0.2",
         rb.path(),
         0,
-        &["--max-serving-count".into(), "1".into()],
+        // No queue: B answers busy at once, as CUCM does.
+        &[
+            "--max-serving-count".into(),
+            "1".into(),
+            "--queue-length".into(),
+            "0".into(),
+        ],
     );
     let c = node("127.0.0.3", rc.path(), 0, &[]);
-    // Hold B's only slot with a stalled TFTP transfer.
+    // Hold B's only slot with a stalled TFTP transfer: one that answered once (a transfer
+    // never answered gives its slot up within the grace time) and then went silent.
     let holder = Raw::new(false);
-    assert!(
-        holder
-            .exchange(b.v4, &rrq(&[b"load.bin", b"octet"]))
-            .is_some()
-    );
+    let (_, tid) = holder
+        .exchange(b.v4, &rrq(&[b"load.bin", b"octet"]))
+        .unwrap();
+    holder.send(tid, &[0, 4, 0, 1]);
     let mut extra = alternate(&b).to_vec();
     extra.extend(alternate(&c));
     let a = node("127.0.0.1", ra.path(), 0, &extra);

@@ -69,14 +69,13 @@ fn a_phone_boots_failing_over_from_a_silent_server() {
 fn a_busy_server_is_asked_again_and_the_second_one_never() {
     let root = temp_root();
     phone_files(root.path());
-    let busy = Server::start(root.path(), &["--max-serving-count", "1"]);
-    // A stalled transfer holds the only slot: the configuration request gets "try later".
-    let holder = Raw::new(false);
-    assert!(
-        holder
-            .exchange(busy.v4, &rrq(&[b"SIP78xx.14-2-1.loads", b"octet"]))
-            .is_some()
+    let busy = Server::start(
+        root.path(),
+        &["--max-serving-count", "1", "--queue-length", "0"],
     );
+    // A stalled transfer holds the only slot: the configuration request gets "try later".
+    std::fs::write(root.path().join("hold.bin"), vec![0u8; 2000]).unwrap();
+    let _held = hold_slot(busy.v4, b"hold.bin");
     let port = busy.v4.port().to_string();
     let (ok, trace, err) = emulate(&[
         "--mac",

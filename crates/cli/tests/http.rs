@@ -202,14 +202,12 @@ fn busy_server_answers_503_with_retry_after() {
     }
     let root = temp_root();
     write_fixtures(root.path(), false);
-    let server = Server::start(root.path(), &["--max-serving-count", "1"]);
-    // A stalled TFTP transfer holds the only slot: HTTP and TFTP share the count.
-    let holder = Raw::new(false);
-    assert!(
-        holder
-            .exchange(server.v4, &rrq(&[b"random-1MiB.bin", b"octet"]))
-            .is_some()
+    let server = Server::start(
+        root.path(),
+        &["--max-serving-count", "1", "--queue-length", "0"],
     );
+    // A stalled TFTP transfer holds the only slot: HTTP and TFTP share the count.
+    let _held = hold_slot(server.v4, b"random-1MiB.bin");
     let (code, headers, _) = curl(&[&url(&server, "size513.bin")]);
     assert_eq!(code, 503);
     assert_eq!(header(&headers, "retry-after"), Some("5"));

@@ -71,14 +71,16 @@ fn busy_reply_can_be_a_silent_drop() {
     write_fixtures(root.path(), false);
     let server = Server::start(
         root.path(),
-        &["--max-serving-count", "1", "--busy-reply", "drop"],
+        &[
+            "--max-serving-count",
+            "1",
+            "--busy-reply",
+            "drop",
+            "--queue-length",
+            "0",
+        ],
     );
-    let holder = Raw::new(false);
-    assert!(
-        holder
-            .exchange(server.v4, &rrq(&[b"size513.bin", b"octet"]))
-            .is_some()
-    );
+    let _held = hold_slot(server.v4, b"size1536.bin");
     let second = Raw::new(false);
     assert!(
         second
@@ -99,14 +101,11 @@ fn busy_reply_is_error_0_with_the_configured_text() {
             "1",
             "--busy-message",
             "Busy: retry in 30 s",
+            "--queue-length",
+            "0",
         ],
     );
-    let holder = Raw::new(false);
-    assert!(
-        holder
-            .exchange(server.v4, &rrq(&[b"size513.bin", b"octet"]))
-            .is_some()
-    );
+    let _held = hold_slot(server.v4, b"size1536.bin");
     let (d, from) = Raw::new(false)
         .exchange(server.v4, &rrq(&[b"size513.bin", b"octet"]))
         .unwrap();
@@ -122,7 +121,10 @@ fn busy_reply_is_error_0_with_the_configured_text() {
 fn counters_count_exactly_what_happened() {
     let root = temp_root();
     write_fixtures(root.path(), false);
-    let server = Server::start(root.path(), &["--max-serving-count", "1"]);
+    let server = Server::start(
+        root.path(),
+        &["--max-serving-count", "1", "--queue-length", "0"],
+    );
     let file = rrq(&[b"size1536.bin", b"octet"]);
 
     // 1: a complete transfer, 4 blocks (the last one empty).
@@ -149,9 +151,8 @@ fn counters_count_exactly_what_happened() {
         .0,
         1
     );
-    // 3: a transfer held open, so that 4 overflows.
-    let holder = Raw::new(false);
-    let (_, held_tid) = holder.exchange(server.v4, &file).unwrap();
+    // 3: a transfer held open (answered once, then silent), so that 4 overflows.
+    let (holder, held_tid) = hold_slot(server.v4, b"size1536.bin");
     // 4: overflow.
     assert_eq!(
         as_error(&Raw::new(false).exchange(server.v4, &file).unwrap().0)
@@ -192,9 +193,11 @@ fn counters_count_exactly_what_happened() {
         ("RequestsInProgress", 0),
         ("RequestsDenied", 1),
         ("RequestsOptionProbe", 0),
-        ("SegmentsSent", 5),
-        ("SegmentsAcknowledged", 4),
+        // 4 of the first transfer, 2 of the held one (answered once, then silent).
+        ("SegmentsSent", 6),
+        ("SegmentsAcknowledged", 5),
         // The first transfer read the file from disk (4 segments); the held one hit the cache.
+        ("QueueFull", 1),
         ("SegmentsFromDisk", 4),
         ("MaxServingCount", 1),
         ("HttpRequests", 2),
@@ -222,7 +225,7 @@ fn counters_count_exactly_what_happened() {
         metrics.contains("\nphoneboot_tftp_requests_total 5\n"),
         "{metrics}"
     );
-    assert!(metrics.contains("\nphoneboot_tftp_segments_sent_total 5\n"));
+    assert!(metrics.contains("\nphoneboot_tftp_segments_sent_total 6\n"));
     assert!(metrics.contains("\nphoneboot_http_requests_total 2\n"));
     assert!(metrics.contains("\nphoneboot_http_requests_not_found_total 1\n"));
     assert!(metrics.contains("# TYPE phoneboot_tftp_requests_in_progress gauge"));

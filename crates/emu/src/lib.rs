@@ -15,12 +15,15 @@
 //! - [`storm`]: many devices booting at once or at a rate, measured.
 //!
 //! - [`flood`]: what a hostile or broken network sends to the request port meanwhile.
+//!
+//! - [`impair`]: a lossy, duplicating, reordering path between clients and a server.
 
 pub mod boot;
 pub mod dhcp;
 pub mod dhcp6_client;
 pub mod dhcp_client;
 pub mod flood;
+pub mod impair;
 pub mod net;
 pub mod report;
 pub mod responder;

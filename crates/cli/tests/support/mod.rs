@@ -389,6 +389,23 @@ pub fn rrq(parts: &[&[u8]]) -> Vec<u8> {
     out
 }
 
+/// Holds one of `server`'s serving slots with a transfer of `name` (more than one block) whose
+/// client answered once and then went silent: the server waits for it for about 30 s. (A
+/// transfer that was never answered gives its slot up within the grace time.)
+pub fn hold_slot(server: SocketAddr, name: &[u8]) -> (Raw, SocketAddr) {
+    let holder = Raw::new(server.is_ipv6());
+    let (first, tid) = holder.exchange(server, &rrq(&[name, b"octet"])).unwrap();
+    assert_eq!(
+        &first[..4],
+        &[0, 3, 0, 1],
+        "DATA 1 of {}",
+        String::from_utf8_lossy(name)
+    );
+    holder.send(tid, &[0, 4, 0, 1]);
+    assert!(holder.recv().is_some(), "DATA 2");
+    (holder, tid)
+}
+
 /// An ERROR packet's (code, message), if `d` is one.
 pub fn as_error(d: &[u8]) -> Option<(u16, String)> {
     if d.len() < 5 || d[..2] != [0, 5] {
