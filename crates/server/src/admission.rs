@@ -114,7 +114,13 @@ impl Pool {
             * usize::from(self.config.source_share_percent)
             / 100;
         let mine = self.sources.get(&newcomer).copied().unwrap_or(0);
-        let Some((&heavy, &held)) = self.sources.iter().max_by_key(|(_, n)| **n) else {
+        // The heaviest source that has a place to lose.
+        let Some((heavy, held)) = self
+            .queue
+            .iter()
+            .map(|w| (w.source, self.sources.get(&w.source).copied().unwrap_or(0)))
+            .max_by_key(|(_, held)| *held)
+        else {
             return false;
         };
         if heavy == newcomer || held <= share.max(1) || held <= mine + 1 {
@@ -412,7 +418,8 @@ impl Slot {
         pool.serving = pool.serving.saturating_sub(1);
         pool.holds(source, -1);
         pool.grant(&admission.counters);
-        if pool.unanswered.len() >= pool.config.max_unanswered.max(1)
+        // `while`: a reload may have lowered the bound.
+        while pool.unanswered.len() >= pool.config.max_unanswered.max(1)
             && let Some((_, oldest)) = pool.unanswered.pop_front()
         {
             oldest.cancel();
@@ -420,8 +427,9 @@ impl Slot {
             admission.counters.incr(Counter::UnansweredReaped);
         }
         pool.unanswered.push_back((id, reaped.clone()));
-        drop(pool);
+        // Counted under the lock, as the reaping is: the gauge never dips below zero.
         admission.counters.incr(Counter::TransfersUnanswered);
+        drop(pool);
         admission.counters.incr(Counter::SlotsYielded);
         Unanswered {
             admission,

@@ -323,7 +323,7 @@ pub(crate) fn decide(shared: &Shared, ticket: Ticket, query: &Query, lookup: Loo
                     hold: Hold::Nothing,
                 });
             }
-            match shared.admission.admit(client.ip()) {
+            match shared.admission.admit(crate::net::source_of(client.ip())) {
                 Admit::Now(slot) => return Decision::Serve(Serving::holding(found, ticket, slot)),
                 Admit::Wait(wait) => {
                     return Decision::Queued(Queued {
@@ -341,7 +341,12 @@ pub(crate) fn decide(shared: &Shared, ticket: Ticket, query: &Query, lookup: Loo
         }
         Lookup::Skip => {
             let device_file = misses::count_lookup(counters, &query.name, false);
-            if device_file && !shared.harvest.allow(client.ip(), std::time::Instant::now()) {
+            if device_file
+                && !shared.harvest.allow(
+                    crate::net::source_of(client.ip()),
+                    std::time::Instant::now(),
+                )
+            {
                 counters.incr(Counter::HarvestThrottled);
                 Refusal::Throttled
             } else {

@@ -1,9 +1,9 @@
 //! The harvest guard: a source that asks for many device configuration files that do not
 //! exist is scanning for them (SEP<MAC>.cnf.xml names hold SIP credentials), and is slowed.
 //!
-//! Each source address has a bucket of misses of device files (the names the file-name grammar
-//! reads as a device's configuration): a phone misses one or two at a boot, a scanner
-//! thousands. Past the bucket, that source's misses of device files are left unanswered
+//! Each source (an address; for IPv6 its /64) has a bucket of misses of device files (the
+//! names the file-name grammar reads as a device's configuration), refilled at a slow rate: a
+//! phone misses one or two at a boot, a scanner thousands. Past the bucket, that source's misses of device files are left unanswered
 //! except at the refill rate, so a scanner waits out its own timeout for almost every name,
 //! and the source is logged once. Found files and every other source are untouched: a phone
 //! asking for its own file never meets the guard.
@@ -59,7 +59,15 @@ impl HarvestGuard {
         let rate = f64::from(config.per_minute) / 60.0;
         let mut sources = self.sources.lock().unwrap_or_else(|p| p.into_inner());
         if sources.len() >= MAX_SOURCES && !sources.contains_key(&source) {
-            sources.retain(|_, b| b.tokens + rate * now.duration_since(b.at).as_secs_f64() < burst);
+            // In bulk, so that a flood of new sources does not scan the table per request:
+            // first the buckets that are full again, then, if that freed little, all but the
+            // flagged sources (a scanner must not reset its own bucket by spoofing others).
+            sources.retain(|_, b| {
+                b.flagged || b.tokens + rate * now.duration_since(b.at).as_secs_f64() < burst
+            });
+            if sources.len() > MAX_SOURCES / 2 {
+                sources.retain(|_, b| b.flagged);
+            }
             if sources.len() >= MAX_SOURCES {
                 sources.clear(); // costs a few more misses answered, never memory
             }
@@ -81,7 +89,7 @@ impl HarvestGuard {
             self.counters.incr(Counter::HarvestSources);
             warn!(
                 %source,
-                "{source} asked for {} device configuration files that do not exist, in a row: \
+                "{source} asked for more than {} device configuration files that do not exist: \
                  a configuration harvest? Its misses of device files are answered {} a minute \
                  from now on (tftp.harvest_burst, tftp.harvest_per_minute); found files and \
                  other sources are not affected",

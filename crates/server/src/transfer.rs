@@ -211,6 +211,12 @@ async fn serve(
     let mut grace_armed = grace.is_some();
     let mut reaped: Option<tokio_util::sync::CancellationToken> = None;
     loop {
+        // Checked before anything goes out: once the client sent a new request from its port
+        // (a queued or looked-up request included), our answers would reach that request's
+        // socket. An atomic read; no waiter registered per block.
+        if claim.moved_on().is_cancelled() {
+            transfer.superseded();
+        }
         let now = Instant::now();
         while let Some(tx) = transfer.poll_transmit(now, &mut send_buf) {
             if let Err(e) = socket.send_to(&send_buf[..tx.len], tx.destination).await {
@@ -262,9 +268,10 @@ async fn serve(
                 // Dormant until the client answers or asks again.
                 transfer.hold_quiet();
             }
-            () = claim.repeated().notified() => transfer.request_repeated(),
-            () = cancelled(reaped.as_ref()) => return End::Reaped,
-            () = claim.moved_on().cancelled() => transfer.superseded(),
+            // Only a quiet (unanswered, unslotted) transfer listens for these.
+            () = claim.repeated().notified(), if reaped.is_some() => transfer.request_repeated(),
+            () = cancelled(reaped.as_ref()), if reaped.is_some() => return End::Reaped,
+            () = claim.moved_on().cancelled(), if reaped.is_some() => transfer.superseded(),
         }
     }
 }

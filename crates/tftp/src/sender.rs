@@ -17,8 +17,9 @@
 //!
 //! # Rules implemented
 //!
-//! - RFC 1123 §4.2.3.1 (Sorcerer's Apprentice): DATA is retransmitted only on timeout. A
-//!   duplicate or stale ACK changes nothing and sends nothing.
+//! - RFC 1123 §4.2.3.1 (Sorcerer's Apprentice): DATA is retransmitted only on timeout (or,
+//!   for a transfer held quiet, when the client repeats its request). A duplicate or stale ACK
+//!   changes nothing and sends nothing.
 //! - RFC 1123 §4.2.3.2: the timeout adapts to the measured round trip ([`RetryPolicy`]); one
 //!   packet at a time is timed, and never one that was sent twice (Karn).
 //! - RFC 7440 §4: up to `windowsize` blocks are sent before waiting for the ACK of the last one;
@@ -133,6 +134,8 @@ pub struct ReadTransfer {
     /// The peer sent something to this transfer's port, which it can only know from our first
     /// answer: it will not retransmit its request any more.
     heard_from_peer: bool,
+    /// The OACK went out at least once: a later copy must not be timed (Karn).
+    oack_sent: bool,
     /// The driver asked for no retransmissions on the timer until the peer is heard from: the
     /// first packet goes again only when the request does ([`ReadTransfer::request_repeated`]).
     quiet: bool,
@@ -192,6 +195,7 @@ impl ReadTransfer {
             strangers: Strangers::default(),
             farewell: None,
             heard_from_peer: false,
+            oack_sent: false,
             quiet: false,
             stats: Stats::default(),
         })
@@ -432,12 +436,12 @@ impl ReadTransfer {
         if self.deadline.is_none_or(|d| now < d) {
             return;
         }
-        let (limit, lingering) = match &self.phase {
-            Phase::Negotiating { .. } => (self.retry.max_retries, false),
+        let limit = match &self.phase {
+            Phase::Negotiating { .. } => self.retry.max_retries,
             Phase::Sending { end, next, .. } if *end == self.last && *next > *end => {
-                (self.retry.final_retries.min(self.retry.max_retries), true)
+                self.retry.final_retries.min(self.retry.max_retries)
             }
-            Phase::Sending { .. } => (self.retry.max_retries, false),
+            Phase::Sending { .. } => self.retry.max_retries,
             Phase::Finished(_) => return,
         };
         // RFC 7440 asks for bounded retries; spoofed requests ask for fewer still (A14).
@@ -447,17 +451,13 @@ impl ReadTransfer {
             limit.min(self.retry.unanswered_retries)
         };
         // Patience is counted on the schedule the first timeout has before any measurement,
-        // so a measured fast path retransmits sooner but does not give up sooner. The final
-        // window is the exception: the data is all out, a few tries are enough.
+        // so a measured fast path retransmits sooner but does not give up sooner (the final
+        // window too: a loss burst of a second must not cost a phone its last block).
         self.waited += self.timeout;
         let schedule = self
             .negotiated_timeout
             .unwrap_or(self.retry.initial_timeout);
-        let exhausted = if lingering {
-            self.retries >= limit
-        } else {
-            self.waited >= self.retry.patience(schedule, limit)
-        };
+        let exhausted = self.waited >= self.retry.patience(schedule, limit);
         if exhausted || self.retries >= MAX_RETRANSMISSIONS {
             let outcome = match &self.phase {
                 Phase::Sending { sent, .. } if *sent == self.last => Outcome::Unconfirmed,
@@ -503,10 +503,14 @@ impl ReadTransfer {
                 *due = false;
                 let len = oack.len();
                 buf.get_mut(..len)?.copy_from_slice(oack);
-                if self.retries == 0 {
+                if !self.oack_sent {
                     self.timing = Some((0, now));
                 }
-                self.deadline = Some(now + self.timeout);
+                self.oack_sent = true;
+                // A quiet transfer's resend answers a repeated request: its patience runs on.
+                if !self.quiet {
+                    self.deadline = Some(now + self.timeout);
+                }
                 Some(self.to_peer(len))
             }
             Phase::Sending {
@@ -525,7 +529,7 @@ impl ReadTransfer {
                 }
                 *sent = (*sent).max(index);
                 *next += 1;
-                if *next > *end {
+                if *next > *end && !self.quiet {
                     // The window is out: now wait for its ACK.
                     self.deadline = Some(now + self.timeout);
                 }

@@ -85,7 +85,8 @@ pub struct AdmissionConfig {
 /// The guard's limits, from the configuration; `burst` 0 turns it off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HarvestConfig {
-    /// Misses of device files one source may have in a row before it is slowed.
+    /// Misses of device files one source may have at once (refilled at `per_minute`) before
+    /// it is slowed.
     pub burst: u32,
     /// Misses per minute a slowed source is answered.
     pub per_minute: u32,
