@@ -68,8 +68,28 @@ struct Entry {
     answered: bool,
     /// Cancelled when a new request from the same address and port replaces this one.
     moved_on: CancellationToken,
-    /// Notified when the client sends this request again before it heard from us.
-    repeated: Arc<tokio::sync::Notify>,
+    /// Counts and announces the client's repetitions of this request before it heard from us.
+    repeated: Arc<Repeats>,
+}
+
+/// How often a client repeated its request, and a wake-up for each time.
+#[derive(Debug, Default)]
+pub(crate) struct Repeats {
+    count: AtomicU64,
+    notify: tokio::sync::Notify,
+}
+
+impl Repeats {
+    /// Repetitions so far.
+    pub(crate) fn count(&self) -> u64 {
+        self.count.load(Ordering::Acquire)
+    }
+
+    /// Completes when a repetition may have come since it was called (a wake-up left from
+    /// before is possible: compare [`Repeats::count`]).
+    pub(crate) async fn changed(&self) {
+        self.notify.notified().await;
+    }
 }
 
 /// What a request gets from [`Admission::admit`].
@@ -177,12 +197,13 @@ impl Admission {
             .get(&client)
             .filter(|e| !e.answered && e.request == request)
         {
-            entry.repeated.notify_one();
+            entry.repeated.count.fetch_add(1, Ordering::AcqRel);
+            entry.repeated.notify.notify_one();
             return None;
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let moved_on = CancellationToken::new();
-        let repeated = Arc::new(tokio::sync::Notify::new());
+        let repeated = Arc::new(Repeats::default());
         let previous = clients.insert(
             client,
             Entry {
@@ -344,12 +365,12 @@ pub(crate) struct Claim {
     client: SocketAddr,
     id: u64,
     moved_on: CancellationToken,
-    repeated: Arc<tokio::sync::Notify>,
+    repeated: Arc<Repeats>,
 }
 
 impl Claim {
-    /// Notified when the client sends its request again before it heard from us.
-    pub(crate) fn repeated(&self) -> &tokio::sync::Notify {
+    /// The client's repetitions of its request before it heard from us.
+    pub(crate) fn repeated(&self) -> &Repeats {
         &self.repeated
     }
 

@@ -210,6 +210,7 @@ async fn serve(
     tokio::pin!(grace_timer);
     let mut grace_armed = grace.is_some();
     let mut reaped: Option<tokio_util::sync::CancellationToken> = None;
+    let mut repeats_seen = 0;
     loop {
         // Checked before anything goes out: once the client sent a new request from its port
         // (a queued or looked-up request included), our answers would reach that request's
@@ -267,9 +268,18 @@ async fn serve(
                 reaped = serving.reaped();
                 // Dormant until the client answers or asks again.
                 transfer.hold_quiet();
+                repeats_seen = claim.repeated().count();
             }
             // Only a quiet (unanswered, unslotted) transfer listens for these.
-            () = claim.repeated().notified(), if reaped.is_some() => transfer.request_repeated(),
+            () = claim.repeated().changed(), if reaped.is_some() => {
+                // Only repetitions since the transfer went quiet count: before, its own timer
+                // still resent the first packet.
+                let count = claim.repeated().count();
+                if count > repeats_seen {
+                    repeats_seen = count;
+                    transfer.request_repeated();
+                }
+            }
             () = cancelled(reaped.as_ref()), if reaped.is_some() => return End::Reaped,
             () = claim.moved_on().cancelled(), if reaped.is_some() => transfer.superseded(),
         }

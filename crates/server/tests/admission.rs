@@ -153,3 +153,28 @@ async fn a_request_longer_than_any_client_sends_is_refused() {
     assert_eq!(server.counter(Counter::MalformedDatagrams), 1);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_quiet_transfer_answers_each_repeated_request_with_its_first_packet_and_nothing_else() {
+    let server = Running::start(Some(files()), None, |_| {}).await;
+    let client = Peer::new().await;
+    client.rrq(server.tftp, "load.bin").await;
+    let (first, tid) = client.recv(Duration::from_secs(2)).await.unwrap();
+    assert_eq!(&first[..4], &[0, 3, 0, 1]);
+    // Past the grace the transfer is quiet: no resend on its timer...
+    assert!(client.recv(Duration::from_millis(1500)).await.is_none());
+    assert_eq!(server.counter(Counter::TransfersUnanswered), 1);
+    // ...but the client's repeated request gets DATA 1 again, from the same transfer.
+    let mut again = Vec::new();
+    for _ in 0..2 {
+        client.rrq(server.tftp, "load.bin").await;
+        let (data, from) = client.recv(Duration::from_secs(2)).await.unwrap();
+        assert_eq!((&data[..4], from), (&[0u8, 3, 0, 1][..], tid));
+        assert!(client.recv(Duration::from_millis(200)).await.is_none());
+        again = data;
+    }
+    assert_eq!(server.counter(Counter::RequestsDuplicate), 2);
+    // It answers at last: the rest of the file follows.
+    assert_eq!(fetch_rest(&client, again, tid).await.as_deref(), Some(FILE));
+    server.stop().await;
+}
