@@ -834,6 +834,24 @@ mod tests {
     }
 
     #[test]
+    fn the_admission_settings_come_from_the_file_and_zero_turns_queue_and_guard_off() {
+        let file: Settings = toml::from_str(
+            "[tftp]\nqueue_length = 0\nqueue_wait_ms = 300\nunanswered_grace_ms = 20\n\
+             max_unanswered = 64\nsource_share_percent = 50\nharvest_burst = 0\n\
+             min_timeout_ms = 30\n",
+        )
+        .unwrap();
+        let c = Config::from_layers(file, Settings::default()).unwrap();
+        assert_eq!(c.admission.queue_length, 0);
+        assert_eq!(c.admission.queue_wait, Duration::from_millis(300));
+        assert_eq!(c.admission.unanswered_grace, Duration::from_millis(20));
+        assert_eq!(c.admission.max_unanswered, 64);
+        assert_eq!(c.admission.source_share_percent, 50);
+        assert_eq!(c.harvest.burst, 0);
+        assert_eq!(c.retry.min_timeout, Duration::from_millis(30));
+    }
+
+    #[test]
     fn unknown_keys_in_the_file_are_rejected() {
         let err = toml::from_str::<Settings>("[tftp]\nmax_serving_cnt = 5\n").unwrap_err();
         assert!(
@@ -865,6 +883,35 @@ mod tests {
             (tftp(|t| t.rollover = Some("2".into())), "tftp.rollover"),
             (tftp(|t| t.retries = Some(0)), "tftp.retries"),
             (tftp(|t| t.timeout_ms = Some(5)), "tftp.timeout_ms"),
+            (tftp(|t| t.min_timeout_ms = Some(0)), "tftp.min_timeout_ms"),
+            (
+                tftp(|t| t.min_timeout_ms = Some(1500)),
+                "tftp.min_timeout_ms",
+            ),
+            (
+                tftp(|t| t.queue_length = Some(2_000_000)),
+                "tftp.queue_length",
+            ),
+            (
+                tftp(|t| t.queue_wait_ms = Some(60_000)),
+                "tftp.queue_wait_ms",
+            ),
+            (
+                tftp(|t| t.unanswered_grace_ms = Some(0)),
+                "tftp.unanswered_grace_ms",
+            ),
+            (tftp(|t| t.max_unanswered = Some(0)), "tftp.max_unanswered"),
+            (
+                tftp(|t| t.source_share_percent = Some(0)),
+                "tftp.source_share_percent",
+            ),
+            (
+                tftp(|t| {
+                    t.harvest_burst = Some(10);
+                    t.harvest_per_minute = Some(0);
+                }),
+                "tftp.harvest_per_minute",
+            ),
         ];
         for (flags, option) in cases {
             let err = Config::from_layers(Settings::default(), flags).unwrap_err();
