@@ -457,8 +457,8 @@ impl ReadTransfer {
         let schedule = self
             .negotiated_timeout
             .unwrap_or(self.retry.initial_timeout);
-        let exhausted = self.waited >= self.retry.patience(schedule, limit);
-        if exhausted || self.retries >= MAX_RETRANSMISSIONS {
+        let patience = self.retry.patience(schedule, limit);
+        if self.waited >= patience || self.retries >= MAX_RETRANSMISSIONS {
             let outcome = match &self.phase {
                 Phase::Sending { sent, .. } if *sent == self.last => Outcome::Unconfirmed,
                 _ => Outcome::TimedOut,
@@ -470,7 +470,12 @@ impl ReadTransfer {
         self.retries += 1;
         self.stats.timeouts += 1;
         self.timing = None; // Karn: what is resent now cannot be timed
-        self.timeout = self.retry.backoff(self.timeout, self.base_timeout());
+        // Never past the patience: the last wait is cut to what is left of it, so a transfer
+        // holds its slot no longer than the fixed schedule did.
+        self.timeout = self
+            .retry
+            .backoff(self.timeout, self.base_timeout())
+            .min(patience - self.waited);
         self.deadline = Some(now + self.timeout);
         if self.quiet {
             return; // counted against the patience, sent only when the request comes again

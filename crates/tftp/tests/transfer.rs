@@ -349,9 +349,9 @@ fn a_client_that_goes_silent_is_waited_for_as_long_as_before_however_fast_the_pa
         .collect();
     // From the 100 ms floor, doubling to the 8 s cap...
     assert_eq!(gaps, [100, 200, 400, 800, 1600, 3200, 6400, 8000, 8000]);
-    // ...and given up (the 8 s wait after the last try) once at least the fixed schedule's
-    // 1 + 2 + 4 + 8 + 8 + 8 s were waited: 28.7 + 8 s.
-    assert_eq!(gaps.iter().sum::<u64>() + 8000, 36_700);
+    // ...and given up exactly when the fixed schedule's 1 + 2 + 4 + 8 + 8 + 8 s were waited:
+    // the wait after the last try is cut to the 2.3 s left of it.
+    assert_eq!(gaps.iter().sum::<u64>(), 28_700);
     assert_eq!(run.server_stats.unwrap().timeouts, 9);
 }
 
@@ -776,4 +776,24 @@ fn a_transfer_that_is_not_quiet_leaves_a_repeated_request_to_its_timer() {
     assert!(t.poll_transmit(t0, &mut buf).is_some());
     t.request_repeated();
     assert!(t.poll_transmit(t0, &mut buf).is_none());
+}
+
+#[test]
+fn the_last_wait_is_cut_so_a_silent_client_holds_the_slot_no_longer_than_the_fixed_schedule() {
+    // Measured round trip 30 ms, then silence: the transfer gives up 31 s after the last
+    // progress, to the millisecond, not after a full last backoff.
+    let (t0, mut t) = plain_transfer(4 * 512);
+    let mut buf = [0u8; 1024];
+    assert!(t.poll_transmit(t0, &mut buf).is_some());
+    let heard = t0 + Duration::from_millis(30);
+    t.handle_datagram(heard, addr(CLIENT), &[0, 4, 0, 1]);
+    while t.poll_transmit(heard, &mut buf).is_some() {}
+    let mut now = heard;
+    while let Some(deadline) = t.poll_timeout() {
+        now = deadline;
+        t.handle_timeout(now);
+        while t.poll_transmit(now, &mut buf).is_some() {}
+    }
+    assert_eq!(t.outcome(), Some(&Outcome::TimedOut));
+    assert_eq!(now - heard, Duration::from_secs(31));
 }
