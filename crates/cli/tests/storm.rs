@@ -417,3 +417,41 @@ fn a_flood_of_half_open_junk_and_oversized_requests_costs_the_phones_nothing() {
     assert!(hwm < 256 * 1024, "peak RSS {hwm} KiB");
     eprintln!("flood: most fds {most_fds}, VmHWM {hwm} KiB, {counters:?}");
 }
+
+#[test]
+fn flood_and_impair_say_what_is_wrong_and_start_nothing() {
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let taken = taken.local_addr().unwrap().to_string();
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["impair", "--server", "127.0.0.1:69", "--loss", "1.5"],
+            "--loss 1.5: a share from 0 to 1",
+        ),
+        (
+            &["impair", "--server", "127.0.0.1:69", "--duplicate=-0.1"],
+            "--duplicate -0.1: a share from 0 to 1",
+        ),
+        (
+            &["impair", "--server", "nowhere.invalid"],
+            "--server nowhere.invalid",
+        ),
+        (
+            &["impair", "--server", "127.0.0.1:69", "--listen", &taken],
+            &format!("--listen {taken}"),
+        ),
+        (
+            &["flood", "--server", "nowhere.invalid"],
+            "--server nowhere.invalid",
+        ),
+        (
+            &["flood", "--server", "127.0.0.1:69", "--half-open", "many"],
+            "--half-open",
+        ),
+    ];
+    for (args, says) in cases {
+        let (ok, out, err) = phoneboot(args);
+        assert!(!ok, "{args:?} should fail: {out}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!out.contains("listening on"), "{args:?} started: {out}");
+    }
+}

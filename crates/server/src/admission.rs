@@ -608,6 +608,22 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_full_queue_takes_the_place_from_the_heaviest_source_that_has_one() {
+        let (a, counters) = admission(10);
+        // One source holds every slot but waits for none; another holds the whole queue.
+        let _slots: Vec<Slot> = (0..10)
+            .map(|_| match a.admit(ip(1)) {
+                Admit::Now(slot) => slot,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let _flood: Vec<Wait> = (0..4).map(|_| waits(a.admit(ip(66)))).collect();
+        let _newcomer = waits(a.admit(ip(7)));
+        assert_eq!(counters.get(Counter::QueueEvicted), 1);
+        assert_eq!(a.pool().queue.back().map(|w| w.source), Some(ip(7)));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn an_unanswered_transfer_gives_its_slot_to_the_queue_and_takes_one_back_when_answered() {
         let (a, counters) = admission(1);
         let half_open = a.try_slot().unwrap();

@@ -29,35 +29,44 @@ struct Bucket {
     flagged: bool,
 }
 
+/// One lock per miss on the request path: the limits and the buckets together.
+#[derive(Debug)]
+struct Table {
+    config: HarvestConfig,
+    sources: HashMap<IpAddr, Bucket>,
+}
+
 #[derive(Debug)]
 pub(crate) struct HarvestGuard {
-    config: Mutex<HarvestConfig>,
-    sources: Mutex<HashMap<IpAddr, Bucket>>,
+    table: Mutex<Table>,
     counters: Arc<Counters>,
 }
 
 impl HarvestGuard {
     pub(crate) fn new(config: HarvestConfig, counters: Arc<Counters>) -> Self {
         Self {
-            config: Mutex::new(config),
-            sources: Mutex::new(HashMap::new()),
+            table: Mutex::new(Table {
+                config,
+                sources: HashMap::new(),
+            }),
             counters,
         }
     }
 
     pub(crate) fn set_config(&self, config: HarvestConfig) {
-        *self.config.lock().unwrap_or_else(|p| p.into_inner()) = config;
+        self.table.lock().unwrap_or_else(|p| p.into_inner()).config = config;
     }
 
     /// A miss of a device file from `source` at `now`: true when it is to be answered.
     pub(crate) fn allow(&self, source: IpAddr, now: Instant) -> bool {
-        let config = *self.config.lock().unwrap_or_else(|p| p.into_inner());
+        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        let config = table.config;
         if config.burst == 0 {
             return true;
         }
         let burst = f64::from(config.burst);
         let rate = f64::from(config.per_minute) / 60.0;
-        let mut sources = self.sources.lock().unwrap_or_else(|p| p.into_inner());
+        let sources = &mut table.sources;
         if sources.len() >= MAX_SOURCES && !sources.contains_key(&source) {
             // In bulk, so that a flood of new sources does not scan the table per request:
             // first the buckets that are full again, then, if that freed little, all but the
@@ -151,12 +160,39 @@ mod tests {
     }
 
     #[test]
+    fn a_scanner_cannot_reset_its_bucket_by_spoofing_other_sources() {
+        let (g, counters) = guard(3, 1);
+        let t0 = Instant::now();
+        let scanner: IpAddr = "192.0.2.66".parse().unwrap();
+        for _ in 0..4 {
+            g.allow(scanner, t0);
+        }
+        for i in 0..u32::try_from(MAX_SOURCES + 10).unwrap() {
+            g.allow(IpAddr::from((0x0A00_0000 + i).to_be_bytes()), t0);
+        }
+        assert!(!g.allow(scanner, t0), "still slowed");
+        assert_eq!(counters.get(Counter::HarvestSources), 1, "and logged once");
+    }
+
+    #[test]
+    fn an_ipv6_scanner_is_one_source_across_its_slash_64() {
+        let (g, _) = guard(3, 1);
+        let t0 = Instant::now();
+        let source =
+            |host: u16| crate::net::source_of(format!("2001:db8::{host:x}").parse().unwrap());
+        for host in 1..=3 {
+            assert!(g.allow(source(host), t0));
+        }
+        assert!(!g.allow(source(99), t0), "another address of the same /64");
+    }
+
+    #[test]
     fn the_table_of_sources_is_bounded() {
         let (g, _) = guard(10, 60);
         let t0 = Instant::now();
         for i in 0..u32::try_from(MAX_SOURCES + 100).unwrap() {
             g.allow(IpAddr::from(i.to_be_bytes()), t0);
         }
-        assert!(g.sources.lock().unwrap().len() <= MAX_SOURCES);
+        assert!(g.table.lock().unwrap().sources.len() <= MAX_SOURCES);
     }
 }
