@@ -2,7 +2,8 @@
 //!
 //! Everything TFTP means lives here, and nothing else: no sockets, no files, no clock, no async
 //! runtime. Time comes in as a `now: Instant` argument, datagrams as byte slices, file content as
-//! [`bytes::Bytes`]; what to send comes out of `poll_transmit`. The server (`phoneboot-server`)
+//! [`bytes::Bytes`] (the whole file, or the stretches the driver supplies when the engine asks
+//! for them); what to send comes out of `poll_transmit`. The server (`phoneboot-server`)
 //! and the phone emulator drive the same state machines with real sockets; the tests here drive
 //! them with a virtual clock and a lossy simulated network.
 //!

@@ -15,6 +15,24 @@
 //! Inputs never send anything themselves; everything to send is drained with `poll_transmit`
 //! after every input, and the next deadline read with `poll_timeout`.
 //!
+//! # Content held whole or supplied as it goes
+//!
+//! [`ReadTransfer::new`] takes the whole file (a small, hot file shared in memory).
+//! [`ReadTransfer::streamed`] takes only its size: the engine then says which bytes the next
+//! packet needs ([`ReadTransfer::wanted`]) and the driver reads them wherever they live (the
+//! page cache, a download in progress) and hands them over with [`ReadTransfer::supply`] —
+//! at least what was asked, more ahead if it likes. Only the stretch supplied last is held, so
+//! a transfer's memory is bounded by the driver's read-ahead, not by the file. `poll_transmit`
+//! sends nothing it does not hold; the driver asks `wanted` again before each drain:
+//!
+//! ```text
+//! loop {
+//!     if let Some(range) = t.wanted() { t.supply(range.start, read(range)) }
+//!     let Some(tx) = t.poll_transmit(now, &mut buf) else { break };
+//!     send(&buf[..tx.len], tx.destination)
+//! }
+//! ```
+//!
 //! # Rules implemented
 //!
 //! - RFC 1123 §4.2.3.1 (Sorcerer's Apprentice): DATA is retransmitted only on timeout (or,
@@ -30,6 +48,7 @@
 //!   `blksize` (or is empty) ends with a zero-length block.
 
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -108,7 +127,10 @@ enum Phase {
 #[derive(Debug)]
 pub struct ReadTransfer {
     peer: SocketAddr,
-    content: Bytes,
+    /// The file's length in bytes.
+    size: u64,
+    /// The stretch of the file in hand: all of it, or what the driver supplied last.
+    held: Held,
     blksize: usize,
     window: u64,
     rollover: Rollover,
@@ -142,6 +164,31 @@ pub struct ReadTransfer {
     stats: Stats,
 }
 
+/// Bytes of the file from `offset` on.
+#[derive(Debug, Default)]
+struct Held {
+    offset: u64,
+    bytes: Bytes,
+}
+
+impl Held {
+    /// The bytes of `range`, if all of them are held.
+    fn get(&self, range: &Range<u64>) -> Option<&[u8]> {
+        let start = usize::try_from(range.start.checked_sub(self.offset)?).ok()?;
+        let stop = usize::try_from(range.end.checked_sub(self.offset)?).ok()?;
+        self.bytes.get(start..stop)
+    }
+}
+
+/// The bytes of a file of `size` bytes that block `index` (1-based) carries.
+fn block_range(size: u64, blksize: usize, index: u64) -> Range<u64> {
+    let start = index
+        .saturating_sub(1)
+        .saturating_mul(blksize as u64)
+        .min(size);
+    start..start.saturating_add(blksize as u64).min(size)
+}
+
 impl ReadTransfer {
     /// Starts a read transfer of `content` to `peer` with the result of option negotiation.
     pub fn new(
@@ -151,9 +198,23 @@ impl ReadTransfer {
         negotiation: &Negotiation,
         config: &SenderConfig,
     ) -> Result<Self, RefuseReason> {
+        let mut transfer = Self::streamed(now, peer, content.len() as u64, negotiation, config)?;
+        transfer.supply(0, content);
+        Ok(transfer)
+    }
+
+    /// Starts a read transfer of a file of `size` bytes whose content the driver supplies as
+    /// it is needed (see the module documentation).
+    pub fn streamed(
+        now: Instant,
+        peer: SocketAddr,
+        size: u64,
+        negotiation: &Negotiation,
+        config: &SenderConfig,
+    ) -> Result<Self, RefuseReason> {
         let params = negotiation.params;
         let blksize = usize::from(params.blksize);
-        let last = content.len() as u64 / u64::from(params.blksize) + 1;
+        let last = size / u64::from(params.blksize) + 1;
         let rollover = params.rollover.unwrap_or(config.rollover);
         if rollover == Rollover::Refuse && last > u64::from(u16::MAX) {
             return Err(RefuseReason::TooManyBlocks {
@@ -178,7 +239,8 @@ impl ReadTransfer {
         };
         Ok(Self {
             peer,
-            content,
+            size,
+            held: Held::default(),
             blksize,
             window,
             rollover,
@@ -218,7 +280,26 @@ impl ReadTransfer {
 
     /// Bytes this transfer sends in total.
     pub fn size(&self) -> u64 {
-        self.content.len() as u64
+        self.size
+    }
+
+    /// The bytes of the file the next packet needs and the transfer does not hold; `None`
+    /// when it holds them or has nothing to send.
+    pub fn wanted(&self) -> Option<Range<u64>> {
+        let Phase::Sending { next, end, .. } = &self.phase else {
+            return None;
+        };
+        if next > end {
+            return None;
+        }
+        let range = block_range(self.size, self.blksize, *next);
+        (!range.is_empty() && self.held.get(&range).is_none()).then_some(range)
+    }
+
+    /// Hands over the file's bytes from `offset` on (at least what [`wanted`](Self::wanted)
+    /// asked for; they replace what was held).
+    pub fn supply(&mut self, offset: u64, bytes: Bytes) {
+        self.held = Held { offset, bytes };
     }
 
     pub fn stats(&self) -> Stats {
@@ -522,9 +603,13 @@ impl ReadTransfer {
                 sent, next, end, ..
             } if *next <= *end => {
                 let index = *next;
-                let start = usize::try_from((index - 1) * self.blksize as u64).ok()?;
-                let stop = (start + self.blksize).min(self.content.len());
-                let payload = self.content.get(start..stop).unwrap_or_default();
+                let range = block_range(self.size, self.blksize, index);
+                // Not in hand: the driver asks `wanted` and supplies it first.
+                let payload = if range.is_empty() {
+                    &[][..]
+                } else {
+                    self.held.get(&range)?
+                };
                 let len = packet::write_data(buf, self.rollover.wire(index), payload)?;
                 self.stats.segments_sent += 1;
                 if index <= *sent {

@@ -87,6 +87,11 @@ pub struct Sim {
     pub sender: SenderConfig,
     pub client: ClientConfig,
     pub fault: Box<dyn FnMut(&Seen) -> Fate>,
+    /// Streamed content: the server transfer holds only what the driver supplies, this many
+    /// bytes at a time (at least what it wants); `None` holds the file whole.
+    pub read_ahead: Option<usize>,
+    /// Stretches the simulated driver supplied: (offset, length).
+    pub supplied: std::rc::Rc<std::cell::RefCell<Vec<(u64, usize)>>>,
 }
 
 use phoneboot_tftp::packet;
@@ -104,7 +109,15 @@ impl Sim {
             sender: SenderConfig::default(),
             client: ClientConfig::default(),
             fault: Box::new(|_| Fate::Deliver),
+            read_ahead: None,
+            supplied: Default::default(),
         }
+    }
+
+    /// Streams the content to the transfer `read_ahead` bytes at a time.
+    pub fn streamed(mut self, read_ahead: usize) -> Self {
+        self.read_ahead = Some(read_ahead);
+        self
     }
 
     pub fn options(mut self, options: ClientRequest) -> Self {
@@ -136,7 +149,17 @@ impl Sim {
                 outgoing.push((Dir::ToServer, tx.destination, buf[..tx.len].to_vec()));
             }
             if let Some(s) = server.as_mut() {
-                while let Some(tx) = s.poll_transmit(now, &mut buf) {
+                loop {
+                    if let (Some(range), Some(ahead)) = (s.wanted(), self.read_ahead) {
+                        let start = usize::try_from(range.start).unwrap();
+                        let want = usize::try_from(range.end - range.start).unwrap();
+                        let stop = (start + want.max(ahead)).min(self.content.len());
+                        self.supplied.borrow_mut().push((range.start, stop - start));
+                        s.supply(range.start, self.content.slice(start..stop));
+                    }
+                    let Some(tx) = s.poll_transmit(now, &mut buf) else {
+                        break;
+                    };
                     outgoing.push((Dir::ToClient, tx.destination, buf[..tx.len].to_vec()));
                 }
             }
@@ -222,13 +245,23 @@ impl Sim {
                                 };
                                 let negotiation =
                                     negotiate_read(req.options, content.len() as u64, &self.limits);
-                                match ReadTransfer::new(
-                                    now,
-                                    d.from,
-                                    content,
-                                    &negotiation,
-                                    &self.sender,
-                                ) {
+                                let started = match self.read_ahead {
+                                    None => ReadTransfer::new(
+                                        now,
+                                        d.from,
+                                        content,
+                                        &negotiation,
+                                        &self.sender,
+                                    ),
+                                    Some(_) => ReadTransfer::streamed(
+                                        now,
+                                        d.from,
+                                        content.len() as u64,
+                                        &negotiation,
+                                        &self.sender,
+                                    ),
+                                };
+                                match started {
                                     Ok(t) => server = Some(t),
                                     Err(_) => {
                                         let len = packet::write_error(
