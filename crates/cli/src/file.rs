@@ -4,7 +4,7 @@
 //! new version from the next request on; a transfer in flight finishes with the version it
 //! started.
 
-use std::io::Write as _;
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
@@ -144,11 +144,28 @@ pub(crate) async fn run(args: FileArgs) -> anyhow::Result<()> {
                 Probe::NotFound => bail!("{name}: no such file in any location"),
                 Probe::Denied(why) => bail!("{name}: {why}"),
             };
-            match output {
-                Some(path) => std::fs::write(&path, &content)
-                    .with_context(|| format!("writing {}", path.display()))?,
-                None => std::io::stdout().write_all(&content)?,
-            }
+            // A large file is copied a stretch at a time, never held whole.
+            let mut out: Box<dyn Write> = match &output {
+                Some(path) => Box::new(
+                    std::fs::File::create(path)
+                        .with_context(|| format!("writing {}", path.display()))?,
+                ),
+                None => Box::new(std::io::stdout().lock()),
+            };
+            let mut written = Ok(());
+            content
+                .for_each_chunk(|chunk| {
+                    if written.is_ok() {
+                        written = out.write_all(chunk);
+                    }
+                })
+                .with_context(|| format!("reading {name}"))?;
+            written
+                .and_then(|()| out.flush())
+                .with_context(|| match &output {
+                    Some(path) => format!("writing {}", path.display()),
+                    None => "writing to standard output".to_owned(),
+                })?;
         }
         Action::List => {
             let dirs: Vec<_> = roots.locations().map(|p| p.display().to_string()).collect();

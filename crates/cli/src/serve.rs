@@ -184,6 +184,12 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "PHONEBOOT_CACHE_MAX_BYTES", value_name = "BYTES")]
     cache_max_bytes: Option<u64>,
 
+    /// Files larger than this are not held in memory: they are read from the page cache as
+    /// they are sent (and a remote cluster's are streamed as they arrive), so memory does not
+    /// grow with the size of the firmware loads. [default: 1048576]
+    #[arg(long, env = "PHONEBOOT_STREAM_ABOVE_BYTES", value_name = "BYTES")]
+    stream_above_bytes: Option<u64>,
+
     /// Check the configuration (file and flags, roots, database) and exit without serving.
     #[arg(long)]
     check_config: bool,
@@ -222,6 +228,7 @@ fn flags(args: &ServeArgs) -> Settings {
             rollover: args.rollover.clone(),
             recv_buffer_bytes: args.recv_buffer,
             cache_max_bytes: args.cache_max_bytes,
+            stream_above_bytes: args.stream_above_bytes,
             cache_at_startup: args.cache_at_startup.then_some(true),
             shutdown_grace_ms: None,
             // File-only settings.

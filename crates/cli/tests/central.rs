@@ -232,3 +232,118 @@ fn common_files_are_never_fetched_from_another_cluster() {
     assert_eq!(tftp(a.v4, "ordinary.bin").unwrap(), b"remote");
     assert_eq!(b.counter_reaches("HttpRequests", 1), 1);
 }
+
+/// A remote server that answers every GET with `body`'s announced length, sends its first
+/// `first` bytes, then waits to be told to send the rest (`true`) or to hang up (`false`).
+fn trickling_peer(body: Vec<u8>, first: usize) -> (SocketAddr, std::sync::mpsc::Sender<bool>) {
+    let listener = std::net::TcpListener::bind("127.0.0.3:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tell, told) = std::sync::mpsc::channel::<bool>();
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = Vec::new();
+        let mut byte = [0u8; 1];
+        while !request.ends_with(b"\r\n\r\n") {
+            if std::io::Read::read(&mut stream, &mut byte).unwrap() == 0 {
+                return;
+            }
+            request.push(byte[0]);
+        }
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        std::io::Write::write_all(&mut stream, head.as_bytes()).unwrap();
+        std::io::Write::write_all(&mut stream, &body[..first]).unwrap();
+        if told.recv_timeout(Duration::from_secs(20)).unwrap_or(false) {
+            std::io::Write::write_all(&mut stream, &body[first..]).unwrap();
+        }
+    });
+    (addr, tell)
+}
+
+/// Fetches `name` in lock-step, calling `after_first` once DATA 1 is in hand; the bytes, or
+/// the ERROR that ended the transfer.
+fn tftp_stepwise(
+    server: SocketAddr,
+    name: &str,
+    after_first: impl FnOnce(),
+) -> Result<Vec<u8>, (u16, String)> {
+    let raw = Raw::new(false);
+    let (mut d, mut tid) = raw
+        .exchange(server, &rrq(&[name.as_bytes(), b"octet"]))
+        .ok_or((999, "silence".into()))?;
+    let mut after_first = Some(after_first);
+    let mut data = Vec::new();
+    loop {
+        if let Some(e) = as_error(&d) {
+            return Err(e);
+        }
+        data.extend_from_slice(&d[4..]);
+        if let Some(f) = after_first.take() {
+            f();
+        }
+        raw.send(tid, &[0, 4, d[2], d[3]]);
+        if d.len() < 516 {
+            return Ok(data);
+        }
+        // A block waiting for the download may take longer than the raw client's read timeout.
+        let mut next = None;
+        for _ in 0..20 {
+            next = raw.recv();
+            if next.is_some() {
+                break;
+            }
+        }
+        (d, tid) = next.ok_or((999, "silence".into()))?;
+    }
+}
+
+#[test]
+fn a_large_file_from_an_alternate_is_sent_while_it_still_arrives() {
+    let body = pseudo_random(600_000, 41);
+    let (peer, tell) = trickling_peer(body.clone(), 300_000);
+    let ra = temp_root();
+    let a = node(
+        "127.0.0.1",
+        ra.path(),
+        0,
+        &[
+            "--alternate-server".into(),
+            format!("http://{peer}"),
+            "--stream-above-bytes".into(),
+            "100000".into(),
+        ],
+    );
+    // DATA 1 comes while half the file is still held back by the remote server: the transfer
+    // did not wait for the whole download.
+    let got = tftp_stepwise(a.v4, "SIP8845.14-3-1.sbn", || tell.send(true).unwrap());
+    assert_eq!(sha256(&got.unwrap()), sha256(&body));
+}
+
+#[test]
+fn a_download_that_breaks_off_ends_the_transfer_with_an_error_not_a_short_file() {
+    let body = pseudo_random(600_000, 42);
+    let (peer, tell) = trickling_peer(body, 300_000);
+    let ra = temp_root();
+    let a = node(
+        "127.0.0.1",
+        ra.path(),
+        0,
+        &[
+            "--alternate-server".into(),
+            format!("http://{peer}"),
+            "--stream-above-bytes".into(),
+            "100000".into(),
+        ],
+    );
+    let got = tftp_stepwise(a.v4, "SIP8845.14-3-1.sbn", || tell.send(false).unwrap());
+    let (code, message) = got.expect_err("the remote server hung up half way");
+    assert_eq!(code, 0, "{message}");
+    assert!(message.contains("could not be read"), "{message}");
+    assert!(
+        a.log_text().contains("download"),
+        "the log says why: {}",
+        a.log_text()
+    );
+}

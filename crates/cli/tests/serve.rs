@@ -260,7 +260,7 @@ fn cache_at_startup_serves_the_first_request_from_memory() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(
-        server.log_text().contains("cached 9 files"),
+        server.log_text().contains("cached 10 files"),
         "{}",
         server.log_text()
     );

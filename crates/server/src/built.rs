@@ -139,7 +139,9 @@ impl Source for BuiltFiles {
             let at = self.current().at;
             match self.render(&query.name) {
                 (built, Lookup::Found(file)) if self.needs_converter(built.as_ref()) => {
-                    self.convert(file.content, at).await
+                    // Built files are rendered in memory.
+                    let text = file.content.in_memory().cloned().unwrap_or_default();
+                    self.convert(text, at).await
                 }
                 (_, lookup) => lookup,
             }

@@ -13,6 +13,8 @@
 //! | at Maximum Serving Count | 503 + Retry-After | HttpRequestsOverflow |
 //! | client gone before the end | — | HttpRequestsAborted |
 
+use std::future::Future;
+use std::io;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -29,8 +31,9 @@ use http_body::Frame;
 use socket2::{Domain, Protocol, Socket, Type};
 use tracing::info;
 
+use phoneboot_source::content::READ_AHEAD;
 use phoneboot_source::peer::HOP_HEADER;
-use phoneboot_source::{File, FileName, Origin, Query, Source as _, Transport};
+use phoneboot_source::{Content, File, FileName, Origin, Query, Source as _, Transport};
 
 use crate::counters::Counter;
 use crate::decision::{self, Outcome, Refusal, Serving, Ticket};
@@ -87,7 +90,8 @@ async fn serve_file(
     if serving.file.origin == Origin::Disk {
         shared.counters.incr(Counter::HttpServedFromDisk);
     }
-    let response = respond(&method, &headers, serving);
+    let etag = etag(&serving.file).await;
+    let response = respond(&method, &headers, serving, etag);
     // One line per file served, as for TFTP transfers (misses are logged by log_miss).
     info!(
         %client,
@@ -118,12 +122,16 @@ fn refused(shared: &Shared, refusal: Refusal) -> Response {
     response
 }
 
-fn respond(method: &Method, request: &HeaderMap, serving: Serving) -> Response {
+fn respond(
+    method: &Method,
+    request: &HeaderMap,
+    serving: Serving,
+    etag: Option<String>,
+) -> Response {
     let file = &serving.file;
-    let etag = etag(file);
     let last_modified = httpdate::fmt_http_date(file.modified);
     let len = file.content.len();
-    let mut response = if not_modified(request, &etag, file) {
+    let mut response = if not_modified(request, etag.as_deref(), file) {
         serving.close(Outcome::Processed);
         StatusCode::NOT_MODIFIED.into_response()
     } else if method == Method::HEAD {
@@ -134,7 +142,9 @@ fn respond(method: &Method, request: &HeaderMap, serving: Serving) -> Response {
         r
     } else {
         let body = Served {
-            data: Some(file.content.clone()),
+            content: file.content.clone(),
+            offset: 0,
+            reading: None,
             serving: Some(serving),
         };
         let mut r = Response::new(Body::new(body));
@@ -143,7 +153,7 @@ fn respond(method: &Method, request: &HeaderMap, serving: Serving) -> Response {
         r
     };
     let h = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&etag) {
+    if let Some(v) = etag.and_then(|e| HeaderValue::from_str(&e).ok()) {
         h.insert(header::ETAG, v);
     }
     if let Ok(v) = HeaderValue::from_str(&last_modified) {
@@ -157,20 +167,33 @@ fn respond(method: &Method, request: &HeaderMap, serving: Serving) -> Response {
 }
 
 /// A strong validator: the content's SHA-256, the same for the same bytes on every node and
-/// after every restart (RFC 9110 §8.8.3).
-fn etag(file: &File) -> String {
-    format!("\"{}\"", file.digest())
+/// after every restart (RFC 9110 §8.8.3). A file streamed from disk is hashed once per version,
+/// off the runtime; a download still arriving has none until it is whole (Last-Modified
+/// still validates it).
+async fn etag(file: &File) -> Option<String> {
+    let digest = match (file.digest_known(), &file.content) {
+        (Some(digest), _) => Some(digest),
+        (None, Content::Paged(_)) => {
+            let file = file.clone();
+            tokio::task::spawn_blocking(move || file.digest().ok())
+                .await
+                .ok()
+                .flatten()
+        }
+        (None, Content::Memory(_) | Content::Spooled(_)) => None,
+    };
+    digest.map(|d| format!("\"{d}\""))
 }
 
 /// RFC 9110 §13.1: If-None-Match decides when present; otherwise If-Modified-Since, at the
 /// one-second resolution of HTTP dates.
-fn not_modified(request: &HeaderMap, etag: &str, file: &File) -> bool {
+fn not_modified(request: &HeaderMap, etag: Option<&str>, file: &File) -> bool {
     if let Some(inm) = request.get(header::IF_NONE_MATCH) {
         let inm = inm.to_str().unwrap_or_default();
         return inm
             .split(',')
             .map(|t| t.trim().trim_start_matches("W/"))
-            .any(|t| t == "*" || t == etag);
+            .any(|t| t == "*" || Some(t) == etag);
     }
     let Some(since) = request
         .get(header::IF_MODIFIED_SINCE)
@@ -191,37 +214,64 @@ fn not_modified(request: &HeaderMap, etag: &str, file: &File) -> bool {
 
 /// A response body that holds the serving slot and the request's ticket until the last byte
 /// is handed to the connection, and counts the request processed then — or aborted if the
-/// client goes first.
+/// client goes first. Content in memory goes as one frame; other content is read a stretch at a
+/// time as the connection takes it, so a slow client holds one stretch, not the file.
 struct Served {
-    data: Option<Bytes>,
+    content: Content,
+    /// Bytes handed over so far.
+    offset: u64,
+    reading: Option<Pin<Box<dyn Future<Output = io::Result<Bytes>> + Send>>>,
     serving: Option<Serving>,
+}
+
+impl Served {
+    fn done(&self) -> bool {
+        self.offset >= self.content.len()
+    }
 }
 
 impl http_body::Body for Served {
     type Data = Bytes;
-    type Error = std::convert::Infallible;
+    type Error = io::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        match self.data.take() {
-            Some(data) => Poll::Ready(Some(Ok(Frame::data(data)))),
-            None => {
-                if let Some(serving) = self.serving.take() {
-                    serving.close(Outcome::Processed);
-                }
-                Poll::Ready(None)
+        let this = &mut *self;
+        if this.done() {
+            if let Some(serving) = this.serving.take() {
+                serving.close(Outcome::Processed);
             }
+            return Poll::Ready(None);
+        }
+        if let Some(bytes) = this.content.in_memory() {
+            this.offset = bytes.len() as u64;
+            return Poll::Ready(Some(Ok(Frame::data(bytes.clone()))));
+        }
+        let reading = this.reading.get_or_insert_with(|| {
+            let (content, offset) = (this.content.clone(), this.offset);
+            Box::pin(async move { content.read(offset, READ_AHEAD).await })
+        });
+        let read = std::task::ready!(reading.as_mut().poll(cx));
+        this.reading = None;
+        match read {
+            Ok(bytes) if !bytes.is_empty() => {
+                this.offset += bytes.len() as u64;
+                Poll::Ready(Some(Ok(Frame::data(bytes))))
+            }
+            Ok(_) => Poll::Ready(Some(Err(io::Error::other("the file ended early")))),
+            // The connection is cut: the client sees fewer bytes than Content-Length said.
+            Err(e) => Poll::Ready(Some(Err(e))),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.data.is_none()
+        self.done()
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        http_body::SizeHint::with_exact(self.data.as_ref().map_or(0, |d| d.len() as u64))
+        http_body::SizeHint::with_exact(self.content.len().saturating_sub(self.offset))
     }
 }
 
@@ -230,7 +280,7 @@ impl Drop for Served {
         if let Some(serving) = self.serving.take() {
             // hyper may drop a body it has fully written without asking for the end of stream;
             // only a body with data left is an abort.
-            serving.close(if self.data.is_none() {
+            serving.close(if self.done() {
                 Outcome::Processed
             } else {
                 Outcome::Aborted

@@ -372,12 +372,26 @@ fn chain(
     roots.extend(config.alternate_roots.iter().cloned());
     let files = Arc::new(
         FileRoots::new(&roots, config.case_insensitive, config.cache_max_bytes)
-            .map_err(StartError::Root)?,
+            .map_err(StartError::Root)?
+            .streaming_above(config.stream_above_bytes),
     );
     chain.push(Arc::new(DirSource::new(Arc::clone(&files))));
     for cluster in &config.remote_clusters {
-        let peer =
-            PeerSource::new(cluster.clone()).map_err(|e| StartError::Remote(e.to_string()))?;
+        let mut cluster = cluster.clone();
+        cluster.stream_above = config.stream_above_bytes;
+        // Large downloads are spooled beside the node's other state (not in /tmp, which may
+        // be memory).
+        if let Some(db) = &config.database {
+            cluster.spool_dir = db.state_dir.join("spool");
+        }
+        std::fs::create_dir_all(&cluster.spool_dir).map_err(|e| {
+            StartError::Remote(format!(
+                "remote cluster {}: cannot create {}: {e}",
+                cluster.name,
+                cluster.spool_dir.display()
+            ))
+        })?;
+        let peer = PeerSource::new(cluster).map_err(|e| StartError::Remote(e.to_string()))?;
         chain.push(Arc::new(peer));
     }
     Ok((Chain::new(chain), Some(files)))

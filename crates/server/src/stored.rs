@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use phoneboot_source::dir::{DirSource, FileRoots, Probe};
-use phoneboot_source::{Digest, FileName, Lookup, LookupFuture, Query, Source};
+use phoneboot_source::{FileName, Lookup, LookupFuture, Query, Source};
 use phoneboot_store::{Store, StoreError, StoredFile};
 use tracing::{info, warn};
 
@@ -192,16 +192,20 @@ impl StoredFiles {
             return false;
         };
         let roots = Arc::clone(&self.roots);
-        let content = tokio::task::spawn_blocking(move || match roots.probe(&name) {
-            Probe::Found(file) => Some(file.content),
-            Probe::NeedsLoad(pending) => roots.load(pending).ok().map(|f| f.content),
-            _ => None,
+        let found = tokio::task::spawn_blocking(move || {
+            let file = match roots.probe(&name) {
+                Probe::Found(file) => file,
+                Probe::NeedsLoad(pending) => roots.load(pending).ok()?,
+                _ => return None,
+            };
+            file.digest().ok()
         })
         .await
         .ok()
         .flatten();
-        let Some(content) = content else { return false };
-        let found = Digest::of(&content).to_string();
+        let Some(found) = found.map(|d| d.to_string()) else {
+            return false;
+        };
         self.known_lock().insert(key.to_owned(), found.clone());
         found == digest
     }

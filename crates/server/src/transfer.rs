@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use phoneboot_source::{Origin, Query, Source as _};
+use phoneboot_source::content::READ_AHEAD;
+use phoneboot_source::{Content, Origin, Query, Source as _};
 use phoneboot_tftp::packet::{self, ErrorCode, Mode, Packet};
 use phoneboot_tftp::{Outcome, ReadTransfer, Stats, negotiate_read, netascii};
 use tokio::net::UdpSocket;
@@ -146,7 +147,7 @@ async fn serve(
     shared: &Shared,
     (client, local_ip): (SocketAddr, Option<IpAddr>),
     request: &[u8],
-    content: Bytes,
+    content: Content,
     (claim, serving): (&Claim, &mut decision::Serving),
     report: &mut Report,
 ) -> End {
@@ -169,13 +170,31 @@ async fn serve(
     };
     let content = match rrq.mode {
         Mode::Octet => content,
-        // Converted once per transfer so that block offsets and tsize are exact.
-        Mode::Netascii => Bytes::from(netascii::encode(&content)),
+        // Converted once per transfer so that block offsets and tsize are exact (text mode is
+        // for small text files; a large one is read whole for it).
+        Mode::Netascii => match text(&content).await {
+            Ok(encoded) => Content::Memory(encoded),
+            Err(e) => {
+                send_error(
+                    &socket,
+                    client,
+                    ErrorCode::NotDefined,
+                    "File could not be read",
+                )
+                .await;
+                return End::Failed(format!("reading for netascii: {e}"));
+            }
+        },
     };
-    let negotiation = negotiate_read(rrq.options, content.len() as u64, &shared.config().limits);
+    let negotiation = negotiate_read(rrq.options, content.len(), &shared.config().limits);
     let now = Instant::now();
     let sender = shared.sender();
-    let mut transfer = match ReadTransfer::new(now, client, content, &negotiation, &sender) {
+    let started = match content.in_memory() {
+        Some(bytes) => ReadTransfer::new(now, client, bytes.clone(), &negotiation, &sender),
+        // Read as it is sent (see `supply`).
+        None => ReadTransfer::streamed(now, client, content.len(), &negotiation, &sender),
+    };
+    let mut transfer = match started {
         Ok(t) => t,
         Err(refused) => {
             send_error(
@@ -218,8 +237,24 @@ async fn serve(
         if claim.moved_on().is_cancelled() {
             transfer.superseded();
         }
-        let now = Instant::now();
-        while let Some(tx) = transfer.poll_transmit(now, &mut send_buf) {
+        let mut now = Instant::now();
+        loop {
+            if transfer.wanted().is_some() {
+                if let Err(e) = supply(&mut transfer, &content, &abort).await {
+                    send_error(
+                        &socket,
+                        client,
+                        ErrorCode::NotDefined,
+                        "File could not be read",
+                    )
+                    .await;
+                    return End::Failed(e);
+                }
+                now = Instant::now(); // a read may have waited for a download
+            }
+            let Some(tx) = transfer.poll_transmit(now, &mut send_buf) else {
+                break;
+            };
             if let Err(e) = socket.send_to(&send_buf[..tx.len], tx.destination).await {
                 debug!(%client, "send: {e}");
             }
@@ -284,6 +319,46 @@ async fn serve(
             () = claim.moved_on().cancelled(), if reaped.is_some() => transfer.superseded(),
         }
     }
+}
+
+/// Reads what the transfer wants next, and [`READ_AHEAD`] more where the file has it, from
+/// content that is not in memory. A shutdown does not wait for a slow download.
+async fn supply(
+    transfer: &mut ReadTransfer,
+    content: &Content,
+    abort: &tokio_util::sync::CancellationToken,
+) -> Result<(), String> {
+    let Some(range) = transfer.wanted() else {
+        return Ok(());
+    };
+    let wanted = usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
+    let read = tokio::select! {
+        read = content.read(range.start, wanted.max(READ_AHEAD)) => read,
+        // Nothing supplied: the transfer's loop sees the shutdown and says so to the client.
+        () = abort.cancelled() => return Ok(()),
+    };
+    match read {
+        Ok(bytes) if bytes.len() >= wanted => {
+            transfer.supply(range.start, bytes);
+            Ok(())
+        }
+        Ok(_) => Err(format!("the file ended early, at byte {}", range.start)),
+        Err(e) => Err(format!("reading at byte {}: {e}", range.start)),
+    }
+}
+
+/// The whole content, in memory, converted to netascii.
+async fn text(content: &Content) -> std::io::Result<Bytes> {
+    if let Some(bytes) = content.in_memory() {
+        return Ok(Bytes::from(netascii::encode(bytes)));
+    }
+    let content = content.clone();
+    tokio::task::spawn_blocking(move || {
+        let bytes = content.to_bytes_blocking()?;
+        Ok(Bytes::from(netascii::encode(&bytes)))
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 /// Completes when `token` is cancelled; never without one.

@@ -2,16 +2,18 @@
 //! from, and its content hash.
 
 use std::fmt;
+use std::io;
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
-use bytes::Bytes;
 use sha2::{Digest as _, Sha256};
 
-/// A file's content, shared (`Bytes`) by every transfer of it.
+use crate::content::Content;
+
+/// A file's content, shared by every transfer of it (see [`Content`]).
 #[derive(Debug, Clone)]
 pub struct File {
-    pub content: Bytes,
+    pub content: Content,
     /// When this version came to be: the modification time on disk, the time a built file's
     /// generation was taken in, the Last-Modified a peer sent.
     pub modified: SystemTime,
@@ -22,9 +24,9 @@ pub struct File {
 }
 
 impl File {
-    pub fn new(content: Bytes, modified: SystemTime, origin: Origin) -> Self {
+    pub fn new(content: impl Into<Content>, modified: SystemTime, origin: Origin) -> Self {
         Self {
-            content,
+            content: content.into(),
             modified,
             origin,
             digest: Arc::default(),
@@ -41,9 +43,23 @@ impl File {
     }
 
     /// SHA-256 of the content: the same bytes have the same digest on every node and in every
-    /// build, so it makes an exact, shareable HTTP validator.
-    pub fn digest(&self) -> Digest {
-        *self.digest.get_or_init(|| Digest::of(&self.content))
+    /// build, so it makes an exact, shareable HTTP validator. Blocking when the content is not
+    /// in memory (it is read through once; see [`File::digest_known`]).
+    pub fn digest(&self) -> io::Result<Digest> {
+        if let Some(known) = self.digest.get() {
+            return Ok(*known);
+        }
+        let mut hasher = Sha256::new();
+        self.content.for_each_chunk(|chunk| hasher.update(chunk))?;
+        Ok(*self.digest.get_or_init(|| Digest(hasher.finalize().into())))
+    }
+
+    /// The digest without blocking: when it is known already or the content is in memory.
+    pub fn digest_known(&self) -> Option<Digest> {
+        match self.digest.get() {
+            Some(known) => Some(*known),
+            None => self.content.in_memory().and_then(|_| self.digest().ok()),
+        }
     }
 }
 
@@ -94,13 +110,13 @@ mod tests {
     #[test]
     fn the_digest_is_the_sha256_of_the_content_and_shared_by_copies() {
         let file = File::new(
-            Bytes::from_static(b"abc"),
+            bytes::Bytes::from_static(b"abc"),
             SystemTime::UNIX_EPOCH,
             Origin::Disk,
         );
         let copy = file.from_cache();
         assert_eq!(
-            file.digest().to_string(),
+            file.digest().unwrap().to_string(),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert!(

@@ -7,6 +7,7 @@
 //!
 //! - [`name`]: requested names, normalised and confined ([`FileName`], [`Denied`]).
 //! - [`file`]: what a source hands out ([`File`], its [`Origin`] and content [`Digest`]).
+//! - [`content`]: a file's bytes, in memory or read as they are sent ([`Content`]).
 //! - [`query`]: the request context every source sees ([`Query`], [`Transport`]).
 //! - [`chain`]: the Source trait, the Lookup result and the Chain (itself a Source).
 //! - [`dir`]: the TFTP root and the alternate file locations on disk, with name rules,
@@ -14,6 +15,7 @@
 //! - [`peer`]: alternate file servers (other clusters) over HTTP.
 
 pub mod chain;
+pub mod content;
 pub mod dir;
 pub mod file;
 pub mod name;
@@ -21,6 +23,7 @@ pub mod peer;
 pub mod query;
 
 pub use chain::{Chain, Lookup, LookupFuture, Source};
+pub use content::Content;
 pub use dir::FileRoots;
 pub use file::{Digest, File, Origin};
 pub use name::{Denied, FileName};

@@ -10,20 +10,27 @@
 //! | 503 | answer "try later" (TFTP busy, HTTP 503) and stop: the file exists, its owner is busy |
 //! | connection error, timeout, other status | ask the next server |
 //!
-//! Timeouts are tight (the phone's own TFTP timeout must not run out while we wait), and the
-//! file is fetched whole before the transfer starts, so the first block is in hand.
+//! Timeouts are tight (the phone's own TFTP timeout must not run out while we wait). A file up
+//! to `stream_above` bytes is fetched whole before the transfer starts, so the first block is in
+//! hand. A larger one (a firmware load) is not waited for: it is written to an unlinked file in
+//! `spool_dir` as it arrives ([`Content::Spooled`]), and transfers send each block once it is
+//! there, so the phone's download overlaps ours and the server holds none of it in memory.
+//! `timeout` then bounds each wait for more of the body, not the whole download.
 //!
 //! Loops: every request we send carries [`HOP_HEADER`]; a server receiving it answers from its
 //! local sources only. Common files (cluster-wide names such as `RingList.xml.sgn` or locale
 //! files, seed: "served from the local copy") are never fetched remotely.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
+use bytes::{Bytes, BytesMut};
 use tracing::{debug, warn};
 
 use crate::chain::{Lookup, LookupFuture, Source};
+use crate::content::{Content, READ_AHEAD, Spool, SpoolWriter};
 use crate::file::{File, Origin};
 use crate::name::FileName;
 use crate::query::Query;
@@ -53,12 +60,18 @@ pub struct PeerConfig {
     pub servers: Vec<String>,
     /// For the TCP connection to one server.
     pub connect_timeout: Duration,
-    /// For a whole request to one server, body included.
+    /// For a whole request to one server, body included; for a streamed file, for its headers
+    /// and then for each wait for more of its body.
     pub timeout: Duration,
     /// How long a fetched file is served from memory before it is asked for again.
     pub cache_ttl: Duration,
-    /// Largest file accepted from a peer (bounded memory).
+    /// Largest file accepted from a peer.
     pub max_file_bytes: u64,
+    /// Files announced larger than this are streamed through `spool_dir`, not held in memory.
+    pub stream_above: u64,
+    /// Where streamed files are kept while they are served (unlinked files: nothing is left
+    /// behind, even after a crash).
+    pub spool_dir: PathBuf,
     pub common_files: Vec<String>,
 }
 
@@ -72,6 +85,8 @@ impl PeerConfig {
             timeout: Duration::from_secs(3),
             cache_ttl: Duration::from_secs(300),
             max_file_bytes: 512 << 20,
+            stream_above: crate::dir::DEFAULT_STREAM_ABOVE,
+            spool_dir: std::env::temp_dir(),
             common_files: DEFAULT_COMMON_FILES
                 .iter()
                 .map(|s| (*s).to_owned())
@@ -116,9 +131,10 @@ impl PeerSource {
             .iter()
             .map(|s| base_url(s).map_err(|e| PeerError::BadUrl(config.name.clone(), s.clone(), e)))
             .collect::<Result<Vec<_>, _>>()?;
+        // No timeout for a whole request here: a streamed download may take longer than one
+        // wait; each wait is bounded where it is made.
         let client = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
-            .timeout(config.timeout)
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .build()
@@ -143,16 +159,30 @@ impl PeerSource {
         let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         cache
             .get(key)
-            .filter(|c| c.at.elapsed() < self.config.cache_ttl)
+            // A download that broke off is fetched again, not served broken for the TTL.
+            .filter(|c| c.at.elapsed() < self.config.cache_ttl && !c.file.content.failed())
             .map(|c| c.file.from_cache())
     }
 
     fn remember(&self, key: String, file: File) {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         // Bounded: expired entries go first; past 1024 names the table starts over.
-        cache.retain(|_, c| c.at.elapsed() < self.config.cache_ttl);
+        cache.retain(|_, c| c.at.elapsed() < self.config.cache_ttl && !c.file.content.failed());
         if cache.len() >= 1024 {
             cache.clear();
+        }
+        // Streamed files cost disk, not memory: a few are kept, the rest fetched again.
+        if file.content.in_memory().is_none() {
+            let mut spooled: Vec<_> = cache
+                .iter()
+                .filter(|(_, c)| c.file.content.in_memory().is_none())
+                .map(|(k, c)| (c.at, k.clone()))
+                .collect();
+            spooled.sort();
+            let excess = (spooled.len() + 1).saturating_sub(MAX_SPOOLED);
+            for (_, key) in spooled.into_iter().take(excess) {
+                cache.remove(&key);
+            }
         }
         cache.insert(
             key,
@@ -168,15 +198,11 @@ impl PeerSource {
         if let Ok(mut segments) = url.path_segments_mut() {
             segments.pop_if_empty().extend(name.components());
         }
-        let response = match self
-            .client
-            .get(url.clone())
-            .header(HOP_HEADER, "1")
-            .send()
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => return Fetch::Unreachable(format!("{url}: {e}")),
+        let request = self.client.get(url.clone()).header(HOP_HEADER, "1").send();
+        let response = match tokio::time::timeout(self.config.timeout, request).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => return Fetch::Unreachable(format!("{url}: {e}")),
+            Err(_) => return Fetch::Unreachable(format!("{url}: no answer in time")),
         };
         match response.status().as_u16() {
             200 => {}
@@ -199,14 +225,80 @@ impl PeerSource {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| httpdate::parse_http_date(v).ok())
             .unwrap_or_else(SystemTime::now);
-        match response.bytes().await {
-            Ok(content) if content.len() as u64 <= self.config.max_file_bytes => {
+        if let Some(len) = response
+            .content_length()
+            .filter(|len| *len > self.config.stream_above)
+        {
+            let (spool, writer) = match Spool::create(&self.config.spool_dir, len) {
+                Ok(spool) => spool,
+                Err(e) => {
+                    let dir = self.config.spool_dir.display();
+                    return Fetch::Unreachable(format!("{url}: cannot spool in {dir}: {e}"));
+                }
+            };
+            tokio::spawn(download(response, writer, self.config.timeout, url));
+            return Fetch::Got(File::new(Content::Spooled(spool), modified, Origin::Remote));
+        }
+        match tokio::time::timeout(self.config.timeout, response.bytes()).await {
+            Ok(Ok(content)) if content.len() as u64 <= self.config.max_file_bytes => {
                 Fetch::Got(File::new(content, modified, Origin::Remote))
             }
-            Ok(_) => Fetch::Unreachable(format!("{url}: too large")),
-            Err(e) => Fetch::Unreachable(format!("{url}: {e}")),
+            Ok(Ok(_)) => Fetch::Unreachable(format!("{url}: too large")),
+            Ok(Err(e)) => Fetch::Unreachable(format!("{url}: {e}")),
+            Err(_) => Fetch::Unreachable(format!("{url}: the body did not arrive in time")),
         }
     }
+}
+
+/// Streamed files kept by one remote cluster's cache.
+const MAX_SPOOLED: usize = 16;
+
+/// Writes a streamed file's body into its spool as it arrives, in stretches of [`READ_AHEAD`]
+/// (each write on a blocking thread), each wait for more bounded by `idle`. A broken-off
+/// download fails the spool: transfers reading it end with an error, not a short file.
+async fn download(
+    mut response: reqwest::Response,
+    mut writer: SpoolWriter,
+    idle: Duration,
+    url: reqwest::Url,
+) {
+    let mut pending = BytesMut::new();
+    loop {
+        let chunk = match tokio::time::timeout(idle, response.chunk()).await {
+            Ok(Ok(chunk)) => chunk,
+            Ok(Err(e)) => {
+                warn!(%url, "download broke off: {e}");
+                return writer.fail(&e.to_string());
+            }
+            Err(_) => {
+                warn!(%url, "download stalled: nothing for {idle:?}");
+                return writer.fail("the server stopped sending");
+            }
+        };
+        let end = chunk.is_none();
+        if let Some(chunk) = chunk {
+            pending.extend_from_slice(&chunk);
+        }
+        if pending.len() >= READ_AHEAD || (end && !pending.is_empty()) {
+            writer = match flush(writer, pending.split().freeze()).await {
+                Some(writer) => writer,
+                None => return, // failed: said by the writer
+            };
+        }
+        if end {
+            if !writer.is_complete() {
+                warn!(%url, "download ended before the length it announced");
+            }
+            return; // an incomplete writer fails the spool when dropped
+        }
+    }
+}
+
+async fn flush(mut writer: SpoolWriter, bytes: Bytes) -> Option<SpoolWriter> {
+    tokio::task::spawn_blocking(move || writer.write(&bytes).ok().map(|()| writer))
+        .await
+        .ok()
+        .flatten()
 }
 
 enum Fetch {

@@ -72,7 +72,7 @@ fn file(text: &str) -> Lookup {
 
 fn content(l: &Lookup) -> String {
     match l {
-        Lookup::Found(f) => String::from_utf8_lossy(&f.content).into_owned(),
+        Lookup::Found(f) => String::from_utf8_lossy(f.content.in_memory().unwrap()).into_owned(),
         other => format!("{other:?}"),
     }
 }
@@ -223,7 +223,7 @@ impl<S: Source> Source for Marking<S> {
 fn mark(lookup: Lookup) -> Lookup {
     match lookup {
         Lookup::Found(f) => {
-            let mut text = f.content.to_vec();
+            let mut text = f.content.in_memory().unwrap().to_vec();
             text.extend_from_slice(b" (marked)");
             Lookup::Found(File::new(Bytes::from(text), f.modified, f.origin))
         }

@@ -310,6 +310,12 @@ pub fn write_fixtures(root: &Path, with_rollover: bool) -> Vec<Fixture> {
         "random-1MiB.bin",
         pseudo_random(1 << 20, 99),
     );
+    // Above the default streaming threshold (1 MiB): read from the page cache as it is sent.
+    add(
+        "firmware/load-streamed.sbn",
+        "firmware/load-streamed.sbn",
+        pseudo_random((1 << 20) + 1000, 98),
+    );
     add(
         "Desktops/320x212x12/Fixture.png",
         "Desktops/320x212x12/Fixture.png",

@@ -46,6 +46,7 @@ const FLAGS: &[(&str, &str)] = &[
     ("tftp.rollover", "--rollover"),
     ("tftp.recv_buffer_bytes", "--recv-buffer"),
     ("tftp.cache_max_bytes", "--cache-max-bytes"),
+    ("tftp.stream_above_bytes", "--stream-above-bytes"),
     ("http.listen", "--http-listen"),
     ("admin.listen", "--admin-listen"),
     ("database.url", "--database"),

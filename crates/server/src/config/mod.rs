@@ -61,6 +61,9 @@ pub mod default {
     /// Enough for a burst of several thousand RRQs (each costs ~1 KiB of kernel memory).
     pub const RECV_BUFFER_BYTES: usize = 8 << 20;
     pub const CACHE_MAX_BYTES: u64 = 1 << 30;
+    /// Files above 1 MiB (firmware loads) are streamed from the page cache; configuration
+    /// files, tones and locales stay in memory.
+    pub const STREAM_ABOVE_BYTES: u64 = phoneboot_source::dir::DEFAULT_STREAM_ABOVE;
     pub const SHUTDOWN_GRACE_MS: u64 = 5000;
     pub const MAX_ALTERNATE_ROOTS: usize = 10;
 }
@@ -135,6 +138,9 @@ pub struct Config {
     pub rollover: Rollover,
     pub recv_buffer_bytes: usize,
     pub cache_max_bytes: u64,
+    /// Files larger than this are not held in memory but read as they are sent (from the page
+    /// cache, or from a download from a remote cluster as it arrives).
+    pub stream_above_bytes: u64,
     /// Read every file into the cache at start (CUCM: "Enable Caching of Constant and Bin
     /// Files at Startup").
     pub cache_at_startup: bool,
@@ -233,6 +239,7 @@ impl Default for Config {
             rollover: Rollover::ToZero,
             recv_buffer_bytes: default::RECV_BUFFER_BYTES,
             cache_max_bytes: default::CACHE_MAX_BYTES,
+            stream_above_bytes: default::STREAM_ABOVE_BYTES,
             cache_at_startup: false,
             shutdown_grace: Duration::from_millis(default::SHUTDOWN_GRACE_MS),
             database: Some(DatabaseConfig::default()),
@@ -395,6 +402,7 @@ impl Config {
             rollover,
             recv_buffer_bytes: t.recv_buffer_bytes.unwrap_or(d.recv_buffer_bytes),
             cache_max_bytes: t.cache_max_bytes.unwrap_or(d.cache_max_bytes),
+            stream_above_bytes: t.stream_above_bytes.unwrap_or(d.stream_above_bytes),
             cache_at_startup: t.cache_at_startup.unwrap_or(d.cache_at_startup),
             shutdown_grace: t.shutdown_grace_ms.map_or(d.shutdown_grace, ms),
             database,

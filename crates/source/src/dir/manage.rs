@@ -40,11 +40,13 @@ pub enum ManageError {
 impl FileRoots {
     /// Reads every file of every location into the cache, as far as the cache's bound allows
     /// (CUCM's "Enable Caching of Constant and Bin Files at Startup"), so that the first boot
-    /// storm after a start is served from memory. Blocking. Returns (files, bytes) cached.
+    /// storm after a start is served from memory. Files streamed from the page cache are read
+    /// through once, so that the page cache holds them. Blocking. Returns (files, bytes) cached.
     pub fn preload(&self) -> (usize, u64) {
         let (mut files, mut bytes) = (0, 0);
         for listed in self.list() {
-            if self.cached_bytes() + listed.len > self.cache_max_bytes {
+            let held = listed.len <= self.stream_above;
+            if held && self.cached_bytes() + listed.len > self.cache_max_bytes {
                 continue;
             }
             let Ok(name) = FileName::parse(listed.name.as_bytes()) else {
@@ -53,8 +55,13 @@ impl FileRoots {
             if let Probe::NeedsLoad(pending) = self.probe(&name)
                 && let Ok(file) = self.load(pending)
             {
+                if file.content.in_memory().is_none()
+                    && file.content.for_each_chunk(|_| ()).is_err()
+                {
+                    continue;
+                }
                 files += 1;
-                bytes += file.content.len() as u64;
+                bytes += file.content.len();
             }
         }
         (files, bytes)

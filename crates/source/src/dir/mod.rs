@@ -20,8 +20,11 @@
 //!
 //! # Memory
 //!
-//! Contents are read once and shared as [`Bytes`] by every transfer of the file. The cache is
-//! bounded by bytes; files are re-read when they change on disk, so no restart is ever needed.
+//! Files up to the streaming threshold are read once and shared as [`Bytes`] by every transfer
+//! of the file; the cache of them is bounded by bytes. Larger files are kept open, not read
+//! ([`Content::Paged`]): transfers read them from the page cache as they send, so memory does
+//! not grow with the size of the loads. Either kind is found again when it changes on disk, so
+//! no restart is ever needed.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -35,6 +38,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 
 use crate::chain::{Lookup, LookupFuture, Source};
+use crate::content::{Content, Paged};
 use crate::file::{File, Origin};
 use crate::name::{Denied, FileName};
 use crate::query::Query;
@@ -107,6 +111,20 @@ struct CachedFile {
     file: File,
 }
 
+/// Bytes of memory a cached file holds (none for an open file).
+fn memory_size(file: &File) -> u64 {
+    file.content.in_memory().map_or(0, |b| b.len() as u64)
+}
+
+impl Cache {
+    fn forget(&mut self, old: &CachedFile) {
+        self.bytes -= memory_size(&old.file);
+        if old.file.content.in_memory().is_none() {
+            self.paged -= 1;
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Listing {
     mtime_ns: i128,
@@ -123,10 +141,19 @@ struct Root {
     canonical: PathBuf,
 }
 
+/// Files above this many bytes are streamed from the page cache, not held in memory.
+pub const DEFAULT_STREAM_ABOVE: u64 = 1 << 20;
+
+/// Open files kept for streaming: each holds a descriptor, no memory.
+const MAX_PAGED: usize = 256;
+
 #[derive(Debug, Default)]
 struct Cache {
     files: HashMap<PathBuf, CachedFile>,
+    /// Bytes held in memory by `files`.
     bytes: u64,
+    /// Entries of `files` that are open files, not bytes.
+    paged: usize,
     listings: HashMap<PathBuf, Listing>,
     /// One gate per path being read: concurrent requests for a file that is not cached yet
     /// wait for the first reader instead of each reading their own copy (500 phones asking
@@ -140,6 +167,7 @@ pub struct FileRoots {
     roots: Vec<Root>,
     case_insensitive: bool,
     cache_max_bytes: u64,
+    stream_above: u64,
     cache: Mutex<Cache>,
 }
 
@@ -172,8 +200,17 @@ impl FileRoots {
             roots,
             case_insensitive,
             cache_max_bytes,
+            stream_above: DEFAULT_STREAM_ABOVE,
             cache: Mutex::new(Cache::default()),
         })
+    }
+
+    /// Files larger than `bytes` are streamed from the page cache instead of held in memory
+    /// ([`DEFAULT_STREAM_ABOVE`] unless set).
+    #[must_use]
+    pub fn streaming_above(mut self, bytes: u64) -> Self {
+        self.stream_above = bytes;
+        self
     }
 
     /// Looks a name up in each root, in order. Cheap: a few `stat` calls, no reads; a file
@@ -254,33 +291,43 @@ impl FileRoots {
             return Err(LoadError::Denied(Denied::NotAFile));
         }
         let version = Version::of(&meta);
-        let mut content = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-        io::Read::read_to_end(&mut io::BufReader::new(file), &mut content)
-            .map_err(LoadError::Io)?;
-        let file = File::new(Bytes::from(content), version.modified(), Origin::Disk);
+        let content = if meta.len() > self.stream_above {
+            Content::Paged(Arc::new(Paged::new(file, meta.len())))
+        } else {
+            let mut content = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+            io::Read::read_to_end(&mut io::BufReader::new(file), &mut content)
+                .map_err(LoadError::Io)?;
+            Content::Memory(Bytes::from(content))
+        };
+        let file = File::new(content, version.modified(), Origin::Disk);
         self.remember(pending.path.clone(), version, &file);
         Ok(file)
     }
 
     fn remember(&self, path: PathBuf, version: Version, file: &File) {
-        let size = file.content.len() as u64;
+        let size = memory_size(file);
         if size > self.cache_max_bytes {
             return;
         }
         let mut cache = self.lock();
         if let Some(old) = cache.files.remove(&path) {
-            cache.bytes -= old.file.content.len() as u64;
+            cache.forget(&old);
         }
-        // Evict until the new file fits. Transfers in flight keep their own `Bytes` alive.
-        while cache.bytes + size > self.cache_max_bytes {
-            let Some(victim) = cache.files.keys().next().cloned() else {
+        // Evict until the new file fits. Transfers in flight keep their own content alive.
+        let paged = size == 0 && file.content.in_memory().is_none();
+        while cache.bytes + size > self.cache_max_bytes || (paged && cache.paged >= MAX_PAGED) {
+            let victim = cache
+                .files
+                .iter()
+                .find(|(_, c)| !paged || c.file.content.in_memory().is_none())
+                .map(|(p, _)| p.clone());
+            let Some(old) = victim.and_then(|v| cache.files.remove(&v)) else {
                 break;
             };
-            if let Some(old) = cache.files.remove(&victim) {
-                cache.bytes -= old.file.content.len() as u64;
-            }
+            cache.forget(&old);
         }
         cache.bytes += size;
+        cache.paged += usize::from(paged);
         cache.files.insert(
             path,
             CachedFile {
@@ -429,10 +476,10 @@ pub(crate) mod tests {
     pub(super) fn get(roots: &FileRoots, s: &str) -> Result<Bytes, String> {
         let parsed = FileName::parse(s.as_bytes()).map_err(|e| format!("denied: {e}"))?;
         match roots.probe(&parsed) {
-            Probe::Found(f) => Ok(f.content),
+            Probe::Found(f) => Ok(f.content.to_bytes_blocking().unwrap()),
             Probe::NeedsLoad(p) => roots
                 .load(p)
-                .map(|f| f.content)
+                .map(|f| f.content.to_bytes_blocking().unwrap())
                 .map_err(|e| format!("load: {e}")),
             Probe::NotFound => Err("not found".into()),
             Probe::Denied(d) => Err(format!("denied: {d}")),
@@ -504,7 +551,7 @@ pub(crate) mod tests {
         let roots = FileRoots::new(&[root.path().into()], true, 1 << 20).unwrap();
         let first = get(&roots, "f").unwrap();
         let again = match roots.probe(&name("f")) {
-            Probe::Found(f) => f.content,
+            Probe::Found(f) => f.content.to_bytes_blocking().unwrap(),
             other => panic!("expected a cache hit, got {other:?}"),
         };
         assert_eq!(first.as_ptr(), again.as_ptr(), "one copy shared");
@@ -522,7 +569,7 @@ pub(crate) mod tests {
     #[test]
     fn concurrent_first_loads_of_a_file_share_one_read() {
         let root = tempfile::tempdir().unwrap();
-        std::fs::write(root.path().join("load.bin"), vec![7u8; 1 << 20]).unwrap();
+        std::fs::write(root.path().join("load.bin"), vec![7u8; 1 << 19]).unwrap();
         let roots = Arc::new(FileRoots::new(&[root.path().into()], true, 1 << 30).unwrap());
         let barrier = Arc::new(std::sync::Barrier::new(8));
         let threads: Vec<_> = (0..8)
@@ -534,7 +581,8 @@ pub(crate) mod tests {
                         panic!("expected a first load");
                     };
                     barrier.wait();
-                    roots.load(p).unwrap().content.as_ptr() as usize
+                    let content = roots.load(p).unwrap().content;
+                    content.in_memory().unwrap().as_ptr() as usize
                 })
             })
             .collect();
@@ -543,8 +591,50 @@ pub(crate) mod tests {
             pointers.windows(2).all(|w| w[0] == w[1]),
             "each thread read its own copy"
         );
-        assert_eq!(roots.cached_bytes(), 1 << 20);
+        assert_eq!(roots.cached_bytes(), 1 << 19);
         assert!(roots.lock().loading.is_empty(), "gates are cleaned up");
+    }
+
+    #[test]
+    fn a_file_above_the_threshold_is_kept_open_not_read_and_costs_the_cache_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        let big: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(root.path().join("load.bin"), &big).unwrap();
+        std::fs::write(root.path().join("small.xml"), b"<a/>").unwrap();
+        let roots = FileRoots::new(&[root.path().into()], true, 1 << 20)
+            .unwrap()
+            .streaming_above(1000);
+        assert_eq!(get(&roots, "load.bin").unwrap(), big);
+        assert_eq!(get(&roots, "small.xml").unwrap(), "<a/>");
+        let Probe::Found(cached) = roots.probe(&name("load.bin")) else {
+            panic!("the open file is cached");
+        };
+        assert!(cached.content.in_memory().is_none(), "streamed, not held");
+        assert_eq!(cached.content.len(), 3000);
+        assert_eq!(roots.cached_bytes(), 4, "only the small file is in memory");
+        // A transfer in flight keeps the version it found; a replaced file is found anew.
+        std::fs::write(root.path().join("new"), vec![1u8; 2000]).unwrap();
+        std::fs::rename(root.path().join("new"), root.path().join("load.bin")).unwrap();
+        assert_eq!(cached.content.to_bytes_blocking().unwrap(), big);
+        assert_eq!(get(&roots, "load.bin").unwrap(), vec![1u8; 2000]);
+        assert_eq!(roots.lock().paged, 1, "the old entry was replaced");
+    }
+
+    #[test]
+    fn open_files_kept_for_streaming_are_bounded() {
+        let root = tempfile::tempdir().unwrap();
+        for i in 0..MAX_PAGED + 10 {
+            std::fs::write(root.path().join(format!("f{i}")), [0u8; 10]).unwrap();
+        }
+        let roots = FileRoots::new(&[root.path().into()], true, 1 << 20)
+            .unwrap()
+            .streaming_above(5);
+        for i in 0..MAX_PAGED + 10 {
+            assert_eq!(get(&roots, &format!("f{i}")).unwrap().len(), 10);
+            let cache = roots.lock();
+            assert!(cache.paged <= MAX_PAGED);
+            assert_eq!(cache.paged, cache.files.len());
+        }
     }
 
     #[test]
