@@ -190,6 +190,9 @@ impl Builder {
             },
             (None, None) => None,
         };
+        // Known before anything listens: /healthz must not say `ok` for a node that starts
+        // from its copy, not even in the moment before the follower runs.
+        let degraded_start = connecting.is_some();
         let mut follower = None;
         let mut stored = None;
         let built = match &database {
@@ -313,6 +316,11 @@ impl Builder {
             Counter::MaxServingCount,
             u64::from(config.max_serving_count),
         );
+        if let Some(built) = &built {
+            let version = built.current().version.max(0);
+            counters.set(Counter::DatabaseVersion, version.unsigned_abs());
+        }
+        counters.set(Counter::DatabaseDegraded, u64::from(degraded_start));
         let shared = Arc::new(Shared {
             admission: Admission::new(
                 config.max_serving_count as usize,
