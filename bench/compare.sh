@@ -11,7 +11,9 @@
 #
 # The client is `phoneboot load` (our Rust client engine); it reports its own CPU time, so the
 # "client ceiling" row says how many transfers per second it could drive if the server cost
-# nothing. Throughput and rates: higher is better; ratio = phoneboot / peer (> 1: phoneboot is
+# nothing. A windowed download receives with UDP GRO (as any Linux host may ask): datagrams a
+# server sends with segmentation offload (phoneboot) reach it in runs, those of the others one
+# by one; the server-CPU rows compare the servers independently of the client. Throughput and rates: higher is better; ratio = phoneboot / peer (> 1: phoneboot is
 # better). CPU per transfer: lower is better; ratio = phoneboot / peer (< 1: phoneboot is better).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,9 +45,12 @@ export DEBIAN_FRONTEND=noninteractive
 need_apt=0
 command -v in.tftpd >/dev/null || need_apt=1
 command -v dnsmasq >/dev/null || need_apt=1
+command -v iperf3 >/dev/null || need_apt=1
 if [ $need_apt = 1 ]; then
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends tftpd-hpa dnsmasq-base >/dev/null
+    apt-get install -y -qq --no-install-recommends tftpd-hpa dnsmasq-base iperf3 >/dev/null
+    # The package starts its own tftpd on port 69, which dnsmasq needs here.
+    systemctl stop tftpd-hpa 2>/dev/null || service tftpd-hpa stop 2>/dev/null || true
 fi
 # atftpd conflicts with tftpd-hpa as a package (both provide tftpd): unpack its binary instead.
 ATFTPD=$(command -v atftpd || true)
@@ -129,8 +134,8 @@ field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"; }
 big_row() { # key blksize windowsize
     # Best of three, the servers interleaved round-robin: a slow phase of this shared VM then
     # hits every server alike instead of one of them.
-    local key=$1 blk=$2 win=$3 s out opts rep secs
-    declare -A best=()
+    local key=$1 blk=$2 win=$3 s out opts rep secs before after cpu
+    declare -A best=() bestcpu=()
     for rep in 1 2 3; do
         for s in "${SERVERS[@]}"; do
             if [ -n "$win" ] && { [ "$s" = tftpd-hpa ] || [ "$s" = dnsmasq ]; }; then
@@ -138,13 +143,17 @@ big_row() { # key blksize windowsize
             fi
             opts=(--blksize "$blk" --tsize)
             [ -n "$win" ] && opts+=(--windowsize "$win")
+            before=$(cpu_ns "$s")
             out=$("$PB" load "${ADDR[$s]}" big.bin -n 1 -c 1 --machine --expect-size $((BIG_MIB << 20)) \
                   --timeout-ms 2000 "${opts[@]}")
+            after=$(cpu_ns "$s")
             [ "$(field failed "$out")" = 0 ] || continue
             secs=$(field seconds "$out")
             if [ -z "${best[$s]:-}" ] || awk -v a="$secs" -v b="${best[$s]}" 'BEGIN {exit !(a < b)}'; then
                 best[$s]=$secs
             fi
+            cpu=$(awk -v a="$after" -v b="$before" 'BEGIN {printf "%.0f", (a-b)/1e6}')
+            if [ -z "${bestcpu[$s]:-}" ] || [ "$cpu" -lt "${bestcpu[$s]}" ]; then bestcpu[$s]=$cpu; fi
         done
     done
     for s in "${SERVERS[@]}"; do
@@ -155,6 +164,7 @@ big_row() { # key blksize windowsize
         else
             RESULT[$key,$s]=$(awk -v mib="$BIG_MIB" -v s="${best[$s]}" 'BEGIN {printf "%.1f", mib*1.048576/s}')
         fi
+        RESULT[$key-cpu,$s]=${bestcpu[$s]:-${RESULT[$key,$s]}}
     done
 }
 
@@ -206,6 +216,16 @@ big_row "big-1428" 1428 ""
 big_row "big-65464" 65464 ""
 big_row "big-1428-w16" 1428 16
 big_row "big-1428-w64" 1428 64
+# The loopback's UDP limit for 1428-byte datagrams, by iperf3 in the same run: what its
+# receiver got (sent at full speed, one datagram per send and per receive).
+echo "measuring the loopback UDP limit (iperf3)..." >&2
+iperf3 -s -B 127.0.0.9 -p 5299 >/dev/null 2>&1 &
+PIDS+=($!)
+sleep 0.5
+IPERF_MBPS=$(iperf3 -c 127.0.0.9 -B 127.0.0.9 -p 5299 -u -b 0 -l 1428 -t 3 -f m 2>/dev/null \
+    | awk '/receiver/ {for (i = 1; i <= NF; i++) if ($i == "Mbits/sec") print $(i-1)}' | tail -1)
+IPERF_MBS=$(awk -v m="${IPERF_MBPS:-0}" 'BEGIN {printf "%.1f", m/8}')
+
 echo "measuring 10 clients fetching ${BIG_MIB} MiB at once..." >&2
 parallel_big "rss-10" 10
 echo "measuring ${COUNT} x 4 KiB..." >&2
@@ -229,6 +249,10 @@ row "${BIG_MIB} MiB, blksize 1428" big-1428 "MB/s"
 row "${BIG_MIB} MiB, blksize 65464" big-65464 "MB/s"
 row "${BIG_MIB} MiB, blksize 1428, windowsize 16" big-1428-w16 "MB/s"
 row "${BIG_MIB} MiB, blksize 1428, windowsize 64" big-1428-w64 "MB/s"
+row "server CPU per ${BIG_MIB} MiB, blksize 1428" big-1428-cpu "ms, lower is better"
+row "server CPU per ${BIG_MIB} MiB, blksize 1428, windowsize 64" big-1428-w64-cpu "ms, lower is better"
+printf '| loopback UDP limit, 1428-byte datagrams (iperf3 -u -b 0, received) | %s MB/s: windowsize 64 reaches %s of it | | | | | |\n' \
+    "$IPERF_MBS" "$(ratio "${RESULT[big-1428-w64,phoneboot]}" "$IPERF_MBS")"
 row "${COUNT} x 4 KiB, concurrency 100" small-100 "transfers/s"
 row "${COUNT} x 4 KiB, concurrency 500" small-500 "transfers/s"
 row "server CPU per 4 KiB transfer, c=100" small-100-cpu "µs, lower is better"

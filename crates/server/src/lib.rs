@@ -32,6 +32,7 @@ mod http;
 mod listener;
 mod misses;
 mod net;
+mod outbox;
 pub mod replica;
 mod sockopt;
 pub mod stored;

@@ -19,6 +19,7 @@ use crate::counters::Counter;
 use crate::decision::{self, Decision, Ticket};
 use crate::listener::Reply;
 use crate::net::{canonical, unspecified};
+use crate::outbox::Outbox;
 
 /// Where a transfer task starts: with the file decided already, or with the lookup still to
 /// do (a disk read, a fetch from an alternate server), which it then decides as the listener
@@ -212,7 +213,11 @@ async fn serve(
     report.windowsize = transfer.windowsize();
 
     let abort = shared.abort.clone();
-    let mut send_buf = vec![0u8; transfer.blksize().max(512) + packet::HEADER_LEN];
+    let mut outbox = Outbox::new(
+        &socket,
+        transfer.blksize() + packet::HEADER_LEN,
+        transfer.windowsize() > 1,
+    );
     // Clients only send ACKs and ERRORs here; anything longer is garbage either way.
     let mut recv_buf = [0u8; 2048];
     let mut seen = Stats::default();
@@ -240,6 +245,8 @@ async fn serve(
         let mut now = Instant::now();
         loop {
             if transfer.wanted().is_some() {
+                // What is in hand goes before a read that may wait (for a download).
+                outbox.flush(&socket).await;
                 if let Err(e) = supply(&mut transfer, &content, &abort).await {
                     send_error(
                         &socket,
@@ -252,13 +259,12 @@ async fn serve(
                 }
                 now = Instant::now(); // a read may have waited for a download
             }
-            let Some(tx) = transfer.poll_transmit(now, &mut send_buf) else {
+            let Some(tx) = transfer.poll_transmit(now, outbox.slot()) else {
                 break;
             };
-            if let Err(e) = socket.send_to(&send_buf[..tx.len], tx.destination).await {
-                debug!(%client, "send: {e}");
-            }
+            outbox.push(&socket, tx).await;
         }
+        outbox.flush(&socket).await;
         record(shared, &mut seen, transfer.stats(), report);
         if let Some(outcome) = transfer.outcome() {
             return End::Transfer(outcome.clone());
