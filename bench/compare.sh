@@ -50,7 +50,7 @@ if [ $need_apt = 1 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends tftpd-hpa dnsmasq-base iperf3 >/dev/null
     # The package starts its own tftpd on port 69, which dnsmasq needs here.
-    systemctl stop tftpd-hpa 2>/dev/null || service tftpd-hpa stop 2>/dev/null || true
+    { systemctl stop tftpd-hpa || service tftpd-hpa stop; } >/dev/null 2>&1 || true
 fi
 # atftpd conflicts with tftpd-hpa as a package (both provide tftpd): unpack its binary instead.
 ATFTPD=$(command -v atftpd || true)

@@ -202,7 +202,10 @@ mod tests {
         let (to_peer, to_stranger) = (peer.local_addr().unwrap(), stranger.local_addr().unwrap());
         let slot = 1432;
         let mut outbox = Outbox::new(&sender, slot, true);
-        assert!(outbox.segmenting, "Linux 4.18 and later segment UDP on loopback");
+        assert!(
+            outbox.segmenting,
+            "Linux 4.18 and later segment UDP on loopback"
+        );
         let full = |i: u8| vec![i; slot];
         // 50 full datagrams (more than one send holds), an ERROR to a stranger, 3 more and a
         // short last one.

@@ -213,6 +213,10 @@ async fn serve(
     report.windowsize = transfer.windowsize();
 
     let abort = shared.abort.clone();
+    // Registered once, not per block: every transfer shares this token, and a waiter added
+    // and removed at each turn of the loop is two trips through its one lock.
+    let aborted = abort.cancelled();
+    tokio::pin!(aborted);
     let mut outbox = Outbox::new(
         &socket,
         transfer.blksize() + packet::HEADER_LEN,
@@ -281,7 +285,7 @@ async fn serve(
         }
         tokio::select! {
             biased;
-            () = abort.cancelled() => {
+            () = &mut aborted => {
                 send_error(&socket, client, ErrorCode::NotDefined, "Server shutting down").await;
                 return End::Shutdown;
             }

@@ -638,6 +638,16 @@ mod tests {
     }
 
     #[test]
+    fn the_streaming_threshold_comes_from_the_file_and_a_flag_overrides_it() {
+        assert_eq!(Config::default().stream_above_bytes, 1 << 20);
+        let file: Settings = toml::from_str("[tftp]\nstream_above_bytes = 0\n").unwrap();
+        let c = Config::from_layers(file.clone(), Settings::default()).unwrap();
+        assert_eq!(c.stream_above_bytes, 0, "0 streams every file");
+        let c = Config::from_layers(file, tftp(|t| t.stream_above_bytes = Some(4096))).unwrap();
+        assert_eq!(c.stream_above_bytes, 4096);
+    }
+
+    #[test]
     fn unknown_keys_in_the_file_are_rejected() {
         let err = toml::from_str::<Settings>("[tftp]\nmax_serving_cnt = 5\n").unwrap_err();
         assert!(
