@@ -347,3 +347,46 @@ fn a_download_that_breaks_off_ends_the_transfer_with_an_error_not_a_short_file()
         a.log_text()
     );
 }
+
+#[test]
+fn over_http_a_download_that_breaks_off_cuts_the_connection_short_of_its_length() {
+    let body = pseudo_random(600_000, 43);
+    let (peer, tell) = trickling_peer(body, 300_000);
+    let ra = temp_root();
+    let a = node(
+        "127.0.0.1",
+        ra.path(),
+        0,
+        &[
+            "--alternate-server".into(),
+            format!("http://{peer}"),
+            "--stream-above-bytes".into(),
+            "100000".into(),
+        ],
+    );
+    let mut stream = std::net::TcpStream::connect(a.http.unwrap()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    std::io::Write::write_all(
+        &mut stream,
+        b"GET /SIP8845.14-3-1.sbn HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    // The headers and the first stretches come while the rest is held back.
+    let mut head = [0u8; 64 << 10];
+    let mut got = std::io::Read::read(&mut stream, &mut head).unwrap();
+    assert!(head.starts_with(b"HTTP/1.1 200"));
+    let text = String::from_utf8_lossy(&head[..got]).to_lowercase();
+    assert!(text.contains("content-length: 600000"), "{text}");
+    tell.send(false).unwrap();
+    let mut rest = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut stream, &mut rest);
+    got += rest.len();
+    let header_len = text.find("\r\n\r\n").unwrap() + 4;
+    assert!(
+        got - header_len < 600_000,
+        "the body must end short of its Content-Length, not look whole ({} bytes)",
+        got - header_len
+    );
+}

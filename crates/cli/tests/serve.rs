@@ -768,3 +768,25 @@ fn unprivileged_phoneboot() -> Option<Command> {
     ]);
     Some(command)
 }
+
+#[test]
+fn netascii_of_a_file_too_large_to_hold_is_refused_with_the_mode_to_ask_for() {
+    let root = temp_root();
+    write_fixtures(root.path(), false);
+    let server = Server::start(root.path(), &[]);
+    let raw = Raw::new(false);
+    let (d, _) = raw
+        .exchange(
+            server.v4,
+            &rrq(&[b"firmware/load-streamed.sbn", b"netascii"]),
+        )
+        .unwrap();
+    let (code, message) = as_error(&d).expect("an ERROR");
+    assert_eq!(code, 0);
+    assert!(message.contains("octet"), "{message}");
+    // The same file in octet mode is served.
+    let (d, _) = Raw::new(false)
+        .exchange(server.v4, &rrq(&[b"firmware/load-streamed.sbn", b"octet"]))
+        .unwrap();
+    assert_eq!(&d[..4], &[0, 3, 0, 1]);
+}

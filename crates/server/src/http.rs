@@ -6,7 +6,7 @@
 //!
 //! | outcome | status | counter |
 //! |---|---|---|
-//! | file sent | 200, with Content-Length, ETag, Last-Modified | HttpRequestsProcessed |
+//! | file sent | 200, with Content-Length, ETag (none yet for a download still arriving from another cluster), Last-Modified | HttpRequestsProcessed |
 //! | validators match | 304 | HttpRequestsProcessed |
 //! | no such file | 404 | HttpRequestsNotFound |
 //! | name refused | 403 | HttpRequestsDenied (phoneboot's) |

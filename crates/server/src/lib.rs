@@ -388,8 +388,8 @@ fn chain(
     for cluster in &config.remote_clusters {
         let mut cluster = cluster.clone();
         cluster.stream_above = config.stream_above_bytes;
-        // Large downloads are spooled beside the node's other state (not in /tmp, which may
-        // be memory).
+        // Large downloads are spooled beside the node's other state when it has a database
+        // (the system's temporary directory, which may be memory, only without one).
         if let Some(db) = &config.database {
             cluster.spool_dir = db.state_dir.join("spool");
         }

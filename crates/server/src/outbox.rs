@@ -6,6 +6,12 @@
 //! datagrams, in order — one pass through the socket layer instead of one per block. Where the
 //! kernel or the device refuses it, the transfer falls back to one send per datagram, for
 //! good.
+//!
+//! A segmented socket cannot send a datagram larger than the link's MTU: the kernel refuses
+//! what it would otherwise fragment (EMSGSIZE). So segmentation is asked for only where every
+//! datagram fits the path as it is — loopback, or a datagram within an Ethernet frame (1,500
+//! bytes with the IP and UDP headers) — and a refusal of any send while it is on (a smaller
+//! MTU somewhere: a VPN, a tunnel) turns it off and sends again, one datagram at a time.
 
 use std::net::SocketAddr;
 
@@ -17,6 +23,9 @@ use crate::sockopt;
 
 /// The kernel's limit on segments per send (`UDP_MAX_SEGMENTS`).
 const MAX_SEGMENTS: usize = 64;
+/// An Ethernet frame's payload: a datagram within it (headers included) is never fragmented
+/// on the usual paths.
+const ETHERNET_MTU: usize = 1500;
 /// The longest send the kernel segments (a UDP datagram's payload limit, with room for the
 /// headers of the IPv6 case).
 const MAX_SEND: usize = 65_000;
@@ -36,14 +45,18 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
-    /// An outbox for datagrams of at most `slot` bytes (at least 516); segmentation is asked
-    /// of the kernel when `windowed` and a run of two or more fits in one send.
-    pub(crate) fn new(socket: &UdpSocket, slot: usize, windowed: bool) -> Self {
+    /// An outbox for datagrams of at most `slot` bytes (at least 516) to `peer`; segmentation
+    /// is asked of the kernel when `windowed`, a run of two or more fits in one send, and a
+    /// datagram fits the path unfragmented.
+    pub(crate) fn new(socket: &UdpSocket, peer: SocketAddr, slot: usize, windowed: bool) -> Self {
         let slot = slot.max(516);
+        let headers = if peer.is_ipv4() { 28 } else { 48 };
+        let unfragmented = peer.ip().is_loopback() || slot + headers <= ETHERNET_MTU;
         let fits = (2 * slot <= MAX_SEND)
             .then_some(u16::try_from(slot).ok())
             .flatten();
         let segmenting = windowed
+            && unfragmented
             && fits.is_some_and(|size| match sockopt::set_udp_segment(socket, size) {
                 Ok(()) => true,
                 Err(e) => {
@@ -129,24 +142,27 @@ impl Outbox {
         };
         self.filled = 0;
         let bytes = self.buf.get(..end).unwrap_or_default();
-        if count == 1 || end <= self.slot {
-            return send(socket, bytes, to).await;
-        }
         match socket.send_to(bytes, to).await {
-            // The device cannot segment (no checksum offload, an old kernel): this run goes one
-            // datagram at a time, and every later one too.
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EIO | libc::EINVAL)) => {
-                debug!(%to, "UDP segmentation refused ({e}): one send per datagram");
-                for datagram in bytes.chunks(self.slot) {
-                    send(socket, datagram, to).await;
-                }
-                self.segmenting = false;
+            Ok(_) => {}
+            // Refused while segmenting (a device without checksum offload, an old kernel, a
+            // datagram over a smaller MTU): off for good on this socket, and this run again one
+            // datagram at a time — after it is off, since the same check applies to every send.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EIO | libc::EINVAL | libc::EMSGSIZE)
+                ) =>
+            {
+                debug!(%to, count, "UDP segmentation refused ({e}): one send per datagram");
                 if let Err(e) = sockopt::set_udp_segment(socket, 0) {
                     debug!("turning UDP segmentation off: {e}");
                 }
+                self.segmenting = false;
+                for datagram in bytes.chunks(self.slot) {
+                    send(socket, datagram, to).await;
+                }
             }
             Err(e) => debug!(%to, "send: {e}"),
-            Ok(_) => {}
         }
     }
 }
@@ -201,7 +217,7 @@ mod tests {
         let stranger = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let (to_peer, to_stranger) = (peer.local_addr().unwrap(), stranger.local_addr().unwrap());
         let slot = 1432;
-        let mut outbox = Outbox::new(&sender, slot, true);
+        let mut outbox = Outbox::new(&sender, to_peer, slot, true);
         assert!(
             outbox.segmenting,
             "Linux 4.18 and later segment UDP on loopback"
@@ -231,7 +247,7 @@ mod tests {
     async fn lock_step_sends_each_datagram_at_once() {
         let sender = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let mut outbox = Outbox::new(&sender, 516, false);
+        let mut outbox = Outbox::new(&sender, peer.local_addr().unwrap(), 516, false);
         let to = peer.local_addr().unwrap();
         outbox.slot()[..4].copy_from_slice(&[0, 3, 0, 1]);
         outbox

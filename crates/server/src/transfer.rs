@@ -173,17 +173,17 @@ async fn serve(
         Mode::Octet => content,
         // Converted once per transfer so that block offsets and tsize are exact (text mode is
         // for small text files; a large one is read whole for it).
-        Mode::Netascii => match text(&content).await {
-            Ok(encoded) => Content::Memory(encoded),
-            Err(e) => {
-                send_error(
-                    &socket,
-                    client,
-                    ErrorCode::NotDefined,
-                    "File could not be read",
-                )
-                .await;
-                return End::Failed(format!("reading for netascii: {e}"));
+        Mode::Netascii => match content.in_memory() {
+            Some(bytes) => Content::Memory(Bytes::from(netascii::encode(bytes))),
+            // Text mode would need the whole file converted in memory, per transfer: it is for
+            // text files, and a file too large to be held is a load, not text.
+            None => {
+                let text = "File too large for netascii: ask in octet mode";
+                send_error(&socket, client, ErrorCode::NotDefined, text).await;
+                return End::TooLarge(format!(
+                    "netascii asked for a file of {} bytes, above stream_above_bytes",
+                    content.len()
+                ));
             }
         },
     };
@@ -219,6 +219,7 @@ async fn serve(
     tokio::pin!(aborted);
     let mut outbox = Outbox::new(
         &socket,
+        client,
         transfer.blksize() + packet::HEADER_LEN,
         transfer.windowsize() > 1,
     );
@@ -251,7 +252,7 @@ async fn serve(
             if transfer.wanted().is_some() {
                 // What is in hand goes before a read that may wait (for a download).
                 outbox.flush(&socket).await;
-                if let Err(e) = supply(&mut transfer, &content, &abort).await {
+                if let Err(e) = supply(&mut transfer, &content, (&abort, claim)).await {
                     send_error(
                         &socket,
                         client,
@@ -331,12 +332,16 @@ async fn serve(
     }
 }
 
+/// The longest a transfer waits for a stretch of its file (from a download in progress): about
+/// a phone's own patience with a silent server.
+const READ_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Reads what the transfer wants next, and [`READ_AHEAD`] more where the file has it, from
 /// content that is not in memory. A shutdown does not wait for a slow download.
 async fn supply(
     transfer: &mut ReadTransfer,
     content: &Content,
-    abort: &tokio_util::sync::CancellationToken,
+    (abort, claim): (&tokio_util::sync::CancellationToken, &Claim),
 ) -> Result<(), String> {
     let Some(range) = transfer.wanted() else {
         return Ok(());
@@ -344,8 +349,14 @@ async fn supply(
     let wanted = usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
     let read = tokio::select! {
         read = content.read(range.start, wanted.max(READ_AHEAD)) => read,
-        // Nothing supplied: the transfer's loop sees the shutdown and says so to the client.
+        // Nothing supplied: the transfer's loop sees the shutdown, or the client's new request,
+        // and acts on it.
         () = abort.cancelled() => return Ok(()),
+        () = claim.moved_on().cancelled() => return Ok(()),
+        // A download that trickles keeps its spool alive; the phone will not wait this long.
+        () = tokio::time::sleep(READ_PATIENCE) => {
+            return Err(format!("byte {} did not arrive in {READ_PATIENCE:?}", range.start));
+        }
     };
     match read {
         Ok(bytes) if bytes.len() >= wanted => {
@@ -355,20 +366,6 @@ async fn supply(
         Ok(_) => Err(format!("the file ended early, at byte {}", range.start)),
         Err(e) => Err(format!("reading at byte {}: {e}", range.start)),
     }
-}
-
-/// The whole content, in memory, converted to netascii.
-async fn text(content: &Content) -> std::io::Result<Bytes> {
-    if let Some(bytes) = content.in_memory() {
-        return Ok(Bytes::from(netascii::encode(bytes)));
-    }
-    let content = content.clone();
-    tokio::task::spawn_blocking(move || {
-        let bytes = content.to_bytes_blocking()?;
-        Ok(Bytes::from(netascii::encode(&bytes)))
-    })
-    .await
-    .map_err(std::io::Error::other)?
 }
 
 /// Completes when `token` is cancelled; never without one.

@@ -76,7 +76,11 @@ impl Content {
         let len = self.clip(offset, len);
         match self {
             Self::Memory(bytes) => Ok(slice(bytes, offset, len)),
-            Self::Paged(paged) => read_at(&paged.file, offset, len).await,
+            Self::Paged(paged) => {
+                let bytes = read_at(&paged.file, offset, len).await?;
+                paged.unchanged()?;
+                Ok(bytes)
+            }
             Self::Spooled(spool) => {
                 spool.arrived(offset + len as u64).await?;
                 read_at(&spool.file, offset, len).await
@@ -90,7 +94,11 @@ impl Content {
         let len = self.clip(offset, len);
         match self {
             Self::Memory(bytes) => Ok(slice(bytes, offset, len)),
-            Self::Paged(paged) => paged.read_exact_at(offset, len),
+            Self::Paged(paged) => {
+                let bytes = paged.read_exact_at(offset, len)?;
+                paged.unchanged()?;
+                Ok(bytes)
+            }
             Self::Spooled(spool) => {
                 spool.arrived_blocking(offset + len as u64)?;
                 spool.read_arrived(offset, len)
@@ -181,22 +189,60 @@ fn shorter() -> io::Error {
 }
 
 /// An open file of a known length.
+///
+/// The descriptor pins the inode: a file replaced by a rename does not change under a transfer.
+/// A file rewritten in place (`cp` over it, an editor that truncates) does; every read checks
+/// that size and modification time are still those found, so such a transfer ends with an
+/// error instead of completing with old bytes before the read position and new ones after it.
 #[derive(Debug)]
 pub struct Paged {
     file: Arc<std::fs::File>,
     len: u64,
+    stamp: Stamp,
+}
+
+/// What `fstat` says of a version's content: size and modification time. (Not the change
+/// time: a new file renamed over the path unlinks this inode, which changes its ctime, and a
+/// transfer of the old version must still finish.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    mtime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt as _;
+        Self {
+            len: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+        }
+    }
 }
 
 impl Paged {
-    pub fn new(file: std::fs::File, len: u64) -> Self {
+    /// `file` as `meta` (its `fstat` when it was found) describes it.
+    pub fn new(file: std::fs::File, meta: &std::fs::Metadata) -> Self {
         Self {
             file: Arc::new(file),
-            len,
+            len: meta.len(),
+            stamp: Stamp::of(meta),
         }
     }
 
     fn read_exact_at(&self, offset: u64, len: usize) -> io::Result<Bytes> {
         read_exact_at(&self.file, offset, len)
+    }
+
+    /// An error if the file was written to since it was found.
+    fn unchanged(&self) -> io::Result<()> {
+        if Stamp::of(&self.file.metadata()?) == self.stamp {
+            Ok(())
+        } else {
+            Err(io::Error::other(
+                "the file was rewritten in place while it was being sent",
+            ))
+        }
     }
 }
 
@@ -356,7 +402,8 @@ mod tests {
         let file = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(file.path(), content).unwrap();
         let open = std::fs::File::open(file.path()).unwrap();
-        let content = Content::Paged(Arc::new(Paged::new(open, content.len() as u64)));
+        let meta = open.metadata().unwrap();
+        let content = Content::Paged(Arc::new(Paged::new(open, &meta)));
         (file, content)
     }
 
@@ -367,6 +414,17 @@ mod tests {
         assert_eq!(&content.read(8, 100).await.unwrap()[..], b"89");
         assert!(content.read(10, 5).await.unwrap().is_empty());
         assert!(content.in_memory().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_paged_file_rewritten_in_place_is_an_error_not_a_mixed_file() {
+        let (keep, content) = paged(b"0123456789");
+        assert_eq!(&content.read(0, 4).await.unwrap()[..], b"0123");
+        // Same inode, same length, new bytes: what `cp` over a load does.
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        std::fs::write(keep.path(), b"abcdefghij").unwrap();
+        let error = content.read(4, 6).await.unwrap_err();
+        assert!(error.to_string().contains("rewritten"), "{error}");
     }
 
     #[tokio::test]

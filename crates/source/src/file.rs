@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::io;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 use sha2::{Digest as _, Sha256};
@@ -20,7 +20,15 @@ pub struct File {
     pub origin: Origin,
     /// Computed on first use and shared by every copy handed out from one cache entry, so a
     /// file is hashed at most once per version, and never when no one asks (TFTP does not).
-    digest: Arc<OnceLock<Digest>>,
+    digest: Arc<DigestCell>,
+}
+
+/// A digest computed at most once for all the copies of a file, even when several ask at once
+/// (the first HTTP requests of a storm for a 100 MiB load must not each read it).
+#[derive(Debug, Default)]
+struct DigestCell {
+    value: OnceLock<Digest>,
+    computing: Mutex<()>,
 }
 
 impl File {
@@ -46,17 +54,28 @@ impl File {
     /// build, so it makes an exact, shareable HTTP validator. Blocking when the content is not
     /// in memory (it is read through once; see [`File::digest_known`]).
     pub fn digest(&self) -> io::Result<Digest> {
-        if let Some(known) = self.digest.get() {
+        if let Some(known) = self.digest.value.get() {
             return Ok(*known);
+        }
+        let _only_one = self
+            .digest
+            .computing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(known) = self.digest.value.get() {
+            return Ok(*known); // computed while this one waited
         }
         let mut hasher = Sha256::new();
         self.content.for_each_chunk(|chunk| hasher.update(chunk))?;
-        Ok(*self.digest.get_or_init(|| Digest(hasher.finalize().into())))
+        Ok(*self
+            .digest
+            .value
+            .get_or_init(|| Digest(hasher.finalize().into())))
     }
 
     /// The digest without blocking: when it is known already or the content is in memory.
     pub fn digest_known(&self) -> Option<Digest> {
-        match self.digest.get() {
+        match self.digest.value.get() {
             Some(known) => Some(*known),
             None => self.content.in_memory().and_then(|_| self.digest().ok()),
         }
@@ -120,7 +139,7 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert!(
-            copy.digest.get().is_some(),
+            copy.digest.value.get().is_some(),
             "a copy shares the hash computed once"
         );
         assert_eq!(copy.origin, Origin::Cache);

@@ -171,7 +171,8 @@ impl PeerSource {
         if cache.len() >= 1024 {
             cache.clear();
         }
-        // Streamed files cost disk, not memory: a few are kept, the rest fetched again.
+        // Streamed files cost the spool's disk, not the process's memory: a few are kept, the
+        // rest fetched again. (Concurrent first misses each start their own download.)
         if file.content.in_memory().is_none() {
             let mut spooled: Vec<_> = cache
                 .iter()

@@ -160,6 +160,10 @@ impl FileRoots {
             return Err(ManageError::Denied(Denied::OutsideRoot));
         }
         std::fs::remove_file(&path)?;
+        let mut cache = self.lock();
+        if let Some(old) = cache.files.remove(&path) {
+            cache.forget(&old); // an open file kept for streaming lets its inode go
+        }
         Ok(path)
     }
 

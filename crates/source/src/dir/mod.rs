@@ -235,16 +235,42 @@ impl FileRoots {
                 len: meta.len(),
             });
         }
+        self.forget_missing(name);
         Probe::NotFound
     }
 
     fn cached(&self, path: &Path, version: Version) -> Option<File> {
-        let cache = self.lock();
-        cache
-            .files
-            .get(path)
-            .filter(|c| c.version == version)
-            .map(|c| c.file.from_cache())
+        let mut cache = self.lock();
+        match cache.files.get(path) {
+            Some(c) if c.version == version => Some(c.file.from_cache()),
+            // Changed on disk: the old version goes now (an open file would pin its inode, and
+            // its disk space, until evicted).
+            Some(_) => {
+                if let Some(old) = cache.files.remove(path) {
+                    cache.forget(&old);
+                }
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Forgets open files kept for a name that no longer exists (deleted loads free their
+    /// disk space at once, not when the bound evicts them).
+    fn forget_missing(&self, name: &FileName) {
+        let mut cache = self.lock();
+        if cache.paged == 0 {
+            return;
+        }
+        for root in &self.roots {
+            let exact: PathBuf = name
+                .components
+                .iter()
+                .fold(root.path.clone(), |p, c| p.join(c));
+            if let Some(old) = cache.files.remove(&exact) {
+                cache.forget(&old);
+            }
+        }
     }
 
     /// Reads a file found by [`probe`](Self::probe), checking confinement. Blocking: call it
@@ -292,7 +318,7 @@ impl FileRoots {
         }
         let version = Version::of(&meta);
         let content = if meta.len() > self.stream_above {
-            Content::Paged(Arc::new(Paged::new(file, meta.len())))
+            Content::Paged(Arc::new(Paged::new(file, &meta)))
         } else {
             let mut content = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
             io::Read::read_to_end(&mut io::BufReader::new(file), &mut content)
@@ -618,6 +644,10 @@ pub(crate) mod tests {
         assert_eq!(cached.content.to_bytes_blocking().unwrap(), big);
         assert_eq!(get(&roots, "load.bin").unwrap(), vec![1u8; 2000]);
         assert_eq!(roots.lock().paged, 1, "the old entry was replaced");
+        // Deleted: the open file is let go at the next look, not kept until evicted.
+        std::fs::remove_file(root.path().join("load.bin")).unwrap();
+        assert_eq!(get(&roots, "load.bin").unwrap_err(), "not found");
+        assert_eq!(roots.lock().paged, 0);
     }
 
     #[test]
