@@ -262,6 +262,19 @@ fn trickling_peer(body: Vec<u8>, first: usize) -> (SocketAddr, std::sync::mpsc::
     (addr, tell)
 }
 
+/// A node whose only alternate is `peer`, streaming files above 100,000 bytes.
+fn streaming_node(peer: SocketAddr) -> (tempfile::TempDir, Server) {
+    let root = temp_root();
+    let extra = [
+        "--alternate-server".into(),
+        format!("http://{peer}"),
+        "--stream-above-bytes".into(),
+        "100000".into(),
+    ];
+    let server = node("127.0.0.1", root.path(), 0, &extra);
+    (root, server)
+}
+
 /// Fetches `name` in lock-step, calling `after_first` once DATA 1 is in hand; the bytes, or
 /// the ERROR that ended the transfer.
 fn tftp_stepwise(
@@ -303,18 +316,7 @@ fn tftp_stepwise(
 fn a_large_file_from_an_alternate_is_sent_while_it_still_arrives() {
     let body = pseudo_random(600_000, 41);
     let (peer, tell) = trickling_peer(body.clone(), 300_000);
-    let ra = temp_root();
-    let a = node(
-        "127.0.0.1",
-        ra.path(),
-        0,
-        &[
-            "--alternate-server".into(),
-            format!("http://{peer}"),
-            "--stream-above-bytes".into(),
-            "100000".into(),
-        ],
-    );
+    let (_ra, a) = streaming_node(peer);
     // DATA 1 comes while half the file is still held back by the remote server: the transfer
     // did not wait for the whole download.
     let got = tftp_stepwise(a.v4, "SIP8845.14-3-1.sbn", || tell.send(true).unwrap());
@@ -325,18 +327,7 @@ fn a_large_file_from_an_alternate_is_sent_while_it_still_arrives() {
 fn a_download_that_breaks_off_ends_the_transfer_with_an_error_not_a_short_file() {
     let body = pseudo_random(600_000, 42);
     let (peer, tell) = trickling_peer(body, 300_000);
-    let ra = temp_root();
-    let a = node(
-        "127.0.0.1",
-        ra.path(),
-        0,
-        &[
-            "--alternate-server".into(),
-            format!("http://{peer}"),
-            "--stream-above-bytes".into(),
-            "100000".into(),
-        ],
-    );
+    let (_ra, a) = streaming_node(peer);
     let got = tftp_stepwise(a.v4, "SIP8845.14-3-1.sbn", || tell.send(false).unwrap());
     let (code, message) = got.expect_err("the remote server hung up half way");
     assert_eq!(code, 0, "{message}");
@@ -352,18 +343,7 @@ fn a_download_that_breaks_off_ends_the_transfer_with_an_error_not_a_short_file()
 fn over_http_a_download_that_breaks_off_cuts_the_connection_short_of_its_length() {
     let body = pseudo_random(600_000, 43);
     let (peer, tell) = trickling_peer(body, 300_000);
-    let ra = temp_root();
-    let a = node(
-        "127.0.0.1",
-        ra.path(),
-        0,
-        &[
-            "--alternate-server".into(),
-            format!("http://{peer}"),
-            "--stream-above-bytes".into(),
-            "100000".into(),
-        ],
-    );
+    let (_ra, a) = streaming_node(peer);
     let mut stream = std::net::TcpStream::connect(a.http.unwrap()).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
