@@ -190,6 +190,12 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "PHONEBOOT_STREAM_ABOVE_BYTES", value_name = "BYTES")]
     stream_above_bytes: Option<u64>,
 
+    /// Answer every transfer from the request port (69) instead of a new port per transfer, as
+    /// dnsmasq's --tftp-single-port does: for a firewall or NAT in front of the server that
+    /// only lets the request port through. Off by default (RFC 1350's per-transfer ports).
+    #[arg(long, env = "PHONEBOOT_SINGLE_PORT")]
+    single_port: bool,
+
     /// Check the configuration (file and flags, roots, database) and exit without serving.
     #[arg(long)]
     check_config: bool,
@@ -229,6 +235,7 @@ fn flags(args: &ServeArgs) -> Settings {
             recv_buffer_bytes: args.recv_buffer,
             cache_max_bytes: args.cache_max_bytes,
             stream_above_bytes: args.stream_above_bytes,
+            single_port: args.single_port.then_some(true),
             cache_at_startup: args.cache_at_startup.then_some(true),
             shutdown_grace_ms: None,
             // File-only settings.

@@ -308,3 +308,66 @@ fn curl_and_tftp_hpa_download_a_file_past_block_65535() {
         check_download("tftp-hpa", "rollover", big, &out, run("tftp", &args, LIMIT));
     }
 }
+
+#[test]
+fn curl_tftp_hpa_and_atftp_download_every_fixture_from_a_single_port_server() {
+    if !require("curl") || !require("tftp") || !require("atftp") {
+        return;
+    }
+    let root = temp_root();
+    let fixtures = write_fixtures(root.path(), false);
+    let server = Server::start(root.path(), &["--single-port"]);
+    let out_dir = temp_root();
+    for (family, addr) in addrs(&server) {
+        for f in &fixtures {
+            let out = out_path(out_dir.path(), &f.request);
+            let url = match addr {
+                SocketAddr::V4(a) => format!("tftp://{a}/{}", f.request),
+                SocketAddr::V6(a) => format!("tftp://[{}]:{}/{}", a.ip(), a.port(), f.request),
+            };
+            let args: Vec<String> = ["-sS", "--tftp-blksize", "1428", "-o"]
+                .iter()
+                .map(|s| s.to_string())
+                .chain([out.display().to_string(), url])
+                .collect();
+            let result = run("curl", &args, LIMIT);
+            check_download("curl single-port", family, f, &out, result);
+
+            let out = out_path(out_dir.path(), &format!("hpa-{}", f.request));
+            let args = vec![
+                "-m".into(),
+                "octet".into(),
+                host(addr),
+                addr.port().to_string(),
+                "-c".into(),
+                "get".into(),
+                f.request.clone(),
+                out.display().to_string(),
+            ];
+            let result = run("tftp", &args, LIMIT);
+            assert!(
+                !result.1.contains("Error"),
+                "tftp-hpa {family}: {}",
+                result.1
+            );
+            check_download("tftp-hpa single-port", family, f, &out, result);
+
+            let out = out_path(out_dir.path(), &format!("atftp-{}", f.request));
+            let args = vec![
+                "--option".into(),
+                "blksize 1428".into(),
+                "--option".into(),
+                "windowsize 8".into(),
+                "-g".into(),
+                "-r".into(),
+                f.request.clone(),
+                "-l".into(),
+                out.display().to_string(),
+                host(addr),
+                addr.port().to_string(),
+            ];
+            let result = run("atftp", &args, LIMIT);
+            check_download("atftp single-port", family, f, &out, result);
+        }
+    }
+}

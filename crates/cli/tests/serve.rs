@@ -790,3 +790,72 @@ fn netascii_of_a_file_too_large_to_hold_is_refused_with_the_mode_to_ask_for() {
         .unwrap();
     assert_eq!(&d[..4], &[0, 3, 0, 1]);
 }
+
+#[test]
+fn single_port_mode_answers_every_transfer_from_the_request_port() {
+    let root = temp_root();
+    let fixtures = write_fixtures(root.path(), false);
+    let server = Server::start(root.path(), &["--single-port"]);
+    // Every DATA of a lock-step transfer comes from the port the request went to, and the
+    // client's ACKs go there too (all a firewall passing only that port lets through).
+    let raw = Raw::new(false);
+    let (mut d, mut from) = raw
+        .exchange(server.v4, &rrq(&[b"size1536.bin", b"octet"]))
+        .unwrap();
+    let mut data = Vec::new();
+    loop {
+        assert_eq!(from, server.v4, "DATA from the request port");
+        data.extend_from_slice(&d[4..]);
+        raw.send(server.v4, &[0, 4, d[2], d[3]]);
+        if d.len() < 516 {
+            break;
+        }
+        (d, from) = raw.recv().unwrap();
+    }
+    let want = fixtures
+        .iter()
+        .find(|f| f.request == "size1536.bin")
+        .unwrap();
+    assert_eq!(data, want.content);
+    assert_eq!(server.counter_reaches("RequestsProcessed", 1), 1);
+
+    // Many at once, lock-step and windowed, with options and a streamed file: each gets its
+    // own bytes although they all share one server port.
+    let addr = server.v4.to_string();
+    let big = (1 << 20) + 1000;
+    for (file, size, extra) in [
+        ("size1536.bin", 1536, vec![]),
+        (
+            "random-1MiB.bin",
+            1 << 20,
+            vec!["--blksize", "1428", "--windowsize", "16"],
+        ),
+        (
+            "firmware/load-streamed.sbn",
+            big,
+            vec!["--blksize", "1428", "--tsize"],
+        ),
+    ] {
+        let size = size.to_string();
+        let mut args = vec![
+            "load",
+            &addr,
+            file,
+            "-n",
+            "200",
+            "-c",
+            "50",
+            "--machine",
+            "--expect-size",
+            &size,
+        ];
+        args.extend(extra);
+        let (ok, out, err) = phoneboot(&args);
+        assert!(ok && out.contains("failed=0"), "{file}: {out} {err}");
+    }
+    // A stray ACK from a client with no transfer is dropped, not answered with an ERROR from
+    // the port a transfer of that client would use.
+    let stray = Raw::new(false);
+    stray.send(server.v4, &[0, 4, 0, 7]);
+    assert!(stray.recv().is_none(), "no answer to a stray ACK");
+}

@@ -70,7 +70,14 @@ struct Entry {
     moved_on: CancellationToken,
     /// Counts and announces the client's repetitions of this request before it heard from us.
     repeated: Arc<Repeats>,
+    /// In single-port mode, where the listener hands this client's other datagrams (its ACKs
+    /// and ERRORs) to the transfer.
+    inbox: Option<tokio::sync::mpsc::Sender<Vec<u8>>>,
 }
+
+/// Datagrams a single-port transfer may have waiting: a lock-step client has one in flight,
+/// a windowed one a few (its ACKs); more are dropped, as a full socket buffer would.
+const INBOX: usize = 16;
 
 /// How often a client repeated its request, and a wake-up for each time.
 #[derive(Debug, Default)]
@@ -212,6 +219,7 @@ impl Admission {
                 answered: false,
                 moved_on: moved_on.clone(),
                 repeated: Arc::clone(&repeated),
+                inbox: None,
             },
         );
         // A different request: the client gave the old one up. (The same request again after
@@ -229,6 +237,19 @@ impl Admission {
             moved_on,
             repeated,
         })
+    }
+
+    /// Hands a datagram from `client` to its single-port transfer, if it has one (dropped when
+    /// the transfer has too many waiting). False: no transfer takes this client's datagrams.
+    pub(crate) fn deliver(&self, client: SocketAddr, datagram: &[u8]) -> bool {
+        let clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        match clients.get(&client).and_then(|e| e.inbox.as_ref()) {
+            Some(inbox) => {
+                let _ = inbox.try_send(datagram.to_vec());
+                true
+            }
+            None => false,
+        }
     }
 
     /// A new Maximum Serving Count. Transfers already running keep their slots; a lower
@@ -378,6 +399,21 @@ impl Claim {
     /// given this one up, and the transfer must stop sending there.
     pub(crate) fn moved_on(&self) -> &CancellationToken {
         &self.moved_on
+    }
+
+    /// From now on the listener hands this client's datagrams (all but requests) to the
+    /// returned inbox: the transfer answers from the request port (single-port mode).
+    pub(crate) fn inbox(&self) -> tokio::sync::mpsc::Receiver<Vec<u8>> {
+        let (sender, receiver) = tokio::sync::mpsc::channel(INBOX);
+        let mut clients = self
+            .admission
+            .clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = clients.get_mut(&self.client).filter(|e| e.id == self.id) {
+            e.inbox = Some(sender);
+        }
+        receiver
     }
 
     /// The client has our answer: its next request from this address is a new one (a client

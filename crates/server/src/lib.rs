@@ -37,6 +37,7 @@ pub mod replica;
 mod sockopt;
 pub mod stored;
 mod transfer;
+mod wire;
 
 use std::future::Future;
 use std::io;

@@ -187,6 +187,18 @@ impl Listener {
         local_ip: Option<IpAddr>,
     ) {
         let counters = &shared.counters;
+        // Single-port mode: a client's ACKs and ERRORs come here, and go to its transfer.
+        // Anything but a request from a client without one is dropped unanswered: an ERROR 5
+        // from this port would reach a client whose transfer this very port serves.
+        let opcode = datagram.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+        let request = matches!(opcode, Some(1 | 2));
+        if !request && shared.config().single_port {
+            if !shared.admission.deliver(client, datagram) {
+                counters.incr(Counter::MalformedDatagrams);
+                debug!(%client, "datagram for no transfer on the request port (single-port mode)");
+            }
+            return;
+        }
         match Packet::parse(datagram) {
             // A name too long is refused as a name (below); this is everything else.
             Ok(Packet::Rrq(request))
@@ -307,6 +319,35 @@ impl Listener {
         let Some(len) = packet::write_error(&mut buf, code, message) else {
             return;
         };
+        // Best effort: an error reply that cannot be sent now is not worth a queue.
+        let transmit = self.transmit(to, local_ip, &buf[..len]);
+        if let Err(e) = self.state.try_send((&self.socket).into(), &transmit) {
+            debug!("error reply to {to}: {e}");
+        }
+    }
+
+    /// Sends a transfer's datagram from the request port (single-port mode), from the address
+    /// the request was sent to, waiting for room in the socket's buffer.
+    pub(crate) async fn send(
+        &self,
+        to: SocketAddr,
+        local_ip: Option<IpAddr>,
+        contents: &[u8],
+    ) -> io::Result<()> {
+        let transmit = self.transmit(to, local_ip, contents);
+        self.socket
+            .async_io(Interest::WRITABLE, || {
+                self.state.try_send((&self.socket).into(), &transmit)
+            })
+            .await
+    }
+
+    fn transmit<'a>(
+        &self,
+        to: SocketAddr,
+        local_ip: Option<IpAddr>,
+        contents: &'a [u8],
+    ) -> quinn_udp::Transmit<'a> {
         let destination = match (self.local, to) {
             // A dual-stack socket addresses IPv4 clients in their mapped form.
             (SocketAddr::V6(_), SocketAddr::V4(v4)) => {
@@ -314,26 +355,22 @@ impl Listener {
             }
             _ => to,
         };
-        let transmit = quinn_udp::Transmit {
+        quinn_udp::Transmit {
             destination,
             ecn: None,
-            contents: &buf[..len],
+            contents,
             segment_size: None,
             src_ip: local_ip.map(|ip| match (self.local, ip) {
                 (SocketAddr::V6(_), IpAddr::V4(v4)) => IpAddr::V6(v4.to_ipv6_mapped()),
                 _ => ip,
             }),
-        };
-        // Best effort: an error reply that cannot be sent now is not worth a queue.
-        if let Err(e) = self.state.try_send((&self.socket).into(), &transmit) {
-            debug!("error reply to {to}: {e}");
         }
     }
 }
 
 /// Where a request's refusal goes: from the request port, from the address the request was
 /// sent to, whether it was decided at once or after a disk read or a peer fetch.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Reply {
     listener: Arc<Listener>,
     client: SocketAddr,
@@ -341,6 +378,11 @@ pub(crate) struct Reply {
 }
 
 impl Reply {
+    /// Sends a transfer's datagram from the request port (single-port mode).
+    pub(crate) async fn send(&self, contents: &[u8], to: SocketAddr) -> io::Result<()> {
+        self.listener.send(to, self.local_ip, contents).await
+    }
+
     /// The local address the request was sent to, when known.
     pub(crate) fn local_ip(&self) -> Option<IpAddr> {
         self.local_ip

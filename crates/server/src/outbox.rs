@@ -16,10 +16,10 @@
 use std::net::SocketAddr;
 
 use phoneboot_tftp::Transmit;
-use tokio::net::UdpSocket;
 use tracing::debug;
 
 use crate::sockopt;
+use crate::wire::Wire;
 
 /// The kernel's limit on segments per send (`UDP_MAX_SEGMENTS`).
 const MAX_SEGMENTS: usize = 64;
@@ -48,7 +48,7 @@ impl Outbox {
     /// An outbox for datagrams of at most `slot` bytes (at least 516) to `peer`; segmentation
     /// is asked of the kernel when `windowed`, a run of two or more fits in one send, and a
     /// datagram fits the path unfragmented.
-    pub(crate) fn new(socket: &UdpSocket, peer: SocketAddr, slot: usize, windowed: bool) -> Self {
+    pub(crate) fn new(wire: &Wire, peer: SocketAddr, slot: usize, windowed: bool) -> Self {
         let slot = slot.max(516);
         let headers = if peer.is_ipv4() { 28 } else { 48 };
         let unfragmented = peer.ip().is_loopback() || slot + headers <= ETHERNET_MTU;
@@ -57,13 +57,15 @@ impl Outbox {
             .flatten();
         let segmenting = windowed
             && unfragmented
-            && fits.is_some_and(|size| match sockopt::set_udp_segment(socket, size) {
-                Ok(()) => true,
-                Err(e) => {
-                    debug!("no UDP segmentation offload ({e}): one send per datagram");
-                    false
-                }
-            });
+            && wire.socket().zip(fits).is_some_and(
+                |(socket, size)| match sockopt::set_udp_segment(socket, size) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        debug!("no UDP segmentation offload ({e}): one send per datagram");
+                        false
+                    }
+                },
+            );
         let capacity = if segmenting {
             (MAX_SEND / slot).min(MAX_SEGMENTS) * slot
         } else {
@@ -87,10 +89,10 @@ impl Outbox {
     }
 
     /// Takes the datagram just written into [`Outbox::slot`]: sends it, or keeps it in the run.
-    pub(crate) async fn push(&mut self, socket: &UdpSocket, tx: Transmit) {
+    pub(crate) async fn push(&mut self, wire: &Wire, tx: Transmit) {
         if !self.segmenting {
             send(
-                socket,
+                wire,
                 self.buf.get(..tx.len).unwrap_or_default(),
                 tx.destination,
             )
@@ -106,7 +108,7 @@ impl Outbox {
                     .get(start..start + tx.len)
                     .unwrap_or_default()
                     .to_vec();
-                self.flush_before(socket, start).await;
+                self.flush_before(wire, start).await;
                 if let Some(head) = self.buf.get_mut(..datagram.len()) {
                     head.copy_from_slice(&datagram);
                 }
@@ -125,25 +127,25 @@ impl Outbox {
         let count = self.run.map_or(0, |(_, count)| count);
         // A short datagram can only end a run (the kernel cuts at `slot` bytes).
         if tx.len < self.slot || self.filled + self.slot > self.buf.len() || count == MAX_SEGMENTS {
-            self.flush(socket).await;
+            self.flush(wire).await;
         }
     }
 
     /// Sends the run in hand.
-    pub(crate) async fn flush(&mut self, socket: &UdpSocket) {
+    pub(crate) async fn flush(&mut self, wire: &Wire) {
         let end = self.filled;
-        self.flush_before(socket, end).await;
+        self.flush_before(wire, end).await;
     }
 
     /// Sends the run's bytes before `end`.
-    async fn flush_before(&mut self, socket: &UdpSocket, end: usize) {
+    async fn flush_before(&mut self, wire: &Wire, end: usize) {
         let Some((to, count)) = self.run.take() else {
             return;
         };
         self.filled = 0;
         let bytes = self.buf.get(..end).unwrap_or_default();
-        match socket.send_to(bytes, to).await {
-            Ok(_) => {}
+        match wire.send(bytes, to).await {
+            Ok(()) => {}
             // Refused while segmenting (a device without checksum offload, an old kernel, a
             // datagram over a smaller MTU): off for good on this socket, and this run again one
             // datagram at a time — after it is off, since the same check applies to every send.
@@ -154,12 +156,12 @@ impl Outbox {
                 ) =>
             {
                 debug!(%to, count, "UDP segmentation refused ({e}): one send per datagram");
-                if let Err(e) = sockopt::set_udp_segment(socket, 0) {
+                if let Some(Err(e)) = wire.socket().map(|s| sockopt::set_udp_segment(s, 0)) {
                     debug!("turning UDP segmentation off: {e}");
                 }
                 self.segmenting = false;
                 for datagram in bytes.chunks(self.slot) {
-                    send(socket, datagram, to).await;
+                    send(wire, datagram, to).await;
                 }
             }
             Err(e) => debug!(%to, "send: {e}"),
@@ -167,8 +169,8 @@ impl Outbox {
     }
 }
 
-async fn send(socket: &UdpSocket, datagram: &[u8], to: SocketAddr) {
-    if let Err(e) = socket.send_to(datagram, to).await {
+async fn send(wire: &Wire, datagram: &[u8], to: SocketAddr) {
+    if let Err(e) = wire.send(datagram, to).await {
         debug!(%to, "send: {e}");
     }
 }
@@ -176,6 +178,7 @@ async fn send(socket: &UdpSocket, datagram: &[u8], to: SocketAddr) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::net::UdpSocket;
 
     async fn datagrams(socket: &UdpSocket, n: usize) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
@@ -194,25 +197,21 @@ mod tests {
     }
 
     /// Pushes `datagrams` (destination, bytes) as the engine would write them.
-    async fn push_all(
-        outbox: &mut Outbox,
-        socket: &UdpSocket,
-        datagrams: &[(SocketAddr, Vec<u8>)],
-    ) {
+    async fn push_all(outbox: &mut Outbox, wire: &Wire, datagrams: &[(SocketAddr, Vec<u8>)]) {
         for (to, bytes) in datagrams {
             outbox.slot()[..bytes.len()].copy_from_slice(bytes);
             let tx = Transmit {
                 destination: *to,
                 len: bytes.len(),
             };
-            outbox.push(socket, tx).await;
+            outbox.push(wire, tx).await;
         }
-        outbox.flush(socket).await;
+        outbox.flush(wire).await;
     }
 
     #[tokio::test]
     async fn a_window_arrives_as_the_same_datagrams_in_order_with_a_stranger_between() {
-        let sender = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let sender = Wire::Own(UdpSocket::bind("127.0.0.1:0").await.unwrap());
         let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let stranger = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let (to_peer, to_stranger) = (peer.local_addr().unwrap(), stranger.local_addr().unwrap());
@@ -245,7 +244,7 @@ mod tests {
 
     #[tokio::test]
     async fn lock_step_sends_each_datagram_at_once() {
-        let sender = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let sender = Wire::Own(UdpSocket::bind("127.0.0.1:0").await.unwrap());
         let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let mut outbox = Outbox::new(&sender, peer.local_addr().unwrap(), 516, false);
         let to = peer.local_addr().unwrap();

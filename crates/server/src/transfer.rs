@@ -1,5 +1,6 @@
 //! The driver of one read transfer: a task with its own UDP socket (its TID, RFC 1350 §4), bound
-//! to the address the request arrived on, running the engine's state machine.
+//! to the address the request arrived on, or the request port in single-port mode (see
+//! [`crate::wire`]), running the engine's state machine.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use crate::decision::{self, Decision, Ticket};
 use crate::listener::Reply;
 use crate::net::{canonical, unspecified};
 use crate::outbox::Outbox;
+use crate::wire::Wire;
 
 /// Where a transfer task starts: with the file decided already, or with the lookup still to
 /// do (a disk read, a fetch from an alternate server), which it then decides as the listener
@@ -88,7 +90,7 @@ pub(crate) fn spawn(shared: Arc<Shared>, job: Job) {
         let content = serving.file.content.clone();
         let end = serve(
             &shared,
-            (client, reply.local_ip()),
+            (client, &reply),
             &request,
             content,
             (&claim, &mut serving),
@@ -146,25 +148,23 @@ struct Report {
 
 async fn serve(
     shared: &Shared,
-    (client, local_ip): (SocketAddr, Option<IpAddr>),
+    (client, reply): (SocketAddr, &Reply),
     request: &[u8],
     content: Content,
     (claim, serving): (&Claim, &mut decision::Serving),
     report: &mut Report,
 ) -> End {
-    let bind_ip = local_ip.unwrap_or_else(|| unspecified(client));
-    let socket = match UdpSocket::bind(SocketAddr::new(bind_ip, 0)).await {
-        Ok(s) => s,
-        // An address that cannot be bound as such (an IPv6 link-local one needs its scope):
-        // better an answer from the right port on a routed address than none.
-        Err(e) if !bind_ip.is_unspecified() => {
-            debug!(%client, "binding {bind_ip}: {e}; using the wildcard address");
-            match UdpSocket::bind(SocketAddr::new(unspecified(client), 0)).await {
-                Ok(s) => s,
-                Err(e) => return End::Failed(format!("cannot open a transfer socket: {e}")),
-            }
+    let mut wire = if shared.config().single_port {
+        Wire::RequestPort {
+            reply: reply.clone(),
+            client,
+            inbox: claim.inbox(),
         }
-        Err(e) => return End::Failed(format!("cannot open a transfer socket on {bind_ip}: {e}")),
+    } else {
+        match bind(client, reply.local_ip()).await {
+            Ok(socket) => Wire::Own(socket),
+            Err(why) => return End::Failed(why),
+        }
     };
     let Ok(Packet::Rrq(rrq)) = Packet::parse(request) else {
         return End::Failed("request vanished".into());
@@ -179,7 +179,7 @@ async fn serve(
             // text files, and a file too large to be held is a load, not text.
             None => {
                 let text = "File too large for netascii: ask in octet mode";
-                send_error(&socket, client, ErrorCode::NotDefined, text).await;
+                send_error(&wire, client, ErrorCode::NotDefined, text).await;
                 return End::TooLarge(format!(
                     "netascii asked for a file of {} bytes, above stream_above_bytes",
                     content.len()
@@ -199,7 +199,7 @@ async fn serve(
         Ok(t) => t,
         Err(refused) => {
             send_error(
-                &socket,
+                &wire,
                 client,
                 ErrorCode::NotDefined,
                 "File too large for this block size",
@@ -218,7 +218,7 @@ async fn serve(
     let aborted = abort.cancelled();
     tokio::pin!(aborted);
     let mut outbox = Outbox::new(
-        &socket,
+        &wire,
         client,
         transfer.blksize() + packet::HEADER_LEN,
         transfer.windowsize() > 1,
@@ -251,10 +251,10 @@ async fn serve(
         loop {
             if transfer.wanted().is_some() {
                 // What is in hand goes before a read that may wait (for a download).
-                outbox.flush(&socket).await;
+                outbox.flush(&wire).await;
                 if let Err(e) = supply(&mut transfer, &content, (&abort, claim)).await {
                     send_error(
-                        &socket,
+                        &wire,
                         client,
                         ErrorCode::NotDefined,
                         "File could not be read",
@@ -267,9 +267,9 @@ async fn serve(
             let Some(tx) = transfer.poll_transmit(now, outbox.slot()) else {
                 break;
             };
-            outbox.push(&socket, tx).await;
+            outbox.push(&wire, tx).await;
         }
-        outbox.flush(&socket).await;
+        outbox.flush(&wire).await;
         record(shared, &mut seen, transfer.stats(), report);
         if let Some(outcome) = transfer.outcome() {
             return End::Transfer(outcome.clone());
@@ -287,10 +287,10 @@ async fn serve(
         tokio::select! {
             biased;
             () = &mut aborted => {
-                send_error(&socket, client, ErrorCode::NotDefined, "Server shutting down").await;
+                send_error(&wire, client, ErrorCode::NotDefined, "Server shutting down").await;
                 return End::Shutdown;
             }
-            received = socket.recv_from(&mut recv_buf) => match received {
+            received = wire.recv(&mut recv_buf) => match received {
                 Ok((len, from)) => {
                     let heard = transfer.heard_from_peer();
                     transfer.handle_datagram(Instant::now(), canonical(from), &recv_buf[..len]);
@@ -402,11 +402,28 @@ fn record(shared: &Shared, seen: &mut Stats, now: Stats, report: &mut Report) {
     *seen = now;
 }
 
-async fn send_error(socket: &UdpSocket, to: SocketAddr, code: ErrorCode, message: &str) {
+async fn send_error(wire: &Wire, to: SocketAddr, code: ErrorCode, message: &str) {
     let mut buf = [0u8; 256];
     if let Some(len) = packet::write_error(&mut buf, code, message)
-        && let Err(e) = socket.send_to(&buf[..len], to).await
+        && let Err(e) = wire.send(&buf[..len], to).await
     {
         debug!(%to, "error reply: {e}");
+    }
+}
+
+/// The transfer's own socket (its TID), bound to the address the request arrived on.
+async fn bind(client: SocketAddr, local_ip: Option<IpAddr>) -> Result<UdpSocket, String> {
+    let bind_ip = local_ip.unwrap_or_else(|| unspecified(client));
+    match UdpSocket::bind(SocketAddr::new(bind_ip, 0)).await {
+        Ok(s) => Ok(s),
+        // An address that cannot be bound as such (an IPv6 link-local one needs its scope):
+        // better an answer from the right port on a routed address than none.
+        Err(e) if !bind_ip.is_unspecified() => {
+            debug!(%client, "binding {bind_ip}: {e}; using the wildcard address");
+            UdpSocket::bind(SocketAddr::new(unspecified(client), 0))
+                .await
+                .map_err(|e| format!("cannot open a transfer socket: {e}"))
+        }
+        Err(e) => Err(format!("cannot open a transfer socket on {bind_ip}: {e}")),
     }
 }

@@ -47,6 +47,7 @@ const FLAGS: &[(&str, &str)] = &[
     ("tftp.recv_buffer_bytes", "--recv-buffer"),
     ("tftp.cache_max_bytes", "--cache-max-bytes"),
     ("tftp.stream_above_bytes", "--stream-above-bytes"),
+    ("tftp.single_port", "--single-port"),
     ("http.listen", "--http-listen"),
     ("admin.listen", "--admin-listen"),
     ("database.url", "--database"),

@@ -141,6 +141,9 @@ pub struct Config {
     /// Files larger than this are not held in memory but read as they are sent (from the page
     /// cache, or from a download from a remote cluster as it arrives).
     pub stream_above_bytes: u64,
+    /// Every transfer answered from the request port instead of a port of its own (like
+    /// dnsmasq's `--tftp-single-port`): for firewalls and NAT that only let port 69 through.
+    pub single_port: bool,
     /// Read every file into the cache at start (CUCM: "Enable Caching of Constant and Bin
     /// Files at Startup").
     pub cache_at_startup: bool,
@@ -240,6 +243,7 @@ impl Default for Config {
             recv_buffer_bytes: default::RECV_BUFFER_BYTES,
             cache_max_bytes: default::CACHE_MAX_BYTES,
             stream_above_bytes: default::STREAM_ABOVE_BYTES,
+            single_port: false,
             cache_at_startup: false,
             shutdown_grace: Duration::from_millis(default::SHUTDOWN_GRACE_MS),
             database: Some(DatabaseConfig::default()),
@@ -403,6 +407,7 @@ impl Config {
             recv_buffer_bytes: t.recv_buffer_bytes.unwrap_or(d.recv_buffer_bytes),
             cache_max_bytes: t.cache_max_bytes.unwrap_or(d.cache_max_bytes),
             stream_above_bytes: t.stream_above_bytes.unwrap_or(d.stream_above_bytes),
+            single_port: t.single_port.unwrap_or(d.single_port),
             cache_at_startup: t.cache_at_startup.unwrap_or(d.cache_at_startup),
             shutdown_grace: t.shutdown_grace_ms.map_or(d.shutdown_grace, ms),
             database,
@@ -645,6 +650,19 @@ mod tests {
         assert_eq!(c.stream_above_bytes, 0, "0 streams every file");
         let c = Config::from_layers(file, tftp(|t| t.stream_above_bytes = Some(4096))).unwrap();
         assert_eq!(c.stream_above_bytes, 4096);
+    }
+
+    #[test]
+    fn single_port_mode_is_off_unless_asked_for() {
+        assert!(!Config::default().single_port);
+        let file: Settings = toml::from_str("[tftp]\nsingle_port = true\n").unwrap();
+        assert!(
+            Config::from_layers(file, Settings::default())
+                .unwrap()
+                .single_port
+        );
+        let wrong = toml::from_str::<Settings>("[tftp]\nsingle_port = \"yes\"\n").unwrap_err();
+        assert!(wrong.message().contains("bool"), "{}", wrong.message());
     }
 
     #[test]

@@ -129,6 +129,7 @@ pub struct TftpSection {
     pub recv_buffer_bytes: Option<usize>,
     pub cache_max_bytes: Option<u64>,
     pub stream_above_bytes: Option<u64>,
+    pub single_port: Option<bool>,
     pub cache_at_startup: Option<bool>,
     pub shutdown_grace_ms: Option<u64>,
 }
@@ -192,6 +193,7 @@ impl Settings {
                 recv_buffer_bytes: t.recv_buffer_bytes.or(l.recv_buffer_bytes),
                 cache_max_bytes: t.cache_max_bytes.or(l.cache_max_bytes),
                 stream_above_bytes: t.stream_above_bytes.or(l.stream_above_bytes),
+                single_port: t.single_port.or(l.single_port),
                 cache_at_startup: t.cache_at_startup.or(l.cache_at_startup),
                 shutdown_grace_ms: t.shutdown_grace_ms.or(l.shutdown_grace_ms),
             },
