@@ -74,6 +74,23 @@ fn host(addr: SocketAddr) -> String {
 
 const LIMIT: Duration = Duration::from_secs(60);
 
+/// tftp-hpa's arguments to get `name` from `addr` in `mode` into `out`.
+fn hpa_get(addr: SocketAddr, mode: &str, name: &str, out: &str) -> Vec<String> {
+    [
+        "-m",
+        mode,
+        &host(addr),
+        &addr.port().to_string(),
+        "-c",
+        "get",
+        name,
+        out,
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
+}
+
 #[test]
 fn curl_downloads_every_fixture_with_each_option_set() {
     if !require("curl") {
@@ -143,16 +160,7 @@ fn tftp_hpa_downloads_every_fixture_in_octet_and_text_in_netascii() {
     for (family, addr) in addrs(&server) {
         for f in &fixtures {
             let out = out_path(out_dir.path(), &f.request);
-            let args = vec![
-                "-m".into(),
-                "octet".into(),
-                host(addr),
-                addr.port().to_string(),
-                "-c".into(),
-                "get".into(),
-                f.request.clone(),
-                out.display().to_string(),
-            ];
+            let args = hpa_get(addr, "octet", &f.request, &out.display().to_string());
             let result = run("tftp", &args, LIMIT);
             // tftp-hpa exits 0 even on errors; the error text is what tells.
             assert!(
@@ -164,16 +172,7 @@ fn tftp_hpa_downloads_every_fixture_in_octet_and_text_in_netascii() {
             check_download("tftp-hpa", family, f, &out, result);
         }
         let out = out_dir.path().join("notes.txt");
-        let args = vec![
-            "-m".into(),
-            "netascii".into(),
-            host(addr),
-            addr.port().to_string(),
-            "-c".into(),
-            "get".into(),
-            "notes.txt".into(),
-            out.display().to_string(),
-        ];
+        let args = hpa_get(addr, "netascii", "notes.txt", &out.display().to_string());
         let fixture = Fixture {
             request: "notes.txt".into(),
             content: text.clone(),
@@ -334,16 +333,7 @@ fn curl_tftp_hpa_and_atftp_download_every_fixture_from_a_single_port_server() {
             check_download("curl single-port", family, f, &out, result);
 
             let out = out_path(out_dir.path(), &format!("hpa-{}", f.request));
-            let args = vec![
-                "-m".into(),
-                "octet".into(),
-                host(addr),
-                addr.port().to_string(),
-                "-c".into(),
-                "get".into(),
-                f.request.clone(),
-                out.display().to_string(),
-            ];
+            let args = hpa_get(addr, "octet", &f.request, &out.display().to_string());
             let result = run("tftp", &args, LIMIT);
             assert!(
                 !result.1.contains("Error"),

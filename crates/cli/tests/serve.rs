@@ -803,21 +803,33 @@ fn single_port_mode_answers_every_transfer_from_the_request_port() {
         .exchange(server.v4, &rrq(&[b"size1536.bin", b"octet"]))
         .unwrap();
     let mut data = Vec::new();
+    let mut blocks = Vec::new();
     loop {
         assert_eq!(from, server.v4, "DATA from the request port");
+        blocks.push(u16::from_be_bytes([d[2], d[3]]));
         data.extend_from_slice(&d[4..]);
+        if blocks.len() == 2 {
+            // A late copy of the request, once the transfer has heard from its client (DATA 2
+            // came): on the shared port it must not start a second transfer to the same
+            // address and port.
+            raw.send(server.v4, &rrq(&[b"size1536.bin", b"octet"]));
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
         raw.send(server.v4, &[0, 4, d[2], d[3]]);
         if d.len() < 516 {
             break;
         }
         (d, from) = raw.recv().unwrap();
     }
+    assert_eq!(blocks, [1, 2, 3, 4], "one transfer, each block once");
     let want = fixtures
         .iter()
         .find(|f| f.request == "size1536.bin")
         .unwrap();
     assert_eq!(data, want.content);
     assert_eq!(server.counter_reaches("RequestsProcessed", 1), 1);
+    assert!(raw.recv().is_none(), "nothing more: no second transfer");
+    assert_eq!(server.counters()["RequestsDuplicate"], 1);
 
     // Many at once, lock-step and windowed, with options and a streamed file: each gets its
     // own bytes although they all share one server port.

@@ -78,6 +78,9 @@ struct Entry {
 /// Datagrams a single-port transfer may have waiting: a lock-step client has one in flight,
 /// a windowed one a few (its ACKs); more are dropped, as a full socket buffer would.
 const INBOX: usize = 16;
+/// The most of a client's datagram handed to its transfer (what the transfer's own socket
+/// reads too).
+const MAX_FROM_CLIENT: usize = 2048;
 
 /// How often a client repeated its request, and a wake-up for each time.
 #[derive(Debug, Default)]
@@ -200,12 +203,17 @@ impl Admission {
             std::hash::Hasher::finish(&h)
         };
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        // The same request again: a retransmission, as long as we have not answered it. On
+        // the request port (single-port mode) even after: the transfer it would start would
+        // share its client's address and port with the running one, as dnsmasq also rules.
         if let Some(entry) = clients
             .get(&client)
-            .filter(|e| !e.answered && e.request == request)
+            .filter(|e| e.request == request && (!e.answered || e.inbox.is_some()))
         {
-            entry.repeated.count.fetch_add(1, Ordering::AcqRel);
-            entry.repeated.notify.notify_one();
+            if !entry.answered {
+                entry.repeated.count.fetch_add(1, Ordering::AcqRel);
+                entry.repeated.notify.notify_one();
+            }
             return None;
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -245,7 +253,11 @@ impl Admission {
         let clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         match clients.get(&client).and_then(|e| e.inbox.as_ref()) {
             Some(inbox) => {
-                let _ = inbox.try_send(datagram.to_vec());
+                // A client sends a read transfer ACKs and ERRORs: a short prefix is all there
+                // is to read, and nothing is copied for a full inbox.
+                if let Ok(place) = inbox.try_reserve() {
+                    place.send(datagram.get(..MAX_FROM_CLIENT).unwrap_or(datagram).to_vec());
+                }
                 true
             }
             None => false,
@@ -405,27 +417,25 @@ impl Claim {
     /// returned inbox: the transfer answers from the request port (single-port mode).
     pub(crate) fn inbox(&self) -> tokio::sync::mpsc::Receiver<Vec<u8>> {
         let (sender, receiver) = tokio::sync::mpsc::channel(INBOX);
-        let mut clients = self
-            .admission
-            .clients
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if let Some(e) = clients.get_mut(&self.client).filter(|e| e.id == self.id) {
-            e.inbox = Some(sender);
-        }
+        self.with_entry(|e| e.inbox = Some(sender));
         receiver
     }
 
     /// The client has our answer: its next request from this address is a new one (a client
     /// whose port is reused, or a phone asking for its next file from the same port).
     pub(crate) fn mark_answered(&self) {
+        self.with_entry(|e| e.answered = true);
+    }
+
+    /// Changes this claim's entry, if a newer request has not replaced it.
+    fn with_entry(&self, change: impl FnOnce(&mut Entry)) {
         let mut clients = self
             .admission
             .clients
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         if let Some(e) = clients.get_mut(&self.client).filter(|e| e.id == self.id) {
-            e.answered = true;
+            change(e);
         }
     }
 }

@@ -118,6 +118,9 @@ impl Listener {
         size_recv_buffer(&socket, addr, recv_buffer);
         let std_socket: std::net::UdpSocket = socket.into();
         let state = UdpSocketState::new((&std_socket).into()).map_err(fail)?;
+        // After quinn-udp's set-up, which forbids fragmentation: single-port transfers send
+        // their blocks from this socket.
+        sockopt::allow_fragments(&std_socket, addr.is_ipv6());
         let local = std_socket.local_addr().map_err(fail)?;
         let socket = UdpSocket::from_std(std_socket).map_err(fail)?;
         Ok(Self {
@@ -190,13 +193,16 @@ impl Listener {
         // Single-port mode: a client's ACKs and ERRORs come here, and go to its transfer.
         // Anything but a request from a client without one is dropped unanswered: an ERROR 5
         // from this port would reach a client whose transfer this very port serves.
+        // A transfer started in single-port mode keeps its datagrams even if a reload turned
+        // the mode off meanwhile.
         let opcode = datagram.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]]));
         let request = matches!(opcode, Some(1 | 2));
+        if !request && shared.admission.deliver(client, datagram) {
+            return;
+        }
         if !request && shared.config().single_port {
-            if !shared.admission.deliver(client, datagram) {
-                counters.incr(Counter::MalformedDatagrams);
-                debug!(%client, "datagram for no transfer on the request port (single-port mode)");
-            }
+            counters.incr(Counter::ForeignDatagrams);
+            debug!(%client, "datagram for no transfer on the request port (single-port mode)");
             return;
         }
         match Packet::parse(datagram) {

@@ -22,6 +22,32 @@ pub(crate) fn set_udp_segment(socket: &impl AsRawFd, size: u16) -> io::Result<()
     )
 }
 
+/// Lets the kernel fragment datagrams larger than the path MTU again (quinn-udp turns
+/// fragmentation off on the sockets it sets up: right for QUIC, wrong for TFTP, whose blocks
+/// rely on IP fragmentation wherever blksize + headers exceed the MTU). IPv6 sockets get both
+/// families' options (a dual-stack socket sends IPv4 too); an option the socket's family does
+/// not have is skipped.
+pub(crate) fn allow_fragments(socket: &impl AsRawFd, ipv6: bool) {
+    let mut options = vec![(
+        libc::IPPROTO_IP,
+        libc::IP_MTU_DISCOVER,
+        libc::IP_PMTUDISC_DONT,
+    )];
+    if ipv6 {
+        options.push((
+            libc::IPPROTO_IPV6,
+            libc::IPV6_MTU_DISCOVER,
+            libc::IPV6_PMTUDISC_DONT,
+        ));
+        options.push((libc::IPPROTO_IPV6, libc::IPV6_DONTFRAG, 0));
+    }
+    for (level, name, value) in options {
+        if let Err(e) = set_int(socket, level, name, value) {
+            tracing::debug!("socket option {level}/{name} = {value}: {e}");
+        }
+    }
+}
+
 #[allow(unsafe_code)] // one setsockopt call with a correctly sized c_int; no memory is shared
 fn set_int(
     socket: &impl AsRawFd,
