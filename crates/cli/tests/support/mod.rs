@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 pub mod cluster;
+pub mod netns;
 
 /// A `phoneboot serve` child process; killed (by its PID) when dropped.
 pub struct Server {
