@@ -74,6 +74,17 @@ fn host(addr: SocketAddr) -> String {
 
 const LIMIT: Duration = Duration::from_secs(60);
 
+/// atftp's arguments to get `name` from `addr` into `out`, after its `options`.
+fn atftp_get(addr: SocketAddr, options: &[&str], name: &str, out: &str) -> Vec<String> {
+    let port = addr.port().to_string();
+    let tail = ["-g", "-r", name, "-l", out, &host(addr), &port];
+    options
+        .iter()
+        .chain(tail.iter())
+        .map(|s| (*s).to_owned())
+        .collect()
+}
+
 /// tftp-hpa's arguments to get `name` from `addr` in `mode` into `out`.
 fn hpa_get(addr: SocketAddr, mode: &str, name: &str, out: &str) -> Vec<String> {
     [
@@ -218,16 +229,7 @@ fn atftp_downloads_every_fixture_with_blksize_tsize_and_windowsize() {
         for (label, extra) in option_sets {
             for f in &fixtures {
                 let out = out_path(out_dir.path(), &f.request);
-                let mut args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-                args.extend([
-                    "-g".into(),
-                    "-r".into(),
-                    f.request.clone(),
-                    "-l".into(),
-                    out.display().to_string(),
-                    host(addr),
-                    addr.port().to_string(),
-                ]);
+                let args = atftp_get(addr, extra, &f.request, &out.display().to_string());
                 let label = format!("{family} {label}");
                 check_download("atftp", &label, f, &out, run("atftp", &args, LIMIT));
             }
@@ -343,19 +345,8 @@ fn curl_tftp_hpa_and_atftp_download_every_fixture_from_a_single_port_server() {
             check_download("tftp-hpa single-port", family, f, &out, result);
 
             let out = out_path(out_dir.path(), &format!("atftp-{}", f.request));
-            let args = vec![
-                "--option".into(),
-                "blksize 1428".into(),
-                "--option".into(),
-                "windowsize 8".into(),
-                "-g".into(),
-                "-r".into(),
-                f.request.clone(),
-                "-l".into(),
-                out.display().to_string(),
-                host(addr),
-                addr.port().to_string(),
-            ];
+            let options = ["--option", "blksize 1428", "--option", "windowsize 8"];
+            let args = atftp_get(addr, &options, &f.request, &out.display().to_string());
             let result = run("atftp", &args, LIMIT);
             check_download("atftp single-port", family, f, &out, result);
         }

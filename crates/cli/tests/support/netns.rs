@@ -33,6 +33,23 @@ pub struct Link {
 }
 
 impl Link {
+    /// A link for the test `what`, or `None` (the test skips, saying so) where namespaces
+    /// cannot be made — which fails the test in CI, where they are required.
+    pub fn for_test(tag: char, what: &str) -> Option<Self> {
+        match Self::create(tag) {
+            Ok(link) => Some(link),
+            Err(e) => {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "this machine cannot create network namespaces, which CI requires for the \
+                     {what} (run as root with iproute2): {e}"
+                );
+                eprintln!("SKIP: cannot create network namespaces here: {e}");
+                None
+            }
+        }
+    }
+
     /// `tag` tells apart the links of one test process.
     pub fn create(tag: char) -> Result<Self, String> {
         let id = std::process::id();

@@ -304,6 +304,16 @@ impl Sim {
     }
 }
 
+/// A client's options.
+pub fn opts(blksize: Option<u16>, windowsize: Option<u16>, tsize: bool) -> ClientRequest {
+    ClientRequest {
+        blksize,
+        windowsize,
+        timeout: None,
+        tsize,
+    }
+}
+
 /// Deterministic pseudo-random bytes (xorshift), so tests need no RNG crate.
 pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
