@@ -34,6 +34,11 @@ pub(crate) struct DbArgs {
     /// --toml` prints); a model of the same name replaces the built-in one.
     #[arg(long, global = true, env = "PHONEBOOT_MODELS", value_name = "FILE")]
     pub(crate) models: Option<PathBuf>,
+
+    /// The node's state directory, as `serve --state-dir`: the cluster's keys are in its
+    /// security/ folder. [default: the config file's, else beside a SQLite file (FILE-state)]
+    #[arg(long, global = true, env = "PHONEBOOT_STATE_DIR", value_name = "DIR")]
+    pub(crate) state_dir: Option<PathBuf>,
 }
 
 impl DbArgs {
@@ -47,6 +52,7 @@ impl DbArgs {
             database: DatabaseSection {
                 url: self.database.clone(),
                 models: self.models.clone(),
+                state_dir: self.state_dir.clone(),
                 ..DatabaseSection::default()
             },
             ..Settings::default()

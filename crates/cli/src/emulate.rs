@@ -52,9 +52,58 @@ pub(crate) struct Behaviour {
     /// [default: none, so it fetches the load its configuration names]
     #[arg(long, value_name = "LOAD|configured")]
     pub(crate) running_load: Option<String>,
+    /// A phone with Security by Default: it takes the first trust list it is given (or the
+    /// one of --itl), asks for NAME.sgn before NAME and refuses a file not signed by the TFTP
+    /// certificate its list trusts.
+    #[arg(long)]
+    pub(crate) secure: bool,
+    /// The trust list the phone holds already (an ITLFile.tlv): a list or file signed by
+    /// anyone else is refused. Implies --secure.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) itl: Option<std::path::PathBuf>,
+    /// An encrypted security profile: the phone's own certificate and key (PEM; one file may
+    /// hold both). It boots only from its SEP<MAC>.cnf.xml.enc.sgn. Implies --secure.
+    #[arg(long, value_name = "FILE", requires = "phone_key")]
+    pub(crate) phone_cert: Option<std::path::PathBuf>,
+    #[arg(long, value_name = "FILE", requires = "phone_cert")]
+    pub(crate) phone_key: Option<std::path::PathBuf>,
 }
 
 impl Behaviour {
+    /// What a secure phone holds, read from the files named (none for a phone that ignores
+    /// security).
+    pub(crate) fn security(&self) -> anyhow::Result<Option<phoneboot_emu::boot::Security>> {
+        use anyhow::Context as _;
+        let secure = self.secure || self.itl.is_some() || self.phone_cert.is_some();
+        if !secure {
+            return Ok(None);
+        }
+        let itl = match &self.itl {
+            Some(path) => {
+                let bytes =
+                    std::fs::read(path).with_context(|| format!("--itl {}", path.display()))?;
+                Some(
+                    phoneboot_secure::TrustList::parse(&bytes)
+                        .map_err(|e| anyhow::anyhow!("--itl {}: {e}", path.display()))?,
+                )
+            }
+            None => None,
+        };
+        let encrypted = match (&self.phone_cert, &self.phone_key) {
+            (Some(cert), Some(key)) => {
+                let read = |p: &std::path::Path| {
+                    std::fs::read_to_string(p).with_context(|| p.display().to_string())
+                };
+                Some(
+                    phoneboot_secure::Identity::from_pem(&read(key)?, &read(cert)?)
+                        .map_err(|e| anyhow::anyhow!("--phone-cert/--phone-key: {e}"))?,
+                )
+            }
+            _ => None,
+        };
+        Ok(Some(phoneboot_emu::boot::Security { itl, encrypted }))
+    }
+
     pub(crate) fn apply(&self, device: &mut Device) {
         device.busy_wait = Duration::from_millis(self.busy_wait_ms);
         device.busy_retries = self.busy_retries;
@@ -305,6 +354,7 @@ pub(crate) async fn run(args: EmulateArgs) -> anyhow::Result<()> {
     device.device_name = plan.device_name;
     device.domain.clone_from(&args.domain);
     args.behaviour.apply(&mut device);
+    device.security = args.behaviour.security()?;
     let tftp = TftpFetcher::new(args.port, args.transfer.config());
     let http_first = args.behaviour.http.http_first(plan.http);
     let result = if http_first {

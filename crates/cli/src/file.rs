@@ -94,6 +94,7 @@ pub(crate) async fn run(args: FileArgs) -> anyhow::Result<()> {
             config: args.config.clone(),
             database: args.database.clone(),
             models: None,
+            state_dir: None,
         };
         return db.with(|db| cluster(db, args.action)).await;
     }

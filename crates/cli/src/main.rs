@@ -36,6 +36,7 @@ mod flood;
 mod impair;
 mod load;
 mod objects;
+mod security;
 mod serve;
 mod storm;
 
@@ -102,6 +103,8 @@ enum Command {
     Export(bulk::ExportArgs),
     /// Back up, restore and check the device database.
     Db(backup::DbCommand),
+    /// The cluster's signing keys, trust lists and phone certificates (secure clusters).
+    Security(security::SecurityArgs),
     /// Write every file the database implies into a folder.
     Build(build::BuildArgs),
     /// Print one built file exactly as a device would get it.
@@ -169,6 +172,7 @@ fn main() -> ExitCode {
             Command::Import(args) => bulk::import(args).await,
             Command::Export(args) => bulk::export(args).await,
             Command::Db(args) => backup::run(args).await,
+            Command::Security(args) => security::run(args),
             Command::Build(args) => build::build(args).await,
             Command::Render(args) => build::render(args).await,
             Command::Models(args) => build::models(&args),

@@ -177,6 +177,7 @@ pub(crate) async fn run(args: StormArgs) -> anyhow::Result<()> {
         HttpFetcher::new(args.behaviour.http_port, config.timeout).map_err(|e| anyhow!(e))?;
     let tftp_fetcher: Arc<dyn Fetcher> = Arc::new(tftp.clone());
     let http_fetcher: Arc<dyn Fetcher> = Arc::new(HttpFirst { http, tftp });
+    let security = args.behaviour.security()?;
     let phones: Vec<Phone> = devices(&args)
         .await?
         .into_iter()
@@ -184,6 +185,7 @@ pub(crate) async fn run(args: StormArgs) -> anyhow::Result<()> {
             let mut device = Device::new(p.mac, p.plan.family);
             device.device_name = p.plan.device_name;
             args.behaviour.apply(&mut device);
+            device.security.clone_from(&security);
             Phone {
                 device,
                 servers: servers.clone(),

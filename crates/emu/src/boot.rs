@@ -16,7 +16,8 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use phoneboot_model::{Mac, Profile};
-use phoneboot_render::{MacCase, Name};
+use phoneboot_render::{Form, MacCase, Name};
+use phoneboot_secure::{Identity, SignedFile, TrustList};
 
 use crate::dhcp::Target;
 
@@ -100,6 +101,21 @@ pub struct Device {
     /// The device name an XML device's configuration is named by instead of `SEP<MAC>`: IP
     /// Communicator's `<Device Name>.cnf.xml`, Jabber for Tablet's `TAB<USER>.cnf.xml`.
     pub device_name: Option<String>,
+    /// A phone with Security by Default: it holds a trust list and takes signed files only
+    /// from whom that list trusts. `None`: a phone that ignores security (older firmware).
+    pub security: Option<Security>,
+}
+
+/// What a secure phone holds (spec §1.9, §1.10, §6.1).
+#[derive(Debug, Clone, Default)]
+pub struct Security {
+    /// The trust list it holds, kept across boots like its server. `None`: a new phone,
+    /// which takes the first list it is given (Security by Default); after that a new list
+    /// must be signed by a SAST of the one held.
+    pub itl: Option<TrustList>,
+    /// An encrypted security profile: its configuration only from `.enc.sgn`, opened with
+    /// its own key.
+    pub encrypted: Option<Identity>,
 }
 
 impl Device {
@@ -114,6 +130,7 @@ impl Device {
             busy_retries: 30,
             domain: None,
             device_name: None,
+            security: None,
         }
     }
 }
@@ -220,6 +237,10 @@ pub enum BootError {
     StayedBusy(u32),
     #[error("neither its own configuration file nor a default one was found")]
     NoConfig,
+    /// A secure phone refused its configuration: not signed by whom its trust list trusts,
+    /// or an encrypted profile's file it cannot open.
+    #[error("refused {file}: {why}")]
+    Refused { file: String, why: String },
 }
 
 /// What a boot did.
@@ -285,6 +306,8 @@ struct Session<'a> {
     servers: Vec<Target>,
     current: usize,
     boot: Boot,
+    /// The trust list a secure phone holds during this boot.
+    itl: Option<TrustList>,
 }
 
 impl Session<'_> {
@@ -370,6 +393,120 @@ impl Session<'_> {
         Ok(None)
     }
 
+    /// A secure phone's fetch of a file it checks: `NAME.sgn` first, verified against the
+    /// trust list it holds (the signed payload is the file); without a `.sgn`, the plain file
+    /// (older clusters, spec §6.1). A phone without security asks for the plain file only.
+    async fn get_checked(&mut self, name: &str, role: Role) -> Result<Option<Vec<u8>>, BootError> {
+        let Some(itl) = self.itl.clone() else {
+            return self.get(name, role).await;
+        };
+        let signed = format!("{name}{}", Form::Signed.suffix());
+        match self.get(&signed, role).await? {
+            Some(file) => match verify(&itl, &file) {
+                Ok(payload) => Ok(Some(payload)),
+                Err(why) => {
+                    self.note(format!("{signed}: refused: {why}"));
+                    self.refuse(&signed, role, &why);
+                    Err(BootError::Refused { file: signed, why })
+                }
+            },
+            None => self.get(name, role).await,
+        }
+    }
+
+    /// An encrypted-profile phone's configuration: the signed stub, then the `.enc.sgn`
+    /// verified and opened with its own key.
+    async fn get_encrypted(
+        &mut self,
+        name: &str,
+        own: &Identity,
+    ) -> Result<Option<Vec<u8>>, BootError> {
+        let Some(itl) = self.itl.clone() else {
+            return Err(BootError::Refused {
+                file: name.to_owned(),
+                why: "an encrypted profile needs a trust list, and none was given".into(),
+            });
+        };
+        let Some(stub) = self.get_checked(name, Role::Config).await? else {
+            return Ok(None);
+        };
+        // The stub names the certificate the configuration is encrypted to.
+        let stub = String::from_utf8_lossy(&stub);
+        let mine = own.cert().md5_hex();
+        if let Some(hash) = xml_text(&stub, "certHash")
+            && !hash.eq_ignore_ascii_case(&mine)
+        {
+            let why = format!(
+                "its configuration is encrypted to another certificate (certHash {hash}; this \
+                 phone's is {mine})"
+            );
+            self.note(format!("{name}: {why}"));
+            return Err(BootError::Refused {
+                file: name.to_owned(),
+                why,
+            });
+        }
+        let encrypted = format!("{name}{}", Form::EncryptedSigned.suffix());
+        let Some(file) = self.get(&encrypted, Role::Config).await? else {
+            return Ok(None);
+        };
+        let opened = SignedFile::parse(&file)
+            .map_err(|e| e.to_string())
+            .and_then(|f| {
+                itl.verify_file(&f).map_err(|e| e.to_string())?;
+                phoneboot_secure::decrypt_config(own, &f).map_err(|e| e.to_string())
+            });
+        match opened {
+            Ok(xml) => Ok(Some(xml)),
+            Err(why) => {
+                self.note(format!("{encrypted}: refused: {why}"));
+                self.refuse(&encrypted, Role::Config, &why);
+                Err(BootError::Refused {
+                    file: encrypted,
+                    why,
+                })
+            }
+        }
+    }
+
+    /// Takes a trust list: the first one as it comes (after checking it is signed by a SAST
+    /// it lists), a later one only when signed by a SAST of the one held.
+    fn take_trust_list(&mut self, name: &str, bytes: &[u8]) {
+        let offered = match TrustList::parse(bytes) {
+            Ok(list) => list,
+            Err(e) => {
+                self.note(format!(
+                    "{name}: not a trust list ({e}); keeping what it holds"
+                ));
+                return;
+            }
+        };
+        let check = match &self.itl {
+            Some(held) => offered.verify_with(held),
+            None => offered.verify_with(&offered),
+        };
+        match check {
+            Ok(()) => {
+                self.note(format!(
+                    "{name}: trusted ({} records)",
+                    offered.records.len()
+                ));
+                self.itl = Some(offered);
+            }
+            Err(e) => self.note(format!("{name}: refused ({e}); keeping the list it holds")),
+        }
+    }
+
+    fn refuse(&mut self, name: &str, role: Role, why: &str) {
+        if let Some(last) = self.boot.files.last_mut()
+            && last.name == name
+        {
+            last.outcome = FileOutcome::Failed(format!("refused: {why}"));
+        } else {
+            self.record((name, role), None, FileOutcome::Failed(why.to_owned()), 0);
+        }
+    }
+
     fn record(
         &mut self,
         (name, role): (&str, Role),
@@ -397,6 +534,13 @@ impl Session<'_> {
     }
 }
 
+/// A signed file's payload, if the trust list vouches for its signer.
+fn verify(itl: &TrustList, file: &[u8]) -> Result<Vec<u8>, String> {
+    let signed = SignedFile::parse(file).map_err(|e| e.to_string())?;
+    itl.verify_file(&signed).map_err(|e| e.to_string())?;
+    Ok(signed.payload().to_vec())
+}
+
 /// Boots `device` against the servers DHCP gave (or its remembered one) and remembers the server
 /// that served its configuration.
 pub async fn boot(device: &mut Device, dhcp_servers: Vec<Target>, fetcher: &dyn Fetcher) -> Boot {
@@ -412,6 +556,7 @@ pub async fn boot(device: &mut Device, dhcp_servers: Vec<Target>, fetcher: &dyn 
         servers,
         current: 0,
         boot: Boot::default(),
+        itl: device.security.as_ref().and_then(|sec| sec.itl.clone()),
     };
     let result = run(&mut s).await;
     if let Err(e) = &result {
@@ -421,9 +566,12 @@ pub async fn boot(device: &mut Device, dhcp_servers: Vec<Target>, fetcher: &dyn 
     if let Some(provision) = s.boot.provision() {
         s.note(provision.to_string());
     }
-    let boot = s.boot;
+    let (boot, itl) = (s.boot, s.itl);
     if let Some(server) = &boot.server {
         device.nvram = Some(server.clone());
+    }
+    if let Some(security) = &mut device.security {
+        security.itl = itl;
     }
     boot
 }
@@ -451,23 +599,41 @@ async fn run(s: &mut Session<'_>) -> Result<(), BootError> {
                 name(Name::CtlFile, Role::Probe),
             ])
             .await?;
-            s.first_of(&[
-                name(Name::ItlSep(mac), Role::Probe),
-                name(Name::ItlFile, Role::Probe),
-            ])
-            .await?;
+            let itl = s
+                .first_of(&[
+                    name(Name::ItlSep(mac), Role::Probe),
+                    name(Name::ItlFile, Role::Probe),
+                ])
+                .await?;
+            if let (Some((file, bytes)), Some(_)) = (itl, &s.device.security) {
+                s.take_trust_list(&file, &bytes);
+            }
             let own = s
                 .device
                 .device_name
                 .clone()
                 .map_or(Name::SepXml(mac), Name::DeviceXml);
-            let config = s
-                .first_of(&[
-                    name(own, Role::Config),
-                    name(Name::XmlDefault, Role::Default),
-                ])
-                .await?
-                .ok_or(BootError::NoConfig)?;
+            let encrypted = s
+                .device
+                .security
+                .as_ref()
+                .and_then(|sec| sec.encrypted.clone());
+            let config = match &encrypted {
+                Some(key) => s
+                    .get_encrypted(&own.to_string(), key)
+                    .await?
+                    .map(|xml| (own.to_string(), xml)),
+                None => match s.get_checked(&own.to_string(), Role::Config).await? {
+                    Some(xml) => Some((own.to_string(), xml)),
+                    None => {
+                        let default = Name::XmlDefault.to_string();
+                        s.get_checked(&default, Role::Default)
+                            .await?
+                            .map(|xml| (default, xml))
+                    }
+                },
+            }
+            .ok_or(BootError::NoConfig)?;
             s.boot.server = s.servers.get(s.current).cloned();
             let text = String::from_utf8_lossy(&config.1).into_owned();
             if let Some(load) = xml_text(&text, "loadInformation")
@@ -480,11 +646,11 @@ async fn run(s: &mut Session<'_>) -> Result<(), BootError> {
             }
             for tag in ["dialTemplate", "softKeyFile", "featurePolicyFile"] {
                 if let Some(file) = xml_text(&text, tag) {
-                    s.get(&file, Role::Named).await?;
+                    s.get_checked(&file, Role::Named).await?;
                 }
             }
             // The ring list, which phones fetch after boot (seed); absent is normal.
-            s.get("RingList.xml", Role::Extra).await?;
+            s.get_checked("RingList.xml", Role::Extra).await?;
             // Tones of a network locale other than the built-in United States one.
             if let Some(locale) = xml_text(&text, "networkLocale")
                 && locale != "United_States"

@@ -392,6 +392,24 @@ pub(crate) fn cnf_xml(s: &Snapshot, d: &Device) -> Result<String, RenderError> {
     Ok(x.finish())
 }
 
+/// The `SEP<MAC>.cnf.xml.sgn` of a phone in an encrypted security profile (spec §1.10): only
+/// what it needs to fetch and open its `.enc.sgn` — the load, how to reach CAPF, the hash of
+/// its own certificate and `encrConfig`. phoneboot runs no CAPF, so `capfList` is empty.
+pub(crate) fn encrypted_stub(s: &Snapshot, d: &Device, cert_hash: &str) -> String {
+    let mut x = Xml::document();
+    x.open("device", &[]);
+    x.bool("fullConfig", false)
+        .num("ipAddressMode", 0)
+        .leaf("loadInformation", load_of(s, d).unwrap_or(""))
+        .num("capfAuthMode", 0)
+        .open("capfList", &[])
+        .close("capfList")
+        .leaf("certHash", cert_hash)
+        .bool("encrConfig", true);
+    x.close("device");
+    x.finish()
+}
+
 /// `XMLDefault.cnf.xml`: the default call manager group and every model's default load.
 pub(crate) fn xml_default(s: &Snapshot) -> Result<String, RenderError> {
     let group = s.cm_groups.iter().find(|g| g.tftp_default);

@@ -82,6 +82,12 @@ pub fn render(s: &Snapshot, file: &Built) -> Result<Option<Vec<u8>>, RenderError
     Ok(Some(stamp::seal(&text).into_bytes()))
 }
 
+/// The stub configuration of a device in an encrypted security profile, whose whole
+/// configuration goes only in its `.enc.sgn`; `cert_hash` is the MD5 of its certificate.
+pub fn encrypted_stub(s: &Snapshot, device: &phoneboot_model::Device, cert_hash: &str) -> Vec<u8> {
+    stamp::seal(&device::encrypted_stub(s, device, cert_hash)).into_bytes()
+}
+
 /// Resolves and builds `name` in one step: `None` when it is not a built file.
 pub fn render_name(s: &Snapshot, name: &str) -> Option<(Built, Result<Vec<u8>, RenderError>)> {
     let file = resolve(s, name)?;
@@ -96,17 +102,6 @@ pub fn render_name(s: &Snapshot, name: &str) -> Option<(Built, Result<Vec<u8>, R
 /// call this on the snapshot *with* the change applied, before committing it, so that the
 /// database never holds a value that would produce a file a phone mis-parses.
 pub fn check(s: &Snapshot, object: &Object) -> Result<(), FieldError> {
-    // A phone in a secure mode asks for signed (.sgn) or encrypted (.enc.sgn) files and
-    // refuses plain ones; phoneboot cannot sign yet, so such a device could never boot.
-    if let Object::Device(d) = object
-        && d.security_mode != phoneboot_model::SecurityMode::NonSecure
-    {
-        return Err(FieldError::new(
-            "security_mode",
-            "phoneboot does not build signed (.sgn) or encrypted (.enc.sgn) files yet; a phone \
-             in this mode would refuse its plain configuration: use non-secure",
-        ));
-    }
     let files: Vec<Built> = match object {
         Object::Device(d) => names::device_files(s, d),
         Object::DialPlan(p) => vec![Built::DialPlan(p.name.clone())],

@@ -265,15 +265,16 @@ impl Identity {
             .map_err(crypto)?;
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(crypto)?;
         params.distinguished_name = rcgen::DistinguishedName::new();
+        // Encoded O, OU, CN, so that the RFC 4514 string reads CN first.
         params
             .distinguished_name
-            .push(rcgen::DnType::CommonName, common_name);
+            .push(rcgen::DnType::OrganizationName, "phoneboot");
         params
             .distinguished_name
             .push(rcgen::DnType::OrganizationalUnitName, unit);
         params
             .distinguished_name
-            .push(rcgen::DnType::OrganizationName, "phoneboot");
+            .push(rcgen::DnType::CommonName, common_name);
         let day = Duration::from_secs(86_400);
         params.not_before = offset(now.checked_sub(day).unwrap_or(UNIX_EPOCH));
         params.not_after = offset(now + valid_for);

@@ -24,6 +24,7 @@ use crate::config::DatabaseConfig;
 use crate::counters::{Counter, Counters};
 use crate::db::{Database, Slot};
 use crate::replica::{Keeper, Replica};
+use crate::security::SecureState;
 use crate::stored::{self, StoredFiles};
 
 fn millis(d: Duration) -> u64 {
@@ -208,14 +209,14 @@ impl Follower {
     /// Follows until `stop`: at once on a wake hint, else every `poll`.
     pub(crate) async fn run(mut self, shared: &Shared, stop: CancellationToken) {
         let counters = &shared.counters;
-        full_build(&self.built, counters).await;
+        full_build(&self.built, counters, Some(&shared.secure)).await;
         if let Some(config) = self.connect.take() {
             counters.set(Counter::DatabaseDegraded, 1);
             counters.incr(Counter::DatabaseOutages);
             if !self.reach(&config, counters, &stop).await {
                 return;
             }
-            full_build(&self.built, counters).await;
+            full_build(&self.built, counters, Some(&shared.secure)).await;
             self.on_params(shared);
         } else if let Some(replica) = &self.replica {
             let current = self.built.current();
@@ -279,7 +280,7 @@ impl Follower {
                         self.on_params(shared);
                     }
                     if caught.rebuild {
-                        full_build(&self.built, counters).await;
+                        full_build(&self.built, counters, Some(&shared.secure)).await;
                     }
                 }
                 Ok(None) => {}
@@ -447,12 +448,25 @@ impl Follower {
 
 /// Builds every file of the current generation once, to fill the Build* counters and to log
 /// any file that cannot be built; the bytes are dropped (files are rendered on request).
-pub async fn full_build(built: &Arc<BuiltFiles>, counters: &Arc<Counters>) {
+///
+/// In a secure cluster every file is signed on the way (what CUCM's build does, counted in
+/// BuildSignCount), so a storm of phones asking for `.sgn` finds its signatures made.
+pub async fn full_build(
+    built: &Arc<BuiltFiles>,
+    counters: &Arc<Counters>,
+    secure: Option<&Arc<SecureState>>,
+) {
     let generation = built.current();
     let started = Instant::now();
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let secure = secure.filter(|s| s.keys().is_some()).cloned();
     let result = tokio::task::spawn_blocking(move || {
-        phoneboot_render::build_all(&generation.snapshot, threads, |_, _| {})
+        let snapshot = &generation.snapshot;
+        phoneboot_render::build_all(snapshot, threads, |file, bytes| {
+            if let Some(secure) = &secure {
+                secure.presign(snapshot, generation.at, file, bytes);
+            }
+        })
     })
     .await;
     let Ok(stats) = result else {
@@ -465,7 +479,6 @@ pub async fn full_build(built: &Arc<BuiltFiles>, counters: &Arc<Counters>) {
     counters.set(Counter::BuildDialruleCount, stats.dial_rules);
     counters.set(Counter::BuildSoftkeyCount, stats.softkeys);
     counters.set(Counter::BuildUnitCount, 0);
-    counters.set(Counter::BuildSignCount, 0);
     counters.set(Counter::BuildErrors, stats.failed.len() as u64);
     counters.set(Counter::BuildDuration, millis(took));
     for (file, reason) in stats.failed.iter().take(20) {

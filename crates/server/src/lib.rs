@@ -34,6 +34,7 @@ mod misses;
 mod net;
 mod outbox;
 pub mod replica;
+pub mod security;
 mod sockopt;
 pub mod stored;
 mod transfer;
@@ -68,6 +69,8 @@ pub(crate) struct Shared {
     /// Slows sources that ask for many missing device files.
     pub(crate) harvest: harvest::HarvestGuard,
     pub(crate) counters: Arc<Counters>,
+    /// The cluster's keys and the signatures made with them (none: a non-secure cluster).
+    pub(crate) secure: Arc<security::SecureState>,
     /// Rate limit for "not found" log lines.
     pub(crate) misses: misses::MissLog,
     /// Transfers and HTTP responses in flight, waited for at shutdown.
@@ -106,6 +109,8 @@ pub enum StartError {
     Root(io::Error),
     #[error("{0}")]
     Remote(String),
+    #[error("the cluster's keys: {0}")]
+    Security(String),
     #[error(
         "the node's state directory: {0}\n  choose one you can write to with --state-dir or \
          [database] state_dir"
@@ -253,7 +258,18 @@ impl Builder {
             }
             None => None,
         };
-        let (chain, roots) = chain(&config, built.as_ref(), stored.as_ref(), sources.clone())?;
+        let counters = Arc::new(Counters::default());
+        let secure = Arc::new(security::SecureState::new(
+            load_keys(&config)?,
+            Arc::clone(&counters),
+        ));
+        let (chain, roots) = chain(
+            &config,
+            built.as_ref(),
+            stored.as_ref(),
+            sources.clone(),
+            &secure,
+        )?;
         let mut listeners = Vec::new();
         for addr in &config.tftp_listen {
             let bound = match listener::Listener::bind(*addr, config.recv_buffer_bytes) {
@@ -313,7 +329,6 @@ impl Builder {
             }
             None => f,
         });
-        let counters = Arc::new(Counters::default());
         counters.set(
             Counter::MaxServingCount,
             u64::from(config.max_serving_count),
@@ -332,6 +347,7 @@ impl Builder {
             harvest: harvest::HarvestGuard::new(config.harvest, Arc::clone(&counters)),
             chain: RwLock::new(Arc::new(chain)),
             counters,
+            secure,
             misses: misses::MissLog::new(Duration::from_secs(60)),
             tasks: TaskTracker::new(),
             abort: CancellationToken::new(),
@@ -362,6 +378,44 @@ impl Builder {
 /// node's own disk), then the given sources, or else the disk (root and alternate locations)
 /// and the alternate servers.
 fn chain(
+    config: &Config,
+    built: Option<&Arc<built::BuiltFiles>>,
+    stored: Option<&Arc<stored::StoredFiles>>,
+    sources: Option<Vec<Arc<dyn Source>>>,
+    secure: &Arc<security::SecureState>,
+) -> Result<(Chain, Option<Arc<FileRoots>>), StartError> {
+    let (chain, roots) = plain_chain(config, built, stored, sources)?;
+    // A secure cluster answers trust lists, .sgn and .enc.sgn around the whole chain.
+    let chain = match security::Secured::wrap(chain, secure, built.cloned()) {
+        Ok(secured) => Chain::new(vec![Arc::new(secured) as Arc<dyn Source>]),
+        Err(plain) => plain,
+    };
+    Ok((chain, roots))
+}
+
+/// The cluster's keys, checked: a start with expired or unreadable keys fails, since every
+/// secure phone would refuse what the server signs.
+fn load_keys(config: &Config) -> Result<Option<security::Keys>, StartError> {
+    let Some(db) = &config.database else {
+        return Ok(None);
+    };
+    let keystore = security::Keystore::at(db.security_dir());
+    let keys = keystore
+        .load(std::time::SystemTime::now())
+        .map_err(|e| StartError::Security(e.to_string()))?;
+    if let Some(keys) = &keys {
+        info!(
+            dir = %keystore.dir().display(),
+            tftp = keys.current.tftp.cert().subject(),
+            rotating = keys.next.is_some(),
+            phones = keys.phones.len(),
+            "secure cluster: serving trust lists and signed files"
+        );
+    }
+    Ok(keys)
+}
+
+fn plain_chain(
     config: &Config,
     built: Option<&Arc<built::BuiltFiles>>,
     stored: Option<&Arc<stored::StoredFiles>>,
@@ -659,11 +713,15 @@ impl Handle {
     pub fn reload(&self, mut config: Config) -> Result<Vec<String>, ReloadError> {
         config.validate().map_err(|e| ReloadError(e.to_string()))?;
         let old = self.shared.config();
+        // Keys imported or rotated since are taken in too.
+        let keys = load_keys(&config).map_err(|e| ReloadError(e.to_string()))?;
+        self.shared.secure.replace_keys(keys);
         let (chain, roots) = chain(
             &config,
             self.parts.built.as_ref(),
             self.parts.stored.as_ref(),
             self.parts.sources.clone(),
+            &self.shared.secure,
         )
         .map_err(|e| ReloadError(e.to_string()))?;
         let mut restart = Vec::new();

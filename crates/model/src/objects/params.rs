@@ -33,6 +33,17 @@ pub enum MultipleLogin {
     AutoLogout,
 }
 
+/// Enterprise parameter "TFTP File Signature Algorithm": the hash of every signature on
+/// `.sgn`, `.enc.sgn` and trust lists. SHA-1 is the default because every phone model
+/// checks it; SHA-512 only newer firmware (spec §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileSignatureAlgorithm {
+    #[default]
+    Sha1,
+    Sha512,
+}
+
 /// Service and enterprise parameters (one row).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,6 +67,9 @@ pub struct Params {
     /// Extension Mobility's "Multiple Login Behavior".
     #[serde(default)]
     pub em_multiple_login: MultipleLogin,
+    /// "TFTP File Signature Algorithm".
+    #[serde(default)]
+    pub file_signature_algorithm: FileSignatureAlgorithm,
 }
 
 fn yes() -> bool {
@@ -79,6 +93,7 @@ impl Default for Params {
             ssh_user: String::new(),
             ssh_password: String::new(),
             em_multiple_login: MultipleLogin::NotAllowed,
+            file_signature_algorithm: FileSignatureAlgorithm::Sha1,
         }
     }
 }

@@ -85,6 +85,8 @@ impl Slot {
 pub struct Database {
     store: Arc<dyn Store>,
     catalogue: Arc<Catalogue>,
+    /// The cluster's key store: a device's security mode needs the keys it names.
+    keystore: Option<crate::security::Keystore>,
 }
 
 /// The catalogue: the built-in one, extended by the operator's file if configured.
@@ -118,12 +120,45 @@ impl Database {
                     error,
                 },
             })?;
-        Ok(Self { store, catalogue })
+        Ok(Self {
+            store,
+            catalogue,
+            keystore: Some(crate::security::Keystore::at(config.security_dir())),
+        })
     }
 
-    /// A database over a store opened elsewhere.
+    /// A database over a store opened elsewhere (no key store: secure modes are refused).
     pub fn new(store: Arc<dyn Store>, catalogue: Arc<Catalogue>) -> Self {
-        Self { store, catalogue }
+        Self {
+            store,
+            catalogue,
+            keystore: None,
+        }
+    }
+
+    /// The key store secure devices are checked against.
+    #[must_use]
+    pub fn with_keystore(mut self, keystore: crate::security::Keystore) -> Self {
+        self.keystore = Some(keystore);
+        self
+    }
+
+    pub fn keystore(&self) -> Option<&crate::security::Keystore> {
+        self.keystore.as_ref()
+    }
+
+    /// Every rule a file a phone reads must obey, for `object` in `context`: the builder's,
+    /// and for a device the keys its security mode needs.
+    pub(crate) fn check_files(
+        &self,
+        context: &phoneboot_model::Snapshot,
+        object: &phoneboot_model::Object,
+    ) -> Result<(), phoneboot_model::FieldError> {
+        phoneboot_render::check(context, object)?;
+        if let phoneboot_model::Object::Device(device) = object {
+            crate::security::check_mode(self.keystore.as_ref(), device)?;
+        }
+        Ok(())
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -279,7 +314,7 @@ impl Database {
                 let object = &stored.object;
                 if let Err(e) = object.validate(&self.catalogue) {
                     problems.push(format!("{} {:?}: {e}", object.kind(), object.key()));
-                } else if let Err(e) = phoneboot_render::check(&snapshot, object) {
+                } else if let Err(e) = self.check_files(&snapshot, object) {
                     problems.push(format!("{} {:?}: {e}", object.kind(), object.key()));
                 }
             }

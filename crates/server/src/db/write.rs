@@ -328,7 +328,7 @@ impl Database {
         for (index, write) in &writes {
             if let Some(object) = write.object()
                 && !refused.iter().any(|(i, _)| i == index)
-                && let Err(e) = phoneboot_render::check(&context, object)
+                && let Err(e) = self.check_files(&context, object)
             {
                 refused.push((*index, WriteError::invalid(object.kind(), object.key(), e)));
             }

@@ -1,0 +1,595 @@
+//! A secure cluster end to end: `phoneboot security` makes or takes the keys, `serve` hands
+//! out trust lists, `.sgn` and `.enc.sgn` over TFTP (tftp-hpa, curl) and HTTP, the openssl
+//! command line checks what was served, and emulated secure phones boot from it — or refuse
+//! a server that signs with a key their trust list does not hold.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::cluster::{Cluster, curl_tftp, fails, ok, wait_for};
+use support::{Server, phoneboot, require};
+
+const SECURE_PHONE: &str = "SEP001122334401"; // 8841, SIP
+const ENCRYPTED_PHONE: &str = "SEP001122334402"; // 7941, SCCP
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../secure/tests/fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn keys_dir(cluster: &Cluster) -> PathBuf {
+    let mut state = cluster.db.as_os_str().to_owned();
+    state.push("-state");
+    PathBuf::from(state).join("security")
+}
+
+fn openssl(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl command line is needed (apt-get install openssl)")
+}
+
+/// Splits a signed file as spec §1.9 describes it (tag, 2-byte length, value; tag 13 one
+/// byte; the header length in tag 2), without phoneboot's reader: (signed bytes, signature,
+/// header length).
+fn split(file: &[u8]) -> (Vec<u8>, Vec<u8>, usize) {
+    let header_len = usize::from(u16::from_be_bytes([file[8], file[9]]));
+    let mut at = 0;
+    while at < header_len {
+        if file[at] == 13 {
+            at += 1;
+            continue;
+        }
+        let len = usize::from(u16::from_be_bytes([file[at + 1], file[at + 2]]));
+        if file[at] == 12 {
+            let mut signed = file[..at].to_vec();
+            signed.extend_from_slice(&file[at + 3 + len..]);
+            return (signed, file[at + 3..at + 3 + len].to_vec(), header_len);
+        }
+        at += 3 + len;
+    }
+    panic!("no signature in the header");
+}
+
+/// `openssl dgst -verify` with the certificate at `cert` over what spec §1.9 says is signed.
+fn openssl_verifies(cert: &Path, hash: &str, file: &[u8]) -> bool {
+    let (signed, signature, _) = split(file);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("signed"), signed).unwrap();
+    std::fs::write(dir.path().join("sig"), signature).unwrap();
+    let public = openssl(
+        dir.path(),
+        &["x509", "-in", cert.to_str().unwrap(), "-pubkey", "-noout"],
+    );
+    assert!(public.status.success());
+    std::fs::write(dir.path().join("pub.pem"), public.stdout).unwrap();
+    let out = openssl(
+        dir.path(),
+        &[
+            "dgst",
+            &format!("-{hash}"),
+            "-verify",
+            "pub.pem",
+            "-signature",
+            "sig",
+            "signed",
+        ],
+    );
+    out.status.success() && String::from_utf8_lossy(&out.stdout).contains("Verified OK")
+}
+
+/// tftp-hpa's client: the file, or None.
+fn hpa_get(server: &Server, name: &str) -> Option<Vec<u8>> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("got");
+    let status = Command::new("tftp")
+        .args(["-m", "octet", "127.0.0.1", &server.v4.port().to_string()])
+        .args(["-c", "get", name, out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&status.stdout).into_owned()
+        + &String::from_utf8_lossy(&status.stderr);
+    if said.contains("Error code") {
+        return None;
+    }
+    std::fs::read(&out).ok()
+}
+
+/// `phoneboot emulate` of the example's 8841 or 7941 against `server`, with `extra`.
+fn emulate(server: &Server, mac: &str, model: &str, extra: &[&str]) -> (bool, String) {
+    let port = server.v4.port().to_string();
+    let mut args = vec![
+        "emulate",
+        "--mac",
+        mac,
+        "--model",
+        model,
+        "--option150",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--http",
+        "never",
+        "--running-load",
+        "configured",
+    ];
+    if model == "8841" {
+        args.push("--sip");
+    }
+    args.extend_from_slice(extra);
+    let (success, out, err) = phoneboot(&args);
+    (success, format!("{out}{err}"))
+}
+
+fn secure_cluster() -> Cluster {
+    let cluster = Cluster::example();
+    ok(&cluster.db, &["security", "init"]);
+    ok(
+        &cluster.db,
+        &["device", "set", SECURE_PHONE, "security_mode=authenticated"],
+    );
+    cluster
+}
+
+#[test]
+fn secure_modes_are_refused_until_the_keys_they_need_exist() {
+    let cluster = Cluster::example();
+    let said = fails(
+        &cluster.db,
+        &["device", "set", SECURE_PHONE, "security_mode=authenticated"],
+    );
+    assert!(
+        said.contains("security_mode") && said.contains("phoneboot security init"),
+        "{said}"
+    );
+    ok(&cluster.db, &["security", "init"]);
+    ok(
+        &cluster.db,
+        &["device", "set", SECURE_PHONE, "security_mode=authenticated"],
+    );
+    let said = fails(
+        &cluster.db,
+        &["device", "set", ENCRYPTED_PHONE, "security_mode=encrypted"],
+    );
+    assert!(
+        said.contains("security phone-cert SEP001122334402"),
+        "{said}"
+    );
+    ok(
+        &cluster.db,
+        &[
+            "security",
+            "phone-cert",
+            ENCRYPTED_PHONE,
+            &fixture("phone.crt.pem"),
+        ],
+    );
+    ok(
+        &cluster.db,
+        &["device", "set", ENCRYPTED_PHONE, "security_mode=encrypted"],
+    );
+    // The keys live with 0600 permissions, and `show` never prints one.
+    let dir = keys_dir(&cluster);
+    use std::os::unix::fs::PermissionsExt;
+    for key in ["sast.key", "tftp.key"] {
+        let mode = std::fs::metadata(dir.join(key))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{key}");
+    }
+    let shown = ok(&cluster.db, &["security", "show"]);
+    assert!(
+        !shown.contains("PRIVATE KEY") && shown.contains("SEP001122334402"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_secure_phone_boots_from_signed_files_that_openssl_verifies() {
+    if !require("tftp") || !require("curl") {
+        return;
+    }
+    let cluster = secure_cluster();
+    let server = cluster.serve(&[]);
+    let keys = keys_dir(&cluster);
+    let itl = hpa_get(&server, "ITLFile.tlv").expect("ITLFile.tlv over tftp-hpa");
+    assert!(
+        openssl_verifies(&keys.join("sast.crt"), "sha1", &itl),
+        "ITL signed by the SAST"
+    );
+    assert_eq!(
+        hpa_get(&server, "ITLSEP001122334401.tlv").as_deref(),
+        Some(&itl[..]),
+        "a phone's own ITL is the cluster's"
+    );
+    assert!(
+        hpa_get(&server, "CTLFile.tlv").is_none(),
+        "no CTL outside mixed mode"
+    );
+    let plain = ok(&cluster.db, &["render", "SEP001122334401.cnf.xml"]);
+    let sgn = hpa_get(&server, "SEP001122334401.cnf.xml.sgn").expect(".sgn over tftp-hpa");
+    assert!(openssl_verifies(&keys.join("tftp.crt"), "sha1", &sgn));
+    assert!(!openssl_verifies(&keys.join("sast.crt"), "sha1", &sgn));
+    let (_, _, header_len) = split(&sgn);
+    assert_eq!(
+        &sgn[header_len..],
+        plain.as_bytes(),
+        "the payload is the plain file"
+    );
+    // The same over HTTP, byte for byte.
+    let http = Command::new("curl")
+        .args([
+            "-s",
+            &format!(
+                "http://{}/SEP001122334401.cnf.xml.sgn",
+                server.http.unwrap()
+            ),
+        ])
+        .output()
+        .unwrap()
+        .stdout;
+    assert_eq!(http, sgn);
+
+    let (booted, said) = emulate(&server, "001122334401", "8841", &["--secure"]);
+    assert!(booted, "{said}");
+    assert!(said.contains("trusted (2 records)") && said.contains("SEP001122334401.cnf.xml.sgn"));
+    // Signed once at the full build and kept: the requests above made no signature.
+    let counters = server.counters();
+    let signed = counters["BuildSignCount"];
+    assert!(signed >= 7, "every built file signed ahead: {counters:?}");
+    curl_tftp(&server, "SEP001122334401.cnf.xml.sgn").unwrap();
+    assert_eq!(server.counters()["BuildSignCount"], signed);
+}
+
+#[test]
+fn a_phone_refuses_a_server_that_signs_with_another_key_and_keeps_its_trust_list() {
+    if !require("curl") {
+        return;
+    }
+    let cluster = secure_cluster();
+    let held = tempfile::tempdir().unwrap();
+    let itl_path = held.path().join("ITLFile.tlv");
+    {
+        let server = cluster.serve(&[]);
+        std::fs::write(&itl_path, curl_tftp(&server, "ITLFile.tlv").unwrap()).unwrap();
+        let (booted, said) = emulate(
+            &server,
+            "001122334401",
+            "8841",
+            &["--itl", itl_path.to_str().unwrap()],
+        );
+        assert!(booted, "{said}");
+    }
+    // New keys, as a cluster rebuilt from scratch would have: phones that hold the old list
+    // refuse both the new list and what the new TFTP key signs.
+    ok(&cluster.db, &["security", "init", "--force"]);
+    let server = cluster.serve(&[]);
+    let (booted, said) = emulate(
+        &server,
+        "001122334401",
+        "8841",
+        &["--itl", itl_path.to_str().unwrap()],
+    );
+    assert!(!booted, "{said}");
+    assert!(said.contains("keeping the list it holds"), "{said}");
+    assert!(
+        said.contains("refused SEP001122334401.cnf.xml.sgn"),
+        "{said}"
+    );
+    // A new phone (no list yet) takes the new cluster as it is.
+    let (booted, said) = emulate(&server, "001122334401", "8841", &["--secure"]);
+    assert!(booted, "{said}");
+}
+
+#[test]
+fn an_encrypted_phone_boots_only_from_its_enc_sgn_which_openssl_decrypts() {
+    if !require("curl") {
+        return;
+    }
+    let cluster = secure_cluster();
+    ok(
+        &cluster.db,
+        &[
+            "security",
+            "phone-cert",
+            ENCRYPTED_PHONE,
+            &fixture("phone.crt.pem"),
+        ],
+    );
+    ok(
+        &cluster.db,
+        &["device", "set", ENCRYPTED_PHONE, "security_mode=encrypted"],
+    );
+    let server = cluster.serve(&[]);
+    assert!(
+        curl_tftp(&server, "SEP001122334402.cnf.xml").is_none(),
+        "the plain configuration is served to no one"
+    );
+    let stub = curl_tftp(&server, "SEP001122334402.cnf.xml.sgn").unwrap();
+    let (_, _, header_len) = split(&stub);
+    let stub_text = String::from_utf8_lossy(&stub[header_len..]).into_owned();
+    assert!(
+        stub_text.contains("<fullConfig>false</fullConfig>"),
+        "{stub_text}"
+    );
+    assert!(
+        stub_text.contains("<encrConfig>true</encrConfig>"),
+        "{stub_text}"
+    );
+    assert!(!stub_text.contains("<line"), "the stub holds no line");
+
+    let enc = curl_tftp(&server, "SEP001122334402.cnf.xml.enc.sgn").unwrap();
+    let keys = keys_dir(&cluster);
+    assert!(openssl_verifies(&keys.join("tftp.crt"), "sha1", &enc));
+    let plain = ok(&cluster.db, &["render", "SEP001122334402.cnf.xml"]);
+    assert_eq!(
+        decrypt_with_openssl(&enc, &fixture("phone.key.pem")),
+        plain.as_bytes()
+    );
+
+    let key = [
+        "--phone-cert",
+        &fixture("phone.crt.pem"),
+        "--phone-key",
+        &fixture("phone.key.pem"),
+    ];
+    let (booted, said) = emulate(&server, "001122334402", "7941", &key);
+    assert!(booted, "{said}");
+    assert!(said.contains("SEP001122334402.cnf.xml.enc.sgn"), "{said}");
+    let other = [
+        "--phone-cert",
+        &fixture("other.crt.pem"),
+        "--phone-key",
+        &fixture("other.key.pem"),
+    ];
+    let (booted, said) = emulate(&server, "001122334402", "7941", &other);
+    assert!(
+        !booted && said.contains("encrypted to another certificate"),
+        "{said}"
+    );
+    assert!(server.counters()["EncryptCount"] >= 1);
+}
+
+/// The elements of `bytes` (tag 13 is one byte of padding).
+fn elements(bytes: &[u8]) -> Vec<(u8, &[u8])> {
+    let (mut out, mut at) = (Vec::new(), 0);
+    while at < bytes.len() {
+        if bytes[at] == 13 {
+            at += 1;
+            continue;
+        }
+        let len = usize::from(u16::from_be_bytes([bytes[at + 1], bytes[at + 2]]));
+        out.push((bytes[at], &bytes[at + 3..at + 3 + len]));
+        at += 3 + len;
+    }
+    out
+}
+
+/// The `.enc.sgn`'s AES key opened by `openssl pkeyutl`, its payload by `openssl enc`, the
+/// `\r` padding dropped: the plain XML. The IV and key are found by walking the header as
+/// spec §1.10 lays it out (tag 16 holds 17 {18, 19 IV, 20 pad} and 21 {…, 25 key}).
+fn decrypt_with_openssl(file: &[u8], key_pem: &str) -> Vec<u8> {
+    let header_len = usize::from(u16::from_be_bytes([file[8], file[9]]));
+    let (mut iv, mut pad, mut wrapped) = (Vec::new(), 0usize, Vec::new());
+    for (tag, value) in elements(&file[..header_len]) {
+        if tag != 16 {
+            continue;
+        }
+        for (block, block_value) in elements(value) {
+            for (tag, v) in elements(block_value) {
+                match (block, tag) {
+                    (17, 19) => iv = v.to_vec(),
+                    (17, 20) => pad = usize::from(u16::from_be_bytes([v[0], v[1]])),
+                    (21, 25) => wrapped = v.to_vec(),
+                    _ => {}
+                }
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("key.enc"), &wrapped).unwrap();
+    std::fs::write(dir.path().join("body.enc"), &file[header_len..]).unwrap();
+    let aes = openssl(
+        dir.path(),
+        &[
+            "pkeyutl",
+            "-decrypt",
+            "-inkey",
+            key_pem,
+            "-pkeyopt",
+            "rsa_padding_mode:pkcs1",
+            "-in",
+            "key.enc",
+        ],
+    );
+    assert!(aes.status.success() && aes.stdout.len() == 16);
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let plain = openssl(
+        dir.path(),
+        &[
+            "enc",
+            "-d",
+            "-aes-128-cbc",
+            "-nopad",
+            "-K",
+            &hex(&aes.stdout),
+            "-iv",
+            &hex(&iv),
+            "-in",
+            "body.enc",
+        ],
+    );
+    assert!(plain.status.success());
+    let mut plain = plain.stdout;
+    assert!(plain[plain.len() - pad..].iter().all(|&b| b == b'\r'));
+    plain.truncate(plain.len() - pad);
+    plain
+}
+
+#[test]
+fn a_rotation_lists_both_pairs_then_the_new_one_signs_and_phones_follow() {
+    if !require("curl") {
+        return;
+    }
+    let cluster = secure_cluster();
+    let held = tempfile::tempdir().unwrap();
+    let itl_path = held.path().join("ITLFile.tlv");
+    let fetch_itl = |server: &Server| {
+        let itl = curl_tftp(server, "ITLFile.tlv").unwrap();
+        std::fs::write(&itl_path, &itl).unwrap();
+        itl
+    };
+    let itl = |s: &Server| (fetch_itl(s), itl_path.to_str().unwrap().to_owned());
+    let server = cluster.serve(&[]);
+    let (_, path) = itl(&server);
+    drop(server);
+    ok(&cluster.db, &["security", "rotate"]);
+    let server = cluster.serve(&[]);
+    // The transition list is signed by the old SAST, so a phone holding the old list takes it.
+    let (booted, said) = emulate(&server, "001122334401", "8841", &["--itl", &path]);
+    assert!(booted && said.contains("trusted (4 records)"), "{said}");
+    let (_, path) = itl(&server);
+    drop(server);
+    ok(&cluster.db, &["security", "rotate", "--finish"]);
+    let server = cluster.serve(&[]);
+    let (booted, said) = emulate(&server, "001122334401", "8841", &["--itl", &path]);
+    assert!(booted && said.contains("trusted (2 records)"), "{said}");
+    let keys = keys_dir(&cluster);
+    let sgn = curl_tftp(&server, "SEP001122334401.cnf.xml.sgn").unwrap();
+    assert!(
+        openssl_verifies(&keys.join("tftp.crt"), "sha1", &sgn),
+        "the new TFTP key signs"
+    );
+    assert!(!openssl_verifies(
+        &keys.join("retired/tftp.crt"),
+        "sha1",
+        &sgn
+    ));
+}
+
+#[test]
+fn custom_files_are_signed_once_and_the_signature_algorithm_is_a_parameter() {
+    if !require("curl") {
+        return;
+    }
+    let cluster = secure_cluster();
+    ok(
+        &cluster.db,
+        &["params", "set", "file_signature_algorithm=sha512"],
+    );
+    let ring = b"<CiscoIPPhoneRingList><Ring><FileName>Chirp1.raw</FileName></Ring></CiscoIPPhoneRingList>\n";
+    std::fs::write(cluster.root.join("RingList.xml"), ring).unwrap();
+    std::fs::write(cluster.root.join("Chirp1.raw"), vec![0x7f; 4000]).unwrap();
+    let server = cluster.serve(&[]);
+    let keys = keys_dir(&cluster);
+    let before = server.counter_reaches("BuildCount", 1);
+    assert_eq!(before, 1);
+    let signed_at_build = server.counters()["BuildSignCount"];
+    for name in ["RingList.xml.sgn", "Chirp1.raw.sgn"] {
+        let first = curl_tftp(&server, name).unwrap();
+        assert!(
+            openssl_verifies(&keys.join("tftp.crt"), "sha512", &first),
+            "{name}"
+        );
+        assert!(
+            !openssl_verifies(&keys.join("tftp.crt"), "sha1", &first),
+            "{name}"
+        );
+        let again = curl_tftp(&server, name).unwrap();
+        assert_eq!(first, again, "{name}: the same signed bytes, kept");
+    }
+    assert_eq!(
+        server.counters()["BuildSignCount"],
+        signed_at_build + 2,
+        "one signature per custom file, however often asked"
+    );
+    // A file changed on disk is signed again.
+    std::fs::write(
+        cluster.root.join("RingList.xml"),
+        b"<CiscoIPPhoneRingList/>\n",
+    )
+    .unwrap();
+    wait_for("the changed ring list to be signed again", || {
+        let got = curl_tftp(&server, "RingList.xml.sgn").unwrap();
+        got.ends_with(b"<CiscoIPPhoneRingList/>\n")
+    });
+    assert!(curl_tftp(&server, "Missing.xml.sgn").is_none());
+}
+
+#[test]
+fn importing_a_clusters_identity_refuses_what_cannot_serve_and_takes_what_can() {
+    let cluster = Cluster::example();
+    let said = fails(
+        &cluster.db,
+        &[
+            "security",
+            "import",
+            "--key",
+            &fixture("other.key.pem"),
+            "--cert",
+            &fixture("tftp.crt.pem"),
+        ],
+    );
+    assert!(
+        said.contains("does not belong to the certificate"),
+        "{said}"
+    );
+    let said = fails(
+        &cluster.db,
+        &[
+            "security",
+            "import",
+            "--key",
+            &fixture("ec.key.pem"),
+            "--cert",
+            &fixture("ec.crt.pem"),
+        ],
+    );
+    assert!(said.contains("RSA"), "{said}");
+    let said = fails(
+        &cluster.db,
+        &[
+            "security",
+            "import",
+            "--key",
+            &fixture("golden/ITLFile.tlv"),
+            "--cert",
+            &fixture("golden/ITLFile.tlv"),
+        ],
+    );
+    assert!(
+        said.contains("openssl pkcs12") || said.contains("no certificate"),
+        "{said}"
+    );
+    assert!(
+        !keys_dir(&cluster).join("tftp.crt").exists(),
+        "nothing half-written"
+    );
+    let out = ok(
+        &cluster.db,
+        &[
+            "security",
+            "import",
+            "--key",
+            &fixture("tftp.key.pem"),
+            "--cert",
+            &fixture("tftp.crt.pem"),
+        ],
+    );
+    assert!(out.contains("CN=tftp.test.invalid"), "{out}");
+    let shown = ok(&cluster.db, &["security", "show"]);
+    assert!(
+        shown.contains("serial 65180102030405060708090a0b0c0d0e"),
+        "{shown}"
+    );
+}
