@@ -48,6 +48,27 @@ pub(crate) struct ServeArgs {
     )]
     http_listen: Vec<String>,
 
+    /// TCP address of HTTPS with the cluster's TFTP certificate (6971, for phones whose ITL
+    /// says so), opened only when the cluster has keys (`phoneboot security init`); or "off".
+    /// [default: [::]:6971]
+    #[arg(
+        long,
+        env = "PHONEBOOT_HTTPS_LISTEN",
+        value_name = "ADDR:PORT|off",
+        value_delimiter = ','
+    )]
+    https_listen: Vec<String>,
+
+    /// TCP address of mutual-TLS HTTPS (6972): the client must present a phone certificate
+    /// stored with `phoneboot security phone-cert`; or "off". [default: [::]:6972]
+    #[arg(
+        long,
+        env = "PHONEBOOT_HTTPS_MUTUAL_LISTEN",
+        value_name = "ADDR:PORT|off",
+        value_delimiter = ','
+    )]
+    https_mutual_listen: Vec<String>,
+
     /// TCP address of the admin listener (/metrics, /counters), or "off". [default: 127.0.0.1:6990]
     #[arg(long, env = "PHONEBOOT_ADMIN_LISTEN", value_name = "ADDR:PORT|off")]
     admin_listen: Option<String>,
@@ -256,6 +277,9 @@ fn flags(args: &ServeArgs) -> Settings {
         http: HttpSection {
             listen: (!args.http_listen.is_empty()).then(|| args.http_listen.clone()),
             retry_after_secs: None,
+            https_listen: (!args.https_listen.is_empty()).then(|| args.https_listen.clone()),
+            https_mutual_listen: (!args.https_mutual_listen.is_empty())
+                .then(|| args.https_mutual_listen.clone()),
         },
         admin: AdminSection {
             listen: args.admin_listen.clone(),

@@ -593,3 +593,128 @@ fn importing_a_clusters_identity_refuses_what_cannot_serve_and_takes_what_can() 
         "{shown}"
     );
 }
+
+/// The address `serve` logged for an HTTPS service (`server certificate` or `mutual`).
+fn https_addr(server: &Server, which: &str) -> String {
+    server
+        .log_text()
+        .lines()
+        .find(|l| l.contains("HTTPS listening on tcp") && l.contains(which))
+        .and_then(|l| l.split("HTTPS listening on tcp ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no HTTPS ({which}) address in {}", server.log_text()))
+        .to_owned()
+}
+
+fn curl_https(url: &str, extra: &[&str]) -> Option<Vec<u8>> {
+    let out = Command::new("curl")
+        .args(["-s", "-f", "-k", "--max-time", "10"])
+        .args(extra)
+        .arg(url)
+        .output()
+        .unwrap();
+    out.status.success().then_some(out.stdout)
+}
+
+fn fingerprint(dir: &Path, pem: &Path) -> String {
+    let out = openssl(
+        dir,
+        &[
+            "x509",
+            "-in",
+            pem.to_str().unwrap(),
+            "-noout",
+            "-fingerprint",
+            "-sha256",
+        ],
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn https_presents_the_tftp_certificate_and_6972_serves_only_known_phones() {
+    if !require("curl") {
+        return;
+    }
+    let cluster = secure_cluster();
+    ok(
+        &cluster.db,
+        &[
+            "security",
+            "phone-cert",
+            ENCRYPTED_PHONE,
+            &fixture("phone.crt.pem"),
+        ],
+    );
+    ok(
+        &cluster.db,
+        &["device", "set", ENCRYPTED_PHONE, "security_mode=encrypted"],
+    );
+    let server = cluster.serve(&[]);
+    let (tls, mutual) = (
+        https_addr(&server, "server certificate"),
+        https_addr(&server, "mutual"),
+    );
+
+    // The certificate on 6971 is the TFTP certificate the ITL lists (openssl s_client).
+    let dir = tempfile::tempdir().unwrap();
+    let shown = Command::new("openssl")
+        .args(["s_client", "-connect", &tls, "-showcerts"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout).into_owned();
+    let begin = shown
+        .find("-----BEGIN CERTIFICATE-----")
+        .expect("a certificate");
+    let end = shown.find("-----END CERTIFICATE-----").unwrap() + "-----END CERTIFICATE-----".len();
+    std::fs::write(dir.path().join("served.pem"), &shown[begin..end]).unwrap();
+    assert_eq!(
+        fingerprint(dir.path(), &dir.path().join("served.pem")),
+        fingerprint(dir.path(), &keys_dir(&cluster).join("tftp.crt"))
+    );
+
+    // A .sgn over HTTPS is answered with the plain body (the channel is what is trusted).
+    let plain = ok(&cluster.db, &["render", "SEP001122334401.cnf.xml"]);
+    let got = curl_https(&format!("https://{tls}/SEP001122334401.cnf.xml.sgn"), &[]).unwrap();
+    assert_eq!(got, plain.as_bytes());
+    // An encrypted phone's plain configuration goes to no one on 6971…
+    assert!(curl_https(&format!("https://{tls}/SEP001122334402.cnf.xml"), &[]).is_none());
+    // …and on 6972 only to that phone, proven by its certificate.
+    let url = format!("https://{mutual}/SEP001122334402.cnf.xml");
+    assert!(
+        curl_https(&url, &[]).is_none(),
+        "no client certificate, no handshake"
+    );
+    let other = [
+        "--cert",
+        &fixture("other.crt.pem"),
+        "--key",
+        &fixture("other.key.pem"),
+    ];
+    assert!(
+        curl_https(&url, &other).is_none(),
+        "a certificate no phone has"
+    );
+    let phone = [
+        "--cert",
+        &fixture("phone.crt.pem"),
+        "--key",
+        &fixture("phone.key.pem"),
+    ];
+    let own = ok(&cluster.db, &["render", "SEP001122334402.cnf.xml"]);
+    assert_eq!(curl_https(&url, &phone).unwrap(), own.as_bytes());
+    let another = format!("https://{mutual}/SEP001122334401.cnf.xml");
+    assert_eq!(curl_https(&another, &phone).unwrap(), plain.as_bytes());
+}
+
+#[test]
+fn a_cluster_without_keys_opens_no_https() {
+    let cluster = Cluster::example();
+    let server = cluster.serve(&[]);
+    assert!(
+        !server.log_text().contains("HTTPS listening"),
+        "{}",
+        server.log_text()
+    );
+}

@@ -308,6 +308,14 @@ impl Identity {
             .map_err(|e| Error::Crypto(format!("encoding the key: {e}")))
     }
 
+    /// The private key as PKCS#8 DER, for the TLS listeners (6971, 6972) and nowhere else.
+    pub fn key_pkcs8_der(&self) -> Result<Vec<u8>, Error> {
+        self.key
+            .to_pkcs8_der()
+            .map(|der| der.as_bytes().to_vec())
+            .map_err(|e| Error::Crypto(format!("encoding the key: {e}")))
+    }
+
     /// RSA PKCS#1 v1.5 signature of `data`.
     pub fn sign(&self, hash: HashAlg, data: &[u8]) -> Result<Vec<u8>, Error> {
         hash.sign(&self.key, data)

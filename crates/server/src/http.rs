@@ -33,7 +33,7 @@ use tracing::info;
 
 use phoneboot_source::content::READ_AHEAD;
 use phoneboot_source::peer::HOP_HEADER;
-use phoneboot_source::{Content, File, FileName, Origin, Query, Source as _, Transport};
+use phoneboot_source::{Content, File, FileName, Origin, Query, Source as _, Tls, Transport};
 
 use crate::counters::Counter;
 use crate::decision::{self, Outcome, Refusal, Serving, Ticket};
@@ -63,6 +63,14 @@ pub(crate) fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, BindErro
     tokio::net::TcpListener::from_std(socket.into()).map_err(fail)
 }
 
+/// The same routes over HTTPS (6971, 6972), where the connection says who the client is.
+pub(crate) fn app_tls(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/{*name}", get(serve_file_tls))
+        .route("/", get(|| async { StatusCode::NOT_FOUND }))
+        .with_state(shared)
+}
+
 async fn serve_file(
     State(shared): State<Arc<Shared>>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
@@ -70,28 +78,50 @@ async fn serve_file(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Response {
+    serve(&shared, client, Tls::None, &method, &name, &headers).await
+}
+
+async fn serve_file_tls(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<crate::https::TlsPeer>,
+    method: Method,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    serve(&shared, peer.addr, peer.tls, &method, &name, &headers).await
+}
+
+async fn serve(
+    shared: &Arc<Shared>,
+    client: SocketAddr,
+    tls: Tls,
+    method: &Method,
+    name: &str,
+    headers: &HeaderMap,
+) -> Response {
     let ticket = Ticket::open(&shared.counters, Transport::Http);
     let client = canonical(client);
     let name = match FileName::parse(name.as_bytes()) {
         Ok(name) => name,
-        Err(why) => return refused(&shared, decision::refuse_name(ticket, client, &name, why)),
+        Err(why) => return refused(shared, decision::refuse_name(ticket, client, name, why)),
     };
     let mut query = Query::new(name, client, Transport::Http);
     query.local_only = headers.contains_key(HOP_HEADER);
+    query.tls = tls;
     let chain = shared.chain();
     let lookup = chain.lookup(&query).await;
-    let serving = match decision::decide(&shared, ticket, &query, lookup)
+    let serving = match decision::decide(shared, ticket, &query, lookup)
         .settled()
         .await
     {
         Ok(serving) => serving,
-        Err(refusal) => return refused(&shared, refusal),
+        Err(refusal) => return refused(shared, refusal),
     };
     if serving.file.origin == Origin::Disk {
         shared.counters.incr(Counter::HttpServedFromDisk);
     }
     let etag = etag(&serving.file).await;
-    let response = respond(&method, &headers, serving, etag);
+    let response = respond(method, headers, serving, etag);
     // One line per file served, as for TFTP transfers (misses are logged by log_miss).
     info!(
         %client,

@@ -29,6 +29,7 @@ pub mod decision;
 pub mod follow;
 mod harvest;
 mod http;
+mod https;
 mod listener;
 mod misses;
 mod net;
@@ -294,6 +295,18 @@ impl Builder {
             .iter()
             .map(|addr| http::bind(*addr))
             .collect::<Result<Vec<_>, _>>()?;
+        // HTTPS has a certificate to present only in a secure cluster.
+        let mut https = Vec::new();
+        if secure.keys().is_some() {
+            for (kind, addrs) in [
+                (https::Kind::ServerAuthenticated, &config.https_listen),
+                (https::Kind::Mutual, &config.https_mutual_listen),
+            ] {
+                for addr in addrs {
+                    https.push((kind, http::bind(*addr)?));
+                }
+            }
+        }
         let admin = match config.admin_listen {
             Some(addr) => Some(
                 tokio::net::TcpListener::bind(addr)
@@ -368,6 +381,7 @@ impl Builder {
             listeners,
             admin,
             http,
+            https,
             follower,
         })
     }
@@ -514,6 +528,7 @@ pub struct Server {
     listeners: Vec<Arc<listener::Listener>>,
     admin: Option<tokio::net::TcpListener>,
     http: Vec<tokio::net::TcpListener>,
+    https: Vec<(https::Kind, tokio::net::TcpListener)>,
     follower: Option<follow::Follower>,
 }
 
@@ -590,6 +605,7 @@ impl Server {
             listeners,
             admin,
             http,
+            https,
             follower,
         } = self;
         let shared = Arc::clone(&handle.shared);
@@ -612,6 +628,48 @@ impl Server {
                     .with_graceful_shutdown(async move { stop.cancelled().await });
                 if let Err(e) = serve.await {
                     warn!("HTTP file service stopped: {e}");
+                }
+            });
+        }
+        for (kind, listener) in https {
+            let tls = match https::config(kind, &shared.secure) {
+                Ok(tls) => tls,
+                Err(e) => {
+                    warn!("HTTPS: {e}");
+                    continue;
+                }
+            };
+            let listener = match https::TlsListener::new(
+                listener,
+                kind,
+                tls,
+                Arc::clone(&shared.secure),
+                stop.clone(),
+            ) {
+                Ok(listener) => listener,
+                Err(e) => {
+                    warn!("HTTPS: {e}");
+                    continue;
+                }
+            };
+            info!(
+                "HTTPS listening on tcp {} ({})",
+                axum::serve::Listener::local_addr(&listener)
+                    .map(|p| p.addr.to_string())
+                    .unwrap_or_default(),
+                match kind {
+                    https::Kind::ServerAuthenticated => "server certificate",
+                    https::Kind::Mutual => "mutual, phone certificates",
+                }
+            );
+            let app = http::app_tls(Arc::clone(&shared))
+                .into_make_service_with_connect_info::<https::TlsPeer>();
+            let stop = stop.clone();
+            services.spawn(async move {
+                let serve = axum::serve(listener, app)
+                    .with_graceful_shutdown(async move { stop.cancelled().await });
+                if let Err(e) = serve.await {
+                    warn!("HTTPS file service stopped: {e}");
                 }
             });
         }

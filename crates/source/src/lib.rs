@@ -27,4 +27,4 @@ pub use content::Content;
 pub use dir::FileRoots;
 pub use file::{Digest, File, Origin};
 pub use name::{Denied, FileName};
-pub use query::{Query, Transport};
+pub use query::{Query, Tls, Transport};

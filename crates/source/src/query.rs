@@ -15,6 +15,20 @@ pub struct Query {
     /// The request came from another server (it carries the hop header): answer from local
     /// sources only, so that two servers listing each other as alternates cannot loop.
     pub local_only: bool,
+    /// How an HTTPS request was authenticated (none over TFTP and plain HTTP).
+    pub tls: Tls,
+}
+
+/// What a TLS connection proved about its client.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Tls {
+    /// Not TLS.
+    #[default]
+    None,
+    /// Server-authenticated TLS (6971): the client is anyone.
+    Server,
+    /// Mutual TLS (6972): the client holds the key of this device's stored certificate.
+    Mutual { device: String },
 }
 
 /// The wire a request came over.
@@ -40,6 +54,7 @@ impl Query {
             client,
             transport,
             local_only: false,
+            tls: Tls::None,
         }
     }
 }

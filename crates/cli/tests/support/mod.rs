@@ -43,6 +43,11 @@ impl Server {
             "127.0.0.1:0".into(),
             "--http-listen".into(),
             "127.0.0.1:0".into(),
+            // Opened only in a secure cluster; never the fixed ports, which parallel tests share.
+            "--https-listen".into(),
+            "127.0.0.1:0".into(),
+            "--https-mutual-listen".into(),
+            "127.0.0.1:0".into(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
         Self::start_with(&args)

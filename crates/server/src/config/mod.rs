@@ -18,6 +18,11 @@ pub mod default {
 
     pub const TFTP_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 69);
     pub const HTTP_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 6970);
+    /// HTTPS with the TFTP certificate (phones with ITL signer version 1.1, spec §2).
+    pub const HTTPS_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 6971);
+    /// HTTPS with the phone's certificate too (mutual TLS).
+    pub const HTTPS_MUTUAL_LISTEN: SocketAddr =
+        SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 6972);
     pub const HTTP_RETRY_AFTER_SECS: u32 = 5;
     /// Where the default listener goes when port 69 is not allowed (an ordinary user).
     pub const TFTP_UNPRIVILEGED: SocketAddr =
@@ -115,6 +120,10 @@ pub struct Config {
     pub tftp_fallback: Option<SocketAddr>,
     /// The HTTP file service's addresses; empty disables it.
     pub http_listen: Vec<SocketAddr>,
+    /// HTTPS (6971, server-authenticated) and mutual-TLS HTTPS (6972): opened only when the
+    /// cluster has signing keys; empty disables them.
+    pub https_listen: Vec<SocketAddr>,
+    pub https_mutual_listen: Vec<SocketAddr>,
     /// Retry-After of a 503 at Maximum Serving Count.
     pub http_retry_after_secs: u32,
     /// `None` disables the admin listener.
@@ -205,6 +214,8 @@ impl Default for Config {
             tftp_listen: vec![default::TFTP_LISTEN],
             tftp_fallback: Some(default::TFTP_UNPRIVILEGED),
             http_listen: vec![default::HTTP_LISTEN],
+            https_listen: vec![default::HTTPS_LISTEN],
+            https_mutual_listen: vec![default::HTTPS_MUTUAL_LISTEN],
             http_retry_after_secs: default::HTTP_RETRY_AFTER_SECS,
             remote_clusters: Vec::new(),
             admin_listen: Some(default::ADMIN_LISTEN),
@@ -288,17 +299,26 @@ impl Config {
             ),
             None => (d.tftp_listen, d.tftp_fallback),
         };
-        let http_listen = match s.http.listen {
-            None => d.http_listen,
-            Some(list) if list.iter().any(|a| a.eq_ignore_ascii_case("off")) => Vec::new(),
-            Some(list) => list
-                .iter()
-                .map(|a| {
-                    parse_listen(a, default::HTTP_LISTEN.port())
-                        .map_err(|r| invalid("http.listen", r))
-                })
-                .collect::<Result<Vec<_>, _>>()?,
+        let listen = |given: &Option<Vec<String>>,
+                      default: Vec<SocketAddr>,
+                      field: &'static str| {
+            let port = default.first().map_or(0, SocketAddr::port);
+            match given {
+                None => Ok(default),
+                Some(list) if list.iter().any(|a| a.eq_ignore_ascii_case("off")) => Ok(Vec::new()),
+                Some(list) => list
+                    .iter()
+                    .map(|a| parse_listen(a, port).map_err(|r| invalid(field, r)))
+                    .collect::<Result<Vec<_>, _>>(),
+            }
         };
+        let http_listen = listen(&s.http.listen, d.http_listen, "http.listen")?;
+        let https_listen = listen(&s.http.https_listen, d.https_listen, "http.https_listen")?;
+        let https_mutual_listen = listen(
+            &s.http.https_mutual_listen,
+            d.https_mutual_listen,
+            "http.https_mutual_listen",
+        )?;
         let remote = &s.remote;
         let remote_clusters = s
             .remote_clusters
@@ -365,6 +385,8 @@ impl Config {
             tftp_listen,
             tftp_fallback,
             http_listen,
+            https_listen,
+            https_mutual_listen,
             http_retry_after_secs: s.http.retry_after_secs.unwrap_or(d.http_retry_after_secs),
             remote_clusters,
             admin_listen,

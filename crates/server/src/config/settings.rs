@@ -101,6 +101,11 @@ pub struct HttpSection {
     /// Addresses for the HTTP file service; `["off"]` disables it.
     pub listen: Option<Vec<String>>,
     pub retry_after_secs: Option<u32>,
+    /// HTTPS with the TFTP certificate, opened when the cluster has keys; `["off"]`
+    /// disables it. [default: [::]:6971]
+    pub https_listen: Option<Vec<String>>,
+    /// Mutual-TLS HTTPS (the phone's stored certificate). [default: [::]:6972]
+    pub https_mutual_listen: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -229,6 +234,11 @@ impl Settings {
             http: HttpSection {
                 listen: self.http.listen.or(lower.http.listen),
                 retry_after_secs: self.http.retry_after_secs.or(lower.http.retry_after_secs),
+                https_listen: self.http.https_listen.or(lower.http.https_listen),
+                https_mutual_listen: self
+                    .http
+                    .https_mutual_listen
+                    .or(lower.http.https_mutual_listen),
             },
             admin: AdminSection {
                 listen: self.admin.listen.or(lower.admin.listen),

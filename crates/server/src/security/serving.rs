@@ -27,7 +27,7 @@ use phoneboot_model::{SecurityMode, Snapshot};
 use phoneboot_render::{Built, Form, Name, Requested};
 use phoneboot_secure::{Certificate, HashAlg, Record, Role, Signer, trust};
 use phoneboot_source::{
-    Chain, Digest, File, FileName, Lookup, LookupFuture, Origin, Query, Source,
+    Chain, Digest, File, FileName, Lookup, LookupFuture, Origin, Query, Source, Tls,
 };
 use tokio::sync::OnceCell;
 use tracing::{debug, warn};
@@ -391,6 +391,8 @@ pub struct Secured {
 enum Plan {
     /// Not a secure name: the chain answers it.
     Pass,
+    /// The chain answers another name (a `.sgn` over HTTPS: the plain file).
+    PassAs(Box<Query>),
     Trust(Option<Bytes>),
     /// Served to no one.
     Hidden,
@@ -452,6 +454,9 @@ impl Secured {
                 }
                 _ => {}
             }
+            if query.tls != Tls::None && *form != Form::EncryptedSigned {
+                return self.plan_https(query, name, *form, snapshot);
+            }
             if let (Some(snapshot), Some(generation)) = (snapshot, &generation) {
                 match (plan_for(snapshot, &self.keys, name), form) {
                     (Secrecy::Plain, _) => {}
@@ -490,6 +495,16 @@ impl Secured {
         let Some(plain_text) = strip_suffix_ci(&text, ".sgn") else {
             return Plan::Pass;
         };
+        if query.tls != Tls::None {
+            // Over HTTPS the channel is what is trusted: a `NAME.sgn` gets NAME's plain body
+            // (spec §2, port 6971).
+            return FileName::parse(plain_text.as_bytes()).map_or(Plan::Pass, |name| {
+                Plan::PassAs(Box::new(Query {
+                    name,
+                    ..query.clone()
+                }))
+            });
+        }
         let Ok(plain_name) = FileName::parse(plain_text.as_bytes()) else {
             return Plan::Pass;
         };
@@ -501,6 +516,37 @@ impl Secured {
                 ..query.clone()
             }),
             keep_whole: !per_device,
+        }
+    }
+
+    /// A device file over HTTPS: `NAME.sgn` answered with NAME's plain body; an encrypted
+    /// phone's plain configuration only to that phone, proven by its certificate (6972).
+    fn plan_https(
+        &self,
+        query: &Query,
+        name: &Name,
+        form: Form,
+        snapshot: Option<&Snapshot>,
+    ) -> Plan {
+        if let Some(snapshot) = snapshot
+            && !matches!(plan_for(snapshot, &self.keys, name), Secrecy::Plain)
+        {
+            let owner = device_name(snapshot, name);
+            let own = matches!((&query.tls, owner), (Tls::Mutual { device }, Some(owner))
+                if device.eq_ignore_ascii_case(&owner));
+            if !own {
+                return Plan::Hidden;
+            }
+        }
+        if form == Form::Plain {
+            return Plan::Pass;
+        }
+        match FileName::parse(name.to_string().as_bytes()) {
+            Ok(plain) => Plan::PassAs(Box::new(Query {
+                name: plain,
+                ..query.clone()
+            })),
+            Err(_) => Plan::Pass,
         }
     }
 
@@ -548,6 +594,7 @@ impl Source for Secured {
     fn try_now(&self, query: &Query) -> Option<Lookup> {
         match self.plan(query) {
             Plan::Pass => self.inner.try_now(query),
+            Plan::PassAs(plain) => self.inner.try_now(&plain),
             Plan::Trust(Some(bytes)) => Some(found(bytes, self.trust.at)),
             Plan::Trust(None) | Plan::Hidden => Some(Lookup::Skip),
             Plan::Made(job) => self
@@ -571,6 +618,7 @@ impl Source for Secured {
         Box::pin(async move {
             match self.plan(query) {
                 Plan::Pass => self.inner.lookup(query).await,
+                Plan::PassAs(plain) => self.inner.lookup(&plain).await,
                 Plan::Trust(Some(bytes)) => found(bytes, self.trust.at),
                 Plan::Trust(None) | Plan::Hidden => Lookup::Skip,
                 Plan::Made(job) => {
@@ -605,12 +653,14 @@ fn signed_name(query: &Query) -> String {
     }
 }
 
+/// The device a device-named file belongs to.
+fn device_name(snapshot: &Snapshot, name: &Name) -> Option<String> {
+    snapshot.device_by_mac(name.mac()?).map(|d| d.name.clone())
+}
+
 fn strip_suffix_ci<'a>(text: &'a str, suffix: &str) -> Option<&'a str> {
     let cut = text.len().checked_sub(suffix.len())?;
     (text.is_char_boundary(cut) && text[cut..].eq_ignore_ascii_case(suffix))
         .then(|| &text[..cut])
         .filter(|rest| !rest.is_empty())
 }
-
-#[cfg(test)]
-mod tests;
