@@ -42,21 +42,8 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== $PHONES phones"
-"$PB" init --example --database "$WORK/db" >/dev/null
-python3 - "$PHONES" > "$WORK/phones.csv" <<'PY'
-import sys
-models = [("8841", "SIP"), ("7965", "SCCP"), ("7941", "SCCP")]
-print("mac,model,protocol,pool,dial_plan,softkeys,line1_dn,line1_display_name")
-for i in range(int(sys.argv[1])):
-    model, proto = models[i % 3]
-    sip = "Standard" if proto == "SIP" else ""
-    print(f"00CC{i:08X},{model},{proto},Default,{sip},{sip},{400000 + i},Phone {i}")
-PY
-"$PB" import "$WORK/phones.csv" --database "$WORK/db"
-# Only the storm's phones: the example's devices would be booted too.
-for d in SEP001122334401 SEP001122334402 SEP001122334403 SEP001122334404 BOBSOFTPHONE TABALICE SEP001122334407; do
-    "$PB" device remove "$d" --database "$WORK/db" >/dev/null
-done
+. bench/lib/phones.sh
+make_phone_db "$PB" "$WORK/db" "$PHONES" "$WORK"
 "$PB" build --out "$ROOT" --database "$WORK/db"
 chmod -R a+rX "$WORK"
 

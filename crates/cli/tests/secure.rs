@@ -201,6 +201,9 @@ fn a_secure_phone_boots_from_signed_files_that_openssl_verifies() {
     }
     let cluster = secure_cluster();
     let server = cluster.serve(&[]);
+    server.counter_reaches("BuildCount", 1);
+    let signed = server.counters()["BuildSignCount"];
+    assert!(signed >= 7, "every built file signed ahead: {signed}");
     let keys = keys_dir(&cluster);
     let itl = hpa_get(&server, "ITLFile.tlv").expect("ITLFile.tlv over tftp-hpa");
     assert!(
@@ -243,11 +246,8 @@ fn a_secure_phone_boots_from_signed_files_that_openssl_verifies() {
     let (booted, said) = emulate(&server, "001122334401", "8841", &["--secure"]);
     assert!(booted, "{said}");
     assert!(said.contains("trusted (2 records)") && said.contains("SEP001122334401.cnf.xml.sgn"));
-    // Signed once at the full build and kept: the requests above made no signature.
-    let counters = server.counters();
-    let signed = counters["BuildSignCount"];
-    assert!(signed >= 7, "every built file signed ahead: {counters:?}");
-    curl_tftp(&server, "SEP001122334401.cnf.xml.sgn").unwrap();
+    // Signed once at the full build and kept: every request above, over both wires and a
+    // whole secure boot, made no signature.
     assert_eq!(server.counters()["BuildSignCount"], signed);
 }
 
@@ -706,6 +706,65 @@ fn https_presents_the_tftp_certificate_and_6972_serves_only_known_phones() {
     assert_eq!(curl_https(&url, &phone).unwrap(), own.as_bytes());
     let another = format!("https://{mutual}/SEP001122334401.cnf.xml");
     assert_eq!(curl_https(&another, &phone).unwrap(), plain.as_bytes());
+}
+
+#[test]
+fn an_encrypted_phones_plain_file_stays_hidden_when_the_node_has_no_keys() {
+    if !require("curl") {
+        return;
+    }
+    let cluster = secure_cluster();
+    ok(
+        &cluster.db,
+        &[
+            "security",
+            "phone-cert",
+            ENCRYPTED_PHONE,
+            &fixture("phone.crt.pem"),
+        ],
+    );
+    ok(
+        &cluster.db,
+        &["device", "set", ENCRYPTED_PHONE, "security_mode=encrypted"],
+    );
+    // Another node of the cluster, whose key folder was never copied.
+    std::fs::remove_dir_all(keys_dir(&cluster)).unwrap();
+    let server = cluster.serve(&[]);
+    assert!(curl_tftp(&server, "SEP001122334402.cnf.xml").is_none());
+    assert!(curl_tftp(&server, "SEP001122334402.cnf.xml.sgn").is_none());
+    assert!(
+        curl_tftp(&server, "SEP001122334401.cnf.xml").is_some(),
+        "others as ever"
+    );
+    assert!(curl_tftp(&server, "ITLFile.tlv").is_none());
+}
+
+#[test]
+fn only_a_phone_that_reads_sep_cnf_xml_takes_an_encrypted_configuration() {
+    let cluster = secure_cluster();
+    // The example's 7960 on SIP firmware reads SIP<MAC>.cnf, which has no encrypted form.
+    ok(
+        &cluster.db,
+        &[
+            "security",
+            "phone-cert",
+            "SEP001122334403",
+            &fixture("phone.crt.pem"),
+        ],
+    );
+    let said = fails(
+        &cluster.db,
+        &[
+            "device",
+            "set",
+            "SEP001122334403",
+            "security_mode=encrypted",
+        ],
+    );
+    assert!(
+        said.contains("only a phone that reads SEP<MAC>.cnf.xml"),
+        "{said}"
+    );
 }
 
 #[test]

@@ -402,7 +402,7 @@ impl Session<'_> {
         };
         let signed = format!("{name}{}", Form::Signed.suffix());
         match self.get(&signed, role).await? {
-            Some(file) => match verify(&itl, &file) {
+            Some(file) => match verify(&itl, &file, &signed) {
                 Ok(payload) => Ok(Some(payload)),
                 Err(why) => {
                     self.note(format!("{signed}: refused: {why}"));
@@ -454,6 +454,9 @@ impl Session<'_> {
             .map_err(|e| e.to_string())
             .and_then(|f| {
                 itl.verify_file(&f).map_err(|e| e.to_string())?;
+                if !f.file_name.eq_ignore_ascii_case(&encrypted) {
+                    return Err(format!("it is signed as {:?}", f.file_name));
+                }
                 phoneboot_secure::decrypt_config(own, &f).map_err(|e| e.to_string())
             });
         match opened {
@@ -535,9 +538,18 @@ impl Session<'_> {
 }
 
 /// A signed file's payload, if the trust list vouches for its signer.
-fn verify(itl: &TrustList, file: &[u8]) -> Result<Vec<u8>, String> {
+fn verify(itl: &TrustList, file: &[u8], asked: &str) -> Result<Vec<u8>, String> {
     let signed = SignedFile::parse(file).map_err(|e| e.to_string())?;
     itl.verify_file(&signed).map_err(|e| e.to_string())?;
+    // A file signed for another name is another file (a signature cannot be moved).
+    let named = signed.file_name.rsplit('/').next().unwrap_or_default();
+    let asked = asked.rsplit('/').next().unwrap_or_default();
+    if !named.eq_ignore_ascii_case(asked) {
+        return Err(format!(
+            "it is signed as {:?}, not {asked:?}",
+            signed.file_name
+        ));
+    }
     Ok(signed.payload().to_vec())
 }
 

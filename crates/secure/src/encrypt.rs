@@ -1,7 +1,7 @@
 //! The encrypted configuration, `SEP<MAC>.cnf.xml.enc.sgn` (spec §1.10): a header of
 //! version 2.0 whose encryption block carries the IV, the pad count and the AES-128 key
 //! encrypted to the phone's certificate, then the hash of the plain XML; the payload is the
-//! XML padded with `\r` to a whole block and encrypted with AES-128-CBC.
+//! XML padded with 1 to 16 `\r` bytes to a whole block and encrypted with AES-128-CBC.
 
 use aes::cipher::block_padding::NoPadding;
 use aes::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
@@ -52,7 +52,9 @@ pub fn encrypt_with(
     key: [u8; BLOCK],
     iv: [u8; BLOCK],
 ) -> Result<Vec<u8>, Error> {
-    let pad = (BLOCK - xml.len() % BLOCK) % BLOCK;
+    // Always 1 to 16 bytes: a reader that drops `pad` bytes from the end (CERTU's does)
+    // would read an empty file from a pad count of 0.
+    let pad = BLOCK - xml.len() % BLOCK;
     let mut body = Vec::with_capacity(xml.len() + pad);
     body.extend_from_slice(xml);
     body.resize(xml.len() + pad, b'\r');

@@ -79,7 +79,7 @@ impl Certificate {
             der,
             subject: tbs.subject().to_string(),
             issuer: tbs.issuer().to_string(),
-            serial: tbs.serial_number().as_bytes().to_vec(),
+            serial: unsigned(tbs.serial_number().as_bytes()),
             not_before: tbs.validity().not_before.to_system_time(),
             not_after: tbs.validity().not_after.to_system_time(),
             public_key,
@@ -419,6 +419,15 @@ fn offset(at: SystemTime) -> time::OffsetDateTime {
 fn date(at: SystemTime) -> String {
     let t = offset(at);
     format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
+}
+
+/// A serial number's DER INTEGER bytes in their minimal unsigned form (no leading 0x00 for
+/// a high bit), as trust lists carry it.
+fn unsigned(bytes: &[u8]) -> Vec<u8> {
+    match bytes {
+        [0, rest @ ..] if !rest.is_empty() => rest.to_vec(),
+        _ => bytes.to_vec(),
+    }
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! 1 version · 2 header length · [28 signer version] · 3 {4 signer, 5 serial, 6 issuer}
-//! · 7 {8 hash} · 9 {10 algorithm = RSA, 11 modulus size code} · [16 encryption, 26, 27]
+//! · 7 {8 hash, 9 {10 algorithm = RSA, 11 modulus size code}} · [16 encryption, 26, 27]
 //! · 12 signature · 14 file name · 15 timestamp · 13 padding to a multiple of 4
 //! ```
 //!
@@ -118,10 +118,14 @@ pub(crate) fn write_header(
         w.put(SERIAL, cert.serial())?;
         w.text(ISSUER, cert.issuer())
     })?;
-    before.nested(SIGNATURE_INFO, |w| w.u8(HASH, signer.hash.code()))?;
-    before.nested(ALGORITHM_INFO, |w| {
-        w.u8(ALGORITHM, 0)?;
-        w.u8(MODULUS, modulus_code)
+    // Tag 7 holds the hash and tag 9 (CUCM's `show itl`: SIGNATUREINFO of length 15 =
+    // DIGESTALGORITHM 4 + SIGNATUREALGOINFO 3 + 8).
+    before.nested(SIGNATURE_INFO, |w| {
+        w.u8(HASH, signer.hash.code())?;
+        w.nested(ALGORITHM_INFO, |w| {
+            w.u8(ALGORITHM, 0)?;
+            w.u8(MODULUS, modulus_code)
+        })
     })?;
     if let Some(encryption) = header.encryption {
         encryption(&mut before)?;
@@ -247,33 +251,24 @@ impl<'a> SignedFile<'a> {
                 SIGNATURE_INFO => {
                     for inner in Reader::inside(bytes, &element) {
                         let inner = inner?;
-                        if inner.tag == HASH {
-                            let code = inner.u8("the hash algorithm (tag 8)")?;
-                            file.hash = HashAlg::from_code(code).ok_or_else(|| {
-                                Error::malformed(
-                                    "the hash algorithm (tag 8)",
-                                    format!("is {code}, neither SHA-1 (1) nor SHA-512 (3)"),
-                                )
-                            })?;
-                            saw_hash = true;
-                        }
-                    }
-                }
-                ALGORITHM_INFO => {
-                    for inner in Reader::inside(bytes, &element) {
-                        let inner = inner?;
                         match inner.tag {
-                            ALGORITHM if inner.u8("the signature algorithm (tag 10)")? != 0 => {
-                                return Err(Error::malformed(
-                                    "the signature algorithm (tag 10)",
-                                    "is not RSA (0)",
-                                ));
+                            HASH => {
+                                let code = inner.u8("the hash algorithm (tag 8)")?;
+                                file.hash = HashAlg::from_code(code).ok_or_else(|| {
+                                    Error::malformed(
+                                        "the hash algorithm (tag 8)",
+                                        format!("is {code}, neither SHA-1 (1) nor SHA-512 (3)"),
+                                    )
+                                })?;
+                                saw_hash = true;
                             }
-                            MODULUS => file.modulus_code = inner.u8("the modulus size (tag 11)")?,
+                            ALGORITHM_INFO => read_algorithm(bytes, &inner, &mut file)?,
                             _ => {}
                         }
                     }
                 }
+                // Beside tag 7 rather than in it, as some writers place it.
+                ALGORITHM_INFO => read_algorithm(bytes, &element, &mut file)?,
                 ENCRYPTION => {
                     file.encryption = Some(crate::encrypt::read_info(bytes, &element)?);
                 }
@@ -350,6 +345,27 @@ fn next_tagged<'a>(
         Some(Err(e)) => Err(e),
         _ => Err(Error::malformed(what, "is missing where the header starts")),
     }
+}
+
+fn read_algorithm(
+    bytes: &[u8],
+    element: &Element<'_>,
+    file: &mut SignedFile<'_>,
+) -> Result<(), Error> {
+    for inner in Reader::inside(bytes, element) {
+        let inner = inner?;
+        match inner.tag {
+            ALGORITHM if inner.u8("the signature algorithm (tag 10)")? != 0 => {
+                return Err(Error::malformed(
+                    "the signature algorithm (tag 10)",
+                    "is not RSA (0)",
+                ));
+            }
+            MODULUS => file.modulus_code = inner.u8("the modulus size (tag 11)")?,
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn read_signer(bytes: &[u8], element: &Element<'_>) -> Result<SignerInfo, Error> {

@@ -81,6 +81,14 @@ fn a_signed_ring_list_is_its_golden_file_field_by_field() {
         usize::from(u16::from_be_bytes([file[8], file[9]])),
         read.header_len
     );
+    // Tag 3 (the signer), then tag 7 of length 15 holding tag 8 (SHA-1) and tag 9 {10 RSA,
+    // 11 = 2: 256-byte modulus}, as CUCM's `show itl` lists them.
+    assert_eq!(file[10], 3);
+    let after_signer = 13 + usize::from(u16::from_be_bytes([file[11], file[12]]));
+    assert_eq!(
+        &file[after_signer..after_signer + 18],
+        &[7, 0, 15, 8, 0, 1, 1, 9, 0, 8, 10, 0, 1, 0, 11, 0, 1, 2]
+    );
 }
 
 #[test]

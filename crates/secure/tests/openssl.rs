@@ -224,6 +224,10 @@ fn an_encrypted_configuration_verifies_and_decrypts_with_openssl_to_the_exact_xm
         );
         let pad = usize::from(info.pad);
         assert_eq!((XML.len() + pad) % 16, 0);
+        assert!(
+            (1..=16).contains(&pad),
+            "1 to 16 bytes of padding, never none"
+        );
         assert_eq!(&plain.stdout[..XML.len()], XML);
         assert!(plain.stdout[XML.len()..].iter().all(|&b| b == b'\r'));
         assert_eq!(plain.stdout.len(), XML.len() + pad);

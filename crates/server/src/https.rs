@@ -35,6 +35,10 @@ use crate::security::SecureState;
 /// that stalls must not hold a task.
 const HANDSHAKE: Duration = Duration::from_secs(10);
 
+/// Handshakes in progress at once, per listener; further connections wait in the kernel's
+/// backlog. Bounds what clients that connect and stall can hold.
+const MAX_HANDSHAKES: usize = 256;
+
 /// Which of the two services.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -112,11 +116,13 @@ struct KnownPhones {
 }
 
 impl KnownPhones {
+    /// The phone whose stored certificate this is, while that certificate is valid.
     fn device_of(secure: &SecureState, cert: &[u8]) -> Option<String> {
         let keys = secure.keys()?;
         keys.phones
             .iter()
             .find(|(_, c)| c.der() == cert)
+            .filter(|(_, c)| c.check_valid_at(std::time::SystemTime::now()).is_ok())
             .map(|(mac, _)| format!("SEP{mac}"))
     }
 }
@@ -135,7 +141,7 @@ impl ClientCertVerifier for KnownPhones {
         match Self::device_of(&self.secure, end_entity.as_ref()) {
             Some(_) => Ok(ClientCertVerified::assertion()),
             None => Err(rustls::Error::General(
-                "the client certificate is no phone's stored certificate".into(),
+                "the client certificate is no phone's stored, valid certificate".into(),
             )),
         }
     }
@@ -206,8 +212,16 @@ impl TlsListener {
         let local = tcp.local_addr()?;
         let (tx, ready) = mpsc::channel(64);
         let acceptor = TlsAcceptor::from(config);
+        let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
         tokio::spawn(async move {
             loop {
+                let permit = tokio::select! {
+                    () = stop.cancelled() => return,
+                    permit = Arc::clone(&handshakes).acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        Err(_) => return,
+                    },
+                };
                 let (stream, addr) = tokio::select! {
                     () = stop.cancelled() => return,
                     accepted = tcp.accept() => match accepted {
@@ -221,12 +235,13 @@ impl TlsListener {
                 };
                 let (acceptor, tx, secure) = (acceptor.clone(), tx.clone(), Arc::clone(&secure));
                 tokio::spawn(async move {
-                    let stream =
-                        match tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await {
-                            Ok(Ok(stream)) => stream,
-                            Ok(Err(e)) => return debug!(client = %addr, "TLS handshake: {e}"),
-                            Err(_) => return debug!(client = %addr, "TLS handshake timed out"),
-                        };
+                    let handshake = tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await;
+                    drop(permit);
+                    let stream = match handshake {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => return debug!(client = %addr, "TLS handshake: {e}"),
+                        Err(_) => return debug!(client = %addr, "TLS handshake timed out"),
+                    };
                     let tls = match kind {
                         Kind::ServerAuthenticated => Tls::Server,
                         Kind::Mutual => {

@@ -400,9 +400,13 @@ fn chain(
 ) -> Result<(Chain, Option<Arc<FileRoots>>), StartError> {
     let (chain, roots) = plain_chain(config, built, stored, sources)?;
     // A secure cluster answers trust lists, .sgn and .enc.sgn around the whole chain.
-    let chain = match security::Secured::wrap(chain, secure, built.cloned()) {
-        Ok(secured) => Chain::new(vec![Arc::new(secured) as Arc<dyn Source>]),
-        Err(plain) => plain,
+    // With a database it is wrapped even without keys: an encrypted phone's files then go to
+    // no one rather than out plain.
+    let chain = if built.is_some() || secure.keys().is_some() {
+        let secured = security::Secured::wrap(chain, secure, built.cloned());
+        Chain::new(vec![Arc::new(secured) as Arc<dyn Source>])
+    } else {
+        chain
     };
     Ok((chain, roots))
 }
@@ -771,17 +775,24 @@ impl Handle {
     pub fn reload(&self, mut config: Config) -> Result<Vec<String>, ReloadError> {
         config.validate().map_err(|e| ReloadError(e.to_string()))?;
         let old = self.shared.config();
-        // Keys imported or rotated since are taken in too.
+        // Keys imported or rotated since are taken in too; a chain that cannot be made
+        // leaves the keys in force as they were.
         let keys = load_keys(&config).map_err(|e| ReloadError(e.to_string()))?;
+        let previous = self.shared.secure.keys();
         self.shared.secure.replace_keys(keys);
-        let (chain, roots) = chain(
+        let (chain, roots) = match chain(
             &config,
             self.parts.built.as_ref(),
             self.parts.stored.as_ref(),
             self.parts.sources.clone(),
             &self.shared.secure,
-        )
-        .map_err(|e| ReloadError(e.to_string()))?;
+        ) {
+            Ok(made) => made,
+            Err(e) => {
+                self.shared.secure.restore_keys(previous);
+                return Err(ReloadError(e.to_string()));
+            }
+        };
         let mut restart = Vec::new();
         for (what, changed) in [
             (

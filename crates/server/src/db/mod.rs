@@ -157,6 +157,17 @@ impl Database {
         phoneboot_render::check(context, object)?;
         if let phoneboot_model::Object::Device(device) = object {
             crate::security::check_mode(self.keystore.as_ref(), device)?;
+            // Only SEP<MAC>.cnf.xml has an encrypted form (spec §1.10).
+            if device.security_mode == phoneboot_model::SecurityMode::Encrypted
+                && !phoneboot_render::device_files(context, device)
+                    .contains(&phoneboot_render::Built::SepXml(device.mac))
+            {
+                return Err(phoneboot_model::FieldError::new(
+                    "security_mode",
+                    "only a phone that reads SEP<MAC>.cnf.xml takes an encrypted configuration; \
+                     this device's files have no encrypted form: use authenticated",
+                ));
+            }
         }
         Ok(())
     }

@@ -102,6 +102,8 @@ pub struct Keys {
     /// Further trust-list records (CCM, CAPF, TVS, application servers).
     pub trust: Vec<Record>,
     pub phones: BTreeMap<Mac, Certificate>,
+    /// The signing TFTP certificate's fingerprint: what a kept signature was made with.
+    pub signer_id: String,
 }
 
 impl Keys {
@@ -193,11 +195,13 @@ impl Keystore {
             let cert = Certificate::from_pem(&text).map_err(|e| KeystoreError::bad(&path, &e))?;
             phones.insert(mac, cert);
         }
+        let signer_id = current.tftp.cert().fingerprint();
         Ok(Some(Keys {
             current,
             next,
             trust,
             phones,
+            signer_id,
         }))
     }
 

@@ -53,9 +53,10 @@ pub fn hash_of(snapshot: Option<&Snapshot>) -> HashAlg {
 struct Stamp {
     digest: Digest,
     hash: HashAlg,
-    signer: Vec<u8>,
-    /// The phone's certificate serial, for an `.enc.sgn`.
-    phone: Vec<u8>,
+    /// The signing certificate's fingerprint (a serial can repeat across certificates).
+    signer: String,
+    /// The phone certificate's fingerprint, for an `.enc.sgn`.
+    phone: String,
 }
 
 #[derive(Debug, Clone)]
@@ -98,6 +99,8 @@ struct Job {
     /// The name the header carries and the signature is kept under (its lower case).
     signed_name: String,
     plain: Bytes,
+    /// The plain content's SHA-256, computed once per request.
+    digest: Digest,
     modified: SystemTime,
     /// Encrypted to this certificate (an `.enc.sgn`).
     phone: Option<Certificate>,
@@ -122,6 +125,13 @@ impl SecureState {
     /// New keys (a reload): signatures made with others are made again when next asked.
     pub fn replace_keys(&self, keys: Option<Keys>) {
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys.map(Arc::new);
+        // Signatures of other keys are never served again: let them go.
+        self.kept.write().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// Puts back the keys that were in force (a reload that failed).
+    pub fn restore_keys(&self, keys: Option<Arc<Keys>>) {
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = keys;
     }
 
     /// How many signed files are kept.
@@ -131,13 +141,13 @@ impl SecureState {
 
     fn stamp(keys: &Keys, hash: HashAlg, job: &Job) -> Stamp {
         Stamp {
-            digest: Digest::of(&job.plain),
+            digest: job.digest,
             hash,
-            signer: keys.current.tftp.cert().serial().to_vec(),
+            signer: keys.signer_id.clone(),
             phone: job
                 .phone
                 .as_ref()
-                .map(|c| c.serial().to_vec())
+                .map(Certificate::fingerprint)
                 .unwrap_or_default(),
         }
     }
@@ -208,12 +218,14 @@ impl SecureState {
         }
     }
 
-    /// The answer, signing on a blocking thread if need be; one signing per name at once.
+    /// The answer, signing on a blocking thread if need be; one signing per name and content
+    /// at once (a flight for another version of the file is another flight).
     async fn answer(self: &Arc<Self>, keys: Arc<Keys>, hash: HashAlg, job: Job) -> Lookup {
         if let Some(ready) = self.ready(&keys, hash, &job) {
             return found(ready, job.modified);
         }
-        let key = job.signed_name.to_ascii_lowercase();
+        let stamp = Self::stamp(&keys, hash, &job);
+        let key = format!("{}|{stamp:?}", job.signed_name.to_ascii_lowercase());
         let cell = Arc::clone(
             self.flights
                 .lock()
@@ -225,10 +237,6 @@ impl SecureState {
             .get_or_init(|| {
                 let (state, keys, job) = (Arc::clone(self), Arc::clone(&keys), job.clone());
                 async move {
-                    // Made meanwhile by another flight (or the full build)?
-                    if state.ready(&keys, hash, &job).is_some() {
-                        return None;
-                    }
                     tokio::task::spawn_blocking(move || state.make(&keys, hash, &job))
                         .await
                         .ok()
@@ -243,11 +251,8 @@ impl SecureState {
                 flights.remove(&key);
             }
         }
-        match made
-            .map(|k| k.answer(&job.plain))
-            .or_else(|| self.ready(&keys, hash, &job))
-        {
-            Some(bytes) => found(bytes, job.modified),
+        match made.filter(|k| k.stamp == stamp) {
+            Some(kept) => found(kept.answer(&job.plain), job.modified),
             None => Lookup::Failed(format!("{} could not be signed", job.signed_name)),
         }
     }
@@ -258,19 +263,19 @@ impl SecureState {
         let Some(keys) = self.keys() else { return };
         let hash = hash_of(Some(snapshot));
         let plain = Bytes::copy_from_slice(bytes);
-        let jobs = match plan_for(snapshot, &keys, &built.name()) {
+        let jobs = match plan_for(snapshot, Some(&keys), &built.name()) {
             Secrecy::Plain => vec![sign_job(signed(&built.name()), plain, at, false)],
             Secrecy::Encrypted { device, phone } => {
                 let stub = phoneboot_render::encrypted_stub(snapshot, device, &phone.md5_hex());
                 vec![
                     sign_job(signed(&built.name()), Bytes::from(stub), at, false),
-                    Job {
-                        signed_name: format!("{}{}", built.name(), Form::EncryptedSigned.suffix()),
+                    Job::new(
+                        format!("{}{}", built.name(), Form::EncryptedSigned.suffix()),
                         plain,
-                        modified: at,
-                        phone: Some(phone.clone()),
-                        keep_whole: true,
-                    },
+                        at,
+                        Some(phone.clone()),
+                        true,
+                    ),
                 ]
             }
             Secrecy::Unservable => Vec::new(),
@@ -285,12 +290,25 @@ impl SecureState {
 
 /// Signing `plain`, kept as `signed_name` (`NAME.sgn`).
 fn sign_job(signed_name: String, plain: Bytes, modified: SystemTime, keep_whole: bool) -> Job {
-    Job {
-        signed_name,
-        plain,
-        modified,
-        phone: None,
-        keep_whole,
+    Job::new(signed_name, plain, modified, None, keep_whole)
+}
+
+impl Job {
+    fn new(
+        signed_name: String,
+        plain: Bytes,
+        modified: SystemTime,
+        phone: Option<Certificate>,
+        keep_whole: bool,
+    ) -> Self {
+        Self {
+            digest: Digest::of(&plain),
+            signed_name,
+            plain,
+            modified,
+            phone,
+            keep_whole,
+        }
     }
 }
 
@@ -321,15 +339,19 @@ enum Secrecy<'s> {
     Unservable,
 }
 
-fn plan_for<'s>(snapshot: &'s Snapshot, keys: &'s Keys, name: &Name) -> Secrecy<'s> {
-    let Name::SepXml(mac) = name else {
+fn plan_for<'s>(snapshot: &'s Snapshot, keys: Option<&'s Keys>, name: &Name) -> Secrecy<'s> {
+    let Some(mac) = name.mac() else {
         return Secrecy::Plain;
     };
-    match snapshot.device_by_mac(*mac) {
-        Some(device) if device.security_mode == SecurityMode::Encrypted => match keys.phone(*mac) {
-            Some(phone) => Secrecy::Encrypted { device, phone },
-            None => Secrecy::Unservable,
-        },
+    match snapshot.device_by_mac(mac) {
+        Some(device) if device.security_mode == SecurityMode::Encrypted => {
+            match (name, keys.and_then(|k| k.phone(mac))) {
+                (Name::SepXml(_), Some(phone)) => Secrecy::Encrypted { device, phone },
+                // Its other files (a legacy .cnf, a profile) and, without keys or its
+                // certificate, everything: nothing of an encrypted phone goes out plain.
+                _ => Secrecy::Unservable,
+            }
+        }
         _ => Secrecy::Plain,
     }
 }
@@ -382,9 +404,12 @@ impl TrustFiles {
 pub struct Secured {
     inner: Chain,
     state: Arc<SecureState>,
-    keys: Arc<Keys>,
+    /// `None`: no keys — nothing is signed, but an encrypted phone's files still go out to
+    /// no one (a node whose key folder is missing must not serve them plain).
+    keys: Option<Arc<Keys>>,
     built: Option<Arc<BuiltFiles>>,
-    trust: TrustFiles,
+    /// The trust lists for each hash the parameters may choose.
+    trust: Vec<(HashAlg, TrustFiles)>,
 }
 
 /// What a requested name asks of the secure layer.
@@ -393,37 +418,37 @@ enum Plan {
     Pass,
     /// The chain answers another name (a `.sgn` over HTTPS: the plain file).
     PassAs(Box<Query>),
-    Trust(Option<Bytes>),
+    Trust(Option<(Bytes, SystemTime)>),
     /// Served to no one.
     Hidden,
     /// `X.sgn`: the chain's own `X.sgn` if it has one, else `X` signed.
     Sign {
         plain: Box<Query>,
         keep_whole: bool,
+        /// Whether the chain may hold an `X.sgn` of its own: not when X is built (built files
+        /// come first, so a file on disk could not stand for one anyway).
+        own_first: bool,
     },
     /// Made from the database (stub `.sgn`, `.enc.sgn`).
     Made(Box<Job>),
 }
 
 impl Secured {
-    /// `None` without keys: the chain is served as it is, at no cost.
-    pub fn wrap(
-        inner: Chain,
-        state: &Arc<SecureState>,
-        built: Option<Arc<BuiltFiles>>,
-    ) -> Result<Self, Chain> {
-        let Some(keys) = state.keys() else {
-            return Err(inner);
-        };
-        let snapshot = built.as_ref().map(|b| b.current());
-        let trust = TrustFiles::build(&keys, hash_of(snapshot.as_ref().map(|g| &g.snapshot)));
-        Ok(Self {
+    pub fn wrap(inner: Chain, state: &Arc<SecureState>, built: Option<Arc<BuiltFiles>>) -> Self {
+        let keys = state.keys();
+        let trust = keys.as_ref().map_or_else(Vec::new, |keys| {
+            [HashAlg::Sha1, HashAlg::Sha512]
+                .into_iter()
+                .map(|hash| (hash, TrustFiles::build(keys, hash)))
+                .collect()
+        });
+        Self {
             inner,
             state: Arc::clone(state),
             keys,
             built,
             trust,
-        })
+        }
     }
 
     fn hash(&self) -> HashAlg {
@@ -436,6 +461,18 @@ impl Secured {
         )
     }
 
+    fn trust(&self) -> Option<&TrustFiles> {
+        let hash = self.hash();
+        self.trust.iter().find(|(h, _)| *h == hash).map(|(_, t)| t)
+    }
+
+    fn trust_file(&self, pick: impl FnOnce(&TrustFiles) -> Option<Bytes>) -> Plan {
+        Plan::Trust(
+            self.trust()
+                .and_then(|t| pick(t).map(|bytes| (bytes, t.at))),
+        )
+    }
+
     fn plan(&self, query: &Query) -> Plan {
         let text = query.name.display();
         let requested = Requested::parse(&text);
@@ -443,12 +480,12 @@ impl Secured {
         let snapshot = generation.as_ref().map(|g| &g.snapshot);
         if let Some(Requested { name, form }) = &requested {
             match (name, form) {
-                (Name::ItlFile, Form::Plain) => return Plan::Trust(self.trust.itl.clone()),
+                (Name::ItlFile, Form::Plain) => return self.trust_file(|t| t.itl.clone()),
                 (Name::ItlSep(mac), Form::Plain) => {
                     let known = snapshot.is_some_and(|s| s.device_by_mac(*mac).is_some());
-                    return Plan::Trust(self.trust.itl.clone().filter(|_| known));
+                    return self.trust_file(|t| t.itl.clone().filter(|_| known));
                 }
-                (Name::CtlFile, Form::Plain) => return Plan::Trust(self.trust.ctl.clone()),
+                (Name::CtlFile, Form::Plain) => return self.trust_file(|t| t.ctl.clone()),
                 (Name::CtlSep(_), _) | (Name::ItlFile | Name::ItlSep(_) | Name::CtlFile, _) => {
                     return Plan::Trust(None);
                 }
@@ -458,7 +495,7 @@ impl Secured {
                 return self.plan_https(query, name, *form, snapshot);
             }
             if let (Some(snapshot), Some(generation)) = (snapshot, &generation) {
-                match (plan_for(snapshot, &self.keys, name), form) {
+                match (plan_for(snapshot, self.keys.as_deref(), name), form) {
                     (Secrecy::Plain, _) => {}
                     (Secrecy::Unservable, _) | (Secrecy::Encrypted { .. }, Form::Plain) => {
                         return Plan::Hidden;
@@ -478,13 +515,13 @@ impl Secured {
                         let Some((_, Ok(xml))) = rendered else {
                             return Plan::Hidden;
                         };
-                        return Plan::Made(Box::new(Job {
-                            signed_name: format!("{name}{}", form.suffix()),
-                            plain: Bytes::from(xml),
-                            modified: generation.at,
-                            phone: Some(phone.clone()),
-                            keep_whole: true,
-                        }));
+                        return Plan::Made(Box::new(Job::new(
+                            format!("{name}{}", form.suffix()),
+                            Bytes::from(xml),
+                            generation.at,
+                            Some(phone.clone()),
+                            true,
+                        )));
                     }
                 }
             }
@@ -495,6 +532,9 @@ impl Secured {
         let Some(plain_text) = strip_suffix_ci(&text, ".sgn") else {
             return Plan::Pass;
         };
+        if self.keys.is_none() {
+            return Plan::Pass; // a .sgn only as the chain has it
+        }
         if query.tls != Tls::None {
             // Over HTTPS the channel is what is trusted: a `NAME.sgn` gets NAME's plain body
             // (spec §2, port 6971).
@@ -510,9 +550,14 @@ impl Secured {
         };
         // A device's own files are rendered per request; keep only their headers.
         let per_device = requested.is_some_and(|r| r.name.mac().is_some());
+        let built = snapshot.is_some_and(|s| phoneboot_render::resolve(s, plain_text).is_some());
+        // Only what this node has is signed with its key: a file from another cluster is
+        // that cluster's to sign (its `.sgn` is asked for as it is, after the local ones).
         Plan::Sign {
+            own_first: !built,
             plain: Box::new(Query {
                 name: plain_name,
+                local_only: true,
                 ..query.clone()
             }),
             keep_whole: !per_device,
@@ -529,9 +574,13 @@ impl Secured {
         snapshot: Option<&Snapshot>,
     ) -> Plan {
         if let Some(snapshot) = snapshot
-            && !matches!(plan_for(snapshot, &self.keys, name), Secrecy::Plain)
+            && !matches!(
+                plan_for(snapshot, self.keys.as_deref(), name),
+                Secrecy::Plain
+            )
         {
-            let owner = device_name(snapshot, name);
+            // The phone the file belongs to, by MAC: the name a certificate proves.
+            let owner = name.mac().map(|mac| format!("SEP{mac}"));
             let own = matches!((&query.tls, owner), (Tls::Mutual { device }, Some(owner))
                 if device.eq_ignore_ascii_case(&owner));
             if !own {
@@ -552,14 +601,18 @@ impl Secured {
 
     /// The signed answer for a plain file the chain found, when it can be given at once.
     fn signed_now(&self, file: &File, signed_name: String, keep_whole: bool) -> Option<Lookup> {
+        let keys = self.keys.as_ref()?;
         let plain = file.content.in_memory()?.clone();
         let job = sign_job(signed_name, plain, file.modified, keep_whole);
         self.state
-            .ready(&self.keys, self.hash(), &job)
+            .ready(keys, self.hash(), &job)
             .map(|bytes| found(bytes, file.modified))
     }
 
     async fn signed(&self, file: File, signed_name: String, keep_whole: bool) -> Lookup {
+        let Some(keys) = &self.keys else {
+            return Lookup::Skip;
+        };
         if file.content.len() > MAX_SIGNED_BYTES {
             debug!(file = %signed_name, "too large to sign on request");
             return Lookup::Skip;
@@ -576,9 +629,7 @@ impl Secured {
             }
         };
         let job = sign_job(signed_name, plain, file.modified, keep_whole);
-        self.state
-            .answer(Arc::clone(&self.keys), self.hash(), job)
-            .await
+        self.state.answer(Arc::clone(keys), self.hash(), job).await
     }
 }
 
@@ -595,19 +646,30 @@ impl Source for Secured {
         match self.plan(query) {
             Plan::Pass => self.inner.try_now(query),
             Plan::PassAs(plain) => self.inner.try_now(&plain),
-            Plan::Trust(Some(bytes)) => Some(found(bytes, self.trust.at)),
+            Plan::Trust(Some((bytes, at))) => Some(found(bytes, at)),
             Plan::Trust(None) | Plan::Hidden => Some(Lookup::Skip),
-            Plan::Made(job) => self
-                .state
-                .ready(&self.keys, self.hash(), &job)
-                .map(|bytes| found(bytes, job.modified)),
-            Plan::Sign { plain, keep_whole } => {
-                match self.inner.try_now(query)? {
-                    Lookup::Skip => {}
-                    decided => return Some(decided),
+            Plan::Made(job) => match &self.keys {
+                Some(keys) => self
+                    .state
+                    .ready(keys, self.hash(), &job)
+                    .map(|bytes| found(bytes, job.modified)),
+                None => Some(Lookup::Skip),
+            },
+            Plan::Sign {
+                plain,
+                keep_whole,
+                own_first,
+            } => {
+                let local = local(query);
+                if own_first {
+                    match self.inner.try_now(&local)? {
+                        Lookup::Skip => {}
+                        decided => return Some(decided),
+                    }
                 }
                 match self.inner.try_now(&plain)? {
                     Lookup::Found(file) => self.signed_now(&file, signed_name(query), keep_whole),
+                    Lookup::Skip if self.asks_others(query) => self.inner.try_now(query),
                     other => Some(other),
                 }
             }
@@ -619,27 +681,49 @@ impl Source for Secured {
             match self.plan(query) {
                 Plan::Pass => self.inner.lookup(query).await,
                 Plan::PassAs(plain) => self.inner.lookup(&plain).await,
-                Plan::Trust(Some(bytes)) => found(bytes, self.trust.at),
+                Plan::Trust(Some((bytes, at))) => found(bytes, at),
                 Plan::Trust(None) | Plan::Hidden => Lookup::Skip,
-                Plan::Made(job) => {
-                    self.state
-                        .answer(Arc::clone(&self.keys), self.hash(), *job)
-                        .await
-                }
-                Plan::Sign { plain, keep_whole } => {
-                    match self.inner.lookup(query).await {
-                        Lookup::Skip => {}
-                        decided => return decided,
+                Plan::Made(job) => match &self.keys {
+                    Some(keys) => self.state.answer(Arc::clone(keys), self.hash(), *job).await,
+                    None => Lookup::Skip,
+                },
+                Plan::Sign {
+                    plain,
+                    keep_whole,
+                    own_first,
+                } => {
+                    let local = local(query);
+                    if own_first {
+                        match self.inner.lookup(&local).await {
+                            Lookup::Skip => {}
+                            decided => return decided,
+                        }
                     }
                     match self.inner.lookup(&plain).await {
                         Lookup::Found(file) => {
                             self.signed(file, signed_name(query), keep_whole).await
                         }
+                        Lookup::Skip if self.asks_others(query) => self.inner.lookup(query).await,
                         other => other,
                     }
                 }
             }
         })
+    }
+}
+
+/// The same request, answered by this node's own sources only.
+fn local(query: &Query) -> Query {
+    Query {
+        local_only: true,
+        ..query.clone()
+    }
+}
+
+impl Secured {
+    /// Whether a `.sgn` this node does not have may be asked of other clusters.
+    fn asks_others(&self, query: &Query) -> bool {
+        !query.local_only && self.inner.has_remote()
     }
 }
 
@@ -651,11 +735,6 @@ fn signed_name(query: &Query) -> String {
         Some(requested) => requested.to_string(),
         None => text,
     }
-}
-
-/// The device a device-named file belongs to.
-fn device_name(snapshot: &Snapshot, name: &Name) -> Option<String> {
-    snapshot.device_by_mac(name.mac()?).map(|d| d.name.clone())
 }
 
 fn strip_suffix_ci<'a>(text: &'a str, suffix: &str) -> Option<&'a str> {
