@@ -475,28 +475,15 @@ impl Session<'_> {
     /// Takes a trust list: the first one as it comes (after checking it is signed by a SAST
     /// it lists), a later one only when signed by a SAST of the one held.
     fn take_trust_list(&mut self, name: &str, bytes: &[u8]) {
-        let offered = match TrustList::parse(bytes) {
-            Ok(list) => list,
-            Err(e) => {
-                self.note(format!(
-                    "{name}: not a trust list ({e}); keeping what it holds"
-                ));
-                return;
-            }
-        };
-        let check = match &self.itl {
-            Some(held) => offered.verify_with(held),
-            None => offered.verify_with(&offered),
-        };
-        match check {
-            Ok(()) => {
+        match checked_trust_list(bytes, self.itl.as_ref()) {
+            Ok(offered) => {
                 self.note(format!(
                     "{name}: trusted ({} records)",
                     offered.records.len()
                 ));
                 self.itl = Some(offered);
             }
-            Err(e) => self.note(format!("{name}: refused ({e}); keeping the list it holds")),
+            Err(e) => self.note(format!("{name}: {e}; keeping the list it holds")),
         }
     }
 
@@ -535,6 +522,41 @@ impl Session<'_> {
             at: self.started.elapsed(),
         });
     }
+}
+
+/// A trust list offered to a phone holding `held` (none: it takes the first, if signed by a
+/// SAST it lists), checked. The verdict is a pure function of the bytes and the list held,
+/// so it is kept for the process: a storm of thousands of emulated phones offered the same
+/// list checks it once, and measures the server rather than itself.
+fn checked_trust_list(bytes: &[u8], held: Option<&TrustList>) -> Result<TrustList, String> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    type Key = (Vec<u8>, Vec<u8>);
+    static CHECKED: OnceLock<Mutex<HashMap<Key, Result<TrustList, String>>>> = OnceLock::new();
+    let key = (
+        phoneboot_secure::HashAlg::Sha1.digest(bytes),
+        held.map(|h| h.id().to_vec()).unwrap_or_default(),
+    );
+    let memo = CHECKED.get_or_init(Mutex::default);
+    if let Some(known) = memo.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return known.clone();
+    }
+    let verdict = TrustList::parse(bytes)
+        .map_err(|e| format!("not a trust list ({e})"))
+        .and_then(|offered| {
+            match held {
+                Some(held) => offered.verify_with(held),
+                None => offered.verify_with(&offered),
+            }
+            .map_err(|e| format!("refused ({e})"))?;
+            Ok(offered)
+        });
+    let mut memo = memo.lock().unwrap_or_else(|p| p.into_inner());
+    if memo.len() >= 16 {
+        memo.clear();
+    }
+    memo.insert(key, verdict.clone());
+    verdict
 }
 
 /// A signed file's payload, if the trust list vouches for its signer.

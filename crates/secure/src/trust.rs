@@ -270,6 +270,11 @@ impl TrustList {
         })
     }
 
+    /// The list's signature: different for every list a SAST signed, so it names the list.
+    pub fn id(&self) -> &[u8] {
+        &self.signature
+    }
+
     /// The record of the certificate that signed this list (named by subject and serial).
     pub fn signer(&self) -> Option<&Record> {
         self.find(&self.signer_name, &self.signer_serial)
