@@ -6,7 +6,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use der::{Decode, DecodePem, Encode};
-use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey, EncodeRsaPublicKey};
+use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
 use rsa::traits::PublicKeyParts;
 use rsa::{PrivateKey, PublicKey};
@@ -30,6 +30,8 @@ pub struct Certificate {
     not_before: SystemTime,
     not_after: SystemTime,
     public_key: PublicKey,
+    /// The same key as PKCS#1 DER, as the certificate carries it (verification reads it).
+    public_key_pkcs1: Vec<u8>,
     signature: Vec<u8>,
 }
 
@@ -83,6 +85,7 @@ impl Certificate {
             not_before: tbs.validity().not_before.to_system_time(),
             not_after: tbs.validity().not_after.to_system_time(),
             public_key,
+            public_key_pkcs1: pkcs1.to_vec(),
             signature: cert.signature().raw_bytes().to_vec(),
         })
     }
@@ -127,10 +130,7 @@ impl Certificate {
 
     /// The public key as PKCS#1 DER (a trust list's record tag 7).
     pub fn public_key_der(&self) -> Vec<u8> {
-        self.public_key
-            .to_pkcs1_der()
-            .map(|d| d.as_bytes().to_vec())
-            .unwrap_or_default()
+        self.public_key_pkcs1.clone()
     }
 
     /// The certificate's own signature (a trust list's record tag 8).
@@ -175,7 +175,7 @@ impl Certificate {
 
     /// Whether `signature` over `data` was made by this certificate's key.
     pub fn verify(&self, hash: HashAlg, data: &[u8], signature: &[u8]) -> Result<(), Error> {
-        hash.verify(&self.public_key, data, signature)
+        hash.verify(&self.public_key_pkcs1, data, signature)
     }
 
     /// Encrypts a short secret (an AES key) to this certificate's key, PKCS#1 v1.5.

@@ -23,7 +23,7 @@ pub use identity::{Certificate, Identity};
 pub use signed::{SignedFile, Signer, sign, sign_header};
 pub use trust::{Record, Role, TrustList};
 
-use rsa::{PrivateKey, PublicKey};
+use rsa::PrivateKey;
 
 /// Why a key, certificate or file could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -107,13 +107,17 @@ impl HashAlg {
         signed.map_err(|e| Error::Crypto(format!("signing: {e}")))
     }
 
-    fn verify(self, key: &PublicKey, data: &[u8], signature: &[u8]) -> Result<(), Error> {
-        let checked = match self {
-            Self::Sha1 => key.pkcs1v15_verify::<sha1::Sha1>(data, signature),
-            Self::Sha512 => key.pkcs1v15_verify::<rsa::sha2::Sha512>(data, signature),
+    /// Checks an RSA PKCS#1 v1.5 signature against a public key in PKCS#1 DER.
+    fn verify(self, public_key: &[u8], data: &[u8], signature: &[u8]) -> Result<(), Error> {
+        use ring::signature;
+        let algorithm = match self {
+            Self::Sha1 => &signature::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
+            Self::Sha512 => &signature::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
         };
-        checked.map_err(|_| Error::BadSignature {
-            signer: "the key given".into(),
-        })
+        signature::UnparsedPublicKey::new(algorithm, public_key)
+            .verify(data, signature)
+            .map_err(|_| Error::BadSignature {
+                signer: "the key given".into(),
+            })
     }
 }
