@@ -36,16 +36,25 @@ enum Verb {
         #[arg(long)]
         force: bool,
     },
-    /// Take an existing cluster's certificate and private key (PEM; convert PKCS#12 with
-    /// `openssl pkcs12 -in FILE.p12 -nodes -out FILE.pem`), so that phones moved from it
+    /// Take an existing cluster's certificate and private key (PEM, or a PKCS#12 file with
+    /// --p12), so that phones moved from it
     /// accept this cluster's files without a trust-list reset. CUCM's CallManager
     /// certificate both signs its ITL (SAST) and its files (TFTP): --as both.
     Import {
         /// The private key (PKCS#8 or PKCS#1 PEM; may be the same file as --cert).
-        #[arg(long, value_name = "FILE")]
-        key: PathBuf,
-        #[arg(long, value_name = "FILE")]
-        cert: PathBuf,
+        #[arg(
+            long,
+            value_name = "FILE",
+            required_unless_present = "p12",
+            requires = "cert"
+        )]
+        key: Option<PathBuf>,
+        #[arg(long, value_name = "FILE", requires = "key")]
+        cert: Option<PathBuf>,
+        /// A PKCS#12 file holding both (its password in PHONEBOOT_P12_PASSWORD, never on the
+        /// command line).
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["key", "cert"])]
+        p12: Option<PathBuf>,
         /// Which identity it becomes.
         #[arg(long = "as", default_value = "both", value_parser = ["tftp", "sast", "both"])]
         roles: String,
@@ -121,13 +130,29 @@ pub(crate) fn run(args: SecurityArgs) -> anyhow::Result<()> {
             show(&store, now)?;
             reload_hint();
         }
-        Verb::Import { key, cert, roles } => {
+        Verb::Import {
+            key,
+            cert,
+            p12,
+            roles,
+        } => {
             let roles = match roles.as_str() {
                 "tftp" => vec![Signing::Tftp],
                 "sast" => vec![Signing::Sast],
                 _ => vec![Signing::Sast, Signing::Tftp],
             };
-            let identity = store.import(&roles, &read(&key)?, &read(&cert)?, now)?;
+            let identity = match (p12, key, cert) {
+                (Some(p12), _, _) => {
+                    let data = std::fs::read(&p12)
+                        .with_context(|| format!("reading {}", p12.display()))?;
+                    let password = std::env::var("PHONEBOOT_P12_PASSWORD").unwrap_or_default();
+                    store.import_pkcs12(&roles, &data, &password, now)?
+                }
+                (None, Some(key), Some(cert)) => {
+                    store.import(&roles, &read(&key)?, &read(&cert)?, now)?
+                }
+                _ => bail!("give --key and --cert, or --p12"),
+            };
             let labels: Vec<_> = roles.iter().map(|r| r.label()).collect();
             outln!(
                 "imported {} as {}",

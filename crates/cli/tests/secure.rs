@@ -768,6 +768,69 @@ fn only_a_phone_that_reads_sep_cnf_xml_takes_an_encrypted_configuration() {
 }
 
 #[test]
+fn a_pkcs12_export_is_imported_with_its_password_from_the_environment() {
+    let cluster = Cluster::example();
+    let dir = tempfile::tempdir().unwrap();
+    let p12 = dir.path().join("cluster.p12");
+    let made = openssl(
+        dir.path(),
+        &[
+            "pkcs12",
+            "-export",
+            "-inkey",
+            &fixture("tftp.key.pem"),
+            "-in",
+            &fixture("tftp.crt.pem"),
+            "-out",
+            p12.to_str().unwrap(),
+            "-passout",
+            "pass:s3cret",
+        ],
+    );
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let run = |password: &str| {
+        let [flag, path] = support::cluster::db_args(&cluster.db);
+        Command::new(env!("CARGO_BIN_EXE_phoneboot"))
+            .args([
+                "security",
+                "import",
+                "--p12",
+                p12.to_str().unwrap(),
+                &flag,
+                &path,
+            ])
+            .env("PHONEBOOT_P12_PASSWORD", password)
+            .env_remove("PHONEBOOT_DATABASE")
+            .env_remove("PHONEBOOT_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let wrong = run("guess");
+    assert!(!wrong.status.success());
+    let said = String::from_utf8_lossy(&wrong.stderr);
+    assert!(said.contains("check the password"), "{said}");
+    assert!(
+        !keys_dir(&cluster).join("tftp.crt").exists(),
+        "nothing written"
+    );
+    let right = run("s3cret");
+    assert!(
+        right.status.success(),
+        "{}",
+        String::from_utf8_lossy(&right.stderr)
+    );
+    let shown = ok(&cluster.db, &["security", "show"]);
+    assert!(
+        shown.contains("serial 65180102030405060708090a0b0c0d0e"),
+        "{shown}"
+    );
+}
+
+#[test]
 fn a_cluster_without_keys_opens_no_https() {
     let cluster = Cluster::example();
     let server = cluster.serve(&[]);

@@ -228,6 +228,43 @@ impl Identity {
         Ok(Self { cert, key })
     }
 
+    /// The key and certificate of a PKCS#12 file (what CUCM and most tools export), opened
+    /// with `password`.
+    pub fn from_pkcs12(data: &[u8], password: &str) -> Result<Self, Error> {
+        let store = p12_keystore::KeyStore::from_pkcs12(
+            data,
+            password,
+            p12_keystore::Pkcs12ImportPolicy::Strict,
+        )
+        .map_err(|e| {
+            Error::BadInput(format!(
+                "the PKCS#12 file cannot be opened ({e}): check the password, or convert it \
+                 with openssl pkcs12 -in FILE.p12 -nodes -out FILE.pem"
+            ))
+        })?;
+        let (_, chain) = store.private_key_chain().ok_or_else(|| {
+            Error::BadInput("the PKCS#12 file holds no private key with its certificate".into())
+        })?;
+        let cert = chain.certs().first().ok_or_else(|| {
+            Error::BadInput("the PKCS#12 file's key comes without its certificate".into())
+        })?;
+        let cert = Certificate::from_der(cert.as_der())?;
+        let key = PrivateKey::from_pkcs8_der(chain.key().as_der()).map_err(|e| {
+            Error::BadInput(format!(
+                "the PKCS#12 file's key cannot be read as an RSA key ({e}); phoneboot signs \
+                 with RSA"
+            ))
+        })?;
+        check_bits(key.size() * 8)?;
+        if key.as_public_key() != cert.public_key() {
+            return Err(Error::BadInput(format!(
+                "the PKCS#12 file's key does not belong to its certificate {}",
+                cert.subject
+            )));
+        }
+        Ok(Self { cert, key })
+    }
+
     /// A new RSA key of `bits` and a self-signed certificate for `common_name`, valid from a
     /// day before `now` (clocks differ) for `valid_for`. `unit` goes into the OU.
     pub fn generate(

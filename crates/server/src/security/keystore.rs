@@ -271,6 +271,28 @@ impl Keystore {
     ) -> Result<Identity, KeystoreError> {
         let identity = Identity::from_pem(key_pem, cert_pem)
             .map_err(|e| KeystoreError::Refused(e.to_string()))?;
+        self.take(roles, identity, now)
+    }
+
+    /// [`Keystore::import`] from a PKCS#12 file.
+    pub fn import_pkcs12(
+        &self,
+        roles: &[Signing],
+        data: &[u8],
+        password: &str,
+        now: SystemTime,
+    ) -> Result<Identity, KeystoreError> {
+        let identity = Identity::from_pkcs12(data, password)
+            .map_err(|e| KeystoreError::Refused(e.to_string()))?;
+        self.take(roles, identity, now)
+    }
+
+    fn take(
+        &self,
+        roles: &[Signing],
+        identity: Identity,
+        now: SystemTime,
+    ) -> Result<Identity, KeystoreError> {
         identity
             .cert()
             .check_valid_at(now)
