@@ -140,6 +140,22 @@ fn secure_cluster() -> Cluster {
     cluster
 }
 
+/// The secure cluster with the example's 7941 in an encrypted profile (its certificate the
+/// `phone` fixture).
+fn encrypted_cluster() -> Cluster {
+    let cluster = secure_cluster();
+    let cert = fixture("phone.crt.pem");
+    ok(
+        &cluster.db,
+        &["security", "phone-cert", ENCRYPTED_PHONE, &cert],
+    );
+    ok(
+        &cluster.db,
+        &["device", "set", ENCRYPTED_PHONE, "security_mode=encrypted"],
+    );
+    cluster
+}
+
 #[test]
 fn secure_modes_are_refused_until_the_keys_they_need_exist() {
     let cluster = Cluster::example();
@@ -296,20 +312,7 @@ fn an_encrypted_phone_boots_only_from_its_enc_sgn_which_openssl_decrypts() {
     if !require("curl") {
         return;
     }
-    let cluster = secure_cluster();
-    ok(
-        &cluster.db,
-        &[
-            "security",
-            "phone-cert",
-            ENCRYPTED_PHONE,
-            &fixture("phone.crt.pem"),
-        ],
-    );
-    ok(
-        &cluster.db,
-        &["device", "set", ENCRYPTED_PHONE, "security_mode=encrypted"],
-    );
+    let cluster = encrypted_cluster();
     let server = cluster.serve(&[]);
     assert!(
         curl_tftp(&server, "SEP001122334402.cnf.xml").is_none(),
@@ -636,20 +639,7 @@ fn https_presents_the_tftp_certificate_and_6972_serves_only_known_phones() {
     if !require("curl") {
         return;
     }
-    let cluster = secure_cluster();
-    ok(
-        &cluster.db,
-        &[
-            "security",
-            "phone-cert",
-            ENCRYPTED_PHONE,
-            &fixture("phone.crt.pem"),
-        ],
-    );
-    ok(
-        &cluster.db,
-        &["device", "set", ENCRYPTED_PHONE, "security_mode=encrypted"],
-    );
+    let cluster = encrypted_cluster();
     let server = cluster.serve(&[]);
     let (tls, mutual) = (
         https_addr(&server, "server certificate"),
@@ -713,20 +703,7 @@ fn an_encrypted_phones_plain_file_stays_hidden_when_the_node_has_no_keys() {
     if !require("curl") {
         return;
     }
-    let cluster = secure_cluster();
-    ok(
-        &cluster.db,
-        &[
-            "security",
-            "phone-cert",
-            ENCRYPTED_PHONE,
-            &fixture("phone.crt.pem"),
-        ],
-    );
-    ok(
-        &cluster.db,
-        &["device", "set", ENCRYPTED_PHONE, "security_mode=encrypted"],
-    );
+    let cluster = encrypted_cluster();
     // Another node of the cluster, whose key folder was never copied.
     std::fs::remove_dir_all(keys_dir(&cluster)).unwrap();
     let server = cluster.serve(&[]);
