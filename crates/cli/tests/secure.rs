@@ -817,3 +817,42 @@ fn a_cluster_without_keys_opens_no_https() {
         server.log_text()
     );
 }
+
+/// Centralized TFTP with secure clusters: a master whose database lacks the phone asks the
+/// phone's own cluster for its files; the phone's trust list and signed files come from there,
+/// and so does the `.sgn` of a common file (the seed's warning: a RingList.xml.sgn signed by
+/// the master is refused by a phone of another cluster).
+#[test]
+fn a_phone_of_another_cluster_gets_its_trust_list_and_signed_common_files_from_its_own() {
+    if !require("curl") {
+        return;
+    }
+    let home = secure_cluster();
+    std::fs::write(home.root.join("RingList.xml"), b"<CiscoIPPhoneRingList/>\n").unwrap();
+    let home_server = home.serve(&[]);
+    let master = Cluster::empty();
+    ok(&master.db, &["security", "init"]);
+    std::fs::write(
+        master.root.join("RingList.xml"),
+        b"<CiscoIPPhoneRingList/>\n",
+    )
+    .unwrap();
+    let alternate = format!("http://{}", home_server.http.unwrap());
+    let boot = |extra: &[&str]| {
+        let mut args = vec!["--alternate-server", alternate.as_str()];
+        args.extend_from_slice(extra);
+        let server = master.serve(&args);
+        emulate(&server, "001122334401", "8841", &["--secure"])
+    };
+    let (booted, said) = boot(&[]);
+    assert!(booted, "{said}");
+    assert!(said.contains("ITLSEP001122334401.tlv: trusted"), "{said}");
+    assert!(said.contains("RingList.xml.sgn from"), "{said}");
+
+    // Turned off, the master signs the ring list itself, and the phone refuses it.
+    let config = master.dir.path().join("no-home.toml");
+    std::fs::write(&config, "[remote]\ncommon_signed_from_home = false\n").unwrap();
+    let (booted, said) = boot(&["--config", config.to_str().unwrap()]);
+    assert!(!booted, "{said}");
+    assert!(said.contains("refused RingList.xml.sgn"), "{said}");
+}

@@ -37,6 +37,12 @@ pub trait Source: Send + Sync + fmt::Debug {
         true
     }
 
+    /// Whether this source is to be asked before the others for `query`: a remote cluster,
+    /// for the signed common files of the phones whose own files it served.
+    fn asked_first(&self, _query: &Query) -> bool {
+        false
+    }
+
     /// The answer, if it can be given at once without blocking (a cache hit, a miss known
     /// from metadata). `None` means "ask [`lookup`](Self::lookup)". This keeps the TFTP request
     /// path free of task switches for the common cases.
@@ -63,6 +69,12 @@ impl Chain {
         self.sources.iter().any(|s| !s.is_local())
     }
 
+    /// The source `query` is asked of before the chain's order, if any.
+    fn first(&self, query: &Query) -> Option<&Arc<dyn Source>> {
+        self.eligible(query.local_only)
+            .find(|s| s.asked_first(query))
+    }
+
     fn eligible(&self, local_only: bool) -> impl Iterator<Item = &Arc<dyn Source>> {
         self.sources
             .iter()
@@ -79,8 +91,18 @@ impl Source for Chain {
         !self.has_remote()
     }
 
+    fn asked_first(&self, query: &Query) -> bool {
+        self.first(query).is_some()
+    }
+
     /// The answer if every source it takes to decide can answer at once.
     fn try_now(&self, query: &Query) -> Option<Lookup> {
+        if let Some(first) = self.first(query) {
+            match first.try_now(query)? {
+                Lookup::Skip => {}
+                decided => return Some(decided),
+            }
+        }
         for source in self.eligible(query.local_only) {
             match source.try_now(query)? {
                 Lookup::Skip => continue,
@@ -93,6 +115,12 @@ impl Source for Chain {
     /// Asks the sources in order until one answers something other than `Skip`.
     fn lookup<'a>(&'a self, query: &'a Query) -> LookupFuture<'a> {
         Box::pin(async move {
+            if let Some(first) = self.first(query) {
+                match first.lookup(query).await {
+                    Lookup::Skip => {}
+                    decided => return decided,
+                }
+            }
             for source in self.eligible(query.local_only) {
                 match source.lookup(query).await {
                     Lookup::Skip => continue,

@@ -73,6 +73,9 @@ pub struct PeerConfig {
     /// behind, even after a crash).
     pub spool_dir: PathBuf,
     pub common_files: Vec<String>,
+    /// A common file's `.sgn` asked of this cluster first for the phones whose own files
+    /// it served (the seed's warning: a ring list signed by the wrong cluster is refused).
+    pub common_signed_from_home: bool,
 }
 
 impl PeerConfig {
@@ -91,8 +94,21 @@ impl PeerConfig {
                 .iter()
                 .map(|s| (*s).to_owned())
                 .collect(),
+            common_signed_from_home: true,
         }
     }
+}
+
+/// Phones remembered as this cluster's (their own files came from it), at most this many and
+/// for this long: a boot takes seconds, a phone keeps its address for hours.
+const MAX_HOMES: usize = 65_536;
+const HOME_TTL: Duration = Duration::from_secs(3600);
+
+/// Whether a name is a device's own file (`SEP<MAC>…`, `SIP<MAC>.cnf`, in any form): what
+/// makes the cluster that has it the phone's home.
+fn is_device_file(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    (lower.starts_with("sep") || lower.starts_with("sip")) && lower.contains(".cnf")
 }
 
 /// Why a peer configuration is unusable.
@@ -119,6 +135,8 @@ pub struct PeerSource {
     servers: Vec<reqwest::Url>,
     client: reqwest::Client,
     cache: Mutex<HashMap<String, Cached>>,
+    /// Clients whose own files this cluster served, and when.
+    homes: Mutex<HashMap<std::net::IpAddr, Instant>>,
 }
 
 impl PeerSource {
@@ -144,7 +162,31 @@ impl PeerSource {
             servers,
             client,
             cache: Mutex::new(HashMap::new()),
+            homes: Mutex::default(),
         })
+    }
+
+    /// Remembers `query`'s client as this cluster's when it got its own file from here.
+    fn note_home(&self, query: &Query) {
+        if !is_device_file(&query.name.display()) {
+            return;
+        }
+        let now = Instant::now();
+        let mut homes = self.homes.lock().unwrap_or_else(|p| p.into_inner());
+        if homes.len() >= MAX_HOMES {
+            homes.retain(|_, at| now.duration_since(*at) < HOME_TTL / 2);
+            if homes.len() >= MAX_HOMES {
+                homes.clear();
+            }
+        }
+        homes.insert(query.client.ip(), now);
+    }
+
+    fn is_home_of(&self, query: &Query) -> bool {
+        let homes = self.homes.lock().unwrap_or_else(|p| p.into_inner());
+        homes
+            .get(&query.client.ip())
+            .is_some_and(|at| at.elapsed() < HOME_TTL)
     }
 
     fn is_common(&self, name: &FileName) -> bool {
@@ -318,13 +360,21 @@ impl Source for PeerSource {
         false
     }
 
+    fn asked_first(&self, query: &Query) -> bool {
+        self.config.common_signed_from_home
+            && query.name.display().to_ascii_lowercase().ends_with(".sgn")
+            && self.is_common(&query.name)
+            && self.is_home_of(query)
+    }
+
     fn try_now(&self, query: &Query) -> Option<Lookup> {
         let name = &query.name;
-        if self.is_common(name) {
+        if self.is_common(name) && !self.asked_first(query) {
             return Some(Lookup::Skip);
         }
-        self.cached(&name.display().to_lowercase())
-            .map(Lookup::Found)
+        let found = self.cached(&name.display().to_lowercase())?;
+        self.note_home(query);
+        Some(Lookup::Found(found))
     }
 
     fn lookup<'a>(&'a self, query: &'a Query) -> LookupFuture<'a> {
@@ -338,6 +388,7 @@ impl Source for PeerSource {
                 match self.fetch(base, name).await {
                     Fetch::Got(file) => {
                         self.remember(key, file.clone());
+                        self.note_home(query);
                         return Lookup::Found(file);
                     }
                     Fetch::NotThere => continue,

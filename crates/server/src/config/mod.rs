@@ -340,6 +340,9 @@ impl Config {
                 if let Some(bytes) = remote.max_file_bytes {
                     peer.max_file_bytes = bytes;
                 }
+                if let Some(home) = remote.common_signed_from_home {
+                    peer.common_signed_from_home = home;
+                }
                 if let Some(patterns) = &remote.common_files {
                     peer.common_files.clone_from(patterns);
                 }

@@ -93,6 +93,9 @@ pub struct RemoteSection {
     pub max_file_bytes: Option<u64>,
     /// Name patterns (`*`, `?`) never fetched from another cluster.
     pub common_files: Option<Vec<String>>,
+    /// The `.sgn` of a common file, for a phone whose own files came from another cluster,
+    /// is that cluster's (its trust list trusts only that cluster's signature). [default: true]
+    pub common_signed_from_home: Option<bool>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -230,6 +233,10 @@ impl Settings {
                 cache_ttl_secs: self.remote.cache_ttl_secs.or(lower.remote.cache_ttl_secs),
                 max_file_bytes: self.remote.max_file_bytes.or(lower.remote.max_file_bytes),
                 common_files: self.remote.common_files.or(lower.remote.common_files),
+                common_signed_from_home: self
+                    .remote
+                    .common_signed_from_home
+                    .or(lower.remote.common_signed_from_home),
             },
             http: HttpSection {
                 listen: self.http.listen.or(lower.http.listen),

@@ -428,6 +428,8 @@ enum Plan {
         /// Whether the chain may hold an `X.sgn` of its own: not when X is built (built files
         /// come first, so a file on disk could not stand for one anyway).
         own_first: bool,
+        /// A common file's `.sgn` for a phone of another cluster: that cluster's, first.
+        home_first: bool,
     },
     /// Made from the database (stub `.sgn`, `.enc.sgn`).
     Made(Box<Job>),
@@ -481,12 +483,16 @@ impl Secured {
         if let Some(Requested { name, form }) = &requested {
             match (name, form) {
                 (Name::ItlFile, Form::Plain) => return self.trust_file(|t| t.itl.clone()),
-                (Name::ItlSep(mac), Form::Plain) => {
-                    let known = snapshot.is_some_and(|s| s.device_by_mac(*mac).is_some());
-                    return self.trust_file(|t| t.itl.clone().filter(|_| known));
+                // A phone of this cluster gets the cluster's list; another cluster's phone its
+                // own cluster's, through the chain (centralized TFTP).
+                (Name::ItlSep(mac), Form::Plain)
+                    if snapshot.is_some_and(|s| s.device_by_mac(*mac).is_some()) =>
+                {
+                    return self.trust_file(|t| t.itl.clone());
                 }
                 (Name::CtlFile, Form::Plain) => return self.trust_file(|t| t.ctl.clone()),
-                (Name::CtlSep(_), _) | (Name::ItlFile | Name::ItlSep(_) | Name::CtlFile, _) => {
+                (Name::CtlSep(_) | Name::ItlSep(_), Form::Plain) => return Plan::Pass,
+                (Name::CtlSep(_) | Name::ItlFile | Name::ItlSep(_) | Name::CtlFile, _) => {
                     return Plan::Trust(None);
                 }
                 _ => {}
@@ -555,6 +561,7 @@ impl Secured {
         // that cluster's to sign (its `.sgn` is asked for as it is, after the local ones).
         Plan::Sign {
             own_first: !built,
+            home_first: self.asks_others(query) && self.inner.asked_first(query),
             plain: Box::new(Query {
                 name: plain_name,
                 local_only: true,
@@ -659,7 +666,14 @@ impl Source for Secured {
                 plain,
                 keep_whole,
                 own_first,
+                home_first,
             } => {
+                if home_first {
+                    match self.inner.try_now(query)? {
+                        Lookup::Skip => {}
+                        decided => return Some(decided),
+                    }
+                }
                 let local = local(query);
                 if own_first {
                     match self.inner.try_now(&local)? {
@@ -691,7 +705,14 @@ impl Source for Secured {
                     plain,
                     keep_whole,
                     own_first,
+                    home_first,
                 } => {
+                    if home_first {
+                        match self.inner.lookup(query).await {
+                            Lookup::Skip => {}
+                            decided => return decided,
+                        }
+                    }
                     let local = local(query);
                     if own_first {
                         match self.inner.lookup(&local).await {
