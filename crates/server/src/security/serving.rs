@@ -764,3 +764,103 @@ fn strip_suffix_ci<'a>(text: &'a str, suffix: &str) -> Option<&'a str> {
         .then(|| &text[..cut])
         .filter(|rest| !rest.is_empty())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::security::keystore::Pair;
+
+    fn identity(name: &str) -> phoneboot_secure::Identity {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../secure/tests/fixtures");
+        let read = |file: String| std::fs::read_to_string(format!("{dir}/{file}")).unwrap();
+        phoneboot_secure::Identity::from_pem(
+            &read(format!("{name}.key.pem")),
+            &read(format!("{name}.crt.pem")),
+        )
+        .unwrap()
+    }
+
+    fn keys(tftp: &str) -> Keys {
+        let tftp = identity(tftp);
+        Keys {
+            signer_id: tftp.cert().fingerprint(),
+            current: Pair {
+                sast: identity("sast"),
+                tftp,
+            },
+            next: None,
+            trust: Vec::new(),
+            phones: BTreeMap::new(),
+        }
+    }
+
+    fn check(answer: &Lookup, plain: &[u8], signer: &str) {
+        let Lookup::Found(file) = answer else {
+            panic!("{answer:?}");
+        };
+        let bytes = file.content.in_memory().unwrap();
+        let signed = phoneboot_secure::SignedFile::parse(bytes).unwrap();
+        assert_eq!(
+            signed.payload(),
+            plain,
+            "the answer carries its own content"
+        );
+        signed.verify(identity(signer).cert()).unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_signings_of_two_versions_of_a_file_each_get_their_own_signature() {
+        let state = Arc::new(SecureState::new(
+            Some(keys("tftp")),
+            Arc::new(Counters::default()),
+        ));
+        let keys = state.keys().unwrap();
+        let job = |plain: &'static [u8]| {
+            sign_job(
+                "RingList.xml.sgn".into(),
+                Bytes::from_static(plain),
+                UNIX_EPOCH,
+                true,
+            )
+        };
+        let (old, new) = tokio::join!(
+            state.answer(Arc::clone(&keys), HashAlg::Sha1, job(b"<old/>")),
+            state.answer(Arc::clone(&keys), HashAlg::Sha1, job(b"<new/>")),
+        );
+        check(&old, b"<old/>", "tftp");
+        check(&new, b"<new/>", "tftp");
+        // Asked again, the kept signature of the newest content is served, not made again.
+        let again = state
+            .answer(Arc::clone(&keys), HashAlg::Sha1, job(b"<new/>"))
+            .await;
+        check(&again, b"<new/>", "tftp");
+    }
+
+    #[tokio::test]
+    async fn new_keys_drop_the_signatures_of_the_old_ones() {
+        let state = Arc::new(SecureState::new(
+            Some(keys("tftp")),
+            Arc::new(Counters::default()),
+        ));
+        let job = || {
+            sign_job(
+                "a.xml.sgn".into(),
+                Bytes::from_static(b"<a/>"),
+                UNIX_EPOCH,
+                true,
+            )
+        };
+        let first = state
+            .answer(state.keys().unwrap(), HashAlg::Sha1, job())
+            .await;
+        check(&first, b"<a/>", "tftp");
+        state.replace_keys(Some(keys("other")));
+        assert_eq!(state.kept(), 0);
+        let second = state
+            .answer(state.keys().unwrap(), HashAlg::Sha1, job())
+            .await;
+        check(&second, b"<a/>", "other");
+    }
+}
