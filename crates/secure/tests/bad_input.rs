@@ -104,11 +104,36 @@ fn hostile_bytes_never_panic_the_readers() {
         let _ = TrustList::parse(&golden[..cut]);
         let _ = SignedFile::parse(&golden[..cut]);
     }
-    for at in 0..64.min(golden.len()) {
-        for value in [0u8, 1, 2, 12, 13, 0x7f, 0xff] {
+    // Every byte of the list (header and records), changed to each of a few values that
+    // matter to the layout (tags, lengths, padding).
+    for at in 0..golden.len() {
+        for value in [0u8, 1, 9, 13, 0xff] {
             let mut bad = golden.clone();
             bad[at] = value;
             let _ = TrustList::parse(&bad);
+        }
+    }
+    // And every byte of an encrypted file's header (its encryption block included).
+    let phone = support::identity("phone");
+    let enc = phoneboot_secure::encrypt_config(
+        phoneboot_secure::Signer {
+            identity: &support::identity("tftp"),
+            hash: phoneboot_secure::HashAlg::Sha1,
+        },
+        phone.cert(),
+        "SEP001122334455.cnf.xml.enc.sgn",
+        1,
+        b"<device/>",
+    )
+    .unwrap();
+    let header = SignedFile::parse(&enc).unwrap().header_len;
+    for at in 0..header {
+        for value in [0u8, 1, 16, 0xff] {
+            let mut bad = enc.clone();
+            bad[at] = value;
+            if let Ok(file) = SignedFile::parse(&bad) {
+                let _ = phoneboot_secure::decrypt_config(&phone, &file);
+            }
         }
     }
     for junk in [

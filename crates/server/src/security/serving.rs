@@ -36,6 +36,10 @@ use super::keystore::Keys;
 use crate::built::BuiltFiles;
 use crate::counters::{Counter, Counters};
 
+/// What the kept signatures may hold in all (headers and whole signed files). Past it the
+/// whole files go (they are made again when asked for); 100,000 devices' headers are ~35 MiB.
+pub const MAX_KEPT_BYTES: usize = 256 << 20;
+
 /// Files larger than this are not signed on request (their `.sgn` is not found): reading
 /// one whole into memory per version is the cost of signing it.
 pub const MAX_SIGNED_BYTES: u64 = 16 << 20;
@@ -69,6 +73,10 @@ struct Kept {
 }
 
 impl Kept {
+    fn bytes(&self) -> usize {
+        self.header.len() + self.whole.as_ref().map_or(0, Bytes::len)
+    }
+
     fn answer(&self, plain: &Bytes) -> Bytes {
         match &self.whole {
             Some(whole) => whole.clone(),
@@ -82,11 +90,61 @@ impl Kept {
     }
 }
 
+/// The kept signatures by lower-case signed name, and what they hold in all.
+#[derive(Debug)]
+struct KeptFiles {
+    by_name: HashMap<String, Kept>,
+    bytes: usize,
+    limit: usize,
+}
+
+impl Default for KeptFiles {
+    fn default() -> Self {
+        Self {
+            by_name: HashMap::new(),
+            bytes: 0,
+            limit: MAX_KEPT_BYTES,
+        }
+    }
+}
+
+impl KeptFiles {
+    fn get(&self, name: &str) -> Option<&Kept> {
+        self.by_name.get(name)
+    }
+
+    fn insert(&mut self, name: String, kept: Kept) {
+        self.bytes += kept.bytes();
+        if let Some(old) = self.by_name.insert(name, kept) {
+            self.bytes -= old.bytes();
+        }
+        if self.bytes > self.limit {
+            // Whole files first: each is one signature to make again. Headers (a device's
+            // file is rendered per request) stay unless they alone are past the bound.
+            self.by_name.retain(|_, k| k.whole.is_none());
+            self.bytes = self.by_name.values().map(Kept::bytes).sum();
+            if self.bytes > self.limit {
+                self.by_name.clear();
+                self.bytes = 0;
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.by_name.clear();
+        self.bytes = 0;
+    }
+
+    fn len(&self) -> usize {
+        self.by_name.len()
+    }
+}
+
 /// The keys in force and the signatures made with them; shared by every chain a reload makes.
 #[derive(Debug)]
 pub struct SecureState {
     keys: RwLock<Option<Arc<Keys>>>,
-    kept: RwLock<HashMap<String, Kept>>,
+    kept: RwLock<KeptFiles>,
     /// One signing per name at a time: a storm's first requests for a common file wait for
     /// the one signature instead of each making its own.
     flights: Mutex<HashMap<String, Arc<OnceCell<Option<Kept>>>>>,
@@ -836,6 +894,35 @@ mod tests {
             .answer(Arc::clone(&keys), HashAlg::Sha1, job(b"<new/>"))
             .await;
         check(&again, b"<new/>", "tftp");
+    }
+
+    #[test]
+    fn kept_signatures_are_bounded_whole_files_going_first() {
+        let kept = |header: usize, whole: Option<usize>| Kept {
+            stamp: Stamp {
+                digest: Digest::of(b""),
+                hash: HashAlg::Sha1,
+                signer: String::new(),
+                phone: String::new(),
+            },
+            header: Bytes::from(vec![0; header]),
+            whole: whole.map(|n| Bytes::from(vec![0; n])),
+        };
+        let mut files = KeptFiles {
+            limit: 1200,
+            ..KeptFiles::default()
+        };
+        files.insert("sep1.cnf.xml.sgn".into(), kept(300, None));
+        files.insert("ringlist.xml.sgn".into(), kept(300, Some(500)));
+        assert_eq!((files.len(), files.bytes), (2, 1100));
+        // Replacing an entry counts once.
+        files.insert("sep1.cnf.xml.sgn".into(), kept(300, None));
+        assert_eq!(files.bytes, 1100);
+        assert_eq!(files.len(), 2, "at the bound");
+        files.insert("big.xml.sgn".into(), kept(300, Some(900)));
+        assert_eq!(files.len(), 1, "whole files dropped past the bound");
+        assert!(files.get("sep1.cnf.xml.sgn").is_some(), "the header stays");
+        assert_eq!(files.bytes, 300);
     }
 
     #[tokio::test]
