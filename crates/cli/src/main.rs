@@ -31,6 +31,7 @@ mod database;
 mod dhcp;
 mod emulate;
 mod example;
+mod fetched;
 mod file;
 mod flood;
 mod impair;
@@ -75,6 +76,9 @@ enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Show a running server's Cisco TFTP counters (read from its admin listener).
     Counters(counters::CountersArgs),
+    /// Has each phone taken the change? What every device last fetched of its own
+    /// configuration from a running server, against what the database holds now.
+    Fetched(fetched::FetchedArgs),
     /// Create the device database (--example: with a small example cluster).
     Init(example::InitArgs),
     /// Phones, soft clients and gateways: add, list, show, set, remove, login, logout.
@@ -153,6 +157,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(*args, log).await,
             Command::Counters(args) => counters::run(args).await,
+            Command::Fetched(args) => fetched::run(args).await,
             Command::File(args) => file::run(args).await,
             Command::Dhcp(args) => dhcp::run(args),
             Command::Emulate(args) => emulate::run(*args).await,

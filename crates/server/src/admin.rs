@@ -19,6 +19,10 @@ pub struct AdminState {
     pub counters: Arc<Counters>,
     /// The database in force; none when the server serves files only.
     pub database: Slot,
+    /// What each device last fetched from this node.
+    pub fetches: Arc<crate::fetches::Fetches>,
+    /// The generation served, to compare fetches with.
+    pub built: Option<Arc<crate::built::BuiltFiles>>,
 }
 
 /// The admin routes; `fn app(state) -> Router` so that every route is testable in-process.
@@ -27,6 +31,7 @@ pub fn app(state: AdminState) -> Router {
         .route("/metrics", get(metrics))
         .route("/counters", get(counters_text))
         .route("/healthz", get(health))
+        .route("/devices/fetched", get(fetched))
         .with_state(state)
 }
 
@@ -44,6 +49,45 @@ async fn counters_text(State(state): State<AdminState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         state.counters.render_cucm(),
+    )
+}
+
+/// Which phones run the configuration the database holds, which an older one, which never
+/// fetched theirs: JSON, one object per device (`?state=stale|never|current` filters).
+async fn fetched(State(state): State<AdminState>, uri: axum::http::Uri) -> impl IntoResponse {
+    let Some(built) = &state.built else {
+        return (
+            StatusCode::NOT_FOUND,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "this node serves files only (no device database)\n".to_owned(),
+        );
+    };
+    let generation = built.current();
+    // Rendering every device's file is CPU work: off the runtime's threads.
+    let fetches = Arc::clone(&state.fetches);
+    let report = tokio::task::spawn_blocking(move || fetches.report(&generation.snapshot))
+        .await
+        .unwrap_or_default();
+    let wanted = uri
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("state=")));
+    if let Some(w) = wanted
+        && !["current", "stale", "never"].contains(&w)
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!("state: {w:?} is none of current, stale, never\n"),
+        );
+    }
+    let report: Vec<_> = report
+        .into_iter()
+        .filter(|d| wanted.is_none_or(|w| serde_json::to_value(d.state).is_ok_and(|v| v == w)))
+        .collect();
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::to_string_pretty(&report).unwrap_or_default() + "\n",
     )
 }
 

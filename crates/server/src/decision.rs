@@ -265,6 +265,8 @@ pub(crate) struct Ticket {
     counters: Arc<Counters>,
     transport: Transport,
     open: bool,
+    /// A device's own file: recorded as fetched when the request ends processed.
+    fetch: Option<(Arc<crate::fetches::Fetches>, crate::fetches::Pending)>,
 }
 
 impl Ticket {
@@ -278,6 +280,7 @@ impl Ticket {
             counters: Arc::clone(counters),
             transport,
             open: true,
+            fetch: None,
         }
     }
 
@@ -297,6 +300,9 @@ impl Ticket {
         if std::mem::take(&mut self.open) {
             self.counters.decr(Self::gauges(self.transport).1);
             self.counters.incr(outcome.counter(self.transport));
+            if let (Outcome::Processed, Some((fetches, pending))) = (outcome, self.fetch.take()) {
+                fetches.record(pending);
+            }
         }
     }
 }
@@ -310,12 +316,19 @@ impl Drop for Ticket {
 /// Decides what `query` gets from the chain's `lookup`: counts the device-file lookups
 /// (SEPFoundCount, …), logs a refusal once (misses rate-limited), takes a serving slot for a
 /// file with content, and closes the ticket of a refused request.
-pub(crate) fn decide(shared: &Shared, ticket: Ticket, query: &Query, lookup: Lookup) -> Decision {
+pub(crate) fn decide(
+    shared: &Shared,
+    mut ticket: Ticket,
+    query: &Query,
+    lookup: Lookup,
+) -> Decision {
     let counters = &shared.counters;
     let (client, file) = (query.client, query.name.display());
     let refusal = match lookup {
         Lookup::Found(found) => {
             misses::count_lookup(counters, &query.name, true);
+            ticket.fetch = crate::fetches::Fetches::pending(query, &found)
+                .map(|pending| (Arc::clone(&shared.fetches), pending));
             if found.content.is_empty() {
                 return Decision::Serve(Serving {
                     file: found,

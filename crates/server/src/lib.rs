@@ -26,6 +26,7 @@ pub mod converter;
 pub mod counters;
 pub mod db;
 pub mod decision;
+pub mod fetches;
 pub mod follow;
 mod harvest;
 mod http;
@@ -72,6 +73,8 @@ pub(crate) struct Shared {
     pub(crate) counters: Arc<Counters>,
     /// The cluster's keys and the signatures made with them (none: a non-secure cluster).
     pub(crate) secure: Arc<security::SecureState>,
+    /// What each device last fetched (has it taken the change?).
+    pub(crate) fetches: Arc<fetches::Fetches>,
     /// Rate limit for "not found" log lines.
     pub(crate) misses: misses::MissLog,
     /// Transfers and HTTP responses in flight, waited for at shutdown.
@@ -361,6 +364,7 @@ impl Builder {
             chain: RwLock::new(Arc::new(chain)),
             counters,
             secure,
+            fetches: Arc::default(),
             misses: misses::MissLog::new(Duration::from_secs(60)),
             tasks: TaskTracker::new(),
             abort: CancellationToken::new(),
@@ -598,6 +602,8 @@ impl Server {
         admin::app(admin::AdminState {
             counters: Arc::clone(&self.handle.shared.counters),
             database: self.handle.parts.database.clone(),
+            fetches: Arc::clone(&self.handle.shared.fetches),
+            built: self.handle.parts.built.clone(),
         })
     }
 
@@ -686,6 +692,8 @@ impl Server {
             let app = admin::app(admin::AdminState {
                 counters: Arc::clone(&shared.counters),
                 database: handle.parts.database.clone(),
+                fetches: Arc::clone(&shared.fetches),
+                built: handle.parts.built.clone(),
             });
             let stop = stop.clone();
             services.spawn(async move {
