@@ -15,6 +15,7 @@
 //! run the same SQL (`sql.rs`) on the same tables; `tests/battery.rs` runs the same tests
 //! against both through the trait.
 
+mod admin;
 mod constraints;
 mod location;
 mod postgres;
@@ -29,6 +30,9 @@ use std::sync::Arc;
 use phoneboot_model::{Catalogue, Kind, Object, Snapshot};
 use tokio::sync::watch;
 
+pub use admin::{
+    AUDIT_PAGE_MAX, Account, Actor, AuditEntry, AuditQuery, Credential, CredentialKind, Event,
+};
 pub use location::{Location, LocationError, redact};
 pub use postgres::{CHANNEL, PgStore};
 pub use sqlite::{SqliteStore, WATCH};
@@ -328,12 +332,79 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Makes every step in one transaction, or none; returns the new head (under
     /// [`Mode::DryRun`], the head it would have been). A write that breaks a rule is
-    /// [`StoreError::Refused`] with every step's violation, not only the first.
+    /// [`StoreError::Refused`] with every step's violation, not only the first. A committed
+    /// write logs every step in the audit log, in the same transaction, as made `by`.
+    fn write_by<'a>(
+        &'a self,
+        writes: &'a [Write],
+        mode: Mode,
+        by: &'a Actor,
+    ) -> BoxFuture<'a, Result<Version, StoreError>>;
+
+    /// [`write_by`](Self::write_by) nobody in particular (a copy, a restore's own steps).
     fn write<'a>(
         &'a self,
         writes: &'a [Write],
         mode: Mode,
-    ) -> BoxFuture<'a, Result<Version, StoreError>>;
+    ) -> BoxFuture<'a, Result<Version, StoreError>> {
+        Box::pin(async move { self.write_by(writes, mode, &Actor::default()).await })
+    }
+
+    /// Every administrator account, in name order.
+    fn accounts(&self) -> BoxFuture<'_, Result<Vec<Account>, StoreError>>;
+
+    /// One account, named in any case.
+    fn account<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<Account>, StoreError>>;
+
+    /// Adds the account or replaces the one of that name, logged as made `by`.
+    fn save_account<'a>(
+        &'a self,
+        account: &'a Account,
+        by: &'a Actor,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Removes the account and its credentials; false when there was none.
+    fn remove_account<'a>(
+        &'a self,
+        name: &'a str,
+        by: &'a Actor,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// Adds a token or a session of an existing account ([`StoreError::Absent`] otherwise);
+    /// sessions that have ended are dropped meanwhile.
+    fn add_credential<'a>(
+        &'a self,
+        credential: &'a Credential,
+        by: &'a Actor,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// The credential of that digest with its account, unless it has expired.
+    fn credential<'a>(
+        &'a self,
+        digest: &'a str,
+    ) -> BoxFuture<'a, Result<Option<(Credential, Account)>, StoreError>>;
+
+    /// The account's tokens and live sessions, oldest first.
+    fn credentials<'a>(
+        &'a self,
+        account: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Credential>, StoreError>>;
+
+    /// Removes a credential (a logout, a revoked token); false when there was none.
+    fn remove_credential<'a>(
+        &'a self,
+        digest: &'a str,
+        by: &'a Actor,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// Logs what is not a write (a refused login, say).
+    fn record<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// The audit log, newest first.
+    fn audit<'a>(
+        &'a self,
+        query: &'a AuditQuery,
+    ) -> BoxFuture<'a, Result<Vec<AuditEntry>, StoreError>>;
 
     /// A hint that the feed may have moved (see the trait's documentation). It also moves
     /// when the stored files change.

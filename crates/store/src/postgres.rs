@@ -60,6 +60,7 @@ fn migrator() -> sqlx::migrate::Migrator {
         include_str!("../migrations/postgres/0001_objects.sql"),
         include_str!("../migrations/postgres/0002_files.sql"),
         include_str!("../migrations/postgres/0003_nodes.sql"),
+        include_str!("../migrations/postgres/0004_admin.sql"),
     ])
 }
 
@@ -104,14 +105,19 @@ impl PgStore {
         })
     }
 
-    async fn write_in(&self, writes: &[Write], mode: Mode) -> Result<Version, StoreError> {
+    async fn write_in(
+        &self,
+        writes: &[Write],
+        mode: Mode,
+        by: &crate::Actor,
+    ) -> Result<Version, StoreError> {
         let mut tx = self.pool.begin().await?;
         // The feed's lock (see the module's documentation). Every statement after it reads
         // what was committed before it was granted.
         let start: Version = sqlx::query_scalar("SELECT head FROM feed WHERE id = 1 FOR UPDATE")
             .fetch_one(&mut *tx)
             .await?;
-        let head = match write_steps(&mut tx, writes, start, crate::sql::now()).await? {
+        let head = match write_steps(&mut tx, writes, start, crate::sql::now(), by).await? {
             Ok(head) => head,
             Err(refused) => {
                 tx.rollback().await?;
@@ -182,6 +188,12 @@ async fn listen(pool: PgPool, wake: watch::Sender<Version>) {
 }
 
 impl PgStore {
+    /// A write transaction of the accounts, credentials or audit log (SQLite: the write
+    /// lock first, so that reading before writing never has to upgrade).
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'_, Postgres>, StoreError> {
+        Ok(self.pool.begin().await?)
+    }
+
     /// A read transaction that is one snapshot.
     async fn begin_snapshot(&self) -> Result<sqlx::Transaction<'_, Postgres>, StoreError> {
         Ok(self

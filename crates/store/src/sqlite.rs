@@ -39,6 +39,7 @@ fn migrator() -> sqlx::migrate::Migrator {
         include_str!("../migrations/sqlite/0001_objects.sql"),
         include_str!("../migrations/sqlite/0002_files.sql"),
         include_str!("../migrations/sqlite/0003_nodes.sql"),
+        include_str!("../migrations/sqlite/0004_admin.sql"),
     ])
 }
 
@@ -70,14 +71,19 @@ impl SqliteStore {
         })
     }
 
-    async fn write_in(&self, writes: &[Write], mode: Mode) -> Result<Version, StoreError> {
+    async fn write_in(
+        &self,
+        writes: &[Write],
+        mode: Mode,
+        by: &crate::Actor,
+    ) -> Result<Version, StoreError> {
         // IMMEDIATE: take the write lock first, so that a concurrent writer (another process
         // too) waits (busy timeout) instead of failing when a read transaction would have to
         // upgrade. Holding it, the versions this write gets are known in advance: head + 1,
         // head + 2, ... and every check sees the database no other writer can change.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let start = head(&mut *tx).await?;
-        let head = match write_steps(&mut tx, writes, start, crate::sql::now()).await? {
+        let head = match write_steps(&mut tx, writes, start, crate::sql::now(), by).await? {
             Ok(head) => head,
             Err(refused) => {
                 tx.rollback().await?;
@@ -132,6 +138,12 @@ async fn head<'e>(executor: impl sqlx::SqliteExecutor<'e>) -> Result<Version, St
 }
 
 impl SqliteStore {
+    /// A write transaction of the accounts, credentials or audit log: the write lock first,
+    /// so that reading before writing never has to upgrade.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'_, Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     /// A read transaction: in WAL mode, one snapshot from its first read.
     async fn begin_snapshot(&self) -> Result<sqlx::Transaction<'_, Sqlite>, StoreError> {
         Ok(self.pool.begin().await?)

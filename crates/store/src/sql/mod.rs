@@ -9,10 +9,12 @@
 //! the change feed), `files.rs` (stored files and node reports), `store_impl.rs` (the
 //! `Store` impl over them).
 
+mod admin;
 mod files;
 mod objects;
 mod store_impl;
 
+pub(crate) use admin::admin_sql;
 pub(crate) use files::files_sql;
 pub(crate) use objects::objects_sql;
 pub(crate) use store_impl::store_impl;
@@ -21,7 +23,7 @@ use std::str::FromStr;
 
 use phoneboot_model::{Kind, Object};
 
-use crate::{StoreError, Stored, Version};
+use crate::{Actor, StoreError, Stored, Version};
 
 /// Rows per multi-row statement (at most 6 values each: well under SQLite's variable limit
 /// and PostgreSQL's 65,535 parameters).
@@ -62,12 +64,13 @@ pub(crate) fn decode(
 
 /// The schema's migrations, in order, with each backend's SQL for them (the same tables;
 /// types and the PostgreSQL feed row differ).
-pub(crate) fn migrator(sql: [&'static str; 3]) -> sqlx::migrate::Migrator {
+pub(crate) fn migrator(sql: [&'static str; 4]) -> sqlx::migrate::Migrator {
     use sqlx::migrate::{Migration, MigrationType};
     let names = [
         "objects, refs and the change feed",
         "stored files",
         "node reports",
+        "accounts, credentials and the audit log",
     ];
     let migrations = names
         .into_iter()
@@ -84,6 +87,19 @@ pub(crate) fn migrator(sql: [&'static str; 3]) -> sqlx::migrate::Migrator {
         })
         .collect();
     sqlx::migrate::Migrator::with_migrations(migrations)
+}
+
+/// One entry for the audit log, as a write makes it.
+#[derive(Debug)]
+pub(crate) struct AuditRow {
+    pub(crate) at: i64,
+    pub(crate) by: Actor,
+    pub(crate) action: &'static str,
+    pub(crate) kind: String,
+    pub(crate) key: String,
+    pub(crate) version: Option<Version>,
+    pub(crate) before: Option<String>,
+    pub(crate) after: Option<String>,
 }
 
 /// Bytes per stored chunk of a file.
@@ -107,15 +123,18 @@ macro_rules! sql_store {
         use phoneboot_model::{Kind, Object};
         use sqlx::{QueryBuilder, Row};
 
+        use crate::admin::account_json;
         use crate::constraints::{Facts, Wanted, fold};
-        use crate::sql::{CHUNK, CHUNK_BYTES, USERS_SHOWN, decode, digest, parse_kind};
+        use crate::sql::{AuditRow, CHUNK, CHUNK_BYTES, USERS_SHOWN, decode, digest, parse_kind};
         use crate::{
-            Change, MAX_FILE_BYTES, NodeReport, Op, StoreError, Stored, StoredFile, Version,
-            Violation, Write,
+            Account, Actor, AuditEntry, AuditQuery, Change, Credential, CredentialKind,
+            MAX_FILE_BYTES, NodeReport, Op, StoreError, Stored, StoredFile, Version, Violation,
+            Write,
         };
 
         crate::sql::objects_sql!($Db, $Conn, $Row);
         crate::sql::files_sql!($Db, $Conn, $Row);
+        crate::sql::admin_sql!($Db, $Conn, $Row);
     };
 }
 

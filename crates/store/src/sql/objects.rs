@@ -245,8 +245,22 @@ macro_rules! objects_sql {
             writes: &[Write],
             mut head: Version,
             at: i64,
+            by: &Actor,
         ) -> Result<Result<Version, Vec<(usize, Violation)>>, StoreError> {
             let mut facts = facts(tx, &Wanted::of(writes)).await?;
+            // What each written object was, for the audit log (kept current step by step: an
+            // object written twice in a batch was, the second time, what the first made it).
+            let mut targets: Vec<(Kind, String)> = writes
+                .iter()
+                .map(|w| {
+                    let (kind, key) = w.target();
+                    (kind, fold(key))
+                })
+                .collect();
+            targets.sort();
+            targets.dedup();
+            let mut bodies = object_bodies(tx, &targets).await?;
+            let mut audit: Vec<AuditRow> = Vec::new();
             let mut pending: Vec<(Version, &Object)> = Vec::new();
             let mut refused = Vec::new();
             for (index, write) in writes.iter().enumerate() {
@@ -255,8 +269,23 @@ macro_rules! objects_sql {
                     refused.push((index, violation));
                     continue;
                 }
+                let (kind, key) = write.target();
+                let before = bodies.remove(&(kind, fold(key)));
+                let entry = |action, key: &str, after: Option<String>| AuditRow {
+                    at,
+                    by: by.clone(),
+                    action,
+                    kind: kind.as_str().to_owned(),
+                    key: key.to_owned(),
+                    version: Some(version),
+                    before: before.clone(),
+                    after,
+                };
                 match write {
                     Write::Insert(object) | Write::Put(object) | Write::Update { object, .. } => {
+                        let after = object.to_json();
+                        audit.push(entry("put", object.key(), Some(after.clone())));
+                        bodies.insert((kind, fold(key)), after);
                         pending.push((version, object));
                     }
                     Write::Delete { kind, key, .. } => {
@@ -286,6 +315,7 @@ macro_rules! objects_sql {
                         .bind(at)
                         .execute(&mut *tx)
                         .await?;
+                        audit.push(entry("delete", &stored, None));
                         facts.forget(*kind, key);
                     }
                 }
@@ -294,11 +324,11 @@ macro_rules! objects_sql {
             // Written even when something was refused or it is a dry run: a rule only the
             // database itself enforces must fail here exactly as it would for real.
             flush(tx, &mut pending, at).await?;
-            Ok(if refused.is_empty() {
-                Ok(head)
-            } else {
-                Err(refused)
-            })
+            if !refused.is_empty() {
+                return Ok(Err(refused));
+            }
+            insert_audit(tx, &audit).await?;
+            Ok(Ok(head))
         }
 
         /// Writes the pending puts: their change rows, the objects and their references, a

@@ -61,12 +61,121 @@ macro_rules! store_impl {
                 Box::pin(referrers_of(&self.pool, kind, key))
             }
 
-            fn write<'a>(
+            fn write_by<'a>(
                 &'a self,
                 writes: &'a [Write],
                 mode: crate::Mode,
+                by: &'a Actor,
             ) -> crate::BoxFuture<'a, Result<Version, StoreError>> {
-                Box::pin(self.write_in(writes, mode))
+                Box::pin(self.write_in(writes, mode, by))
+            }
+
+            fn accounts(&self) -> crate::BoxFuture<'_, Result<Vec<Account>, StoreError>> {
+                Box::pin(list_accounts(&self.pool))
+            }
+
+            fn account<'a>(
+                &'a self,
+                name: &'a str,
+            ) -> crate::BoxFuture<'a, Result<Option<Account>, StoreError>> {
+                Box::pin(async move {
+                    let mut tx = self.begin_snapshot().await?;
+                    let account = get_account(&mut tx, name).await?;
+                    tx.commit().await?;
+                    Ok(account)
+                })
+            }
+
+            fn save_account<'a>(
+                &'a self,
+                account: &'a Account,
+                by: &'a Actor,
+            ) -> crate::BoxFuture<'a, Result<(), StoreError>> {
+                Box::pin(async move {
+                    let mut tx = self.begin_write().await?;
+                    save_account_in(&mut tx, account, by).await?;
+                    Ok(tx.commit().await?)
+                })
+            }
+
+            fn remove_account<'a>(
+                &'a self,
+                name: &'a str,
+                by: &'a Actor,
+            ) -> crate::BoxFuture<'a, Result<bool, StoreError>> {
+                Box::pin(async move {
+                    let mut tx = self.begin_write().await?;
+                    let removed = remove_account_in(&mut tx, name, by).await?;
+                    tx.commit().await?;
+                    Ok(removed)
+                })
+            }
+
+            fn add_credential<'a>(
+                &'a self,
+                credential: &'a Credential,
+                by: &'a Actor,
+            ) -> crate::BoxFuture<'a, Result<(), StoreError>> {
+                Box::pin(async move {
+                    let mut tx = self.begin_write().await?;
+                    add_credential_in(&mut tx, credential, by).await?;
+                    Ok(tx.commit().await?)
+                })
+            }
+
+            fn credential<'a>(
+                &'a self,
+                digest: &'a str,
+            ) -> crate::BoxFuture<'a, Result<Option<(Credential, Account)>, StoreError>> {
+                Box::pin(get_credential(&self.pool, digest))
+            }
+
+            fn credentials<'a>(
+                &'a self,
+                account: &'a str,
+            ) -> crate::BoxFuture<'a, Result<Vec<Credential>, StoreError>> {
+                Box::pin(list_credentials(&self.pool, account))
+            }
+
+            fn remove_credential<'a>(
+                &'a self,
+                digest: &'a str,
+                by: &'a Actor,
+            ) -> crate::BoxFuture<'a, Result<bool, StoreError>> {
+                Box::pin(async move {
+                    let mut tx = self.begin_write().await?;
+                    let removed = remove_credential_in(&mut tx, digest, by).await?;
+                    tx.commit().await?;
+                    Ok(removed)
+                })
+            }
+
+            fn record<'a>(
+                &'a self,
+                event: &'a crate::Event,
+            ) -> crate::BoxFuture<'a, Result<(), StoreError>> {
+                Box::pin(async move {
+                    let mut tx = self.begin_write().await?;
+                    let row = AuditRow {
+                        at: crate::sql::now(),
+                        by: event.by.clone(),
+                        action: event.action,
+                        kind: event.kind.clone(),
+                        key: event.key.clone(),
+                        version: None,
+                        before: None,
+                        after: None,
+                    };
+                    insert_audit(&mut tx, &[row]).await?;
+                    Ok(tx.commit().await?)
+                })
+            }
+
+            fn audit<'a>(
+                &'a self,
+                query: &'a AuditQuery,
+            ) -> crate::BoxFuture<'a, Result<Vec<AuditEntry>, StoreError>> {
+                Box::pin(read_audit(&self.pool, query))
             }
 
             fn wake(&self) -> tokio::sync::watch::Receiver<Version> {

@@ -74,9 +74,11 @@ async fn postgres() -> Fixture {
     }
 }
 
+mod admin;
 mod files;
 mod objects;
 
+use admin::*;
 use files::*;
 use objects::*;
 
@@ -108,6 +110,8 @@ macro_rules! each_case {
             a_stored_file_is_kept_by_its_content_and_read_back_checked,
             a_stored_file_is_named_in_any_case_and_its_content_goes_with_its_last_name,
             a_node_report_replaces_the_same_nodes_last_one,
+            every_committed_step_is_in_the_audit_log_with_who_and_before_and_after,
+            accounts_and_their_credentials_are_kept_logged_and_removed_together,
         }
     };
 }
