@@ -93,7 +93,7 @@ impl DbArgs {
 
     pub(crate) async fn open(&self, create: Create) -> anyhow::Result<Database> {
         let config = self.config()?;
-        Database::open(&config, create).await.map_err(|e| match e {
+        let db = Database::open(&config, create).await.map_err(|e| match e {
             DbError::Absent { location, .. } => anyhow!(
                 "the device database {location} does not exist: `phoneboot init{flag}` \
                      creates it (--example fills it with a small cluster), and `phoneboot \
@@ -106,6 +106,25 @@ impl DbArgs {
                 }
             ),
             other => anyhow!(other),
-        })
+        })?;
+        Ok(db.by(command_actor()))
     }
+}
+
+/// Who a command writes as, for the audit log: `cli <login name>`, from the command's verbs
+/// (never its values: a `field=value` may be a password).
+pub(crate) fn command_actor() -> phoneboot_store::Actor {
+    let user = ["USER", "LOGNAME"]
+        .into_iter()
+        .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| "unknown".to_owned());
+    let verbs: Vec<String> = std::env::args()
+        .skip(1)
+        .take_while(|a| !a.starts_with('-') && !a.contains('='))
+        .take(2)
+        .collect();
+    phoneboot_store::Actor::new(
+        format!("cli {user}"),
+        format!("phoneboot {}", verbs.join(" ")),
+    )
 }

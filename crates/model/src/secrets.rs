@@ -61,6 +61,44 @@ impl Object {
     }
 }
 
+impl Object {
+    /// Takes back from `old` every secret this object holds as `mask` (what it was shown
+    /// as): a client that sends an object back as it read it keeps its secrets. A line's
+    /// password is matched by its directory number; a mask with no secret behind it becomes
+    /// empty, never the mask itself.
+    pub fn unmask_secrets(&mut self, old: &Self, mask: &str) {
+        fn lines(new: &mut [Line], old: &[Line], mask: &str) {
+            for line in new.iter_mut().filter(|l| l.auth_password == mask) {
+                line.auth_password = old
+                    .iter()
+                    .find(|o| o.dn == line.dn)
+                    .map(|o| o.auth_password.clone())
+                    .unwrap_or_default();
+            }
+        }
+        match (self, old) {
+            (Self::Device(d), Self::Device(o)) => lines(&mut d.lines, &o.lines, mask),
+            (Self::Device(d), _) => lines(&mut d.lines, &[], mask),
+            (Self::User(u), old) => {
+                let was = match old {
+                    Self::User(o) => o.profile.as_ref().map(|p| p.lines.as_slice()),
+                    _ => None,
+                };
+                if let Some(p) = &mut u.profile {
+                    lines(&mut p.lines, was.unwrap_or_default(), mask);
+                }
+            }
+            (Self::Params(p), old) if p.ssh_password == mask => {
+                p.ssh_password = match old {
+                    Self::Params(o) => o.ssh_password.clone(),
+                    _ => String::new(),
+                };
+            }
+            _ => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +133,28 @@ mod tests {
         });
         params.mask_secrets(MASK);
         assert!(params.has_secrets(), "masked, but still set");
+    }
+
+    #[test]
+    fn a_masked_secret_sent_back_is_the_secret_it_was() {
+        let original = phone();
+        let mut back = original.clone();
+        back.mask_secrets(MASK);
+        back.unmask_secrets(&original, MASK);
+        assert_eq!(back, original);
+        // A new line sent with the mask has no secret behind it: empty, not "********".
+        let Object::Device(mut d) = original.clone() else {
+            unreachable!()
+        };
+        let mut line = Line::new("1003");
+        line.auth_password = MASK.into();
+        d.lines.push(line);
+        let mut changed = Object::Device(d);
+        changed.unmask_secrets(&original, MASK);
+        let Object::Device(d) = changed else {
+            unreachable!()
+        };
+        assert_eq!(d.lines[2].auth_password, "");
+        assert_eq!(d.lines[0].auth_password, "s3cret");
     }
 }

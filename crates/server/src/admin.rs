@@ -32,7 +32,8 @@ pub fn app(state: AdminState) -> Router {
         .route("/counters", get(counters_text))
         .route("/healthz", get(health))
         .route("/devices/fetched", get(fetched))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(crate::api::router(crate::api::Api::new(state)))
 }
 
 async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
@@ -55,40 +56,52 @@ async fn counters_text(State(state): State<AdminState>) -> impl IntoResponse {
 /// Which phones run the configuration the database holds, which an older one, which never
 /// fetched theirs: JSON, one object per device (`?state=stale|never|current` filters).
 async fn fetched(State(state): State<AdminState>, uri: axum::http::Uri) -> impl IntoResponse {
-    let Some(built) = &state.built else {
-        return (
-            StatusCode::NOT_FOUND,
+    let wanted = uri
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("state=")));
+    match fetch_report(&state, wanted).await {
+        Ok(report) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            serde_json::to_string_pretty(&report).unwrap_or_default() + "\n",
+        ),
+        Err((status, message)) => (
+            status,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            "this node serves files only (no device database)\n".to_owned(),
-        );
+            message + "\n",
+        ),
+    }
+}
+
+/// The fetch report of every device, only those in state `wanted` if given.
+pub(crate) async fn fetch_report(
+    state: &AdminState,
+    wanted: Option<&str>,
+) -> Result<Vec<crate::fetches::DeviceFetch>, (StatusCode, String)> {
+    let Some(built) = &state.built else {
+        return Err((
+            StatusCode::NOT_FOUND,
+            "this node serves files only (no device database)".to_owned(),
+        ));
     };
+    if let Some(w) = wanted
+        && !["current", "stale", "never"].contains(&w)
+    {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            format!("state: {w:?} is none of current, stale, never"),
+        ));
+    }
     let generation = built.current();
     // Rendering every device's file is CPU work: off the runtime's threads.
     let fetches = Arc::clone(&state.fetches);
     let report = tokio::task::spawn_blocking(move || fetches.report(&generation.snapshot))
         .await
         .unwrap_or_default();
-    let wanted = uri
-        .query()
-        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("state=")));
-    if let Some(w) = wanted
-        && !["current", "stale", "never"].contains(&w)
-    {
-        return (
-            StatusCode::BAD_REQUEST,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            format!("state: {w:?} is none of current, stale, never\n"),
-        );
-    }
-    let report: Vec<_> = report
+    Ok(report
         .into_iter()
         .filter(|d| wanted.is_none_or(|w| serde_json::to_value(d.state).is_ok_and(|v| v == w)))
-        .collect();
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        serde_json::to_string_pretty(&report).unwrap_or_default() + "\n",
-    )
+        .collect())
 }
 
 /// 200 while the node serves: `ok` when the database answers, `degraded` when it does not

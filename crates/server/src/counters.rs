@@ -634,6 +634,13 @@ impl Counters {
         out
     }
 
+    /// Every counter by its CUCM name, in the order RTMT lists them.
+    pub fn named(&self) -> Vec<(&'static str, u64)> {
+        DEFS.iter()
+            .map(|d| (d.cucm_name, self.get(d.counter)))
+            .collect()
+    }
+
     /// One `Name value` line per counter, with the CUCM names.
     pub fn render_cucm(&self) -> String {
         let mut out = String::with_capacity(1024);

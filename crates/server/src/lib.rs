@@ -18,8 +18,10 @@
 //! so its main file is complete. [`Handle::reload`] takes in a new configuration without a
 //! restart (roots, alternate servers, serving count, busy answer, transfer limits).
 
+pub mod accounts;
 pub mod admin;
 mod admission;
+pub mod api;
 pub mod built;
 pub mod config;
 pub mod converter;
@@ -697,6 +699,7 @@ impl Server {
             });
             let stop = stop.clone();
             services.spawn(async move {
+                let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
                 let serve = axum::serve(admin, app)
                     .with_graceful_shutdown(async move { stop.cancelled().await });
                 if let Err(e) = serve.await {

@@ -23,7 +23,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use phoneboot_model::{Catalogue, Kind, Mac, Object, PARAMS_KEY, Params, Snapshot};
-use phoneboot_store::{Create, Location, Store, StoreError, Stored, Version, Write};
+use phoneboot_store::{Actor, Create, Location, Store, StoreError, Stored, Version, Write};
 
 pub use error::WriteError;
 pub use phoneboot_store::Violation;
@@ -87,6 +87,8 @@ pub struct Database {
     catalogue: Arc<Catalogue>,
     /// The cluster's key store: a device's security mode needs the keys it names.
     keystore: Option<crate::security::Keystore>,
+    /// Who writes through this handle, for the audit log.
+    actor: Actor,
 }
 
 /// The catalogue: the built-in one, extended by the operator's file if configured.
@@ -124,6 +126,7 @@ impl Database {
             store,
             catalogue,
             keystore: Some(crate::security::Keystore::at(config.security_dir())),
+            actor: Actor::default(),
         })
     }
 
@@ -133,7 +136,23 @@ impl Database {
             store,
             catalogue,
             keystore: None,
+            actor: Actor::default(),
         }
+    }
+
+    /// The same database, its writes logged as made `by` (an account from an address, a
+    /// command).
+    #[must_use]
+    pub fn by(&self, actor: Actor) -> Self {
+        Self {
+            actor,
+            ..self.clone()
+        }
+    }
+
+    /// Who writes through this handle.
+    pub fn actor(&self) -> &Actor {
+        &self.actor
     }
 
     /// The key store secure devices are checked against.

@@ -346,7 +346,7 @@ impl Database {
         } else {
             Mode::DryRun
         };
-        match self.store.write(&steps, mode).await {
+        match self.store.write_by(&steps, mode, &self.actor).await {
             Ok(version) if refused.is_empty() => return Ok(version),
             Ok(_) => {}
             Err(StoreError::Refused(violations)) => {

@@ -200,6 +200,7 @@ pub(super) fn read(
                     Ok(device) => read.rows.push(Row {
                         line,
                         object: Object::Device(device),
+                        change: super::RowChange::Added,
                     }),
                     Err(errors) => read.problems.extend(errors.into_iter().map(|e| Problem {
                         line,

@@ -131,7 +131,11 @@ pub(super) fn read(bytes: &[u8]) -> Result<Read, ImportError> {
                 .map_err(|e| FieldError::new(kind.as_str(), e.to_string()))
                 .and_then(|v| Object::from_value(kind, v));
             match parsed {
-                Ok(object) => read.rows.push(Row { line, object }),
+                Ok(object) => read.rows.push(Row {
+                    line,
+                    object,
+                    change: super::RowChange::Added,
+                }),
                 Err(e) => read.problems.push(Problem {
                     line,
                     column: e.field,

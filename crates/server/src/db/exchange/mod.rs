@@ -134,12 +134,44 @@ pub struct Imported {
     pub replaced: usize,
     /// The version the database is at after it (would be at, for a dry run).
     pub version: Version,
+    /// What each row does, in dependency order (as written).
+    pub rows: Vec<ImportRow>,
+}
+
+/// What one row of an import does (or, as a dry run, would do).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportRow {
+    pub line: u64,
+    pub kind: Kind,
+    pub name: String,
+    pub change: RowChange,
+}
+
+/// The change a row makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowChange {
+    Added,
+    Replaced,
+    /// It replaces an object with the same one.
+    Unchanged,
+}
+
+impl RowChange {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Added => "added",
+            Self::Replaced => "replaced",
+            Self::Unchanged => "unchanged",
+        }
+    }
 }
 
 /// One object of an import, with the line it starts on.
 pub(super) struct Row {
     pub(super) line: u64,
     pub(super) object: Object,
+    /// What it does to the database (known once the database was read).
+    pub(super) change: RowChange,
 }
 
 /// What reading a file gave: the rows that read, and what is wrong with the others.
@@ -233,9 +265,23 @@ impl Database {
                     if replace && !secrets {
                         row.object.keep_secrets_of(old);
                     }
+                    row.change = if *old == row.object {
+                        RowChange::Unchanged
+                    } else {
+                        RowChange::Replaced
+                    };
                 }
             }
         }
+        let outcome: Vec<ImportRow> = rows
+            .iter()
+            .map(|r| ImportRow {
+                line: r.line,
+                kind: r.object.kind(),
+                name: r.object.key().to_owned(),
+                change: r.change,
+            })
+            .collect();
         let total = rows.len();
         // The rows become the writes (no copy of 100,000 objects); their lines are kept.
         let lines: Vec<u64> = rows.iter().map(|r| r.line).collect();
@@ -275,6 +321,7 @@ impl Database {
             added: total - existing,
             replaced: existing,
             version,
+            rows: outcome,
         })
     }
 }

@@ -1,0 +1,740 @@
+//! Who is calling: API tokens (`Authorization: Bearer pbt_...`) and browser sessions (an
+//! HttpOnly, SameSite=Strict cookie, with a CSRF token every state-changing request must
+//! echo in `X-CSRF-Token`); logging in and out, with failed logins throttled per client
+//! address; the accounts and their tokens.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::connect_info::{ConnectInfo, MockConnectInfo};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use phoneboot_store::{Account, Actor, Credential, CredentialKind, Event, unix_seconds};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::body::Json;
+use super::problem::{ApiResult, Problem};
+use super::{Api, PREFIX, Route};
+use crate::accounts::{self, Access, Role};
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "phoneboot_session";
+/// How long a browser session lasts.
+pub const SESSION_SECS: i64 = 8 * 3600;
+/// The header a session's state-changing requests carry their CSRF token in.
+pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The account a request is made as.
+#[derive(Debug, Clone)]
+pub(crate) struct Principal {
+    pub account: String,
+    pub role: Role,
+    /// The session's digest, when signed in through the browser.
+    pub session: Option<String>,
+    pub client: Client,
+}
+
+impl Principal {
+    /// Who the audit log says made a write.
+    pub(crate) fn actor(&self) -> Actor {
+        Actor::new(self.account.clone(), self.client.to_string())
+    }
+}
+
+/// The client's address (none in a test that gives none).
+#[derive(Debug, Clone, Copy)]
+pub struct Client(pub Option<IpAddr>);
+
+impl std::fmt::Display for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(ip) => write!(f, "{ip}"),
+            None => f.write_str("unknown"),
+        }
+    }
+}
+
+/// The secret a request carries: a bearer token, else the session cookie.
+fn presented(headers: &HeaderMap) -> Option<(String, CredentialKind)> {
+    if let Some(auth) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let (scheme, token) = auth.split_once(' ')?;
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| (token.trim().to_owned(), CredentialKind::Token));
+    }
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| {
+            let (name, value) = c.trim().split_once('=')?;
+            (name == SESSION_COOKIE).then(|| (value.to_owned(), CredentialKind::Session))
+        })
+}
+
+/// Finds the account of the request's secret, if any, and checks a session's CSRF token on
+/// every request that changes something. A secret that is not (or no longer) valid is 401:
+/// a client must not go on believing it is signed in.
+pub(crate) async fn authenticate(State(api): State<Api>, mut req: Request, next: Next) -> Response {
+    let extensions = req.extensions();
+    let client = Client(
+        extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .or_else(|| {
+                extensions
+                    .get::<MockConnectInfo<SocketAddr>>()
+                    .map(|c| c.0.ip())
+            }),
+    );
+    req.extensions_mut().insert(client);
+    let Some((secret, kind)) = presented(req.headers()) else {
+        return next.run(req).await;
+    };
+    // A secret is bounded: anything longer is no secret of ours.
+    if secret.len() > 128 {
+        return Problem::unauthorized().into_response();
+    }
+    let Some(db) = api.admin.database.get() else {
+        return next.run(req).await;
+    };
+    let found = match db.store().credential(&accounts::digest(&secret)).await {
+        Ok(found) => found,
+        Err(e) => return Problem::store(&e).into_response(),
+    };
+    let Some((credential, account)) = found.filter(|(c, _)| c.kind == kind) else {
+        let mut response = Problem::unauthorized().into_response();
+        if kind == CredentialKind::Session {
+            response
+                .headers_mut()
+                .insert(header::SET_COOKIE, clear_cookie(api.tls));
+        }
+        return response;
+    };
+    let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if kind == CredentialKind::Session && unsafe_method {
+        let sent = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+        let expected = credential.csrf.as_deref();
+        if sent.is_none() || !constant_time_eq(sent, expected) {
+            return Problem::forbidden(
+                "a change made with a browser session must carry the session's CSRF token in \
+                 the X-CSRF-Token header (GET /api/v1/session gives it)",
+            )
+            .with("reason", "csrf")
+            .into_response();
+        }
+    }
+    req.extensions_mut().insert(Principal {
+        account: account.name.clone(),
+        role: accounts::role_of(&account),
+        session: (kind == CredentialKind::Session).then(|| credential.digest.clone()),
+        client,
+    });
+    next.run(req).await
+}
+
+fn constant_time_eq(a: Option<&str>, b: Option<&str>) -> bool {
+    let (Some(a), Some(b)) = (a, b) else {
+        return false;
+    };
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+fn cookie(secret: &str, max_age: i64, tls: bool) -> HeaderValue {
+    let secure = if tls { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn clear_cookie(tls: bool) -> HeaderValue {
+    cookie("", 0, tls)
+}
+
+/// Failed logins per client address: after [`Throttle::FAILURES`] within
+/// [`Throttle::WINDOW`], the address may not try again until the window has passed — with
+/// the right password too, so that guessing gains nothing by continuing.
+#[derive(Debug, Default)]
+pub struct Throttle {
+    failures: Mutex<HashMap<Option<IpAddr>, (u32, Instant)>>,
+}
+
+impl Throttle {
+    pub const FAILURES: u32 = 5;
+    pub const WINDOW: Duration = Duration::from_secs(15 * 60);
+    /// Addresses remembered at once; the oldest are forgotten first beyond it.
+    const ADDRESSES: usize = 10_000;
+
+    /// The seconds to wait when `client` may not try now.
+    pub fn blocked(&self, client: Client) -> Option<u64> {
+        let map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let (count, first) = map.get(&client.0)?;
+        let elapsed = first.elapsed();
+        (*count >= Self::FAILURES && elapsed < Self::WINDOW)
+            .then(|| (Self::WINDOW - elapsed).as_secs().max(1))
+    }
+
+    /// Counts a failed login; true when it is the one that blocks the address.
+    pub fn failed(&self, client: Client) -> bool {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= Self::ADDRESSES && !map.contains_key(&client.0) {
+            map.retain(|_, (_, first)| first.elapsed() < Self::WINDOW);
+            if map.len() >= Self::ADDRESSES
+                && let Some(oldest) = map.iter().min_by_key(|(_, (_, f))| *f).map(|(k, _)| *k)
+            {
+                map.remove(&oldest);
+            }
+        }
+        let entry = map.entry(client.0).or_insert((0, Instant::now()));
+        if entry.1.elapsed() >= Self::WINDOW {
+            *entry = (0, Instant::now());
+        }
+        entry.0 += 1;
+        entry.0 == Self::FAILURES
+    }
+
+    pub fn succeeded(&self, client: Client) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&client.0);
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Login {
+    name: String,
+    password: String,
+}
+
+/// Logs in: a session cookie, and the CSRF token to send back with every change.
+async fn login(
+    State(api): State<Api>,
+    axum::Extension(client): axum::Extension<Client>,
+    Json(login): Json<Login>,
+) -> ApiResult<Response> {
+    let db = api.database()?;
+    let store = db.store();
+    let by = Actor::new(login.name.clone(), client.to_string());
+    if let Some(wait) = api.throttle.blocked(client) {
+        let mut p = Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "login-throttled",
+            "Too many failed logins",
+            format!(
+                "{} failed logins from {client} in {} minutes: wait {wait} s",
+                Throttle::FAILURES,
+                Throttle::WINDOW.as_secs() / 60
+            ),
+        );
+        p.retry_after = Some(wait);
+        return Err(p);
+    }
+    let account = store
+        .account(&login.name)
+        .await
+        .map_err(|e| Problem::store(&e))?;
+    let password = login.password;
+    let checked = account.clone();
+    let valid = tokio::task::spawn_blocking(move || {
+        accounts::verify_password(checked.as_ref().unwrap_or(accounts::decoy()), &password)
+            && checked.is_some()
+    })
+    .await
+    .unwrap_or(false);
+    let Some(account) = account.filter(|_| valid) else {
+        let blocks = api.throttle.failed(client);
+        let event = Event {
+            by,
+            action: if blocks {
+                "login-throttled"
+            } else {
+                "login-refused"
+            },
+            kind: "account".into(),
+            key: login.name,
+        };
+        store.record(&event).await.map_err(|e| Problem::store(&e))?;
+        return Err(Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "login-refused",
+            "Wrong name or password",
+            "no account has this name and password",
+        ));
+    };
+    api.throttle.succeeded(client);
+    let (secret, digest) =
+        accounts::new_secret("").map_err(|e| Problem::internal(e.to_string()))?;
+    let (csrf, _) = accounts::new_secret("").map_err(|e| Problem::internal(e.to_string()))?;
+    let now = unix_seconds();
+    let session = Credential {
+        digest,
+        account: account.name.clone(),
+        kind: CredentialKind::Session,
+        label: client.to_string(),
+        csrf: Some(csrf.clone()),
+        created: now,
+        expires: Some(now + SESSION_SECS),
+    };
+    store
+        .add_credential(
+            &session,
+            &Actor::new(account.name.clone(), client.to_string()),
+        )
+        .await
+        .map_err(|e| Problem::store(&e))?;
+    let body = json!({
+        "name": account.name,
+        "role": accounts::role_of(&account),
+        "csrf": csrf,
+        "expires": now + SESSION_SECS,
+    });
+    let mut response = (StatusCode::CREATED, axum::Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, cookie(&secret, SESSION_SECS, api.tls));
+    Ok(response)
+}
+
+/// Who is signed in, with the session's CSRF token.
+async fn whoami(
+    State(api): State<Api>,
+    axum::Extension(principal): axum::Extension<Principal>,
+) -> ApiResult<axum::Json<Value>> {
+    let db = api.database()?;
+    let mut body = json!({ "name": principal.account, "role": principal.role });
+    if let Some(digest) = &principal.session {
+        let found = db
+            .store()
+            .credential(digest)
+            .await
+            .map_err(|e| Problem::store(&e))?;
+        if let Some((session, _)) = found {
+            body["csrf"] = json!(session.csrf);
+            body["expires"] = json!(session.expires);
+        }
+    }
+    Ok(axum::Json(body))
+}
+
+/// Logs out: the session is gone on every node.
+async fn logout(
+    State(api): State<Api>,
+    axum::Extension(principal): axum::Extension<Principal>,
+) -> ApiResult<Response> {
+    let db = api.database()?;
+    let Some(digest) = &principal.session else {
+        return Err(Problem::bad_request(
+            "",
+            "this request is made with an API token, not a session: remove a token with \
+             DELETE /api/v1/tokens/{id}",
+        ));
+    };
+    db.store()
+        .remove_credential(digest, &principal.actor())
+        .await
+        .map_err(|e| Problem::store(&e))?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, clear_cookie(api.tls));
+    Ok(response)
+}
+
+/// An account as the API shows it: never its hash.
+fn shown(account: &Account) -> Value {
+    json!({
+        "name": account.name,
+        "role": accounts::role_of(account),
+        "created": account.created,
+        "changed": account.changed,
+    })
+}
+
+async fn list_accounts(State(api): State<Api>) -> ApiResult<axum::Json<Value>> {
+    let db = api.database()?;
+    let all = db
+        .store()
+        .accounts()
+        .await
+        .map_err(|e| Problem::store(&e))?;
+    Ok(axum::Json(
+        json!({ "items": all.iter().map(shown).collect::<Vec<_>>() }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewAccount {
+    name: String,
+    role: String,
+    password: String,
+}
+
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(field_problem)`
+fn field_problem(e: phoneboot_model::FieldError) -> Problem {
+    Problem::invalid(&e.field, format!("{}: {}", e.field, e.reason))
+}
+
+async fn add_account(
+    State(api): State<Api>,
+    axum::Extension(principal): axum::Extension<Principal>,
+    Json(new): Json<NewAccount>,
+) -> ApiResult<Response> {
+    let db = api.database()?;
+    let role: Role = new.role.parse().map_err(field_problem)?;
+    accounts::check_name(&new.name).map_err(field_problem)?;
+    if db
+        .store()
+        .account(&new.name)
+        .await
+        .map_err(|e| Problem::store(&e))?
+        .is_some()
+    {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "exists",
+            "The account exists already",
+            format!(
+                "account {:?} exists already: change it with PATCH",
+                new.name
+            ),
+        ));
+    }
+    let account =
+        tokio::task::spawn_blocking(move || accounts::new_account(&new.name, role, &new.password))
+            .await
+            .map_err(|e| Problem::internal(e.to_string()))?
+            .map_err(field_problem)?;
+    db.store()
+        .save_account(&account, &principal.actor())
+        .await
+        .map_err(|e| Problem::store(&e))?;
+    let mut response = (StatusCode::CREATED, axum::Json(shown(&account))).into_response();
+    if let Ok(location) = HeaderValue::from_str(&format!("{PREFIX}/accounts/{}", account.name)) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountChange {
+    role: Option<String>,
+    password: Option<String>,
+}
+
+/// The admins there are, but for `except`: the last one is never removed or demoted.
+async fn other_admins(api: &Api, except: &str) -> ApiResult<usize> {
+    let db = api.database()?;
+    let all = db
+        .store()
+        .accounts()
+        .await
+        .map_err(|e| Problem::store(&e))?;
+    Ok(all
+        .iter()
+        .filter(|a| accounts::role_of(a) == Role::Admin && !a.name.eq_ignore_ascii_case(except))
+        .count())
+}
+
+fn last_admin(name: &str) -> Problem {
+    Problem::new(
+        StatusCode::CONFLICT,
+        "last-admin",
+        "The last admin stays",
+        format!("{name:?} is the only admin: make another account admin first"),
+    )
+}
+
+async fn get_account(
+    State(api): State<Api>,
+    Path(name): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    let account = existing(&api, &name).await?;
+    Ok(axum::Json(shown(&account)))
+}
+
+async fn existing(api: &Api, name: &str) -> ApiResult<Account> {
+    let db = api.database()?;
+    db.store()
+        .account(name)
+        .await
+        .map_err(|e| Problem::store(&e))?
+        .ok_or_else(|| Problem::not_found(format!("account {name:?} does not exist")))
+}
+
+async fn change_account(
+    State(api): State<Api>,
+    axum::Extension(principal): axum::Extension<Principal>,
+    Path(name): Path<String>,
+    Json(change): Json<AccountChange>,
+) -> ApiResult<axum::Json<Value>> {
+    let db = api.database()?;
+    let mut account = existing(&api, &name).await?;
+    if let Some(role) = &change.role {
+        let role: Role = role.parse().map_err(field_problem)?;
+        if role != Role::Admin
+            && accounts::role_of(&account) == Role::Admin
+            && other_admins(&api, &account.name).await? == 0
+        {
+            return Err(last_admin(&account.name));
+        }
+        role.as_str().clone_into(&mut account.role);
+    }
+    if let Some(password) = change.password {
+        account.password = tokio::task::spawn_blocking(move || accounts::hash_password(&password))
+            .await
+            .map_err(|e| Problem::internal(e.to_string()))?
+            .map_err(field_problem)?;
+    }
+    account.changed = unix_seconds();
+    db.store()
+        .save_account(&account, &principal.actor())
+        .await
+        .map_err(|e| Problem::store(&e))?;
+    Ok(axum::Json(shown(&account)))
+}
+
+async fn remove_account(
+    State(api): State<Api>,
+    axum::Extension(principal): axum::Extension<Principal>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    let db = api.database()?;
+    let account = existing(&api, &name).await?;
+    if accounts::role_of(&account) == Role::Admin && other_admins(&api, &account.name).await? == 0 {
+        return Err(last_admin(&account.name));
+    }
+    db.store()
+        .remove_account(&account.name, &principal.actor())
+        .await
+        .map_err(|e| Problem::store(&e))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A token as listed: its id (the first 16 digits of its digest), never the secret.
+fn token_shown(c: &Credential) -> Value {
+    json!({
+        "id": token_id(c),
+        "account": c.account,
+        "label": c.label,
+        "created": c.created,
+    })
+}
+
+fn token_id(c: &Credential) -> &str {
+    c.digest.get(..16).unwrap_or(&c.digest)
+}
+
+#[derive(Debug, Deserialize)]
+struct Whose {
+    account: Option<String>,
+}
+
+/// The account a token route concerns: one's own, or (for an admin) any.
+fn whose(principal: &Principal, asked: Option<String>) -> ApiResult<String> {
+    match asked {
+        Some(other) if !other.eq_ignore_ascii_case(&principal.account) => {
+            if principal.role == Role::Admin {
+                Ok(other)
+            } else {
+                Err(Problem::forbidden(
+                    "only an admin manages the tokens of another account",
+                ))
+            }
+        }
+        _ => Ok(principal.account.clone()),
+    }
+}
+
+async fn list_tokens(
+    State(api): State<Api>,
+    axum::Extension(principal): axum::Extension<Principal>,
+    Query(q): Query<Whose>,
+) -> ApiResult<axum::Json<Value>> {
+    let db = api.database()?;
+    let account = whose(&principal, q.account)?;
+    let all = db
+        .store()
+        .credentials(&account)
+        .await
+        .map_err(|e| Problem::store(&e))?;
+    let tokens: Vec<Value> = all
+        .iter()
+        .filter(|c| c.kind == CredentialKind::Token)
+        .map(token_shown)
+        .collect();
+    Ok(axum::Json(json!({ "items": tokens })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewToken {
+    label: String,
+    account: Option<String>,
+}
+
+/// Creates an API token; its secret is in this answer only.
+async fn add_token(
+    State(api): State<Api>,
+    axum::Extension(principal): axum::Extension<Principal>,
+    Json(new): Json<NewToken>,
+) -> ApiResult<Response> {
+    let db = api.database()?;
+    let account = whose(&principal, new.account)?;
+    let label = new.label.trim();
+    if label.is_empty() || label.len() > 100 || label.chars().any(char::is_control) {
+        return Err(Problem::invalid(
+            "label",
+            "label: name the token (1 to 100 characters, no control characters), as \
+             \"nightly export\"",
+        ));
+    }
+    let token = new_token(db.store().as_ref(), &account, label, &principal.actor()).await?;
+    Ok((StatusCode::CREATED, axum::Json(token)).into_response())
+}
+
+/// Makes a token for `account`: the answer holds its secret, shown once.
+async fn new_token(
+    store: &dyn phoneboot_store::Store,
+    account: &str,
+    label: &str,
+    by: &Actor,
+) -> ApiResult<Value> {
+    let (secret, credential) = accounts::issue_token(store, account, label, by)
+        .await
+        .map_err(|e| match e {
+            phoneboot_store::StoreError::Absent(_) => {
+                Problem::not_found(format!("account {account:?} does not exist"))
+            }
+            e => Problem::store(&e),
+        })?;
+    let mut shown = token_shown(&credential);
+    shown["token"] = json!(secret);
+    Ok(shown)
+}
+
+async fn remove_token(
+    State(api): State<Api>,
+    axum::Extension(principal): axum::Extension<Principal>,
+    Path(id): Path<String>,
+    Query(q): Query<Whose>,
+) -> ApiResult<StatusCode> {
+    let db = api.database()?;
+    let account = whose(&principal, q.account)?;
+    let all = db
+        .store()
+        .credentials(&account)
+        .await
+        .map_err(|e| Problem::store(&e))?;
+    let Some(token) = all
+        .iter()
+        .find(|c| c.kind == CredentialKind::Token && token_id(c).eq_ignore_ascii_case(&id))
+    else {
+        return Err(Problem::not_found(format!(
+            "account {account:?} has no token {id:?} (GET /api/v1/tokens lists them)"
+        )));
+    };
+    db.store()
+        .remove_credential(&token.digest, &principal.actor())
+        .await
+        .map_err(|e| Problem::store(&e))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) fn routes() -> Vec<Route> {
+    let session = format!("{PREFIX}/session");
+    let accounts = format!("{PREFIX}/accounts");
+    let account = format!("{PREFIX}/accounts/{{name}}");
+    let tokens = format!("{PREFIX}/tokens");
+    vec![
+        Route::new(Method::POST, &session, Access::Public, login)
+            .doc(
+                "auth",
+                "login",
+                "Log in: a session cookie and its CSRF token",
+            )
+            .body("application/json")
+            .ok(201),
+        Route::new(Method::GET, &session, Access::Read, whoami).doc(
+            "auth",
+            "whoami",
+            "The account signed in, and a session's CSRF token",
+        ),
+        Route::new(Method::DELETE, &session, Access::Read, logout)
+            .doc("auth", "logout", "Log out: the session ends on every node")
+            .ok(204),
+        Route::new(Method::GET, &accounts, Access::Admin, list_accounts).doc(
+            "accounts",
+            "listAccounts",
+            "Every administrator account",
+        ),
+        Route::new(Method::POST, &accounts, Access::Admin, add_account)
+            .doc(
+                "accounts",
+                "addAccount",
+                "Add an account (name, role, password)",
+            )
+            .body("application/json")
+            .ok(201),
+        Route::new(Method::GET, &account, Access::Admin, get_account).doc(
+            "accounts",
+            "getAccount",
+            "One account",
+        ),
+        Route::new(Method::PATCH, &account, Access::Admin, change_account)
+            .doc(
+                "accounts",
+                "changeAccount",
+                "Change an account's role or password",
+            )
+            .body("application/json"),
+        Route::new(Method::DELETE, &account, Access::Admin, remove_account)
+            .doc(
+                "accounts",
+                "removeAccount",
+                "Remove an account, its tokens and sessions",
+            )
+            .ok(204),
+        Route::new(Method::GET, &tokens, Access::Read, list_tokens)
+            .doc(
+                "auth",
+                "listTokens",
+                "The API tokens of an account (one's own by default)",
+            )
+            .query(&[("account", "another account's (admins only)")]),
+        Route::new(Method::POST, &tokens, Access::Read, add_token)
+            .doc(
+                "auth",
+                "addToken",
+                "Create an API token; its secret is shown once",
+            )
+            .body("application/json")
+            .ok(201),
+        Route::new(
+            Method::DELETE,
+            format!("{tokens}/{{id}}"),
+            Access::Read,
+            remove_token,
+        )
+        .doc("auth", "removeToken", "Revoke an API token")
+        .query(&[("account", "another account's (admins only)")])
+        .ok(204),
+    ]
+}
