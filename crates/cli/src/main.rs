@@ -22,6 +22,7 @@ macro_rules! out {
     }};
 }
 
+mod admin;
 mod backup;
 mod build;
 mod bulk;
@@ -105,6 +106,8 @@ enum Command {
     Import(bulk::ImportArgs),
     /// Export every device as CSV (the import's format).
     Export(bulk::ExportArgs),
+    /// Accounts of the admin API and web UI, their API tokens, and the audit log.
+    Admin(admin::AdminArgs),
     /// Back up, restore and check the device database.
     Db(backup::DbCommand),
     /// The cluster's signing keys, trust lists and phone certificates (secure clusters).
@@ -178,6 +181,7 @@ fn main() -> ExitCode {
             Command::Export(args) => bulk::export(args).await,
             Command::Db(args) => backup::run(args).await,
             Command::Security(args) => security::run(args),
+            Command::Admin(args) => admin::run(args).await,
             Command::Build(args) => build::build(args).await,
             Command::Render(args) => build::render(args).await,
             Command::Models(args) => build::models(&args),

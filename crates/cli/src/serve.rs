@@ -73,6 +73,11 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "PHONEBOOT_ADMIN_LISTEN", value_name = "ADDR:PORT|off")]
     admin_listen: Option<String>,
 
+    /// Let the admin listener (which takes passwords and API tokens) listen on an address other
+    /// than loopback in plain HTTP: only behind a TLS proxy.
+    #[arg(long, env = "PHONEBOOT_ADMIN_ALLOW_PLAIN_REMOTE")]
+    admin_allow_plain_remote: bool,
+
     /// The TFTP root: the folder holding phone files. [default: ./tftp, created if missing]
     #[arg(long, env = "PHONEBOOT_ROOT", value_name = "DIR")]
     root: Option<PathBuf>,
@@ -283,6 +288,7 @@ fn flags(args: &ServeArgs) -> Settings {
         },
         admin: AdminSection {
             listen: args.admin_listen.clone(),
+            allow_plain_remote: args.admin_allow_plain_remote.then_some(true),
         },
         database: DatabaseSection {
             url: args.database.clone(),

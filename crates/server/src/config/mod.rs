@@ -128,6 +128,8 @@ pub struct Config {
     pub http_retry_after_secs: u32,
     /// `None` disables the admin listener.
     pub admin_listen: Option<SocketAddr>,
+    /// The admin listener may be on an address other than loopback without TLS.
+    pub admin_plain_remote: bool,
     /// Alternate file servers (centralized TFTP): the enabled remote clusters, in order.
     pub remote_clusters: Vec<PeerConfig>,
     pub root: PathBuf,
@@ -219,6 +221,7 @@ impl Default for Config {
             http_retry_after_secs: default::HTTP_RETRY_AFTER_SECS,
             remote_clusters: Vec::new(),
             admin_listen: Some(default::ADMIN_LISTEN),
+            admin_plain_remote: false,
             root: PathBuf::from(default::ROOT),
             alternate_roots: Vec::new(),
             case_insensitive: true,
@@ -393,6 +396,7 @@ impl Config {
             http_retry_after_secs: s.http.retry_after_secs.unwrap_or(d.http_retry_after_secs),
             remote_clusters,
             admin_listen,
+            admin_plain_remote: s.admin.allow_plain_remote.unwrap_or(d.admin_plain_remote),
             root: s.root.unwrap_or(d.root),
             alternate_roots: s.alternate_roots.unwrap_or_default(),
             case_insensitive: s.case_insensitive.unwrap_or(d.case_insensitive),
@@ -460,6 +464,20 @@ impl Config {
         }
         if self.tftp_listen.is_empty() {
             return Err(invalid("tftp.listen", "at least one address is needed"));
+        }
+        if let Some(admin) = self.admin_listen
+            && !admin.ip().is_loopback()
+            && !self.admin_plain_remote
+        {
+            return Err(invalid(
+                "admin.listen",
+                format!(
+                    "{admin} is not a loopback address, and the admin listener takes passwords \
+                     and API tokens in plain HTTP: keep it on 127.0.0.1 (the default), or put a \
+                     TLS proxy in front and allow it (admin.allow_plain_remote = true, \
+                     --admin-allow-plain-remote)"
+                ),
+            ));
         }
         if !(1..=100_000).contains(&self.max_serving_count) {
             return Err(invalid(
@@ -806,5 +824,23 @@ mod tests {
                 .admin_listen,
             None
         );
+    }
+
+    #[test]
+    fn an_admin_listener_off_loopback_is_refused_unless_allowed_behind_tls() {
+        let mut flags = Settings::default();
+        flags.admin.listen = Some("0.0.0.0:6990".into());
+        let e = Config::from_layers(Settings::default(), flags.clone()).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("[admin] listen") && text.contains("allow_plain_remote"),
+            "{text}"
+        );
+        flags.admin.allow_plain_remote = Some(true);
+        let config = Config::from_layers(Settings::default(), flags).unwrap();
+        assert_eq!(config.admin_listen, Some("0.0.0.0:6990".parse().unwrap()));
+        let mut flags = Settings::default();
+        flags.admin.listen = Some("[::1]:7000".into());
+        assert!(Config::from_layers(Settings::default(), flags).is_ok());
     }
 }

@@ -147,6 +147,8 @@ pub struct TftpSection {
 pub struct AdminSection {
     /// An address, or "off".
     pub listen: Option<String>,
+    /// Listen on an address other than loopback without TLS (behind a TLS proxy).
+    pub allow_plain_remote: Option<bool>,
 }
 
 impl Settings {
@@ -249,6 +251,10 @@ impl Settings {
             },
             admin: AdminSection {
                 listen: self.admin.listen.or(lower.admin.listen),
+                allow_plain_remote: self
+                    .admin
+                    .allow_plain_remote
+                    .or(lower.admin.allow_plain_remote),
             },
             log: LogSection {
                 level: self.log.level.or(lower.log.level),
