@@ -27,13 +27,16 @@ pub struct AdminState {
 
 /// The admin routes; `fn app(state) -> Router` so that every route is testable in-process.
 pub fn app(state: AdminState) -> Router {
+    // One state for the API and the UI: the same sessions, and one login throttle.
+    let api = crate::api::Api::new(state.clone());
     Router::new()
         .route("/metrics", get(metrics))
         .route("/counters", get(counters_text))
         .route("/healthz", get(health))
         .route("/devices/fetched", get(fetched))
         .with_state(state.clone())
-        .merge(crate::api::router(crate::api::Api::new(state)))
+        .merge(crate::api::router(api.clone()))
+        .merge(crate::ui::router(api))
 }
 
 async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {

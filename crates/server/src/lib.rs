@@ -42,6 +42,7 @@ pub mod security;
 mod sockopt;
 pub mod stored;
 mod transfer;
+pub mod ui;
 mod wire;
 
 use std::future::Future;

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+pub mod browser;
 pub mod cluster;
 pub mod netns;
 

@@ -6,9 +6,9 @@
 //! that a route cannot exist undocumented nor be documented with another access rule than the
 //! one enforced.
 
-mod auth;
+pub(crate) mod auth;
 mod body;
-mod objects;
+pub(crate) mod objects;
 mod openapi;
 mod problem;
 mod tools;
@@ -52,7 +52,7 @@ impl Api {
     }
 
     /// The database, or why there is none.
-    fn database(&self) -> Result<Database, Problem> {
+    pub(crate) fn database(&self) -> Result<Database, Problem> {
         self.admin.database.get().ok_or_else(|| {
             Problem::new(
                 axum::http::StatusCode::NOT_FOUND,

@@ -76,16 +76,16 @@ fn required_if_match(headers: &HeaderMap) -> ApiResult<i64> {
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ListQuery {
+pub(crate) struct ListQuery {
     /// Case-insensitive text found in the name or any field (MAC, DN, description, ...).
-    q: Option<String>,
+    pub(crate) q: Option<String>,
     /// `name` (default), `-name`, `version`, `-version`.
-    sort: Option<String>,
-    limit: Option<usize>,
-    cursor: Option<String>,
-    secrets: Option<bool>,
+    pub(crate) sort: Option<String>,
+    pub(crate) limit: Option<usize>,
+    pub(crate) cursor: Option<String>,
+    pub(crate) secrets: Option<bool>,
 }
 
 /// How a list is ordered.
@@ -150,6 +150,17 @@ async fn list(
 ) -> ApiResult<axum::Json<Value>> {
     let db = api.database()?;
     let secrets = secrets_allowed(&principal, query.secrets)?;
+    let (items, next) = page(&db, kind, &query, secrets).await?;
+    Ok(axum::Json(json!({ "items": items, "next": next })))
+}
+
+/// One page of `kind`'s objects as `query` asks (the API's list and the UI's tables).
+pub(crate) async fn page(
+    db: &Database,
+    kind: Kind,
+    query: &ListQuery,
+    secrets: bool,
+) -> ApiResult<(Vec<Value>, Option<String>)> {
     let (sort, descending) = match query.sort.as_deref().unwrap_or("name") {
         "name" => (Sort::Name, false),
         "-name" => (Sort::Name, true),
@@ -212,7 +223,7 @@ async fn list(
         items.push(item);
         last = Some(stored);
     }
-    Ok(axum::Json(json!({ "items": items, "next": next })))
+    Ok((items, next))
 }
 
 #[derive(Debug, Deserialize)]
