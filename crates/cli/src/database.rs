@@ -117,6 +117,12 @@ pub(crate) fn command_actor() -> phoneboot_store::Actor {
     let user = ["USER", "LOGNAME"]
         .into_iter()
         .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+        .or_else(|| {
+            use std::os::unix::fs::MetadataExt as _;
+            std::fs::metadata("/proc/self")
+                .ok()
+                .map(|m| format!("uid {}", m.uid()))
+        })
         .unwrap_or_else(|| "unknown".to_owned());
     let verbs: Vec<String> = std::env::args()
         .skip(1)

@@ -270,7 +270,7 @@ impl<T> Table<T> {
         self.rows.get(&fold(name)).map(Arc::as_ref)
     }
 
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = &T> {
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &T> + DoubleEndedIterator {
         self.rows.values().map(Arc::as_ref)
     }
 

@@ -23,6 +23,8 @@ pub struct AdminState {
     pub fetches: Arc<crate::fetches::Fetches>,
     /// The generation served, to compare fetches with.
     pub built: Option<Arc<crate::built::BuiltFiles>>,
+    /// Cancelled when the server stops: streams (the change feed) end then.
+    pub stop: tokio_util::sync::CancellationToken,
 }
 
 /// The admin routes; `fn app(state) -> Router` so that every route is testable in-process.
@@ -34,7 +36,7 @@ pub fn app(state: AdminState) -> Router {
         .route("/counters", get(counters_text))
         .route("/healthz", get(health))
         .route("/devices/fetched", get(fetched))
-        .with_state(state.clone())
+        .with_state(state)
         .merge(crate::api::router(api.clone()))
         .merge(crate::ui::router(api))
 }

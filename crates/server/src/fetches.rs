@@ -114,23 +114,40 @@ impl Fetches {
         snapshot
             .devices
             .iter()
-            .map(|device| {
-                let expected = expected(snapshot, device);
-                let last = fetched.get(&device.mac).cloned();
-                let state = match (&last, &expected) {
-                    (None, _) => State::Never,
-                    (Some(last), Some(expected)) if matches(last, expected) => State::Current,
-                    (Some(_), _) => State::Stale,
-                };
-                DeviceFetch {
-                    device: device.name.clone(),
-                    mac: device.mac.to_string(),
-                    state,
-                    expected: expected.map(|e| e.shown()),
-                    last,
-                }
-            })
+            .map(|device| standing(snapshot, device, fetched.get(&device.mac).cloned()))
             .collect()
+    }
+
+    /// Where one device stands (one render, for a device's page).
+    pub fn of(&self, snapshot: &Snapshot, device: &phoneboot_model::Device) -> DeviceFetch {
+        let last = self
+            .by_mac
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&device.mac)
+            .cloned();
+        standing(snapshot, device, last)
+    }
+}
+
+/// `device`'s standing given its last fetch.
+fn standing(
+    snapshot: &Snapshot,
+    device: &phoneboot_model::Device,
+    last: Option<Fetch>,
+) -> DeviceFetch {
+    let expected = expected(snapshot, device);
+    let state = match (&last, &expected) {
+        (None, _) => State::Never,
+        (Some(last), Some(expected)) if matches(last, expected) => State::Current,
+        (Some(_), _) => State::Stale,
+    };
+    DeviceFetch {
+        device: device.name.clone(),
+        mac: device.mac.to_string(),
+        state,
+        expected: expected.map(Expected::shown),
+        last,
     }
 }
 

@@ -607,6 +607,7 @@ impl Server {
             database: self.handle.parts.database.clone(),
             fetches: Arc::clone(&self.handle.shared.fetches),
             built: self.handle.parts.built.clone(),
+            stop: tokio_util::sync::CancellationToken::new(),
         })
     }
 
@@ -697,6 +698,7 @@ impl Server {
                 database: handle.parts.database.clone(),
                 fetches: Arc::clone(&shared.fetches),
                 built: handle.parts.built.clone(),
+                stop: stop.clone(),
             });
             let stop = stop.clone();
             services.spawn(async move {

@@ -78,6 +78,7 @@ async fn fixture() -> Fixture {
         database: Slot::new(Some(db.clone())),
         fetches: Arc::default(),
         built: None,
+        stop: tokio_util::sync::CancellationToken::new(),
     };
     let addr: SocketAddr = CLIENT.parse().unwrap();
     let router = app(state).layer(MockConnectInfo(addr));

@@ -99,6 +99,25 @@ pub struct Change {
     pub at: i64,
 }
 
+/// The order of a page of objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// By name, in any case.
+    Name,
+    NameDescending,
+    /// By the version that last wrote them (then by name): the least recently changed first.
+    Version,
+    VersionDescending,
+}
+
+/// Where a page starts: after the object of this name (and version, for the version orders).
+/// Ordered as the version orders are: by version, then by name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Place {
+    pub version: Version,
+    pub name: String,
+}
+
 /// One step of a write, with the condition it is made under.
 // Writes live only as long as one transaction is prepared; boxing the object would cost an
 // allocation per row of a 10,000-row import to save stack space nobody runs short of.
@@ -322,6 +341,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Every object of a kind, in name order.
     fn list(&self, kind: Kind) -> BoxFuture<'_, Result<Vec<Stored>, StoreError>>;
+
+    /// At most `limit` objects of `kind` in `order`, after `after` (keyset paging).
+    fn page<'a>(
+        &'a self,
+        kind: Kind,
+        order: Order,
+        after: Option<&'a Place>,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<Vec<Stored>, StoreError>>;
 
     /// Every object that names the object `kind`/`key` (a pool's devices, a user's phones).
     fn referrers<'a>(

@@ -84,7 +84,21 @@ fn presented(headers: &HeaderMap) -> Option<(String, CredentialKind)> {
 /// Finds the account of the request's secret, if any, and checks a session's CSRF token on
 /// every request that changes something. A secret that is not (or no longer) valid is 401:
 /// a client must not go on believing it is signed in.
-pub(crate) async fn authenticate(State(api): State<Api>, mut req: Request, next: Next) -> Response {
+pub(crate) async fn authenticate(State(api): State<Api>, req: Request, next: Next) -> Response {
+    identify(&api, req, next, true).await
+}
+
+/// As [`authenticate`], for the UI's pages: an ended session is no one (the page sends the
+/// browser to the login page, and the stale cookie is cleared).
+pub(crate) async fn authenticate_page(
+    State(api): State<Api>,
+    req: Request,
+    next: Next,
+) -> Response {
+    identify(&api, req, next, false).await
+}
+
+async fn identify(api: &Api, mut req: Request, next: Next, strict: bool) -> Response {
     let extensions = req.extensions();
     let client = Client(
         extensions
@@ -112,7 +126,11 @@ pub(crate) async fn authenticate(State(api): State<Api>, mut req: Request, next:
         Err(e) => return Problem::store(&e).into_response(),
     };
     let Some((credential, account)) = found.filter(|(c, _)| c.kind == kind) else {
-        let mut response = Problem::unauthorized().into_response();
+        let mut response = if strict {
+            Problem::unauthorized().into_response()
+        } else {
+            next.run(req).await
+        };
         if kind == CredentialKind::Session {
             response
                 .headers_mut()

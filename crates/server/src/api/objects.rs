@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use phoneboot_model::{Kind, MASK, Object};
-use phoneboot_store::Stored;
+use phoneboot_store::{Order, Place, Stored};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -88,28 +88,25 @@ pub(crate) struct ListQuery {
     pub(crate) secrets: Option<bool>,
 }
 
-/// How a list is ordered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sort {
-    Name,
-    Version,
-}
-
-/// An item's place in its order, the cursor's content.
-fn place(sort: Sort, stored: &Stored) -> (i64, String) {
+/// An item's place in its order, the cursor's content (names folded, as the store orders
+/// them).
+fn place(order: Order, stored: &Stored) -> Place {
     let name = stored.object.key().to_ascii_lowercase();
-    match sort {
-        Sort::Name => (0, name),
-        Sort::Version => (stored.version, name),
+    match order {
+        Order::Name | Order::NameDescending => Place { version: 0, name },
+        Order::Version | Order::VersionDescending => Place {
+            version: stored.version,
+            name,
+        },
     }
 }
 
-fn encode_cursor(place: &(i64, String)) -> String {
-    let text = format!("{}:{}", place.0, place.1);
+fn encode_cursor(place: &Place) -> String {
+    let text = format!("{}:{}", place.version, place.name);
     text.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
-fn decode_cursor(cursor: &str) -> Option<(i64, String)> {
+fn decode_cursor(cursor: &str) -> Option<Place> {
     if !cursor.len().is_multiple_of(2) || cursor.len() > 1024 {
         return None;
     }
@@ -119,7 +116,10 @@ fn decode_cursor(cursor: &str) -> Option<(i64, String)> {
         .collect();
     let text = String::from_utf8(bytes?).ok()?;
     let (version, name) = text.split_once(':')?;
-    Some((version.parse().ok()?, name.to_owned()))
+    Some(Place {
+        version: version.parse().ok()?,
+        name: name.to_owned(),
+    })
 }
 
 /// True when `needle` (lower-case) is in the name or in any text or number of the fields.
@@ -150,22 +150,28 @@ async fn list(
 ) -> ApiResult<axum::Json<Value>> {
     let db = api.database()?;
     let secrets = secrets_allowed(&principal, query.secrets)?;
-    let (items, next) = page(&db, kind, &query, secrets).await?;
+    let (items, next) = page(&api, &db, kind, &query, secrets).await?;
     Ok(axum::Json(json!({ "items": items, "next": next })))
 }
 
 /// One page of `kind`'s objects as `query` asks (the API's list and the UI's tables).
+///
+/// Without a search, a keyset page of the store: a page deep in 100,000 devices costs what
+/// the first does. A search of the devices in name order looks through the generation this
+/// node serves (in memory) for the names, then reads that page from the store; any other
+/// search reads the kind whole.
 pub(crate) async fn page(
+    api: &Api,
     db: &Database,
     kind: Kind,
     query: &ListQuery,
     secrets: bool,
 ) -> ApiResult<(Vec<Value>, Option<String>)> {
-    let (sort, descending) = match query.sort.as_deref().unwrap_or("name") {
-        "name" => (Sort::Name, false),
-        "-name" => (Sort::Name, true),
-        "version" => (Sort::Version, false),
-        "-version" => (Sort::Version, true),
+    let order = match query.sort.as_deref().unwrap_or("name") {
+        "name" => Order::Name,
+        "-name" => Order::NameDescending,
+        "version" => Order::Version,
+        "-version" => Order::VersionDescending,
         other => {
             return Err(Problem::bad_request(
                 "sort",
@@ -189,41 +195,118 @@ pub(crate) async fn page(
         })?),
         None => None,
     };
-    let needle = query.q.as_deref().map(str::to_ascii_lowercase);
-    let mut all = db.list(kind).await.map_err(|e| match e {
-        crate::db::DbError::Store(e) => Problem::store(&e),
-        e => Problem::internal(e.to_string()),
-    })?;
-    all.sort_by_cached_key(|s| place(sort, s));
-    if descending {
-        all.reverse();
-    }
-    let mut items = Vec::with_capacity(limit);
-    let mut last = None;
-    let mut next = None;
-    let wanted = all.iter().filter(|s| {
-        after.as_ref().is_none_or(|a| {
-            let p = place(sort, s);
-            if descending { p < *a } else { p > *a }
-        })
+    let needle = query
+        .q
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .filter(|q| !q.is_empty());
+    let mut rows = match (&needle, kind, order, &api.admin.built) {
+        (None, ..) => db
+            .store()
+            .page(
+                kind,
+                order,
+                after.as_ref(),
+                u32::try_from(limit + 1).unwrap_or(u32::MAX),
+            )
+            .await
+            .map_err(|e| Problem::store(&e))?,
+        (Some(needle), Kind::Device, Order::Name | Order::NameDescending, Some(built)) => {
+            let generation = built.current();
+            let devices = generation.snapshot.devices.iter();
+            let descending = order == Order::NameDescending;
+            let beyond = |name: &str| {
+                after.as_ref().is_none_or(|a| {
+                    let name = name.to_ascii_lowercase();
+                    if descending {
+                        name < a.name
+                    } else {
+                        name > a.name
+                    }
+                })
+            };
+            let found = |d: &&phoneboot_model::Device| beyond(&d.name) && device_matches(d, needle);
+            let names: Vec<(Kind, String)> = if descending {
+                devices
+                    .rev()
+                    .filter(found)
+                    .take(limit + 1)
+                    .map(|d| (kind, d.name.clone()))
+                    .collect()
+            } else {
+                devices
+                    .filter(found)
+                    .take(limit + 1)
+                    .map(|d| (kind, d.name.clone()))
+                    .collect()
+            };
+            let mut stored = db
+                .store()
+                .get_many(&names)
+                .await
+                .map_err(|e| Problem::store(&e))?;
+            let rank = |s: &Stored| {
+                names
+                    .iter()
+                    .position(|(_, n)| n.eq_ignore_ascii_case(s.object.key()))
+            };
+            stored.sort_by_key(rank);
+            stored
+        }
+        (Some(needle), ..) => {
+            let mut all = db.list(kind).await.map_err(|e| match e {
+                crate::db::DbError::Store(e) => Problem::store(&e),
+                e => Problem::internal(e.to_string()),
+            })?;
+            all.sort_by_cached_key(|s| place(order, s));
+            if matches!(order, Order::NameDescending | Order::VersionDescending) {
+                all.reverse();
+            }
+            let descending = matches!(order, Order::NameDescending | Order::VersionDescending);
+            all.into_iter()
+                .filter(|s| {
+                    after.as_ref().is_none_or(|a| {
+                        let p = place(order, s);
+                        if descending { p < *a } else { p > *a }
+                    })
+                })
+                .filter(|s| {
+                    let mut masked = s.object.clone();
+                    masked.mask_secrets(MASK);
+                    s.object
+                        .key()
+                        .to_ascii_lowercase()
+                        .contains(needle.as_str())
+                        || serde_json::to_value(&masked).is_ok_and(|v| matches(&v, needle))
+                })
+                .take(limit + 1)
+                .collect()
+        }
+    };
+    let next = (rows.len() > limit).then(|| {
+        rows.truncate(limit);
+        rows.last().map(|s| encode_cursor(&place(order, s)))
     });
-    for stored in wanted {
-        let item = shown(stored, secrets);
-        if let Some(needle) = &needle
-            && !stored.object.key().to_ascii_lowercase().contains(needle)
-            && !matches(&item["fields"], needle)
-        {
-            continue;
-        }
-        if items.len() == limit {
-            // There is more: the next page starts after the last one shown.
-            next = last.map(|s| encode_cursor(&place(sort, s)));
-            break;
-        }
-        items.push(item);
-        last = Some(stored);
-    }
-    Ok((items, next))
+    let items = rows.iter().map(|s| shown(s, secrets)).collect();
+    Ok((items, next.flatten()))
+}
+
+/// A device's searchable text: its name, MAC, model, pool, description, owner, and its lines'
+/// and speed dials' numbers and names (never a secret).
+fn device_matches(d: &phoneboot_model::Device, needle: &str) -> bool {
+    let has = |s: &str| s.to_ascii_lowercase().contains(needle);
+    has(&d.name)
+        || has(&d.mac.to_string())
+        || has(&d.model)
+        || has(&d.pool)
+        || has(&d.description)
+        || d.owner.as_deref().is_some_and(has)
+        || d.lines
+            .iter()
+            .any(|l| has(&l.dn) || has(&l.label) || has(&l.display_name) || has(&l.auth_name))
+        || d.speed_dials
+            .iter()
+            .any(|s| has(&s.number) || has(&s.label))
 }
 
 #[derive(Debug, Deserialize)]
@@ -599,7 +682,10 @@ mod tests {
 
     #[test]
     fn cursors_read_back_and_foreign_ones_do_not() {
-        let place = (42, "sep001122334455".to_owned());
+        let place = Place {
+            version: 42,
+            name: "sep001122334455".to_owned(),
+        };
         assert_eq!(decode_cursor(&encode_cursor(&place)), Some(place));
         for bad in ["zz", "abc", "00", &"61".repeat(600)] {
             assert_eq!(decode_cursor(bad), None, "{bad}");

@@ -247,6 +247,9 @@ async fn changes(
                 }
             }
         });
+    // The stream ends when the server stops, so that shutdown does not wait for browsers.
+    let stream =
+        futures_util::StreamExt::take_until(stream, api.admin.stop.clone().cancelled_owned());
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response())

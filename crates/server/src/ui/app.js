@@ -128,7 +128,9 @@ document.querySelector("#login")?.addEventListener("submit", async (event) => {
   clearErrors(form);
   const answer = await api("POST", "/api/v1/session", { name: form.name.value, password: form.password.value });
   if (!answer.ok) return showProblem(form, answer.json);
-  location.assign(new URLSearchParams(location.search).get("next") ?? "/ui/");
+  // Only back to a page of the UI: a link to the login page cannot send anyone elsewhere.
+  const next = new URLSearchParams(location.search).get("next") ?? "";
+  location.assign(/^\/ui\/[^/\\]?/.test(next) && !next.startsWith("//") ? next : "/ui/");
 });
 
 // The dashboard: counters polled every 2 s, rates from the difference.

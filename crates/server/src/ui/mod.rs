@@ -8,6 +8,10 @@
 //! Mobility), every other object kind and the parameters (as JSON), the import with its
 //! preview, custom files, the audit log, and the accounts (admins).
 
+// A page that cannot be shown is answered with a whole response (the login page, an error
+// page), once per request: boxing it would buy nothing.
+#![allow(clippy::result_large_err)]
+
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
@@ -19,7 +23,7 @@ use phoneboot_model::{Kind, MASK, Object};
 use serde_json::Value;
 
 use crate::accounts::Role;
-use crate::api::auth::{Principal, authenticate};
+use crate::api::auth::{Principal, authenticate_page};
 use crate::api::objects::{ListQuery, page};
 use crate::api::{Api, collection};
 
@@ -55,7 +59,10 @@ pub fn router(api: Api) -> Router {
         .route("/ui/objects/{slug}", get(objects))
         .route("/ui/objects/{slug}/{name}", get(object))
         .layer(middleware::map_response(secure_headers))
-        .layer(middleware::from_fn_with_state(api.clone(), authenticate))
+        .layer(middleware::from_fn_with_state(
+            api.clone(),
+            authenticate_page,
+        ))
         .with_state(api)
 }
 
@@ -292,7 +299,7 @@ async fn devices(
         limit: Some(50),
         ..ListQuery::default()
     };
-    let (items, next) = page(&db, Kind::Device, &query, false)
+    let (items, next) = page(&api, &db, Kind::Device, &query, false)
         .await
         .map_err(|p| p.into_response())?;
     let q = search.q.unwrap_or_default();
@@ -456,10 +463,13 @@ async fn device(
     } else {
         None
     };
-    let fetched = crate::admin::fetch_report(&api.admin, None)
-        .await
-        .ok()
-        .and_then(|r| r.into_iter().find(|f| f.device.eq_ignore_ascii_case(&key)));
+    // Where this phone stands against the generation this node serves (the device as served:
+    // a change not yet taken in by this node is not yet what a phone can fetch).
+    let fetched = api.admin.built.as_ref().and_then(|built| {
+        let generation = built.current();
+        let served = generation.snapshot.devices.get(&key)?;
+        Some(api.admin.fetches.of(&generation.snapshot, served))
+    });
     let users: Vec<String> = db
         .list(Kind::User)
         .await
@@ -670,7 +680,7 @@ async fn objects(
         limit: Some(1000),
         ..ListQuery::default()
     };
-    let (items, _) = page(&db, kind, &query, false)
+    let (items, _) = page(&api, &db, kind, &query, false)
         .await
         .map_err(|p| p.into_response())?;
     let body = html! {

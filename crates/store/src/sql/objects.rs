@@ -118,6 +118,51 @@ macro_rules! objects_sql {
             decode_rows(rows)
         }
 
+        /// One page of `kind` in `order`, after `after` (keyset paging: a page deep in a
+        /// large table costs what the first does).
+        async fn page_of(
+            pool: &sqlx::Pool<$Db>,
+            kind: Kind,
+            order: crate::Order,
+            after: Option<&crate::Place>,
+            limit: u32,
+        ) -> Result<Vec<Stored>, StoreError> {
+            let mut q = QueryBuilder::<$Db>::new(
+                "SELECT kind, key, body, version FROM objects WHERE kind = ",
+            );
+            q.push_bind(kind.as_str());
+            let (by_version, descending) = match order {
+                crate::Order::Name => (false, false),
+                crate::Order::NameDescending => (false, true),
+                crate::Order::Version => (true, false),
+                crate::Order::VersionDescending => (true, true),
+            };
+            let cmp = if descending { " < " } else { " > " };
+            if let Some(place) = after {
+                if by_version {
+                    q.push(" AND (version").push(cmp).push_bind(place.version);
+                    q.push(" OR (version = ").push_bind(place.version);
+                    q.push(" AND fold")
+                        .push(cmp)
+                        .push_bind(fold(&place.name))
+                        .push("))");
+                } else {
+                    q.push(" AND fold").push(cmp).push_bind(fold(&place.name));
+                }
+            }
+            let dir = if descending { " DESC" } else { "" };
+            if by_version {
+                q.push(" ORDER BY version")
+                    .push(dir)
+                    .push(", fold")
+                    .push(dir);
+            } else {
+                q.push(" ORDER BY fold").push(dir);
+            }
+            q.push(" LIMIT ").push_bind(i64::from(limit));
+            decode_rows(q.build().fetch_all(pool).await?)
+        }
+
         async fn referrers_of(
             pool: &sqlx::Pool<$Db>,
             kind: Kind,

@@ -53,6 +53,16 @@ macro_rules! store_impl {
                 Box::pin(list_kind(&self.pool, kind))
             }
 
+            fn page<'a>(
+                &'a self,
+                kind: Kind,
+                order: crate::Order,
+                after: Option<&'a crate::Place>,
+                limit: u32,
+            ) -> crate::BoxFuture<'a, Result<Vec<Stored>, StoreError>> {
+                Box::pin(page_of(&self.pool, kind, order, after, limit))
+            }
+
             fn referrers<'a>(
                 &'a self,
                 kind: Kind,

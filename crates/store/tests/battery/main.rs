@@ -112,6 +112,7 @@ macro_rules! each_case {
             a_node_report_replaces_the_same_nodes_last_one,
             every_committed_step_is_in_the_audit_log_with_who_and_before_and_after,
             accounts_and_their_credentials_are_kept_logged_and_removed_together,
+            keyset_pages_cover_every_object_once_in_each_order,
         }
     };
 }

@@ -714,3 +714,44 @@ pub(crate) async fn a_commit_through_another_handle_wakes_a_follower(db: Fixture
     .await
     .expect("a commit through another handle wakes the follower");
 }
+
+pub(crate) async fn keyset_pages_cover_every_object_once_in_each_order(db: Fixture) {
+    use phoneboot_store::{Order, Place};
+    let store = db.open().await;
+    seeded(&*store, None).await;
+    let mut macs: Vec<String> = (0..23).map(|i| format!("0011223344{i:02X}")).collect();
+    // Written out of name order, so that version order differs from name order.
+    for mac in macs.iter().rev() {
+        store
+            .write(&[Write::Insert(phone(mac))], Mode::Commit)
+            .await
+            .unwrap();
+    }
+    macs.sort();
+    for order in [
+        Order::Name,
+        Order::NameDescending,
+        Order::Version,
+        Order::VersionDescending,
+    ] {
+        let mut seen: Vec<String> = Vec::new();
+        let mut after: Option<Place> = None;
+        loop {
+            let page = store
+                .page(Kind::Device, order, after.as_ref(), 5)
+                .await
+                .unwrap();
+            let Some(last) = page.last() else { break };
+            after = Some(Place {
+                version: last.version,
+                name: last.object.key().to_owned(),
+            });
+            seen.extend(page.iter().map(|s| s.object.key()[3..].to_owned()));
+        }
+        let expected: Vec<String> = match order {
+            Order::Name | Order::VersionDescending => macs.clone(),
+            Order::NameDescending | Order::Version => macs.iter().rev().cloned().collect(),
+        };
+        assert_eq!(seen, expected, "{order:?}");
+    }
+}
