@@ -78,6 +78,14 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "PHONEBOOT_ADMIN_ALLOW_PLAIN_REMOTE")]
     admin_allow_plain_remote: bool,
 
+    /// The admin listener speaks HTTPS with this PEM certificate chain (with --admin-tls-key).
+    #[arg(long, env = "PHONEBOOT_ADMIN_TLS_CERT", value_name = "FILE")]
+    admin_tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --admin-tls-cert.
+    #[arg(long, env = "PHONEBOOT_ADMIN_TLS_KEY", value_name = "FILE")]
+    admin_tls_key: Option<PathBuf>,
+
     /// The TFTP root: the folder holding phone files. [default: ./tftp, created if missing]
     #[arg(long, env = "PHONEBOOT_ROOT", value_name = "DIR")]
     root: Option<PathBuf>,
@@ -289,6 +297,8 @@ fn flags(args: &ServeArgs) -> Settings {
         admin: AdminSection {
             listen: args.admin_listen.clone(),
             allow_plain_remote: args.admin_allow_plain_remote.then_some(true),
+            tls_cert: args.admin_tls_cert.clone(),
+            tls_key: args.admin_tls_key.clone(),
         },
         database: DatabaseSection {
             url: args.database.clone(),

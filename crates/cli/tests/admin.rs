@@ -185,3 +185,139 @@ fn bad_accounts_and_tokens_are_refused_with_the_field_named_and_nothing_written(
     }
     assert!(ok(db, &["admin", "user", "list"]).trim().is_empty());
 }
+
+#[test]
+fn the_admin_listener_speaks_tls_with_a_configured_certificate_and_its_cookies_are_secure() {
+    if !(require("curl") && require("openssl")) {
+        return;
+    }
+    let cluster = Cluster::example();
+    let db = &cluster.db;
+    let (added, _, err) = with_stdin(
+        db,
+        &[
+            "admin",
+            "user",
+            "add",
+            "alice",
+            "--role",
+            "viewer",
+            "--password-stdin",
+        ],
+        "a long enough password\n",
+    );
+    assert!(added, "{err}");
+    let dir = cluster.dir.path();
+    let (cert, key) = (dir.join("admin.crt"), dir.join("admin.key"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+        ])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    // A key that is not the certificate's: refused at start, saying so.
+    let other = dir.join("other.key");
+    let made = Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-out",
+        ])
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let [flag, path] = db_args(db);
+    let refused = Command::new(env!("CARGO_BIN_EXE_phoneboot"))
+        .args([
+            "serve",
+            &flag,
+            &path,
+            "--tftp-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "off",
+        ])
+        .args([
+            "--https-listen",
+            "off",
+            "--https-mutual-listen",
+            "off",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--admin-tls-cert")
+        .arg(&cert)
+        .arg("--admin-tls-key")
+        .arg(&other)
+        .arg("--root")
+        .arg(&cluster.root)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("admin listener's TLS") && said.contains("does not go with"),
+        "{said}"
+    );
+
+    let (cert_s, key_s) = (cert.display().to_string(), key.display().to_string());
+    let server = cluster.serve(&["--admin-tls-cert", &cert_s, "--admin-tls-key", &key_s]);
+    let admin = server.admin.unwrap();
+    let url = format!("https://{admin}/api/v1/session");
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-i",
+            "--cacert",
+            &cert_s,
+            "-H",
+            "Content-Type: application/json",
+        ])
+        .args([
+            "-d",
+            r#"{"name":"alice","password":"a long enough password"}"#,
+            &url,
+        ])
+        .output()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&out.stdout);
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    let cookie = answer
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .unwrap();
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+    // Plain HTTP to the same port gets no answer of ours.
+    let (status, _) = curl(&[&format!("http://{admin}/api/v1/openapi.json")]);
+    assert_ne!(status, 200);
+}

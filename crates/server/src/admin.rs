@@ -25,6 +25,8 @@ pub struct AdminState {
     pub built: Option<Arc<crate::built::BuiltFiles>>,
     /// Cancelled when the server stops: streams (the change feed) end then.
     pub stop: tokio_util::sync::CancellationToken,
+    /// The listener speaks TLS (session cookies are then `Secure`).
+    pub tls: bool,
 }
 
 /// The admin routes; `fn app(state) -> Router` so that every route is testable in-process.

@@ -181,6 +181,42 @@ impl ClientCertVerifier for KnownPhones {
     }
 }
 
+/// The admin listener's TLS: the certificate chain and key of PEM files the operator names
+/// (any key rustls takes: RSA, ECDSA, Ed25519), no client certificate asked.
+pub(crate) fn admin_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<Arc<ServerConfig>, String> {
+    use rustls::pki_types::pem::PemObject as _;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|i| i.collect::<Result<_, _>>())
+        .map_err(|e| {
+            format!(
+                "{}: {e} (a PEM certificate chain, server first)",
+                cert.display()
+            )
+        })?;
+    if certs.is_empty() {
+        return Err(format!(
+            "{}: no certificate in it (PEM, -----BEGIN CERTIFICATE-----)",
+            cert.display()
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+        format!(
+            "{}: {e} (a PEM private key, PKCS#8, PKCS#1 or SEC1)",
+            key.display()
+        )
+    })?;
+    ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map(Arc::new)
+        .map_err(|e| format!("the key does not go with the certificate, or is not usable: {e}"))
+}
+
 /// Who is at the other end of a TLS connection.
 #[derive(Debug, Clone)]
 pub(crate) struct TlsPeer {

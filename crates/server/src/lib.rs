@@ -118,6 +118,8 @@ pub enum StartError {
     Remote(String),
     #[error("the cluster's keys: {0}")]
     Security(String),
+    #[error("the admin listener's TLS: {0}")]
+    AdminTls(String),
     #[error(
         "the node's state directory: {0}\n  choose one you can write to with --state-dir or \
          [database] state_dir"
@@ -321,6 +323,12 @@ impl Builder {
             ),
             None => None,
         };
+        let admin_tls = match &config.admin_tls {
+            Some(files) if admin.is_some() => {
+                Some(https::admin_config(&files.cert, &files.key).map_err(StartError::AdminTls)?)
+            }
+            _ => None,
+        };
         info!(
             "Maximum Serving Count {} (from {})",
             config.max_serving_count,
@@ -387,6 +395,7 @@ impl Builder {
             },
             listeners,
             admin,
+            admin_tls,
             http,
             https,
             follower,
@@ -538,6 +547,8 @@ pub struct Server {
     handle: Handle,
     listeners: Vec<Arc<listener::Listener>>,
     admin: Option<tokio::net::TcpListener>,
+    /// The admin listener's TLS, when configured.
+    admin_tls: Option<Arc<rustls::ServerConfig>>,
     http: Vec<tokio::net::TcpListener>,
     https: Vec<(https::Kind, tokio::net::TcpListener)>,
     follower: Option<follow::Follower>,
@@ -608,6 +619,7 @@ impl Server {
             fetches: Arc::clone(&self.handle.shared.fetches),
             built: self.handle.parts.built.clone(),
             stop: tokio_util::sync::CancellationToken::new(),
+            tls: false,
         })
     }
 
@@ -618,6 +630,7 @@ impl Server {
             handle,
             listeners,
             admin,
+            admin_tls,
             http,
             https,
             follower,
@@ -689,26 +702,54 @@ impl Server {
         }
         if let Some(admin) = admin {
             let addr = admin.local_addr().ok();
-            info!(
-                "admin HTTP on http://{}/metrics",
-                addr.map_or_else(String::new, |a| a.to_string())
-            );
+            let (what, scheme) = if admin_tls.is_some() {
+                ("HTTPS", "https")
+            } else {
+                ("HTTP", "http")
+            };
+            let addr = addr.map_or_else(String::new, |a| a.to_string());
+            info!("admin {what} on {scheme}://{addr}/metrics");
+            info!("web UI on {scheme}://{addr}/ui/, admin API on {scheme}://{addr}/api/v1");
             let app = admin::app(admin::AdminState {
                 counters: Arc::clone(&shared.counters),
                 database: handle.parts.database.clone(),
                 fetches: Arc::clone(&shared.fetches),
                 built: handle.parts.built.clone(),
                 stop: stop.clone(),
+                tls: admin_tls.is_some(),
             });
             let stop = stop.clone();
-            services.spawn(async move {
-                let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-                let serve = axum::serve(admin, app)
-                    .with_graceful_shutdown(async move { stop.cancelled().await });
-                if let Err(e) = serve.await {
-                    warn!("admin HTTP stopped: {e}");
+            match admin_tls {
+                Some(tls) => match https::TlsListener::new(
+                    admin,
+                    https::Kind::ServerAuthenticated,
+                    tls,
+                    Arc::clone(&shared.secure),
+                    stop.clone(),
+                ) {
+                    Ok(listener) => {
+                        services.spawn(async move {
+                            let app = app.into_make_service_with_connect_info::<https::TlsPeer>();
+                            let serve = axum::serve(listener, app)
+                                .with_graceful_shutdown(async move { stop.cancelled().await });
+                            if let Err(e) = serve.await {
+                                warn!("admin HTTPS stopped: {e}");
+                            }
+                        });
+                    }
+                    Err(e) => warn!("admin HTTPS not started: {e}"),
+                },
+                None => {
+                    services.spawn(async move {
+                        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+                        let serve = axum::serve(admin, app)
+                            .with_graceful_shutdown(async move { stop.cancelled().await });
+                        if let Err(e) = serve.await {
+                            warn!("admin HTTP stopped: {e}");
+                        }
+                    });
                 }
-            });
+            }
         }
         if shared.config().cache_at_startup
             && let Some(files) = handle.roots()

@@ -79,6 +79,7 @@ async fn fixture() -> Fixture {
         fetches: Arc::default(),
         built: None,
         stop: tokio_util::sync::CancellationToken::new(),
+        tls: false,
     };
     let addr: SocketAddr = CLIENT.parse().unwrap();
     let router = app(state).layer(MockConnectInfo(addr));

@@ -103,7 +103,11 @@ impl Server {
             if let Some(rest) = line.split("HTTP listening on tcp ").nth(1) {
                 http = Some(rest.trim().parse().unwrap());
             }
-            if let Some(rest) = line.split("admin HTTP on http://").nth(1) {
+            if let Some(rest) = line
+                .split("admin HTTP on http://")
+                .nth(1)
+                .or_else(|| line.split("admin HTTPS on https://").nth(1))
+            {
                 admin = Some(rest.trim().trim_end_matches("/metrics").parse().unwrap());
             }
             let listeners = args.iter().filter(|a| *a == "--tftp-listen").count();

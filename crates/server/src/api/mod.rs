@@ -44,10 +44,11 @@ pub struct Api {
 
 impl Api {
     pub fn new(admin: AdminState) -> Self {
+        let tls = admin.tls;
         Self {
             admin,
             throttle: Arc::new(Throttle::default()),
-            tls: false,
+            tls,
         }
     }
 

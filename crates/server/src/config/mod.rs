@@ -110,6 +110,13 @@ pub enum BusyReply {
     Drop,
 }
 
+/// A PEM certificate chain and its private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
 /// The validated configuration of `phoneboot serve`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -130,6 +137,8 @@ pub struct Config {
     pub admin_listen: Option<SocketAddr>,
     /// The admin listener may be on an address other than loopback without TLS.
     pub admin_plain_remote: bool,
+    /// The admin listener speaks TLS with these files.
+    pub admin_tls: Option<TlsFiles>,
     /// Alternate file servers (centralized TFTP): the enabled remote clusters, in order.
     pub remote_clusters: Vec<PeerConfig>,
     pub root: PathBuf,
@@ -222,6 +231,7 @@ impl Default for Config {
             remote_clusters: Vec::new(),
             admin_listen: Some(default::ADMIN_LISTEN),
             admin_plain_remote: false,
+            admin_tls: None,
             root: PathBuf::from(default::ROOT),
             alternate_roots: Vec::new(),
             case_insensitive: true,
@@ -397,6 +407,22 @@ impl Config {
             remote_clusters,
             admin_listen,
             admin_plain_remote: s.admin.allow_plain_remote.unwrap_or(d.admin_plain_remote),
+            admin_tls: match (s.admin.tls_cert, s.admin.tls_key) {
+                (None, None) => None,
+                (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+                (Some(_), None) => {
+                    return Err(invalid(
+                        "admin.tls_key",
+                        "is needed with admin.tls_cert (its private key, PEM)",
+                    ));
+                }
+                (None, Some(_)) => {
+                    return Err(invalid(
+                        "admin.tls_cert",
+                        "is needed with admin.tls_key (the certificate chain, PEM)",
+                    ));
+                }
+            },
             root: s.root.unwrap_or(d.root),
             alternate_roots: s.alternate_roots.unwrap_or_default(),
             case_insensitive: s.case_insensitive.unwrap_or(d.case_insensitive),
@@ -468,14 +494,16 @@ impl Config {
         if let Some(admin) = self.admin_listen
             && !admin.ip().is_loopback()
             && !self.admin_plain_remote
+            && self.admin_tls.is_none()
         {
             return Err(invalid(
                 "admin.listen",
                 format!(
                     "{admin} is not a loopback address, and the admin listener takes passwords \
-                     and API tokens in plain HTTP: keep it on 127.0.0.1 (the default), or put a \
-                     TLS proxy in front and allow it (admin.allow_plain_remote = true, \
-                     --admin-allow-plain-remote)"
+                     and API tokens: give it a certificate (admin.tls_cert and admin.tls_key, \
+                     --admin-tls-cert/--admin-tls-key), keep it on 127.0.0.1 (the default), or \
+                     put a TLS proxy in front and allow plain HTTP (admin.allow_plain_remote = \
+                     true, --admin-allow-plain-remote)"
                 ),
             ));
         }
@@ -842,5 +870,18 @@ mod tests {
         let mut flags = Settings::default();
         flags.admin.listen = Some("[::1]:7000".into());
         assert!(Config::from_layers(Settings::default(), flags).is_ok());
+        // With a certificate, any address; a certificate without its key is named.
+        let mut flags = Settings::default();
+        flags.admin.listen = Some("0.0.0.0:6990".into());
+        flags.admin.tls_cert = Some("/etc/phoneboot/admin.crt".into());
+        let e = Config::from_layers(Settings::default(), flags.clone()).unwrap_err();
+        assert!(e.to_string().contains("tls_key"), "{e}");
+        flags.admin.tls_key = Some("/etc/phoneboot/admin.key".into());
+        assert!(
+            Config::from_layers(Settings::default(), flags)
+                .unwrap()
+                .admin_tls
+                .is_some()
+        );
     }
 }

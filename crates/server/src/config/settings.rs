@@ -149,6 +149,9 @@ pub struct AdminSection {
     pub listen: Option<String>,
     /// Listen on an address other than loopback without TLS (behind a TLS proxy).
     pub allow_plain_remote: Option<bool>,
+    /// TLS of the admin listener: a PEM certificate chain and its key.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Settings {
@@ -255,6 +258,8 @@ impl Settings {
                     .admin
                     .allow_plain_remote
                     .or(lower.admin.allow_plain_remote),
+                tls_cert: self.admin.tls_cert.or(lower.admin.tls_cert),
+                tls_key: self.admin.tls_key.or(lower.admin.tls_key),
             },
             log: LogSection {
                 level: self.log.level.or(lower.log.level),
