@@ -153,7 +153,9 @@ pub(crate) async fn run(args: AdminArgs) -> anyhow::Result<()> {
                     }
                     let account =
                         accounts::new_account(&name, role, &password(&p)?).map_err(field)?;
-                    store.save_account(&account, &by).await?;
+                    if !store.add_account(&account, &by).await? {
+                        bail!("account {name:?} was added meanwhile by someone else");
+                    }
                     eprintln!("added {role} {name:?}");
                 }
                 UserVerb::Passwd { name, password: p } => {
@@ -161,7 +163,11 @@ pub(crate) async fn run(args: AdminArgs) -> anyhow::Result<()> {
                     account.password = accounts::hash_password(&password(&p)?).map_err(field)?;
                     account.changed = phoneboot_store::unix_seconds();
                     store.save_account(&account, &by).await?;
-                    eprintln!("password of {:?} changed", account.name);
+                    let ended = accounts::end_sessions(store.as_ref(), &account.name, &by).await?;
+                    eprintln!(
+                        "password of {:?} changed; {ended} browser session(s) ended",
+                        account.name
+                    );
                 }
                 UserVerb::Role { name, role } => {
                     let role: Role = role.parse().map_err(field)?;

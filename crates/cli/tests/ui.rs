@@ -146,9 +146,11 @@ fn an_admin_adds_a_phone_in_the_browser_and_sees_whether_it_has_taken_its_config
     );
     assert!(ok(&cluster.db, &["device", "list"]).contains("SEP0011223344CC"));
 
-    browser.go(&format!("{ui}/ui/devices?q=44cc"));
-    let rows = browser.run("return document.querySelectorAll('tbody tr').length");
-    assert_eq!(rows, 1);
+    // The search reads the generation the node serves: the import is there a moment later.
+    wait_for("the imported phone in a search", || {
+        browser.go(&format!("{ui}/ui/devices?q=44cc"));
+        browser.run("return document.querySelectorAll('tbody tr').length") == 1
+    });
     browser.go(&format!("{ui}/ui/devices"));
     browser.screenshot(&screenshots().join("devices.png"));
     let audit = ok(&cluster.db, &["admin", "audit", "--who", "ada"]);

@@ -241,6 +241,24 @@ pub async fn issue_token(
     Ok((secret, credential))
 }
 
+/// Ends every browser session of `account` (its password changed: whoever knew the old one
+/// is out). Its API tokens stay: they were given out on purpose.
+pub async fn end_sessions(
+    store: &dyn phoneboot_store::Store,
+    account: &str,
+    by: &phoneboot_store::Actor,
+) -> Result<usize, phoneboot_store::StoreError> {
+    let mut ended = 0;
+    for c in store.credentials(account).await? {
+        if c.kind == phoneboot_store::CredentialKind::Session
+            && store.remove_credential(&c.digest, by).await?
+        {
+            ended += 1;
+        }
+    }
+    Ok(ended)
+}
+
 /// The prefix of every API token, so that a leaked one is recognised (secret scanners).
 pub const TOKEN_PREFIX: &str = "pbt_";
 

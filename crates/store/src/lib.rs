@@ -361,21 +361,33 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Makes every step in one transaction, or none; returns the new head (under
     /// [`Mode::DryRun`], the head it would have been). A write that breaks a rule is
     /// [`StoreError::Refused`] with every step's violation, not only the first. A committed
-    /// write logs every step in the audit log, in the same transaction, as made `by`.
+    /// write made `by` someone logs every step in the audit log, in the same transaction; one
+    /// made by no one (a copy, a node's replica) logs nothing.
+    fn write_as<'a>(
+        &'a self,
+        writes: &'a [Write],
+        mode: Mode,
+        by: Option<&'a Actor>,
+    ) -> BoxFuture<'a, Result<Version, StoreError>>;
+
+    /// [`write_as`](Self::write_as) someone: every step in the audit log.
     fn write_by<'a>(
         &'a self,
         writes: &'a [Write],
         mode: Mode,
         by: &'a Actor,
-    ) -> BoxFuture<'a, Result<Version, StoreError>>;
+    ) -> BoxFuture<'a, Result<Version, StoreError>> {
+        self.write_as(writes, mode, Some(by))
+    }
 
-    /// [`write_by`](Self::write_by) nobody in particular (a copy, a restore's own steps).
+    /// [`write_as`](Self::write_as) no one: what copies and replicas write, not logged (the
+    /// writes they repeat were, where they were made).
     fn write<'a>(
         &'a self,
         writes: &'a [Write],
         mode: Mode,
     ) -> BoxFuture<'a, Result<Version, StoreError>> {
-        Box::pin(async move { self.write_by(writes, mode, &Actor::default()).await })
+        self.write_as(writes, mode, None)
     }
 
     /// Every administrator account, in name order.
@@ -390,6 +402,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         account: &'a Account,
         by: &'a Actor,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Adds the account unless one of its name exists (then false, nothing written): two
+    /// people adding the same name at once cannot overwrite each other.
+    fn add_account<'a>(
+        &'a self,
+        account: &'a Account,
+        by: &'a Actor,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
 
     /// Removes the account and its credentials; false when there was none.
     fn remove_account<'a>(
@@ -511,6 +531,14 @@ pub async fn copy(from: &dyn Store, to: &dyn Store) -> Result<Version, StoreErro
     });
     let writes: Vec<Write> = objects.into_iter().map(|s| Write::Put(s.object)).collect();
     let head = to.write(&writes, Mode::Commit).await?;
+    // Who may manage it goes with it (the audit log stays with the database it describes).
+    let copier = Actor::new("", "phoneboot db copy");
+    for account in from.accounts().await? {
+        to.save_account(&account, &copier).await?;
+        for credential in from.credentials(&account.name).await? {
+            to.add_credential(&credential, &copier).await?;
+        }
+    }
     let (files, _) = from.files().await?;
     for file in files {
         let content = from.read_file(&file.digest).await?.ok_or_else(|| {

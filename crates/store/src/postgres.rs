@@ -109,7 +109,7 @@ impl PgStore {
         &self,
         writes: &[Write],
         mode: Mode,
-        by: &crate::Actor,
+        by: Option<&crate::Actor>,
     ) -> Result<Version, StoreError> {
         let mut tx = self.pool.begin().await?;
         // The feed's lock (see the module's documentation). Every statement after it reads

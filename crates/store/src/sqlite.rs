@@ -75,7 +75,7 @@ impl SqliteStore {
         &self,
         writes: &[Write],
         mode: Mode,
-        by: &crate::Actor,
+        by: Option<&crate::Actor>,
     ) -> Result<Version, StoreError> {
         // IMMEDIATE: take the write lock first, so that a concurrent writer (another process
         // too) waits (busy timeout) instead of failing when a read transaction would have to

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::extract::connect_info::{ConnectInfo, MockConnectInfo};
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -17,7 +17,7 @@ use phoneboot_store::{Account, Actor, Credential, CredentialKind, Event, unix_se
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::body::Json;
+use super::body::{Json, Query};
 use super::problem::{ApiResult, Problem};
 use super::{Api, PREFIX, Route};
 use crate::accounts::{self, Access, Role};
@@ -197,17 +197,9 @@ impl Throttle {
     /// Addresses remembered at once; the oldest are forgotten first beyond it.
     const ADDRESSES: usize = 10_000;
 
-    /// The seconds to wait when `client` may not try now.
-    pub fn blocked(&self, client: Client) -> Option<u64> {
-        let map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let (count, first) = map.get(&client.0)?;
-        let elapsed = first.elapsed();
-        (*count >= Self::FAILURES && elapsed < Self::WINDOW)
-            .then(|| (Self::WINDOW - elapsed).as_secs().max(1))
-    }
-
-    /// Counts a failed login; true when it is the one that blocks the address.
-    pub fn failed(&self, client: Client) -> bool {
+    /// Counts an attempt from `client` before its password is checked (so that attempts
+    /// made at once cannot all pass the check), or the seconds to wait when it may not try.
+    pub fn attempt(&self, client: Client) -> Result<(), u64> {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= Self::ADDRESSES && !map.contains_key(&client.0) {
             map.retain(|_, (_, first)| first.elapsed() < Self::WINDOW);
@@ -221,16 +213,46 @@ impl Throttle {
         if entry.1.elapsed() >= Self::WINDOW {
             *entry = (0, Instant::now());
         }
+        if entry.0 >= Self::FAILURES {
+            return Err((Self::WINDOW - entry.1.elapsed()).as_secs().max(1));
+        }
         entry.0 += 1;
-        entry.0 == Self::FAILURES
+        Ok(())
     }
 
+    /// The attempt counted by [`attempt`](Self::attempt) was a right password: it does not
+    /// count. (Earlier failures still do: a login of one's own buys no more guesses at
+    /// another account.)
     pub fn succeeded(&self, client: Client) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&client.0);
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = map.get_mut(&client.0) {
+            entry.0 = entry.0.saturating_sub(1);
+        }
     }
+
+    /// True when the failures of `client` have reached the limit.
+    pub fn exhausted(&self, client: Client) -> bool {
+        let map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&client.0)
+            .is_some_and(|(n, first)| *n >= Self::FAILURES && first.elapsed() < Self::WINDOW)
+    }
+}
+
+/// Password hashes computed at once (argon2 takes 19 MiB and tens of milliseconds each): a
+/// burst of logins waits here instead of taking the memory.
+static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// Runs `work` (an argon2 hash or check) off the runtime's threads, two at a time.
+pub(crate) async fn hashing<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Problem> {
+    let _permit = HASHING
+        .acquire()
+        .await
+        .map_err(|e| Problem::internal(e.to_string()))?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Problem::internal(e.to_string()))
 }
 
 #[derive(Debug, Deserialize)]
@@ -248,8 +270,7 @@ async fn login(
 ) -> ApiResult<Response> {
     let db = api.database()?;
     let store = db.store();
-    let by = Actor::new(login.name.clone(), client.to_string());
-    if let Some(wait) = api.throttle.blocked(client) {
+    if let Err(wait) = api.throttle.attempt(client) {
         let mut p = Problem::new(
             StatusCode::TOO_MANY_REQUESTS,
             "login-throttled",
@@ -263,29 +284,34 @@ async fn login(
         p.retry_after = Some(wait);
         return Err(p);
     }
-    let account = store
-        .account(&login.name)
-        .await
-        .map_err(|e| Problem::store(&e))?;
+    // A name that is no account's is logged as typed, but bounded (it may be a password
+    // typed in the wrong box: never more of it than a name holds).
+    let named: String = login.name.chars().take(accounts::NAME_MAX).collect();
+    let account = if accounts::check_name(&login.name).is_ok() {
+        store
+            .account(&login.name)
+            .await
+            .map_err(|e| Problem::store(&e))?
+    } else {
+        None
+    };
     let password = login.password;
     let checked = account.clone();
-    let valid = tokio::task::spawn_blocking(move || {
+    let valid = hashing(move || {
         accounts::verify_password(checked.as_ref().unwrap_or(accounts::decoy()), &password)
             && checked.is_some()
     })
-    .await
-    .unwrap_or(false);
+    .await?;
     let Some(account) = account.filter(|_| valid) else {
-        let blocks = api.throttle.failed(client);
         let event = Event {
-            by,
-            action: if blocks {
+            by: Actor::new("", client.to_string()),
+            action: if api.throttle.exhausted(client) {
                 "login-throttled"
             } else {
                 "login-refused"
             },
             kind: "account".into(),
-            key: login.name,
+            key: named,
         };
         store.record(&event).await.map_err(|e| Problem::store(&e))?;
         return Err(Problem::new(
@@ -417,32 +443,23 @@ async fn add_account(
     let db = api.database()?;
     let role: Role = new.role.parse().map_err(field_problem)?;
     accounts::check_name(&new.name).map_err(field_problem)?;
-    if db
+    let name = new.name.clone();
+    let account = hashing(move || accounts::new_account(&new.name, role, &new.password))
+        .await?
+        .map_err(field_problem)?;
+    let added = db
         .store()
-        .account(&new.name)
+        .add_account(&account, &principal.actor())
         .await
-        .map_err(|e| Problem::store(&e))?
-        .is_some()
-    {
+        .map_err(|e| Problem::store(&e))?;
+    if !added {
         return Err(Problem::new(
             StatusCode::CONFLICT,
             "exists",
             "The account exists already",
-            format!(
-                "account {:?} exists already: change it with PATCH",
-                new.name
-            ),
+            format!("account {name:?} exists already: change it with PATCH"),
         ));
     }
-    let account =
-        tokio::task::spawn_blocking(move || accounts::new_account(&new.name, role, &new.password))
-            .await
-            .map_err(|e| Problem::internal(e.to_string()))?
-            .map_err(field_problem)?;
-    db.store()
-        .save_account(&account, &principal.actor())
-        .await
-        .map_err(|e| Problem::store(&e))?;
     let mut response = (StatusCode::CREATED, axum::Json(shown(&account))).into_response();
     if let Ok(location) = HeaderValue::from_str(&format!("{PREFIX}/accounts/{}", account.name)) {
         response.headers_mut().insert(header::LOCATION, location);
@@ -515,10 +532,10 @@ async fn change_account(
         }
         role.as_str().clone_into(&mut account.role);
     }
+    let new_password = change.password.is_some();
     if let Some(password) = change.password {
-        account.password = tokio::task::spawn_blocking(move || accounts::hash_password(&password))
-            .await
-            .map_err(|e| Problem::internal(e.to_string()))?
+        account.password = hashing(move || accounts::hash_password(&password))
+            .await?
             .map_err(field_problem)?;
     }
     account.changed = unix_seconds();
@@ -526,6 +543,11 @@ async fn change_account(
         .save_account(&account, &principal.actor())
         .await
         .map_err(|e| Problem::store(&e))?;
+    if new_password {
+        accounts::end_sessions(db.store().as_ref(), &account.name, &principal.actor())
+            .await
+            .map_err(|e| Problem::store(&e))?;
+    }
     Ok(axum::Json(shown(&account)))
 }
 

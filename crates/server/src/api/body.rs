@@ -80,3 +80,45 @@ impl<S: Send + Sync, const MAX: usize> FromRequest<S> for Raw<MAX> {
             .map_err(|_| too_large())
     }
 }
+
+/// The query string read as `T`; a value that does not read is a problem naming its
+/// parameter (axum's own rejection is plain text).
+#[derive(Debug)]
+pub(crate) struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for Query<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Query(q.0))
+            .map_err(|e| {
+                let text = e.body_text();
+                let detail = text
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .unwrap_or(&text)
+                    .to_owned();
+                Problem::bad_request(&parameter(&detail), format!("query: {detail}"))
+            })
+    }
+}
+
+/// The parameter a query error is about: `unknown field `x``, or the `x: ` serde_path_to_error
+/// puts first.
+fn parameter(detail: &str) -> String {
+    if let Some(rest) = detail.split("field `").nth(1)
+        && let Some((name, _)) = rest.split_once('`')
+    {
+        return name.to_owned();
+    }
+    match detail.split_once(": ") {
+        Some((name, _)) if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+            name.to_owned()
+        }
+        _ => String::new(),
+    }
+}

@@ -11,7 +11,7 @@ mod body;
 pub(crate) mod objects;
 mod openapi;
 mod problem;
-mod tools;
+pub(crate) mod tools;
 
 use std::sync::Arc;
 
@@ -214,6 +214,14 @@ pub fn router(api: Api) -> Router {
     router
         .fallback(|| async {
             Problem::not_found("no such route: the routes are listed in /api/v1/openapi.json")
+        })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Not a method of this route",
+                "this route does not take this method: /api/v1/openapi.json lists each route's",
+            )
         })
         .layer(middleware::from_fn_with_state(
             api.clone(),

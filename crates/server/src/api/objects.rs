@@ -5,7 +5,7 @@
 //! An object is shown as `{kind, name, version, fields}`, its secrets masked unless an admin
 //! asks for them; `fields` is what the object is made of, and what create takes.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use phoneboot_model::{Kind, MASK, Object};
@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::auth::Principal;
-use super::body::Json;
+use super::body::{Json, Query};
 use super::problem::{ApiResult, Problem};
 use super::{Api, PREFIX, Route, collection};
 use crate::accounts::{Access, Role};
@@ -44,26 +44,36 @@ fn etag(version: i64) -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
 }
 
-/// The version a change is made against: `If-Match: "N"` (the ETag of the GET).
-fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
+/// What a change is made against (`If-Match`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Precondition {
+    /// `If-Match: "N"`: the version read (the ETag of the GET).
+    Version(i64),
+    /// `If-Match: *`: whatever is there now, said on purpose.
+    Any,
+}
+
+fn if_match(headers: &HeaderMap) -> ApiResult<Option<Precondition>> {
     let Some(value) = headers.get(header::IF_MATCH) else {
         return Ok(None);
     };
-    value
-        .to_str()
-        .ok()
-        .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
-        .and_then(|v| v.parse().ok())
-        .map(Some)
-        .ok_or_else(|| {
+    let text = value.to_str().unwrap_or_default().trim();
+    if text == "*" {
+        return Ok(Some(Precondition::Any));
+    }
+    text.trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .map(|v| Some(Precondition::Version(v)))
+        .map_err(|_| {
             Problem::bad_request(
                 "If-Match",
-                "If-Match must be the object's ETag as read, as \"12\"",
+                "If-Match must be the object's ETag as read, as \"12\" (or * for any version)",
             )
         })
 }
 
-fn required_if_match(headers: &HeaderMap) -> ApiResult<i64> {
+fn required_if_match(headers: &HeaderMap) -> ApiResult<Precondition> {
     if_match(headers)?.ok_or_else(|| {
         Problem::new(
             StatusCode::PRECONDITION_REQUIRED,
@@ -74,6 +84,19 @@ fn required_if_match(headers: &HeaderMap) -> ApiResult<i64> {
         )
         .field("If-Match")
     })
+}
+
+/// Refuses a change made against another version than `current`'s.
+fn check_version(kind: Kind, current: &Stored, wanted: Option<Precondition>) -> ApiResult<()> {
+    match wanted {
+        Some(Precondition::Version(v)) if v != current.version => Err(Problem::stale(
+            kind,
+            current.object.key(),
+            v,
+            current.version,
+        )),
+        _ => Ok(()),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -200,33 +223,40 @@ pub(crate) async fn page(
         .as_deref()
         .map(str::to_ascii_lowercase)
         .filter(|q| !q.is_empty());
-    let mut rows = match (&needle, kind, order, &api.admin.built) {
-        (None, ..) => db
-            .store()
-            .page(
-                kind,
-                order,
-                after.as_ref(),
-                u32::try_from(limit + 1).unwrap_or(u32::MAX),
-            )
-            .await
-            .map_err(|e| Problem::store(&e))?,
+    let descending = matches!(order, Order::NameDescending | Order::VersionDescending);
+    let beyond = |p: &Place| {
+        after
+            .as_ref()
+            .is_none_or(|a| if descending { p < a } else { p > a })
+    };
+    // Each way gives the page and, if there is more, where the next one starts.
+    let (rows, next): (Vec<Stored>, Option<Place>) = match (&needle, kind, order, &api.admin.built)
+    {
+        (None, ..) => {
+            let mut rows = db
+                .store()
+                .page(
+                    kind,
+                    order,
+                    after.as_ref(),
+                    u32::try_from(limit + 1).unwrap_or(u32::MAX),
+                )
+                .await
+                .map_err(|e| Problem::store(&e))?;
+            let more = rows.len() > limit;
+            rows.truncate(limit);
+            let next = more.then(|| rows.last().map(|s| place(order, s))).flatten();
+            (rows, next)
+        }
         (Some(needle), Kind::Device, Order::Name | Order::NameDescending, Some(built)) => {
             let generation = built.current();
-            let devices = generation.snapshot.devices.iter();
-            let descending = order == Order::NameDescending;
-            let beyond = |name: &str| {
-                after.as_ref().is_none_or(|a| {
-                    let name = name.to_ascii_lowercase();
-                    if descending {
-                        name < a.name
-                    } else {
-                        name > a.name
-                    }
-                })
+            let at = |d: &phoneboot_model::Device| Place {
+                version: 0,
+                name: d.name.to_ascii_lowercase(),
             };
-            let found = |d: &&phoneboot_model::Device| beyond(&d.name) && device_matches(d, needle);
-            let names: Vec<(Kind, String)> = if descending {
+            let found = |d: &&phoneboot_model::Device| beyond(&at(d)) && device_matches(d, needle);
+            let devices = generation.snapshot.devices.iter();
+            let mut names: Vec<(Kind, String)> = if descending {
                 devices
                     .rev()
                     .filter(found)
@@ -240,6 +270,16 @@ pub(crate) async fn page(
                     .map(|d| (kind, d.name.clone()))
                     .collect()
             };
+            let more = names.len() > limit;
+            names.truncate(limit);
+            let next = more
+                .then(|| {
+                    names.last().map(|(_, n)| Place {
+                        version: 0,
+                        name: n.to_ascii_lowercase(),
+                    })
+                })
+                .flatten();
             let mut stored = db
                 .store()
                 .get_many(&names)
@@ -251,7 +291,7 @@ pub(crate) async fn page(
                     .position(|(_, n)| n.eq_ignore_ascii_case(s.object.key()))
             };
             stored.sort_by_key(rank);
-            stored
+            (stored, next)
         }
         (Some(needle), ..) => {
             let mut all = db.list(kind).await.map_err(|e| match e {
@@ -259,36 +299,34 @@ pub(crate) async fn page(
                 e => Problem::internal(e.to_string()),
             })?;
             all.sort_by_cached_key(|s| place(order, s));
-            if matches!(order, Order::NameDescending | Order::VersionDescending) {
+            if descending {
                 all.reverse();
             }
-            let descending = matches!(order, Order::NameDescending | Order::VersionDescending);
-            all.into_iter()
-                .filter(|s| {
-                    after.as_ref().is_none_or(|a| {
-                        let p = place(order, s);
-                        if descending { p < *a } else { p > *a }
-                    })
-                })
-                .filter(|s| {
-                    let mut masked = s.object.clone();
-                    masked.mask_secrets(MASK);
-                    s.object
-                        .key()
-                        .to_ascii_lowercase()
-                        .contains(needle.as_str())
-                        || serde_json::to_value(&masked).is_ok_and(|v| matches(&v, needle))
-                })
+            let mut rows: Vec<Stored> = all
+                .into_iter()
+                .filter(|s| beyond(&place(order, s)) && object_matches(&s.object, needle))
                 .take(limit + 1)
-                .collect()
+                .collect();
+            let more = rows.len() > limit;
+            rows.truncate(limit);
+            let next = more.then(|| rows.last().map(|s| place(order, s))).flatten();
+            (rows, next)
         }
     };
-    let next = (rows.len() > limit).then(|| {
-        rows.truncate(limit);
-        rows.last().map(|s| encode_cursor(&place(order, s)))
-    });
     let items = rows.iter().map(|s| shown(s, secrets)).collect();
-    Ok((items, next.flatten()))
+    Ok((items, next.as_ref().map(encode_cursor)))
+}
+
+/// The one search rule: a device by [`device_matches`], anything else by its name or any
+/// text of its fields but the secrets.
+fn object_matches(object: &Object, needle: &str) -> bool {
+    if let Object::Device(d) = object {
+        return device_matches(d, needle);
+    }
+    let mut masked = object.clone();
+    masked.mask_secrets("");
+    object.key().to_ascii_lowercase().contains(needle)
+        || serde_json::to_value(&masked).is_ok_and(|v| matches(&v, needle))
 }
 
 /// A device's searchable text: its name, MAC, model, pool, description, owner, and its lines'
@@ -415,16 +453,8 @@ async fn update(
     patch: Value,
 ) -> ApiResult<Response> {
     let db = api.database()?.by(principal.actor());
-    let expected = required_if_match(&headers)?;
     let current = db.get(kind, &name).await?;
-    if expected != current.version {
-        return Err(Problem::stale(
-            kind,
-            current.object.key(),
-            expected,
-            current.version,
-        ));
-    }
+    check_version(kind, &current, Some(required_if_match(&headers)?))?;
     if !patch.is_object() {
         return Err(Problem::bad_request(
             "",
@@ -458,16 +488,7 @@ async fn remove(
     let db = api.database()?.by(principal.actor());
     let expected = if_match(&headers)?;
     let current = db.get(kind, &name).await?;
-    if let Some(expected) = expected
-        && expected != current.version
-    {
-        return Err(Problem::stale(
-            kind,
-            current.object.key(),
-            expected,
-            current.version,
-        ));
-    }
+    check_version(kind, &current, expected)?;
     db.remove(kind, current.object.key(), Some(current.version))
         .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -15,15 +15,20 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Principal;
-use super::body::{FILE_MAX, IMPORT_MAX, Raw};
+use super::body::{FILE_MAX, IMPORT_MAX, Query, Raw};
 use super::problem::{ApiResult, Problem};
 use super::{Api, PREFIX, Route};
 use crate::accounts::{Access, Role};
 use crate::db::exchange::{Format, ImportError};
 
 /// The file a phone asking for `path` gets now from this node: built from the generation it
-/// serves (not a file of the TFTP roots).
-async fn render(State(api): State<Api>, Path(path): Path<String>) -> ApiResult<Response> {
+/// serves (not a file of the TFTP roots). Exact for an admin; for anyone else with the
+/// secrets it holds (SIP passwords, the SSH password) masked.
+async fn render(
+    State(api): State<Api>,
+    axum::Extension(principal): axum::Extension<Principal>,
+    Path(path): Path<String>,
+) -> ApiResult<Response> {
     let snapshot = match &api.admin.built {
         Some(built) => built.current().snapshot.clone(),
         None => {
@@ -35,22 +40,30 @@ async fn render(State(api): State<Api>, Path(path): Path<String>) -> ApiResult<R
         }
     };
     let name = path.clone();
-    let rendered =
-        tokio::task::spawn_blocking(move || phoneboot_render::render_name(&snapshot, &name))
-            .await
-            .map_err(|e| Problem::internal(e.to_string()))?;
+    let exact = principal.role == Role::Admin;
+    let rendered = tokio::task::spawn_blocking(move || {
+        let built = phoneboot_render::resolve(&snapshot, &name)?;
+        let snapshot = if exact {
+            snapshot
+        } else {
+            masked(&snapshot, &built)
+        };
+        phoneboot_render::render(&snapshot, &built).transpose()
+    })
+    .await
+    .map_err(|e| Problem::internal(e.to_string()))?;
     match rendered {
         None => Err(Problem::not_found(format!(
             "{path:?} is not a file the database builds (a file of the TFTP roots or a custom \
              file is served as it is stored)"
         ))),
-        Some((_, Err(e))) => Err(Problem::new(
+        Some(Err(e)) => Err(Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "build-failed",
             "The file cannot be built",
             format!("{path}: {e}"),
         )),
-        Some((_, Ok(bytes))) => {
+        Some(Ok(bytes)) => {
             let xml = path.to_ascii_lowercase().ends_with(".xml");
             let kind = if xml {
                 "application/xml"
@@ -60,6 +73,40 @@ async fn render(State(api): State<Api>, Path(path): Path<String>) -> ApiResult<R
             Ok(([(header::CONTENT_TYPE, kind)], bytes).into_response())
         }
     }
+}
+
+/// `snapshot` with the secrets `file` would carry masked: its device's, the user logged in
+/// on it, and the parameters'.
+pub(crate) fn masked(
+    snapshot: &phoneboot_model::Snapshot,
+    file: &phoneboot_render::Built,
+) -> phoneboot_model::Snapshot {
+    use phoneboot_render::Built;
+    let mut s = snapshot.clone();
+    let device = match file {
+        Built::SepXml(mac) | Built::SepCnf(mac) | Built::SipCnf(mac) | Built::Profile(_, mac) => {
+            s.device_by_mac(*mac).cloned()
+        }
+        Built::DeviceXml(name) | Built::TabletXml(name) => s.devices.get(name).cloned(),
+        _ => None,
+    };
+    let hide = |mut object: Object, s: &mut phoneboot_model::Snapshot| {
+        object.mask_secrets(MASK);
+        s.put(object);
+    };
+    if let Some(device) = device {
+        if let Some(user) = device
+            .em_user
+            .as_deref()
+            .and_then(|u| s.users.get(u))
+            .cloned()
+        {
+            hide(Object::User(user), &mut s);
+        }
+        hide(Object::Device(device), &mut s);
+    }
+    hide(Object::Params((*s.params).clone()), &mut s);
+    s
 }
 
 /// Every object against every rule of this version (what `phoneboot db check` says).
@@ -129,7 +176,12 @@ fn entry(e: &AuditEntry, secrets: bool) -> Value {
                 }
                 serde_json::to_value(&object).unwrap_or(Value::Null)
             }
-            None => serde_json::from_str(&body).unwrap_or(Value::String(body)),
+            // Not an object this version reads (an account, a file, a row of an older
+            // version): shown only to those who may see secrets, since it may hold some.
+            None if secrets || e.kind.parse::<Kind>().is_err() => {
+                serde_json::from_str(&body).unwrap_or(Value::String(body))
+            }
+            None => Value::String("(not shown: written by another version)".into()),
         }
     };
     json!({
@@ -457,13 +509,13 @@ pub(super) fn routes() -> Vec<Route> {
         Route::new(
             Method::GET,
             format!("{PREFIX}/render/{{path}}"),
-            Access::Operate,
+            Access::Read,
             render,
         )
         .doc(
             "files",
             "render",
-            "The exact file a phone asking for this name gets now (secrets included)",
+            "The file a phone asking for this name gets now (its secrets masked but for admins)",
         )
         .answers("application/xml"),
         Route::new(Method::GET, format!("{PREFIX}/check"), Access::Read, check).doc(

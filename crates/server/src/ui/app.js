@@ -107,7 +107,9 @@ document.addEventListener("click", async (event) => {
       button.closest("tr").hidden = true;
       break;
     case "call": {
-      const body = button.dataset.body ? JSON.parse(button.dataset.body) : undefined;
+      // A body from a field of the page (the user to log in), or none.
+      const from = button.dataset.bodyFrom ? document.querySelector(button.dataset.bodyFrom) : null;
+      const body = from ? { [button.dataset.bodyField]: from.value } : undefined;
       const answer = await api(button.dataset.method ?? "POST", button.dataset.url, body, { etag: button.dataset.etag });
       if (!answer.ok && form) return showProblem(form, answer.json);
       if (!answer.ok) return alert(answer.json?.detail ?? "failed");

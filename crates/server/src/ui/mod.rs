@@ -90,18 +90,23 @@ async fn secure_headers(mut response: Response) -> Response {
 /// A page for a signed-in account, or the way to the login page.
 type Page = Result<Html<String>, Response>;
 
-fn to_login(uri: &Uri) -> Response {
-    let next = uri.path_and_query().map_or("/ui/", |p| p.as_str());
-    let next: String = next
-        .bytes()
+/// `text` as one segment of a URL path or a query value: everything but the unreserved
+/// characters percent-encoded (a pool named `A#1` is not the pool `A`).
+fn seg(text: &str) -> String {
+    text.bytes()
         .map(|b| {
-            if b.is_ascii_alphanumeric() || b"/-_.".contains(&b) {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
                 (b as char).to_string()
             } else {
                 format!("%{b:02X}")
             }
         })
-        .collect();
+        .collect()
+}
+
+fn to_login(uri: &Uri) -> Response {
+    let next = uri.path_and_query().map_or("/ui/", |p| p.as_str());
+    let next: String = next.split('/').map(seg).collect::<Vec<_>>().join("/");
     Redirect::to(&format!("/ui/login?next={next}")).into_response()
 }
 
@@ -268,7 +273,7 @@ fn audit_table(entries: &[phoneboot_store::AuditEntry]) -> Markup {
                             td { (e.action) }
                             td {
                                 @if e.kind == "device" && e.action == "put" {
-                                    a href={ "/ui/devices/" (e.key) } { (e.kind) " " (e.key) }
+                                    a href={ "/ui/devices/" (seg(&e.key)) } { (e.kind) " " (e.key) }
                                 } @else { (e.kind) " " (e.key) }
                             }
                         }
@@ -319,7 +324,7 @@ async fn devices(
                     @for item in &items {
                         @let f = &item["fields"];
                         tr {
-                            td { a href={ "/ui/devices/" (item["name"].as_str().unwrap_or_default()) } { (item["name"].as_str().unwrap_or_default()) } }
+                            td { a href={ "/ui/devices/" (seg(item["name"].as_str().unwrap_or_default())) } { (item["name"].as_str().unwrap_or_default()) } }
                             td { (f["model"].as_str().unwrap_or_default()) " " (f["protocol"].as_str().unwrap_or_default()) }
                             td.wide { (f["description"].as_str().unwrap_or_default()) }
                             td { (f["lines"].as_array().map(|l| l.iter().filter_map(|l| l["dn"].as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
@@ -331,7 +336,7 @@ async fn devices(
         }
         @if items.is_empty() { p.muted { "No device matches." } }
         @if let Some(next) = next {
-            p { a rel="next" href={ "/ui/devices?q=" (q) "&cursor=" (next) } { "Next page" } }
+            p { a rel="next" href={ "/ui/devices?q=" (seg(&q)) "&cursor=" (seg(&next)) } { "Next page" } }
         }
     };
     Ok(layout(&api, &principal, "/ui/devices", "Devices", body).await)
@@ -352,6 +357,7 @@ fn lines_table(lines: &[Value]) -> Markup {
                 (cell(i, "display_name", &text("display_name"), "text", "Display name"))
                 (cell(i, "auth_name", &text("auth_name"), "text", "SIP user"))
                 (cell(i, "auth_password", &text("auth_password"), "password", "SIP password"))
+                (cell(i, "voicemail", &text("voicemail"), "text", "Voicemail number"))
                 td { button.secondary type="button" data-action="remove-line" { "Remove" } }
             }
         }
@@ -361,7 +367,7 @@ fn lines_table(lines: &[Value]) -> Markup {
             legend { "Lines" }
             div.scroll {
                 table id="lines" {
-                    thead { tr { th { "DN" } th { "Label" } th { "Display name" } th { "SIP user" } th { "SIP password" } th {} } }
+                    thead { tr { th { "DN" } th { "Label" } th { "Display name" } th { "SIP user" } th { "SIP password" } th { "Voicemail" } th {} } }
                     tbody { @for (i, line) in lines.iter().enumerate() { (row(&i.to_string(), line)) } }
                 }
             }
@@ -446,23 +452,24 @@ async fn device(
     let fields = serde_json::to_value(&masked).unwrap_or(Value::Null);
     let (pools, models) = choices(&api).await?;
     let key = d.name.clone();
-    let may_operate = principal.role.may(crate::accounts::Access::Operate);
-    // The file the phone gets now, as the TFTP side serves it (operators and admins: it holds
-    // the SIP passwords).
-    let preview = if may_operate {
-        let snapshot = match &api.admin.built {
-            Some(built) => Some(built.current().snapshot.clone()),
-            None => db.snapshot().await.ok().map(|(s, _)| s),
-        };
-        snapshot.and_then(|s| {
-            let file = phoneboot_render::device_files(&s, &d).into_iter().next()?;
-            let name = file.to_string();
-            let bytes = phoneboot_render::render(&s, &file).ok().flatten()?;
-            Some((name, String::from_utf8_lossy(&bytes).into_owned()))
-        })
-    } else {
-        None
+    // The file the phone gets now, as the TFTP side serves it: exact for an admin, its
+    // secrets masked for anyone else.
+    let snapshot = match &api.admin.built {
+        Some(built) => Some(built.current().snapshot.clone()),
+        None => db.snapshot().await.ok().map(|(s, _)| s),
     };
+    let exact = principal.role == Role::Admin;
+    let preview = snapshot.and_then(|s| {
+        let file = phoneboot_render::device_files(&s, &d).into_iter().next()?;
+        let name = file.to_string();
+        let s = if exact {
+            s
+        } else {
+            crate::api::tools::masked(&s, &file)
+        };
+        let bytes = phoneboot_render::render(&s, &file).ok().flatten()?;
+        Some((name, String::from_utf8_lossy(&bytes).into_owned()))
+    });
     // Where this phone stands against the generation this node serves (the device as served:
     // a change not yet taken in by this node is not yet what a phone can fetch).
     let fetched = api.admin.built.as_ref().and_then(|built| {
@@ -491,20 +498,20 @@ async fn device(
                 None => p.muted { "Whether the phone has its configuration is known on a node that serves it." },
             }
         }
-        form data-api={ "/api/v1/devices/" (key) } data-method="PATCH" data-etag=(etag) {
+        form data-api={ "/api/v1/devices/" (seg(&key)) } data-method="PATCH" data-etag=(etag) {
             (device_fields(&fields, &pools, &models))
             (lines_table(&lines))
             p.form-error.error role="alert" {}
             button type="submit" { "Save" }
             " "
-            button.secondary type="button" data-action="call" data-method="DELETE" data-url={ "/api/v1/devices/" (key) } data-etag=(etag) data-next="/ui/devices" { "Remove" }
+            button.secondary type="button" data-action="call" data-method="DELETE" data-url={ "/api/v1/devices/" (seg(&key)) } data-etag=(etag) data-next="/ui/devices" { "Remove" }
         }
         h2 { "Extension Mobility" }
         form {
             @match &d.em_user {
                 Some(user) => {
                     p { "Logged in: " strong { (user) } }
-                    button type="button" data-action="call" data-url={ "/api/v1/devices/" (key) "/logout" } { "Log out" }
+                    button type="button" data-action="call" data-url={ "/api/v1/devices/" (seg(&key)) "/logout" } { "Log out" }
                 }
                 None => {
                     label for="em-user" { "Log a user in" }
@@ -512,7 +519,7 @@ async fn device(
                         @for u in &users { option value=(u) { (u) } }
                     }
                     " "
-                    button type="button" data-action="call" data-url={ "/api/v1/devices/" (key) "/login" } data-body=(serde_json::json!({ "user": users.first().cloned().unwrap_or_default() }).to_string()) id="em-login" { "Log in" }
+                    button type="button" data-action="call" data-url={ "/api/v1/devices/" (seg(&key)) "/login" } data-body-from="#em-user" data-body-field="user" id="em-login" { "Log in" }
                     p.form-error.error role="alert" {}
                 }
             }
@@ -578,7 +585,7 @@ async fn files(
                     @for f in &stored {
                         tr {
                             td { (f.name) } td { (f.size) } td.wide { (when(f.at)) }
-                            td { button.secondary type="button" data-action="call" data-method="DELETE" data-url={ "/api/v1/files/" (f.name) } { "Remove" } }
+                            td { button.secondary type="button" data-action="call" data-method="DELETE" data-url={ "/api/v1/files/" (f.name.split('/').map(seg).collect::<Vec<_>>().join("/")) } { "Remove" } }
                         }
                     }
                 }
@@ -632,7 +639,7 @@ async fn accounts(
                 tbody {
                     @for a in &all {
                         tr { td { (a.name) } td { (crate::accounts::role_of(a)) }
-                             td { button.secondary type="button" data-action="call" data-method="DELETE" data-url={ "/api/v1/accounts/" (a.name) } { "Remove" } } }
+                             td { button.secondary type="button" data-action="call" data-method="DELETE" data-url={ "/api/v1/accounts/" (seg(&a.name)) } { "Remove" } } }
                     }
                 }
             }
@@ -689,7 +696,7 @@ async fn objects(
                 a href={ "/ui/objects/" (collection(k)) } aria-current=[(k == kind).then_some("page")] { (collection(k)) }
             }
         }
-        ul { @for item in &items { li { a href={ "/ui/objects/" (slug) "/" (item["name"].as_str().unwrap_or_default()) } { (item["name"].as_str().unwrap_or_default()) } } } }
+        ul { @for item in &items { li { a href={ "/ui/objects/" (slug) "/" (seg(item["name"].as_str().unwrap_or_default())) } { (item["name"].as_str().unwrap_or_default()) } } } }
         @if items.is_empty() { p.muted { "None yet." } }
         h2 { "Add one" }
         form data-api={ "/api/v1/" (slug) } data-method="POST" data-json data-next={ "/ui/objects/" (slug) } {
@@ -729,7 +736,7 @@ async fn object(
     let url = if kind == Kind::Params {
         "/api/v1/params".to_owned()
     } else {
-        format!("/api/v1/{slug}/{}", stored.object.key())
+        format!("/api/v1/{slug}/{}", seg(stored.object.key()))
     };
     let title = if kind == Kind::Params {
         "Parameters".to_owned()

@@ -36,8 +36,10 @@ CREATE TABLE audit (
     action  TEXT   NOT NULL,           -- put, delete, account, token, login, login-refused, ...
     kind    TEXT   NOT NULL,
     key     TEXT   NOT NULL,
+    fold    TEXT   NOT NULL,           -- the key folded as every name is (ASCII lower case)
+    who_fold TEXT  NOT NULL,           -- who, folded
     version BIGINT,                    -- the change, for writes to the objects
     before  TEXT,
     after   TEXT
 );
-CREATE INDEX audit_object ON audit (kind, lower(key));
+CREATE INDEX audit_object ON audit (kind, fold);

@@ -8,11 +8,11 @@ macro_rules! admin_sql {
     ($Db:ty, $Conn:ty, $Row:ty) => {
         /// Appends `rows` to the audit log.
         async fn insert_audit(tx: &mut $Conn, rows: &[AuditRow]) -> Result<(), StoreError> {
-            // Nine values a row.
+            // Eleven values a row.
             for chunk in rows.chunks(CHUNK / 2) {
                 let mut q = QueryBuilder::<$Db>::new(
-                    "INSERT INTO audit (at, who, origin, action, kind, key, version, before, \
-                     after) ",
+                    "INSERT INTO audit (at, who, origin, action, kind, key, fold, who_fold, version, \
+                     before, after) ",
                 );
                 q.push_values(chunk, |mut row, entry| {
                     row.push_bind(entry.at)
@@ -21,6 +21,8 @@ macro_rules! admin_sql {
                         .push_bind(entry.action)
                         .push_bind(entry.kind.clone())
                         .push_bind(entry.key.clone())
+                        .push_bind(fold(&entry.key))
+                        .push_bind(fold(&entry.by.who))
                         .push_bind(entry.version)
                         .push_bind(entry.before.clone())
                         .push_bind(entry.after.clone());
@@ -77,26 +79,37 @@ macro_rules! admin_sql {
             row.as_ref().map(account_row).transpose()
         }
 
+        /// Adds or (unless `only_new`) replaces the account; false when `only_new` found one.
         async fn save_account_in(
             tx: &mut $Conn,
             account: &Account,
             by: &Actor,
-        ) -> Result<(), StoreError> {
+            only_new: bool,
+        ) -> Result<bool, StoreError> {
             let before = get_account(tx, &account.name).await?;
-            sqlx::query(
+            // Only new: the insert itself decides (a concurrent insert on another node makes
+            // this one do nothing), not the read before it.
+            let sql = if only_new {
+                "INSERT INTO accounts (fold, name, role, password, created, changed) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (fold) DO NOTHING"
+            } else {
                 "INSERT INTO accounts (fold, name, role, password, created, changed) \
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (fold) DO UPDATE SET \
                  name = excluded.name, role = excluded.role, password = excluded.password, \
-                 changed = excluded.changed",
-            )
-            .bind(fold(&account.name))
-            .bind(&account.name)
-            .bind(&account.role)
-            .bind(&account.password)
-            .bind(account.created)
-            .bind(account.changed)
-            .execute(&mut *tx)
-            .await?;
+                 changed = excluded.changed"
+            };
+            let done = sqlx::query(sql)
+                .bind(fold(&account.name))
+                .bind(&account.name)
+                .bind(&account.role)
+                .bind(&account.password)
+                .bind(account.created)
+                .bind(account.changed)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
             let row = AuditRow {
                 at: account.changed,
                 by: by.clone(),
@@ -107,7 +120,8 @@ macro_rules! admin_sql {
                 before: before.as_ref().map(account_json),
                 after: Some(account_json(account)),
             };
-            insert_audit(tx, &[row]).await
+            insert_audit(tx, &[row]).await?;
+            Ok(true)
         }
 
         async fn remove_account_in(
@@ -282,10 +296,10 @@ macro_rules! admin_sql {
                 q.push(" AND kind = ").push_bind(kind.clone());
             }
             if let Some(key) = &query.key {
-                q.push(" AND lower(key) = ").push_bind(fold(key));
+                q.push(" AND fold = ").push_bind(fold(key));
             }
             if let Some(who) = &query.who {
-                q.push(" AND lower(who) = ").push_bind(fold(who));
+                q.push(" AND who_fold = ").push_bind(fold(who));
             }
             let limit = query.limit.clamp(1, crate::AUDIT_PAGE_MAX);
             q.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(limit));

@@ -71,11 +71,11 @@ macro_rules! store_impl {
                 Box::pin(referrers_of(&self.pool, kind, key))
             }
 
-            fn write_by<'a>(
+            fn write_as<'a>(
                 &'a self,
                 writes: &'a [Write],
                 mode: crate::Mode,
-                by: &'a Actor,
+                by: Option<&'a Actor>,
             ) -> crate::BoxFuture<'a, Result<Version, StoreError>> {
                 Box::pin(self.write_in(writes, mode, by))
             }
@@ -103,8 +103,21 @@ macro_rules! store_impl {
             ) -> crate::BoxFuture<'a, Result<(), StoreError>> {
                 Box::pin(async move {
                     let mut tx = self.begin_write().await?;
-                    save_account_in(&mut tx, account, by).await?;
+                    save_account_in(&mut tx, account, by, false).await?;
                     Ok(tx.commit().await?)
+                })
+            }
+
+            fn add_account<'a>(
+                &'a self,
+                account: &'a Account,
+                by: &'a Actor,
+            ) -> crate::BoxFuture<'a, Result<bool, StoreError>> {
+                Box::pin(async move {
+                    let mut tx = self.begin_write().await?;
+                    let added = save_account_in(&mut tx, account, by, true).await?;
+                    tx.commit().await?;
+                    Ok(added)
                 })
             }
 
