@@ -349,7 +349,7 @@ fn a_node_killed_during_a_storm_costs_no_boot_when_phones_know_both() {
         &url,
         &[&a, &b],
         2000,
-        &["--rate", "1000", "--timeout-ms", "200", "--retries", "3"],
+        &["--rate", "1000", "--timeout-ms", "200", "--retries", "5"],
     );
     a.counter_at_least("RequestsProcessed", 200);
     let status = Command::new("kill")

@@ -1406,4 +1406,19 @@ async fn the_change_feed_streams_each_committed_step_as_an_event() {
         text.contains("\"name\":\"SEP001122334455\"") && text.contains("\"op\":\"put\""),
         "{text}"
     );
+    // The token revoked: the stream ends (it checks whenever it waits).
+    let digest = accounts::digest(&f.viewer);
+    assert!(
+        f.db.store()
+            .remove_credential(&digest, &Actor::new("test", "test"))
+            .await
+            .unwrap()
+    );
+    loop {
+        match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(None) => break,
+            Ok(Some(_)) => continue,
+            Err(_) => panic!("the stream went on after its token was revoked"),
+        }
+    }
 }

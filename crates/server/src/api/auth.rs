@@ -36,6 +36,9 @@ pub(crate) struct Principal {
     pub role: Role,
     /// The session's digest, when signed in through the browser.
     pub session: Option<String>,
+    /// The digest of the secret the request came with (token or session): a long stream
+    /// checks it still stands.
+    pub credential: String,
     pub client: Client,
 }
 
@@ -155,6 +158,7 @@ async fn identify(api: &Api, mut req: Request, next: Next, strict: bool) -> Resp
         account: account.name.clone(),
         role: accounts::role_of(&account),
         session: (kind == CredentialKind::Session).then(|| credential.digest.clone()),
+        credential: credential.digest.clone(),
         client,
     });
     next.run(req).await

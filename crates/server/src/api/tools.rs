@@ -252,6 +252,7 @@ const CHANGES_BATCH: u32 = 500;
 /// `since` (or the `Last-Event-ID` a reconnecting browser sends), by any writer on any node.
 async fn changes(
     State(api): State<Api>,
+    axum::Extension(principal): axum::Extension<Principal>,
     headers: HeaderMap,
     Query(q): Query<ChangesQuery>,
 ) -> ApiResult<Response> {
@@ -266,9 +267,18 @@ async fn changes(
         None => store.head().await.map_err(|e| Problem::store(&e))?,
     };
     let wake = store.wake();
-    let state = (store, wake, since, std::collections::VecDeque::new());
-    let stream =
-        futures_util::stream::unfold(state, |(store, mut wake, mut at, mut queue)| async move {
+    // The stream checks its secret still stands whenever it waits: a logout, a revoked token
+    // or a removed account ends it.
+    let state = (
+        store,
+        wake,
+        since,
+        std::collections::VecDeque::new(),
+        principal.credential,
+    );
+    let stream = futures_util::stream::unfold(
+        state,
+        |(store, mut wake, mut at, mut queue, credential)| async move {
             loop {
                 if let Some(change) = queue.pop_front() {
                     let change: phoneboot_store::Change = change;
@@ -287,7 +297,10 @@ async fn changes(
                         .event("change")
                         .id(change.version.to_string())
                         .data(data.to_string());
-                    return Some((Ok::<_, Infallible>(event), (store, wake, at, queue)));
+                    return Some((
+                        Ok::<_, Infallible>(event),
+                        (store, wake, at, queue, credential),
+                    ));
                 }
                 match store.changes_since(at, CHANGES_BATCH).await {
                     Ok(batch) if !batch.is_empty() => queue.extend(batch),
@@ -295,10 +308,14 @@ async fn changes(
                     // slow timer, then read again.
                     _ => {
                         let _ = tokio::time::timeout(Duration::from_secs(5), wake.changed()).await;
+                        if matches!(store.credential(&credential).await, Ok(None)) {
+                            return None;
+                        }
                     }
                 }
             }
-        });
+        },
+    );
     // The stream ends when the server stops, so that shutdown does not wait for browsers.
     let stream =
         futures_util::StreamExt::take_until(stream, api.admin.stop.clone().cancelled_owned());
