@@ -64,8 +64,8 @@ fn an_admin_adds_a_phone_in_the_browser_and_sees_whether_it_has_taken_its_config
     browser.go(&format!("{ui}/ui/devices"));
     browser.find("#login");
     browser.type_into("#name", "ada");
-    browser.type_into("#password", "a long enough password");
-    browser.click("#login button[type=submit]");
+    // With the keyboard alone: Enter in the password field submits.
+    browser.type_into("#password", "a long enough password\u{E007}");
     browser.wait_until(
         "the device list",
         "return location.pathname === '/ui/devices'",
@@ -86,6 +86,9 @@ fn an_admin_adds_a_phone_in_the_browser_and_sees_whether_it_has_taken_its_config
     browser.type_into("[name='lines.0.dn']", "5001");
     browser.type_into("[name='lines.0.label']", "Ada");
     browser.type_into("[name='lines.1.dn']", "5002");
+    browser.click("button[data-list=speed_dials]");
+    browser.type_into("[name='speed_dials.0.number']", "5100");
+    browser.type_into("[name='speed_dials.0.label']", "Reception");
     browser.click("form[data-api] button[type=submit]");
     browser.wait_until(
         "the field's error",
@@ -103,6 +106,11 @@ fn an_admin_adds_a_phone_in_the_browser_and_sees_whether_it_has_taken_its_config
         "return location.pathname === '/ui/devices/SEP0011223344BB'",
     );
     assert!(browser.text("#preview").contains("5002"));
+    let shown = ok(&cluster.db, &["device", "show", "SEP0011223344BB"]);
+    assert!(
+        shown.contains("5100") && shown.contains("Reception"),
+        "{shown}"
+    );
     assert_eq!(browser.text("#fetch-state"), "never");
 
     // The phone fetches its file over TFTP: both lines; the page then says it is current.
@@ -118,6 +126,17 @@ fn an_admin_adds_a_phone_in_the_browser_and_sees_whether_it_has_taken_its_config
     };
     wait_for("the page to say current", || state(&browser) == "current");
     browser.screenshot(&screenshots().join("device.png"));
+    // On a phone-sized screen the page does not scroll sideways (wide tables scroll inside).
+    browser.resize(390, 844);
+    browser.go(&format!("{ui}/ui/devices/SEP0011223344BB"));
+    browser.find("#preview");
+    let overflow = browser.run("return document.documentElement.scrollWidth - window.innerWidth");
+    assert!(
+        overflow.as_i64().unwrap() <= 0,
+        "the page is wider than the screen by {overflow}px"
+    );
+    browser.screenshot(&screenshots().join("device-narrow.png"));
+    browser.resize(1280, 900);
 
     // A change in the browser: the phone now runs an older configuration.
     browser.type_into("#description", "Front desk");

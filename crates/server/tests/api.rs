@@ -1422,3 +1422,138 @@ async fn the_change_feed_streams_each_committed_step_as_an_event() {
         }
     }
 }
+
+#[tokio::test]
+async fn every_kind_is_created_read_listed_patched_and_deleted_by_an_admin() {
+    let f = fixture().await;
+    let samples = [
+        (
+            "callmanagers",
+            json!({ "name": "cm2", "host": "192.0.2.12" }),
+            json!({ "host": "192.0.2.13" }),
+        ),
+        (
+            "groups",
+            json!({ "name": "G2", "members": ["cm1"], "tftp_default": false }),
+            json!({ "members": ["cm1"] }),
+        ),
+        (
+            "datetime-groups",
+            json!({ "name": "Local2", "date_template": "M/D/Y", "time_zone": "Greenwich Standard Time", "ntp": [] }),
+            json!({ "date_template": "D/M/Y" }),
+        ),
+        (
+            "pools",
+            json!({ "name": "P2", "cm_group": "G1", "date_time": "CMLocal" }),
+            json!({ "date_time": "CMLocal" }),
+        ),
+        (
+            "dialplans",
+            json!({ "name": "DP2", "rules": [] }),
+            json!({ "rules": [] }),
+        ),
+        (
+            "softkey-templates",
+            json!({ "name": "SK2", "sets": [] }),
+            json!({ "sets": [] }),
+        ),
+        (
+            "feature-policies",
+            json!({ "name": "FP2", "features": {} }),
+            json!({ "features": {} }),
+        ),
+        (
+            "users",
+            json!({ "id": "carol", "name": "Carol" }),
+            json!({ "name": "Carol B." }),
+        ),
+    ];
+    for (slug, body, patch) in samples {
+        let made = call(
+            &f,
+            Method::POST,
+            &format!("/api/v1/{slug}"),
+            &f.admin,
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(made.status, StatusCode::CREATED, "{slug}: {}", made.body);
+        let name = made.body["name"].as_str().unwrap().to_owned();
+        let item = format!("/api/v1/{slug}/{name}");
+        assert_eq!(made.headers[header::LOCATION], item.as_str());
+        let got = call(&f, Method::GET, &item, &f.viewer, None).await;
+        assert_eq!(got.status, StatusCode::OK, "{slug}");
+        let listed = call(
+            &f,
+            Method::GET,
+            &format!("/api/v1/{slug}?q={name}"),
+            &f.viewer,
+            None,
+        )
+        .await;
+        assert!(
+            listed.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|i| i["name"] == name.as_str()),
+            "{slug}"
+        );
+        let etag = got.headers[header::ETAG].to_str().unwrap().to_owned();
+        let patched = send(
+            &f.router,
+            Request::builder()
+                .method(Method::PATCH)
+                .uri(&item)
+                .header(header::AUTHORIZATION, format!("Bearer {}", f.admin))
+                .header(header::CONTENT_TYPE, "application/merge-patch+json")
+                .header(header::IF_MATCH, &etag)
+                .body(Body::from(patch.to_string()))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(patched.status, StatusCode::OK, "{slug}: {}", patched.body);
+        let wrong = call(
+            &f,
+            Method::POST,
+            &format!("/api/v1/{slug}"),
+            &f.admin,
+            Some(body),
+        )
+        .await;
+        assert_eq!(wrong.status, StatusCode::CONFLICT, "{slug}: added twice");
+        let gone = call(&f, Method::DELETE, &item, &f.admin, None).await;
+        assert_eq!(gone.status, StatusCode::NO_CONTENT, "{slug}: {}", gone.body);
+        assert_eq!(
+            call(&f, Method::GET, &item, &f.viewer, None).await.status,
+            StatusCode::NOT_FOUND
+        );
+    }
+    // The parameters: one object, read and changed at its version.
+    let params = call(&f, Method::GET, "/api/v1/params", &f.viewer, None).await;
+    assert_eq!(params.status, StatusCode::OK);
+    let etag = params.headers[header::ETAG].to_str().unwrap().to_owned();
+    let changed = send(
+        &f.router,
+        Request::builder()
+            .method(Method::PATCH)
+            .uri("/api/v1/params")
+            .header(header::AUTHORIZATION, format!("Bearer {}", f.admin))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::IF_MATCH, &etag)
+            .body(Body::from(r#"{"em_multiple_login":"allowed"}"#))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    assert_eq!(changed.body["fields"]["em_multiple_login"], "allowed");
+    let operator = call(
+        &f,
+        Method::PATCH,
+        "/api/v1/params",
+        &f.operator,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(operator.status, StatusCode::FORBIDDEN);
+}

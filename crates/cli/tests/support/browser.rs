@@ -179,6 +179,15 @@ impl Browser {
         }
     }
 
+    /// Sets the window's size (a phone-sized screen, say).
+    pub fn resize(&self, width: u32, height: u32) {
+        self.session(
+            "POST",
+            "/window/rect",
+            Some(json!({ "width": width, "height": height })),
+        );
+    }
+
     pub fn screenshot(&self, to: &Path) {
         use base64::Engine as _;
         let png = self.session("GET", "/screenshot", None);

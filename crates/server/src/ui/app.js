@@ -94,9 +94,10 @@ document.addEventListener("click", async (event) => {
   const form = button.closest("form");
   switch (button.dataset.action) {
     case "add-line": {
-      const rows = document.querySelector("#lines tbody");
+      const list = button.dataset.list ?? "lines";
+      const rows = document.querySelector(`#${list} tbody`);
       const index = rows.querySelectorAll("tr").length;
-      const row = document.querySelector("#line-template").content.firstElementChild.cloneNode(true);
+      const row = document.querySelector(`#${list}-template`).content.firstElementChild.cloneNode(true);
       row.querySelectorAll("input").forEach((i) => { i.name = i.name.replace("$", index); i.id = i.name; });
       rows.appendChild(row);
       row.querySelector("input").focus();

@@ -342,38 +342,57 @@ async fn devices(
     Ok(layout(&api, &principal, "/ui/devices", "Devices", body).await)
 }
 
-/// The lines table of a device form, with a template row for "Add a line".
-fn lines_table(lines: &[Value]) -> Markup {
-    let cell = |i: &str, field: &str, value: &str, kind: &str, label: &str| {
-        let name = format!("lines.{i}.{field}");
-        html! { td { input name=(name) id=(name) type=(kind) value=(value) aria-label=(label) data-optional; } }
-    };
-    let row = |i: &str, line: &Value| {
-        let text = |f: &str| line[f].as_str().unwrap_or_default().to_owned();
+/// A table of a device form's list (`lines`, `speed_dials`): one row of inputs per item,
+/// named `list.N.field` as the script turns them into JSON, and a template row for "Add".
+fn rows_table(
+    list: &str,
+    legend: &str,
+    columns: &[(&str, &str, &str)],
+    items: &[Value],
+    add: &str,
+) -> Markup {
+    let row = |i: &str, item: &Value| {
         html! {
             tr {
-                (cell(i, "dn", &text("dn"), "text", "Directory number"))
-                (cell(i, "label", &text("label"), "text", "Label"))
-                (cell(i, "display_name", &text("display_name"), "text", "Display name"))
-                (cell(i, "auth_name", &text("auth_name"), "text", "SIP user"))
-                (cell(i, "auth_password", &text("auth_password"), "password", "SIP password"))
-                (cell(i, "voicemail", &text("voicemail"), "text", "Voicemail number"))
+                @for (field, kind, label) in columns {
+                    @let name = format!("{list}.{i}.{field}");
+                    td { input name=(name) id=(name) type=(kind) value=(item[*field].as_str().unwrap_or_default()) aria-label=(label) data-optional; }
+                }
                 td { button.secondary type="button" data-action="remove-line" { "Remove" } }
             }
         }
     };
     html! {
         fieldset {
-            legend { "Lines" }
+            legend { (legend) }
             div.scroll {
-                table id="lines" {
-                    thead { tr { th { "DN" } th { "Label" } th { "Display name" } th { "SIP user" } th { "SIP password" } th { "Voicemail" } th {} } }
-                    tbody { @for (i, line) in lines.iter().enumerate() { (row(&i.to_string(), line)) } }
+                table id=(list) {
+                    thead { tr { @for (_, _, label) in columns { th { (label) } } th {} } }
+                    tbody { @for (i, item) in items.iter().enumerate() { (row(&i.to_string(), item)) } }
                 }
             }
-            template id="line-template" { (row("$", &Value::Null)) }
-            button.secondary type="button" data-action="add-line" { "Add a line" }
+            template id={ (list) "-template" } { (row("$", &Value::Null)) }
+            button.secondary type="button" data-action="add-line" data-list=(list) { (add) }
         }
+    }
+}
+
+/// The lines and speed dials of a device form.
+fn lines_table(fields: &Value) -> Markup {
+    let list = |name: &str| fields[name].as_array().cloned().unwrap_or_default();
+    html! {
+        (rows_table("lines", "Lines", &[
+            ("dn", "text", "DN"),
+            ("label", "text", "Label"),
+            ("display_name", "text", "Display name"),
+            ("auth_name", "text", "SIP user"),
+            ("auth_password", "password", "SIP password"),
+            ("voicemail", "text", "Voicemail"),
+        ], &list("lines"), "Add a line"))
+        (rows_table("speed_dials", "Speed dials", &[
+            ("number", "text", "Number"),
+            ("label", "text", "Label"),
+        ], &list("speed_dials"), "Add a speed dial"))
     }
 }
 
@@ -424,7 +443,7 @@ async fn new_device(
             label for="name" { "MAC address (or a soft client's name)" }
             input id="name" name="name" data-field="mac name" required autofocus placeholder="00:11:22:33:44:55";
             (device_fields(&Value::Null, &pools, &models))
-            (lines_table(&[]))
+            (lines_table(&Value::Null))
             p.form-error.error role="alert" {}
             button type="submit" { "Save" }
         }
@@ -485,7 +504,6 @@ async fn device(
         .map(|s| s.object.key().to_owned())
         .collect();
     let etag = format!("\"{}\"", stored.version);
-    let lines = fields["lines"].as_array().cloned().unwrap_or_default();
     let body = html! {
         p.muted { "MAC " (d.mac) " · version " (stored.version) }
         section aria-label="Has the phone taken the change" {
@@ -500,7 +518,7 @@ async fn device(
         }
         form data-api={ "/api/v1/devices/" (seg(&key)) } data-method="PATCH" data-etag=(etag) {
             (device_fields(&fields, &pools, &models))
-            (lines_table(&lines))
+            (lines_table(&fields))
             p.form-error.error role="alert" {}
             button type="submit" { "Save" }
             " "
