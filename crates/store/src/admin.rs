@@ -39,6 +39,16 @@ pub struct Account {
     pub changed: i64,
 }
 
+/// What a guarded change of an account did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountChange {
+    Done,
+    /// No such account: nothing written.
+    Absent,
+    /// It would have left no account holding the guarded role: nothing written.
+    LastOfRole,
+}
+
 /// What a bearer secret is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CredentialKind {

@@ -31,7 +31,8 @@ use phoneboot_model::{Catalogue, Kind, Object, Snapshot};
 use tokio::sync::watch;
 
 pub use admin::{
-    AUDIT_PAGE_MAX, Account, Actor, AuditEntry, AuditQuery, Credential, CredentialKind, Event,
+    AUDIT_PAGE_MAX, Account, AccountChange, Actor, AuditEntry, AuditQuery, Credential,
+    CredentialKind, Event,
 };
 pub use location::{Location, LocationError, redact};
 pub use postgres::{CHANNEL, PgStore};
@@ -410,6 +411,23 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         account: &'a Account,
         by: &'a Actor,
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// [`save_account`](Self::save_account), refused when it would leave no account holding
+    /// `role` (the last admin stays), decided inside the write's transaction.
+    fn save_account_keeping<'a>(
+        &'a self,
+        account: &'a Account,
+        by: &'a Actor,
+        role: &'a str,
+    ) -> BoxFuture<'a, Result<AccountChange, StoreError>>;
+
+    /// [`remove_account`](Self::remove_account), refused likewise.
+    fn remove_account_keeping<'a>(
+        &'a self,
+        name: &'a str,
+        by: &'a Actor,
+        role: &'a str,
+    ) -> BoxFuture<'a, Result<AccountChange, StoreError>>;
 
     /// Removes the account and its credentials; false when there was none.
     fn remove_account<'a>(

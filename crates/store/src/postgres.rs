@@ -43,6 +43,10 @@ pub const CHANNEL: &str = "phoneboot_changes";
 /// then said to be unreachable, and the node serves what it has).
 const ACQUIRE: Duration = Duration::from_secs(5);
 
+/// The advisory lock every writer of accounts, credentials and the audit log's own entries
+/// takes ("pbac" in ASCII).
+const ACCOUNTS_LOCK: i64 = 0x7062_6163;
+
 /// Connections per node: the follower, a listener, and a few writers and readers at once.
 const CONNECTIONS: u32 = 8;
 
@@ -191,7 +195,14 @@ impl PgStore {
     /// A write transaction of the accounts, credentials or audit log (SQLite: the write
     /// lock first, so that reading before writing never has to upgrade).
     async fn begin_write(&self) -> Result<sqlx::Transaction<'_, Postgres>, StoreError> {
-        Ok(self.pool.begin().await?)
+        let mut tx = self.pool.begin().await?;
+        // One writer of the accounts at a time on every node (as SQLite's write lock does):
+        // a rule over all of them (the last admin stays) is then decided on what it sees.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(ACCOUNTS_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
     }
 
     /// A read transaction that is one snapshot.

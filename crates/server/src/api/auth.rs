@@ -478,20 +478,6 @@ struct AccountChange {
     password: Option<String>,
 }
 
-/// The admins there are, but for `except`: the last one is never removed or demoted.
-async fn other_admins(api: &Api, except: &str) -> ApiResult<usize> {
-    let db = api.database()?;
-    let all = db
-        .store()
-        .accounts()
-        .await
-        .map_err(|e| Problem::store(&e))?;
-    Ok(all
-        .iter()
-        .filter(|a| accounts::role_of(a) == Role::Admin && !a.name.eq_ignore_ascii_case(except))
-        .count())
-}
-
 fn last_admin(name: &str) -> Problem {
     Problem::new(
         StatusCode::CONFLICT,
@@ -528,12 +514,6 @@ async fn change_account(
     let mut account = existing(&api, &name).await?;
     if let Some(role) = &change.role {
         let role: Role = role.parse().map_err(field_problem)?;
-        if role != Role::Admin
-            && accounts::role_of(&account) == Role::Admin
-            && other_admins(&api, &account.name).await? == 0
-        {
-            return Err(last_admin(&account.name));
-        }
         role.as_str().clone_into(&mut account.role);
     }
     let new_password = change.password.is_some();
@@ -543,10 +523,16 @@ async fn change_account(
             .map_err(field_problem)?;
     }
     account.changed = unix_seconds();
-    db.store()
-        .save_account(&account, &principal.actor())
+    // The last admin stays: decided in the write's own transaction, so that two admins
+    // demoting each other at once cannot both pass.
+    let done = db
+        .store()
+        .save_account_keeping(&account, &principal.actor(), Role::Admin.as_str())
         .await
         .map_err(|e| Problem::store(&e))?;
+    if done == phoneboot_store::AccountChange::LastOfRole {
+        return Err(last_admin(&account.name));
+    }
     if new_password {
         accounts::end_sessions(db.store().as_ref(), &account.name, &principal.actor())
             .await
@@ -561,15 +547,18 @@ async fn remove_account(
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
     let db = api.database()?;
-    let account = existing(&api, &name).await?;
-    if accounts::role_of(&account) == Role::Admin && other_admins(&api, &account.name).await? == 0 {
-        return Err(last_admin(&account.name));
-    }
-    db.store()
-        .remove_account(&account.name, &principal.actor())
+    let done = db
+        .store()
+        .remove_account_keeping(&name, &principal.actor(), Role::Admin.as_str())
         .await
         .map_err(|e| Problem::store(&e))?;
-    Ok(StatusCode::NO_CONTENT)
+    match done {
+        phoneboot_store::AccountChange::Done => Ok(StatusCode::NO_CONTENT),
+        phoneboot_store::AccountChange::Absent => Err(Problem::not_found(format!(
+            "account {name:?} does not exist"
+        ))),
+        phoneboot_store::AccountChange::LastOfRole => Err(last_admin(&name)),
+    }
 }
 
 /// A token as listed: its id (the first 16 digits of its digest), never the secret.

@@ -79,6 +79,15 @@ macro_rules! admin_sql {
             row.as_ref().map(account_row).transpose()
         }
 
+        /// Accounts holding `role`, in the caller's transaction (which holds the accounts'
+        /// lock: see `begin_write`).
+        async fn holding(tx: &mut $Conn, role: &str) -> Result<i64, StoreError> {
+            Ok(sqlx::query_scalar("SELECT COUNT(*) FROM accounts WHERE role = $1")
+                .bind(role)
+                .fetch_one(&mut *tx)
+                .await?)
+        }
+
         /// Adds or (unless `only_new`) replaces the account; false when `only_new` found one.
         async fn save_account_in(
             tx: &mut $Conn,
@@ -122,6 +131,21 @@ macro_rules! admin_sql {
             };
             insert_audit(tx, &[row]).await?;
             Ok(true)
+        }
+
+        /// Refused (`LastOfRole`, for the caller to roll back) when the change left no account
+        /// holding `keep` while one did before.
+        async fn kept(
+            tx: &mut $Conn,
+            keep: Option<&str>,
+            before: i64,
+        ) -> Result<Option<crate::AccountChange>, StoreError> {
+            match keep {
+                Some(role) if before > 0 && holding(tx, role).await? == 0 => {
+                    Ok(Some(crate::AccountChange::LastOfRole))
+                }
+                _ => Ok(None),
+            }
         }
 
         async fn remove_account_in(

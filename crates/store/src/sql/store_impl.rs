@@ -108,6 +108,46 @@ macro_rules! store_impl {
                 })
             }
 
+            fn save_account_keeping<'a>(
+                &'a self,
+                account: &'a Account,
+                by: &'a Actor,
+                role: &'a str,
+            ) -> crate::BoxFuture<'a, Result<crate::AccountChange, StoreError>> {
+                Box::pin(async move {
+                    let mut tx = self.begin_write().await?;
+                    let before = holding(&mut tx, role).await?;
+                    save_account_in(&mut tx, account, by, false).await?;
+                    if let Some(refused) = kept(&mut tx, Some(role), before).await? {
+                        tx.rollback().await?;
+                        return Ok(refused);
+                    }
+                    tx.commit().await?;
+                    Ok(crate::AccountChange::Done)
+                })
+            }
+
+            fn remove_account_keeping<'a>(
+                &'a self,
+                name: &'a str,
+                by: &'a Actor,
+                role: &'a str,
+            ) -> crate::BoxFuture<'a, Result<crate::AccountChange, StoreError>> {
+                Box::pin(async move {
+                    let mut tx = self.begin_write().await?;
+                    let before = holding(&mut tx, role).await?;
+                    if !remove_account_in(&mut tx, name, by).await? {
+                        return Ok(crate::AccountChange::Absent);
+                    }
+                    if let Some(refused) = kept(&mut tx, Some(role), before).await? {
+                        tx.rollback().await?;
+                        return Ok(refused);
+                    }
+                    tx.commit().await?;
+                    Ok(crate::AccountChange::Done)
+                })
+            }
+
             fn add_account<'a>(
                 &'a self,
                 account: &'a Account,

@@ -274,3 +274,65 @@ pub(crate) async fn accounts_and_their_credentials_are_kept_logged_and_removed_t
     assert!(bob.before.as_deref().unwrap().contains("viewer"));
     assert!(bob.after.as_deref().unwrap().contains("operator"));
 }
+
+pub(crate) async fn the_last_account_of_a_role_stays_even_when_two_writers_race(db: Fixture) {
+    use phoneboot_store::AccountChange;
+    let store = db.open().await;
+    let other = db.open().await;
+    let by = Actor::new("test", "battery");
+    for name in ["x", "y"] {
+        store
+            .save_account(&account(name, "admin"), &by)
+            .await
+            .unwrap();
+    }
+    store
+        .save_account(&account("v", "viewer"), &by)
+        .await
+        .unwrap();
+    // Two handles demote both admins at once: exactly one of them wins.
+    let (x, y) = (account("x", "viewer"), account("y", "viewer"));
+    let (a, b) = tokio::join!(
+        store.save_account_keeping(&x, &by, "admin"),
+        other.save_account_keeping(&y, &by, "admin"),
+    );
+    let mut outcomes = [a.unwrap(), b.unwrap()];
+    outcomes.sort_by_key(|o| format!("{o:?}"));
+    assert_eq!(outcomes, [AccountChange::Done, AccountChange::LastOfRole]);
+    let admins: Vec<String> = store
+        .accounts()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.role == "admin")
+        .map(|a| a.name)
+        .collect();
+    assert_eq!(admins.len(), 1);
+    let last = &admins[0];
+    assert_eq!(
+        store
+            .remove_account_keeping(last, &by, "admin")
+            .await
+            .unwrap(),
+        AccountChange::LastOfRole
+    );
+    assert_eq!(
+        store
+            .remove_account_keeping("v", &by, "admin")
+            .await
+            .unwrap(),
+        AccountChange::Done,
+        "a viewer goes"
+    );
+    assert_eq!(
+        store
+            .remove_account_keeping("v", &by, "admin")
+            .await
+            .unwrap(),
+        AccountChange::Absent
+    );
+    assert!(
+        store.account(last).await.unwrap().is_some(),
+        "refused: nothing written"
+    );
+}

@@ -113,6 +113,7 @@ macro_rules! each_case {
             every_committed_step_is_in_the_audit_log_with_who_and_before_and_after,
             accounts_and_their_credentials_are_kept_logged_and_removed_together,
             keyset_pages_cover_every_object_once_in_each_order,
+            the_last_account_of_a_role_stays_even_when_two_writers_race,
         }
     };
 }
