@@ -86,6 +86,17 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "PHONEBOOT_ADMIN_TLS_KEY", value_name = "FILE")]
     admin_tls_key: Option<PathBuf>,
 
+    /// A TLS proxy in front of the admin listener (repeatable): its X-Forwarded-For names the
+    /// client (for the login throttle and the audit log) and X-Forwarded-Proto: https makes the
+    /// session cookies Secure.
+    #[arg(
+        long,
+        env = "PHONEBOOT_ADMIN_TRUSTED_PROXY",
+        value_name = "IP",
+        value_delimiter = ','
+    )]
+    admin_trusted_proxy: Vec<String>,
+
     /// The TFTP root: the folder holding phone files. [default: ./tftp, created if missing]
     #[arg(long, env = "PHONEBOOT_ROOT", value_name = "DIR")]
     root: Option<PathBuf>,
@@ -299,6 +310,8 @@ fn flags(args: &ServeArgs) -> Settings {
             allow_plain_remote: args.admin_allow_plain_remote.then_some(true),
             tls_cert: args.admin_tls_cert.clone(),
             tls_key: args.admin_tls_key.clone(),
+            trusted_proxies: (!args.admin_trusted_proxy.is_empty())
+                .then(|| args.admin_trusted_proxy.clone()),
         },
         database: DatabaseSection {
             url: args.database.clone(),

@@ -27,6 +27,9 @@ pub struct AdminState {
     pub stop: tokio_util::sync::CancellationToken,
     /// The listener speaks TLS (session cookies are then `Secure`).
     pub tls: bool,
+    /// Proxies in front of the listener whose `X-Forwarded-For` names the client (and whose
+    /// `X-Forwarded-Proto: https` makes cookies `Secure`).
+    pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
 }
 
 /// The admin routes; `fn app(state) -> Router` so that every route is testable in-process.

@@ -620,6 +620,7 @@ impl Server {
             built: self.handle.parts.built.clone(),
             stop: tokio_util::sync::CancellationToken::new(),
             tls: false,
+            trusted_proxies: Arc::new(self.handle.shared.config().admin_trusted_proxies.clone()),
         })
     }
 
@@ -717,6 +718,7 @@ impl Server {
                 built: handle.parts.built.clone(),
                 stop: stop.clone(),
                 tls: admin_tls.is_some(),
+                trusted_proxies: Arc::new(shared.config().admin_trusted_proxies.clone()),
             });
             let stop = stop.clone();
             match admin_tls {

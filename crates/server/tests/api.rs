@@ -37,6 +37,12 @@ struct Fixture {
 const CLIENT: &str = "192.0.2.50:40000";
 
 async fn fixture() -> Fixture {
+    fixture_behind(Vec::new()).await
+}
+
+/// A fixture whose clients come through the trusted proxies `trusted` (the test's connection
+/// is from 192.0.2.50).
+async fn fixture_behind(trusted: Vec<std::net::IpAddr>) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let config = DatabaseConfig {
         location: Location::Sqlite(dir.path().join("phoneboot.db")),
@@ -80,6 +86,7 @@ async fn fixture() -> Fixture {
         built: None,
         stop: tokio_util::sync::CancellationToken::new(),
         tls: false,
+        trusted_proxies: Arc::new(trusted),
     };
     let addr: SocketAddr = CLIENT.parse().unwrap();
     let router = app(state).layer(MockConnectInfo(addr));
@@ -1556,4 +1563,90 @@ async fn every_kind_is_created_read_listed_patched_and_deleted_by_an_admin() {
     )
     .await;
     assert_eq!(operator.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_client_is_throttled_and_logged_and_cookies_are_secure()
+ {
+    let f = fixture_behind(vec!["192.0.2.50".parse().unwrap()]).await;
+    let through = |from: &str, name: &str, password: &str| {
+        Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/session")
+            .header(header::CONTENT_TYPE, "application/json")
+            // What the client wrote itself (left) is not believed; the proxy's entry is.
+            .header("x-forwarded-for", format!("203.0.113.66, {from}"))
+            .header("x-forwarded-proto", "https")
+            .body(Body::from(
+                json!({ "name": name, "password": password }).to_string(),
+            ))
+            .unwrap()
+    };
+    let ok = send(
+        &f.router,
+        through("198.51.100.7", "admin1", "a long enough password"),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::CREATED);
+    assert!(
+        ok.headers[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("; Secure")
+    );
+    for _ in 0..api::Throttle::FAILURES {
+        send(
+            &f.router,
+            through("198.51.100.8", "admin1", "guess guess guess"),
+        )
+        .await;
+    }
+    let blocked = send(
+        &f.router,
+        through("198.51.100.8", "admin1", "a long enough password"),
+    )
+    .await;
+    assert_eq!(blocked.status, StatusCode::TOO_MANY_REQUESTS);
+    let other = send(
+        &f.router,
+        through("198.51.100.7", "admin1", "a long enough password"),
+    )
+    .await;
+    assert_eq!(
+        other.status,
+        StatusCode::CREATED,
+        "one client's guesses lock out no one else"
+    );
+    let log = call(
+        &f,
+        Method::GET,
+        "/api/v1/audit?kind=account&limit=1",
+        &f.admin,
+        None,
+    )
+    .await;
+    assert_eq!(log.body["items"][0]["from"], "198.51.100.7");
+
+    // Not from a trusted proxy: the header is the client's own words, ignored.
+    let g = fixture().await;
+    let direct = send(
+        &g.router,
+        through("198.51.100.7", "admin1", "a long enough password"),
+    )
+    .await;
+    assert!(
+        !direct.headers[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Secure")
+    );
+    let log = call(
+        &g,
+        Method::GET,
+        "/api/v1/audit?kind=account&limit=1",
+        &g.admin,
+        None,
+    )
+    .await;
+    assert_eq!(log.body["items"][0]["from"], "192.0.2.50");
 }

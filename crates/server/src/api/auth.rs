@@ -103,16 +103,23 @@ pub(crate) async fn authenticate_page(
 
 async fn identify(api: &Api, mut req: Request, next: Next, strict: bool) -> Response {
     let extensions = req.extensions();
-    let client = Client(
-        extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip())
-            .or_else(|| {
-                extensions
-                    .get::<MockConnectInfo<SocketAddr>>()
-                    .map(|c| c.0.ip())
-            }),
-    );
+    let peer = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .or_else(|| {
+            extensions
+                .get::<ConnectInfo<crate::https::TlsPeer>>()
+                .map(|c| c.0.addr.ip())
+        })
+        .or_else(|| {
+            extensions
+                .get::<MockConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip())
+        });
+    let (client, forwarded_tls) = behind_proxy(peer, req.headers(), &api.admin.trusted_proxies);
+    let client = Client(client);
+    req.extensions_mut()
+        .insert(Secure(api.tls || forwarded_tls));
     req.extensions_mut().insert(client);
     let Some((secret, kind)) = presented(req.headers()) else {
         return next.run(req).await;
@@ -137,7 +144,7 @@ async fn identify(api: &Api, mut req: Request, next: Next, strict: bool) -> Resp
         if kind == CredentialKind::Session {
             response
                 .headers_mut()
-                .insert(header::SET_COOKIE, clear_cookie(api.tls));
+                .insert(header::SET_COOKIE, clear_cookie(api.tls || forwarded_tls));
         }
         return response;
     };
@@ -163,6 +170,42 @@ async fn identify(api: &Api, mut req: Request, next: Next, strict: bool) -> Resp
     });
     next.run(req).await
 }
+
+/// The client a request is from: the peer, or, when the peer is a trusted proxy, the last
+/// address of `X-Forwarded-For` that is not one (what a client itself wrote further left is
+/// not believed); and whether a trusted proxy says the client spoke HTTPS.
+fn behind_proxy(
+    peer: Option<IpAddr>,
+    headers: &HeaderMap,
+    trusted: &[IpAddr],
+) -> (Option<IpAddr>, bool) {
+    let Some(peer) = peer.filter(|p| trusted.contains(p)) else {
+        return (peer, false);
+    };
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+        .collect::<Vec<_>>();
+    let client = forwarded
+        .iter()
+        .rev()
+        .find(|a| !trusted.contains(a))
+        .copied()
+        .unwrap_or(peer);
+    let https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
+    (Some(client), https)
+}
+
+/// The request reached the client over TLS (directly, or through a trusted proxy that says
+/// so): its session cookie is `Secure`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Secure(pub bool);
 
 fn constant_time_eq(a: Option<&str>, b: Option<&str>) -> bool {
     let (Some(a), Some(b)) = (a, b) else {
@@ -270,6 +313,7 @@ struct Login {
 async fn login(
     State(api): State<Api>,
     axum::Extension(client): axum::Extension<Client>,
+    axum::Extension(Secure(secure)): axum::Extension<Secure>,
     Json(login): Json<Login>,
 ) -> ApiResult<Response> {
     let db = api.database()?;
@@ -355,7 +399,7 @@ async fn login(
     let mut response = (StatusCode::CREATED, axum::Json(body)).into_response();
     response
         .headers_mut()
-        .insert(header::SET_COOKIE, cookie(&secret, SESSION_SECS, api.tls));
+        .insert(header::SET_COOKIE, cookie(&secret, SESSION_SECS, secure));
     Ok(response)
 }
 
@@ -384,6 +428,7 @@ async fn whoami(
 async fn logout(
     State(api): State<Api>,
     axum::Extension(principal): axum::Extension<Principal>,
+    axum::Extension(Secure(secure)): axum::Extension<Secure>,
 ) -> ApiResult<Response> {
     let db = api.database()?;
     let Some(digest) = &principal.session else {
@@ -400,7 +445,7 @@ async fn logout(
     let mut response = StatusCode::NO_CONTENT.into_response();
     response
         .headers_mut()
-        .insert(header::SET_COOKIE, clear_cookie(api.tls));
+        .insert(header::SET_COOKIE, clear_cookie(secure));
     Ok(response)
 }
 

@@ -53,6 +53,7 @@ const FLAGS: &[(&str, &str)] = &[
     ("admin.allow_plain_remote", "--admin-allow-plain-remote"),
     ("admin.tls_cert", "--admin-tls-cert"),
     ("admin.tls_key", "--admin-tls-key"),
+    ("admin.trusted_proxies", "--admin-trusted-proxy"),
     ("database.url", "--database"),
     ("database.models", "--models"),
     ("remote_clusters.servers", "--alternate-server"),

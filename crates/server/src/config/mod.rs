@@ -139,6 +139,8 @@ pub struct Config {
     pub admin_plain_remote: bool,
     /// The admin listener speaks TLS with these files.
     pub admin_tls: Option<TlsFiles>,
+    /// Proxies whose X-Forwarded-For names the admin listener's client.
+    pub admin_trusted_proxies: Vec<std::net::IpAddr>,
     /// Alternate file servers (centralized TFTP): the enabled remote clusters, in order.
     pub remote_clusters: Vec<PeerConfig>,
     pub root: PathBuf,
@@ -232,6 +234,7 @@ impl Default for Config {
             admin_listen: Some(default::ADMIN_LISTEN),
             admin_plain_remote: false,
             admin_tls: None,
+            admin_trusted_proxies: Vec::new(),
             root: PathBuf::from(default::ROOT),
             alternate_roots: Vec::new(),
             case_insensitive: true,
@@ -407,6 +410,20 @@ impl Config {
             remote_clusters,
             admin_listen,
             admin_plain_remote: s.admin.allow_plain_remote.unwrap_or(d.admin_plain_remote),
+            admin_trusted_proxies: s
+                .admin
+                .trusted_proxies
+                .unwrap_or_default()
+                .iter()
+                .map(|a| {
+                    a.parse().map_err(|_| {
+                        invalid(
+                            "admin.trusted_proxies",
+                            format!("{a:?} is not an IP address (the proxy's, as 10.0.0.5)"),
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?,
             admin_tls: match (s.admin.tls_cert, s.admin.tls_key) {
                 (None, None) => None,
                 (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),

@@ -152,6 +152,8 @@ pub struct AdminSection {
     /// TLS of the admin listener: a PEM certificate chain and its key.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Addresses of TLS proxies whose X-Forwarded-For is believed.
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 impl Settings {
@@ -260,6 +262,7 @@ impl Settings {
                     .or(lower.admin.allow_plain_remote),
                 tls_cert: self.admin.tls_cert.or(lower.admin.tls_cert),
                 tls_key: self.admin.tls_key.or(lower.admin.tls_key),
+                trusted_proxies: self.admin.trusted_proxies.or(lower.admin.trusted_proxies),
             },
             log: LogSection {
                 level: self.log.level.or(lower.log.level),
