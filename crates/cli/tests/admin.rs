@@ -110,6 +110,17 @@ fn an_account_made_with_the_cli_adds_a_phone_through_the_api_and_the_audit_log_s
         curl_tftp(&server, "SEP001122334499.cnf.xml")
             .is_some_and(|f| String::from_utf8_lossy(&f).contains("4002"))
     });
+    // Has the phone taken it: the API says so for the phone that just fetched its file.
+    let fetched = format!("http://{admin}/api/v1/fetched?state=current");
+    let (status, body) = curl(&["-H", &auth, &fetched]);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("SEP001122334499"), "{body}");
+    let (status, body) = curl(&[
+        "-H",
+        &auth,
+        &format!("http://{admin}/api/v1/fetched?state=old"),
+    ]);
+    assert_eq!(status, 400, "{body}");
     let log = ok(db, &["admin", "audit", "--kind", "device"]);
     let first = log.lines().next().unwrap();
     assert!(
