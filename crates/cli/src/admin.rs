@@ -165,7 +165,7 @@ pub(crate) async fn run(args: AdminArgs) -> anyhow::Result<()> {
                     store.save_account(&account, &by).await?;
                     let ended = accounts::end_sessions(store.as_ref(), &account.name, &by).await?;
                     eprintln!(
-                        "password of {:?} changed; {ended} browser session(s) ended",
+                        "password of {:?} changed; {ended} session(s) and token(s) ended",
                         account.name
                     );
                 }

@@ -241,8 +241,9 @@ pub async fn issue_token(
     Ok((secret, credential))
 }
 
-/// Ends every browser session of `account` (its password changed: whoever knew the old one
-/// is out). Its API tokens stay: they were given out on purpose.
+/// Ends every session and revokes every token of `account`: its password changed, so whoever
+/// knew the old one is out, with any token they made with it. (A script's account keeps its
+/// password; give it a new token after a change.)
 pub async fn end_sessions(
     store: &dyn phoneboot_store::Store,
     account: &str,
@@ -250,9 +251,7 @@ pub async fn end_sessions(
 ) -> Result<usize, phoneboot_store::StoreError> {
     let mut ended = 0;
     for c in store.credentials(account).await? {
-        if c.kind == phoneboot_store::CredentialKind::Session
-            && store.remove_credential(&c.digest, by).await?
-        {
+        if store.remove_credential(&c.digest, by).await? {
             ended += 1;
         }
     }

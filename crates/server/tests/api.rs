@@ -1047,6 +1047,12 @@ async fn a_new_password_ends_the_sessions_and_one_login_buys_no_more_guesses() {
         StatusCode::UNAUTHORIZED,
         "the old session is over"
     );
+    let token = call(&f, Method::GET, "/api/v1/session", &f.viewer, None).await;
+    assert_eq!(
+        token.status,
+        StatusCode::UNAUTHORIZED,
+        "tokens made with the old password are revoked too"
+    );
     // Four wrong guesses at the admin, a right login of one's own, then the fifth guess
     // still reaches the limit: the next attempt is throttled.
     for _ in 0..4 {

@@ -547,9 +547,8 @@ pub async fn copy(from: &dyn Store, to: &dyn Store) -> Result<Version, StoreErro
         (a.object.kind(), a.object.key().to_ascii_lowercase())
             .cmp(&(b.object.kind(), b.object.key().to_ascii_lowercase()))
     });
-    let writes: Vec<Write> = objects.into_iter().map(|s| Write::Put(s.object)).collect();
-    let head = to.write(&writes, Mode::Commit).await?;
-    // Who may manage it goes with it (the audit log stays with the database it describes).
+    // Who may manage it goes with it, first: a copy that fails later leaves no objects, so it
+    // can be run again (the audit log stays with the database it describes).
     let copier = Actor::new("", "phoneboot db copy");
     for account in from.accounts().await? {
         to.save_account(&account, &copier).await?;
@@ -557,6 +556,8 @@ pub async fn copy(from: &dyn Store, to: &dyn Store) -> Result<Version, StoreErro
             to.add_credential(&credential, &copier).await?;
         }
     }
+    let writes: Vec<Write> = objects.into_iter().map(|s| Write::Put(s.object)).collect();
+    let head = to.write(&writes, Mode::Commit).await?;
     let (files, _) = from.files().await?;
     for file in files {
         let content = from.read_file(&file.digest).await?.ok_or_else(|| {

@@ -43,8 +43,8 @@ pub const CHANNEL: &str = "phoneboot_changes";
 /// then said to be unreachable, and the node serves what it has).
 const ACQUIRE: Duration = Duration::from_secs(5);
 
-/// The advisory lock every writer of accounts, credentials and the audit log's own entries
-/// takes ("pbac" in ASCII).
+/// The advisory lock of the account writes that decide a rule over all accounts ("pbac" in
+/// ASCII).
 const ACCOUNTS_LOCK: i64 = 0x7062_6163;
 
 /// Connections per node: the follower, a listener, and a few writers and readers at once.
@@ -195,9 +195,16 @@ impl PgStore {
     /// A write transaction of the accounts, credentials or audit log (SQLite: the write
     /// lock first, so that reading before writing never has to upgrade).
     async fn begin_write(&self) -> Result<sqlx::Transaction<'_, Postgres>, StoreError> {
+        Ok(self.pool.begin().await?)
+    }
+
+    /// A write that decides a rule over all accounts (the last admin stays): one at a time on
+    /// every node, as SQLite's write lock does, and never waiting long for it.
+    async fn begin_accounts(&self) -> Result<sqlx::Transaction<'_, Postgres>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        // One writer of the accounts at a time on every node (as SQLite's write lock does):
-        // a rule over all of them (the last admin stays) is then decided on what it sees.
+        sqlx::query("SET LOCAL lock_timeout = '5s'")
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(ACCOUNTS_LOCK)
             .execute(&mut *tx)

@@ -144,6 +144,11 @@ impl SqliteStore {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
+    /// The write lock serialises every writer already.
+    async fn begin_accounts(&self) -> Result<sqlx::Transaction<'_, Sqlite>, StoreError> {
+        self.begin_write().await
+    }
+
     /// A read transaction: in WAL mode, one snapshot from its first read.
     async fn begin_snapshot(&self) -> Result<sqlx::Transaction<'_, Sqlite>, StoreError> {
         Ok(self.pool.begin().await?)

@@ -179,7 +179,10 @@ fn behind_proxy(
     headers: &HeaderMap,
     trusted: &[IpAddr],
 ) -> (Option<IpAddr>, bool) {
-    let Some(peer) = peer.filter(|p| trusted.contains(p)) else {
+    // A dual-stack listener sees an IPv4 client as ::ffff:a.b.c.d: compared as IPv4.
+    let peer = peer.map(|p| p.to_canonical());
+    let trusted_one = |a: &IpAddr| trusted.iter().any(|t| t.to_canonical() == a.to_canonical());
+    let Some(peer) = peer.filter(|p| trusted_one(p)) else {
         return (peer, false);
     };
     let forwarded = headers
@@ -188,11 +191,12 @@ fn behind_proxy(
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+        .map(|a| a.to_canonical())
         .collect::<Vec<_>>();
     let client = forwarded
         .iter()
         .rev()
-        .find(|a| !trusted.contains(a))
+        .find(|a| !trusted_one(a))
         .copied()
         .unwrap_or(peer);
     let https = headers

@@ -370,6 +370,16 @@ fn location(kind: Kind, key: &str) -> String {
     if kind == Kind::Params {
         format!("{PREFIX}/params")
     } else {
+        let key: String = key
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
         format!("{PREFIX}/{}/{key}", collection(kind))
     }
 }

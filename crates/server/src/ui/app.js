@@ -69,6 +69,8 @@ function formObject(form) {
       node = node[key];
     });
   }
+  // A list whose every row was removed is sent empty (a merge patch would keep it otherwise).
+  form.querySelectorAll("[data-list-name]").forEach((f) => { out[f.dataset.listName] ??= []; });
   // Lists made from numbered inputs may have gaps (a removed line): close them.
   const compact = (v) => Array.isArray(v) ? v.filter((x) => x !== undefined).map(compact)
     : v && typeof v === "object" ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, compact(x)])) : v;

@@ -363,7 +363,7 @@ fn rows_table(
         }
     };
     html! {
-        fieldset {
+        fieldset data-list-name=(list) {
             legend { (legend) }
             div.scroll {
                 table id=(list) {

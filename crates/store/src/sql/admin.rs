@@ -225,6 +225,15 @@ macro_rules! admin_sql {
                 .bind(crate::sql::now())
                 .execute(&mut *tx)
                 .await?;
+            if sqlx::query_scalar::<_, String>("SELECT digest FROM credentials WHERE digest = $1")
+                .bind(&c.digest)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some()
+            {
+                // The same secret again (a copy run twice): it is there.
+                return Ok(());
+            }
             let done = sqlx::query(
                 "INSERT INTO credentials (digest, account, kind, label, csrf, created, expires) \
                  SELECT $1, fold, $2, $3, $4, $5, $6 FROM accounts WHERE fold = $7",

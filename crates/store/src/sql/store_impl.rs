@@ -115,7 +115,12 @@ macro_rules! store_impl {
                 role: &'a str,
             ) -> crate::BoxFuture<'a, Result<crate::AccountChange, StoreError>> {
                 Box::pin(async move {
-                    let mut tx = self.begin_write().await?;
+                    let mut tx = self.begin_accounts().await?;
+                    // A change of an account that is gone (removed meanwhile) brings it back
+                    // to no one.
+                    if get_account(&mut tx, &account.name).await?.is_none() {
+                        return Ok(crate::AccountChange::Absent);
+                    }
                     let before = holding(&mut tx, role).await?;
                     save_account_in(&mut tx, account, by, false).await?;
                     if let Some(refused) = kept(&mut tx, Some(role), before).await? {
@@ -134,7 +139,7 @@ macro_rules! store_impl {
                 role: &'a str,
             ) -> crate::BoxFuture<'a, Result<crate::AccountChange, StoreError>> {
                 Box::pin(async move {
-                    let mut tx = self.begin_write().await?;
+                    let mut tx = self.begin_accounts().await?;
                     let before = holding(&mut tx, role).await?;
                     if !remove_account_in(&mut tx, name, by).await? {
                         return Ok(crate::AccountChange::Absent);
