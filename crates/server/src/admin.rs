@@ -46,6 +46,50 @@ pub fn app(state: AdminState) -> Router {
         .merge(crate::ui::router(api))
 }
 
+/// Serves the admin routes on `listener` (HTTPS when `tls` is given) until `state.stop`.
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    state: AdminState,
+    secure: Arc<crate::security::SecureState>,
+) {
+    let addr = listener
+        .local_addr()
+        .map_or_else(|_| String::new(), |a| a.to_string());
+    let (what, scheme) = if tls.is_some() {
+        ("HTTPS", "https")
+    } else {
+        ("HTTP", "http")
+    };
+    tracing::info!("admin {what} on {scheme}://{addr}/metrics");
+    tracing::info!("web UI on {scheme}://{addr}/ui/, admin API on {scheme}://{addr}/api/v1");
+    let stop = state.stop.clone();
+    let app = app(state);
+    let result = match tls {
+        Some(tls) => {
+            let kind = crate::https::Kind::ServerAuthenticated;
+            let listener =
+                match crate::https::TlsListener::new(listener, kind, tls, secure, stop.clone()) {
+                    Ok(listener) => listener,
+                    Err(e) => return tracing::warn!("admin HTTPS not started: {e}"),
+                };
+            let app = app.into_make_service_with_connect_info::<crate::https::TlsPeer>();
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+        }
+        None => {
+            let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+        }
+    };
+    if let Err(e) = result {
+        tracing::warn!("admin {what} stopped: {e}");
+    }
+}
+
 async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
     (
         [(

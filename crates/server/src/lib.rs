@@ -613,15 +613,10 @@ impl Server {
 
     /// The admin routes, with the counters and the database.
     pub fn admin_service(&self) -> axum::Router {
-        admin::app(admin::AdminState {
-            counters: Arc::clone(&self.handle.shared.counters),
-            database: self.handle.parts.database.clone(),
-            fetches: Arc::clone(&self.handle.shared.fetches),
-            built: self.handle.parts.built.clone(),
-            stop: tokio_util::sync::CancellationToken::new(),
-            tls: false,
-            trusted_proxies: Arc::new(self.handle.shared.config().admin_trusted_proxies.clone()),
-        })
+        admin::app(
+            self.handle
+                .admin_state(tokio_util::sync::CancellationToken::new(), false),
+        )
     }
 
     /// Serves until `shutdown` resolves (or [`Handle::shutdown`] is called), then shuts down
@@ -702,56 +697,9 @@ impl Server {
             });
         }
         if let Some(admin) = admin {
-            let addr = admin.local_addr().ok();
-            let (what, scheme) = if admin_tls.is_some() {
-                ("HTTPS", "https")
-            } else {
-                ("HTTP", "http")
-            };
-            let addr = addr.map_or_else(String::new, |a| a.to_string());
-            info!("admin {what} on {scheme}://{addr}/metrics");
-            info!("web UI on {scheme}://{addr}/ui/, admin API on {scheme}://{addr}/api/v1");
-            let app = admin::app(admin::AdminState {
-                counters: Arc::clone(&shared.counters),
-                database: handle.parts.database.clone(),
-                fetches: Arc::clone(&shared.fetches),
-                built: handle.parts.built.clone(),
-                stop: stop.clone(),
-                tls: admin_tls.is_some(),
-                trusted_proxies: Arc::new(shared.config().admin_trusted_proxies.clone()),
-            });
-            let stop = stop.clone();
-            match admin_tls {
-                Some(tls) => match https::TlsListener::new(
-                    admin,
-                    https::Kind::ServerAuthenticated,
-                    tls,
-                    Arc::clone(&shared.secure),
-                    stop.clone(),
-                ) {
-                    Ok(listener) => {
-                        services.spawn(async move {
-                            let app = app.into_make_service_with_connect_info::<https::TlsPeer>();
-                            let serve = axum::serve(listener, app)
-                                .with_graceful_shutdown(async move { stop.cancelled().await });
-                            if let Err(e) = serve.await {
-                                warn!("admin HTTPS stopped: {e}");
-                            }
-                        });
-                    }
-                    Err(e) => warn!("admin HTTPS not started: {e}"),
-                },
-                None => {
-                    services.spawn(async move {
-                        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-                        let serve = axum::serve(admin, app)
-                            .with_graceful_shutdown(async move { stop.cancelled().await });
-                        if let Err(e) = serve.await {
-                            warn!("admin HTTP stopped: {e}");
-                        }
-                    });
-                }
-            }
+            let state = handle.admin_state(stop.clone(), admin_tls.is_some());
+            let secure = Arc::clone(&shared.secure);
+            services.spawn(admin::serve(admin, admin_tls, state, secure));
         }
         if shared.config().cache_at_startup
             && let Some(files) = handle.roots()
@@ -808,6 +756,19 @@ impl Server {
 }
 
 impl Handle {
+    /// What the admin routes see: `stop` ends their streams; `tls` says the listener speaks it.
+    fn admin_state(&self, stop: CancellationToken, tls: bool) -> admin::AdminState {
+        admin::AdminState {
+            counters: Arc::clone(&self.shared.counters),
+            database: self.parts.database.clone(),
+            fetches: Arc::clone(&self.shared.fetches),
+            built: self.parts.built.clone(),
+            stop,
+            tls,
+            trusted_proxies: Arc::new(self.shared.config().admin_trusted_proxies.clone()),
+        }
+    }
+
     /// Stops the server as a signal would.
     pub fn shutdown(&self) {
         self.stop.cancel();

@@ -154,6 +154,24 @@ fn request(method: Method, uri: &str, token: Option<&str>, body: Option<Value>) 
     }
 }
 
+/// A request made with the token `token`, the headers given, and `body`.
+fn req(
+    method: Method,
+    uri: &str,
+    token: &str,
+    headers: &[(header::HeaderName, &str)],
+    body: impl Into<Body>,
+) -> Request<Body> {
+    let mut r = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"));
+    for (name, value) in headers {
+        r = r.header(name, *value);
+    }
+    r.body(body.into()).unwrap()
+}
+
 async fn call(f: &Fixture, method: Method, uri: &str, token: &str, body: Option<Value>) -> Answer {
     send(&f.router, request(method, uri, Some(token), body)).await
 }
@@ -296,14 +314,16 @@ async fn a_device_is_created_read_listed_patched_at_its_version_and_deleted() {
     patch["description"] = json!("Front desk");
     let patched = send(
         &f.router,
-        Request::builder()
-            .method(Method::PATCH)
-            .uri("/api/v1/devices/SEP001122334455")
-            .header(header::AUTHORIZATION, format!("Bearer {}", f.operator))
-            .header(header::CONTENT_TYPE, "application/merge-patch+json")
-            .header(header::IF_MATCH, &etag)
-            .body(Body::from(patch.to_string()))
-            .unwrap(),
+        req(
+            Method::PATCH,
+            "/api/v1/devices/SEP001122334455",
+            &f.operator,
+            &[
+                (header::CONTENT_TYPE, "application/merge-patch+json"),
+                (header::IF_MATCH, &etag),
+            ],
+            Body::from(patch.to_string()),
+        ),
     )
     .await;
     assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
@@ -317,14 +337,16 @@ async fn a_device_is_created_read_listed_patched_at_its_version_and_deleted() {
     // The same patch again, at the old version: 409 with both versions.
     let stale = send(
         &f.router,
-        Request::builder()
-            .method(Method::PATCH)
-            .uri("/api/v1/devices/SEP001122334455")
-            .header(header::AUTHORIZATION, format!("Bearer {}", f.operator))
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::IF_MATCH, &etag)
-            .body(Body::from(r#"{"description":"late"}"#))
-            .unwrap(),
+        req(
+            Method::PATCH,
+            "/api/v1/devices/SEP001122334455",
+            &f.operator,
+            &[
+                (header::CONTENT_TYPE, "application/json"),
+                (header::IF_MATCH, &etag),
+            ],
+            Body::from(r#"{"description":"late"}"#),
+        ),
     )
     .await;
     assert_eq!(stale.status, StatusCode::CONFLICT);
@@ -453,13 +475,13 @@ async fn bad_values_are_refused_with_the_field_named_and_nothing_written() {
     // Not JSON: 415. Too large: 413 before it is read.
     let text = send(
         &f.router,
-        Request::builder()
-            .method(Method::POST)
-            .uri("/api/v1/devices")
-            .header(header::AUTHORIZATION, format!("Bearer {}", f.admin))
-            .header(header::CONTENT_TYPE, "text/plain")
-            .body(Body::from("name=x"))
-            .unwrap(),
+        req(
+            Method::POST,
+            "/api/v1/devices",
+            &f.admin,
+            &[(header::CONTENT_TYPE, "text/plain")],
+            Body::from("name=x"),
+        ),
     )
     .await;
     assert_eq!(text.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
@@ -519,13 +541,13 @@ async fn an_object_in_use_is_not_deleted_and_the_answer_names_its_users() {
     assert_eq!(exists.status, StatusCode::CONFLICT);
     let stale = send(
         &f.router,
-        Request::builder()
-            .method(Method::DELETE)
-            .uri("/api/v1/devices/SEP001122334455")
-            .header(header::AUTHORIZATION, format!("Bearer {}", f.admin))
-            .header(header::IF_MATCH, "\"1\"")
-            .body(Body::empty())
-            .unwrap(),
+        req(
+            Method::DELETE,
+            "/api/v1/devices/SEP001122334455",
+            &f.admin,
+            &[(header::IF_MATCH, "\"1\"")],
+            Body::empty(),
+        ),
     )
     .await;
     assert_eq!(stale.status, StatusCode::CONFLICT);
@@ -897,13 +919,13 @@ async fn an_import_is_previewed_row_by_row_then_applied_whole_or_refused_whole()
                001122334455,8841,Default,Reception,1001\n\
                0011223344AA,8841,Default,Lobby,2001\n";
     let post = |uri: &str, body: &str| {
-        Request::builder()
-            .method(Method::POST)
-            .uri(uri)
-            .header(header::AUTHORIZATION, format!("Bearer {}", f.admin))
-            .header(header::CONTENT_TYPE, "text/csv")
-            .body(Body::from(body.to_owned()))
-            .unwrap()
+        req(
+            Method::POST,
+            uri,
+            &f.admin,
+            &[(header::CONTENT_TYPE, "text/csv")],
+            Body::from(body.to_owned()),
+        )
     };
     let preview = send(&f.router, post("/api/v1/import?replace=true", csv)).await;
     assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
@@ -1246,12 +1268,13 @@ async fn extension_mobility_render_preview_custom_files_and_counters() {
 
     let upload = send(
         &f.router,
-        Request::builder()
-            .method(Method::PUT)
-            .uri("/api/v1/files/Ringtones/Chime.raw")
-            .header(header::AUTHORIZATION, format!("Bearer {}", f.operator))
-            .body(Body::from(vec![7u8; 4000]))
-            .unwrap(),
+        req(
+            Method::PUT,
+            "/api/v1/files/Ringtones/Chime.raw",
+            &f.operator,
+            &[],
+            Body::from(vec![7u8; 4000]),
+        ),
     )
     .await;
     assert_eq!(
@@ -1515,14 +1538,16 @@ async fn every_kind_is_created_read_listed_patched_and_deleted_by_an_admin() {
         let etag = got.headers[header::ETAG].to_str().unwrap().to_owned();
         let patched = send(
             &f.router,
-            Request::builder()
-                .method(Method::PATCH)
-                .uri(&item)
-                .header(header::AUTHORIZATION, format!("Bearer {}", f.admin))
-                .header(header::CONTENT_TYPE, "application/merge-patch+json")
-                .header(header::IF_MATCH, &etag)
-                .body(Body::from(patch.to_string()))
-                .unwrap(),
+            req(
+                Method::PATCH,
+                &item,
+                &f.admin,
+                &[
+                    (header::CONTENT_TYPE, "application/merge-patch+json"),
+                    (header::IF_MATCH, &etag),
+                ],
+                Body::from(patch.to_string()),
+            ),
         )
         .await;
         assert_eq!(patched.status, StatusCode::OK, "{slug}: {}", patched.body);
@@ -1548,14 +1573,16 @@ async fn every_kind_is_created_read_listed_patched_and_deleted_by_an_admin() {
     let etag = params.headers[header::ETAG].to_str().unwrap().to_owned();
     let changed = send(
         &f.router,
-        Request::builder()
-            .method(Method::PATCH)
-            .uri("/api/v1/params")
-            .header(header::AUTHORIZATION, format!("Bearer {}", f.admin))
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::IF_MATCH, &etag)
-            .body(Body::from(r#"{"em_multiple_login":"allowed"}"#))
-            .unwrap(),
+        req(
+            Method::PATCH,
+            "/api/v1/params",
+            &f.admin,
+            &[
+                (header::CONTENT_TYPE, "application/json"),
+                (header::IF_MATCH, &etag),
+            ],
+            Body::from(r#"{"em_multiple_login":"allowed"}"#),
+        ),
     )
     .await;
     assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);

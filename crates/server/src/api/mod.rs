@@ -6,6 +6,7 @@
 //! that a route cannot exist undocumented nor be documented with another access rule than the
 //! one enforced.
 
+mod accounts;
 pub(crate) mod auth;
 mod body;
 pub(crate) mod objects;
@@ -176,9 +177,26 @@ pub fn collection(kind: Kind) -> &'static str {
     }
 }
 
+/// `text` as one segment of a URL path or a query value: everything but the unreserved
+/// characters percent-encoded (a pool named `A#1` is not the pool `A`). The API's Location
+/// headers and the UI's links both name objects this way.
+pub(crate) fn segment(text: &str) -> String {
+    use std::fmt::Write as _;
+    text.bytes()
+        .fold(String::with_capacity(text.len()), |mut out, b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                out.push(char::from(b));
+            } else {
+                let _ = write!(out, "%{b:02X}");
+            }
+            out
+        })
+}
+
 /// Every route of the API.
 pub fn routes() -> Vec<Route> {
     let mut routes = auth::routes();
+    routes.extend(accounts::routes());
     routes.extend(objects::routes());
     routes.extend(tools::routes());
     routes.push(

@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use super::auth::Principal;
 use super::body::{Json, Query};
 use super::problem::{ApiResult, Problem};
-use super::{Api, PREFIX, Route, collection};
+use super::{Api, PREFIX, Route, collection, segment};
 use crate::accounts::{Access, Role};
 use crate::db::{Database, What, WriteError, Written, key_field};
 
@@ -370,17 +370,7 @@ fn location(kind: Kind, key: &str) -> String {
     if kind == Kind::Params {
         format!("{PREFIX}/params")
     } else {
-        let key: String = key
-            .bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect();
-        format!("{PREFIX}/{}/{key}", collection(kind))
+        format!("{PREFIX}/{}/{}", collection(kind), segment(key))
     }
 }
 

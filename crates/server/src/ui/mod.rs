@@ -25,7 +25,7 @@ use serde_json::Value;
 use crate::accounts::Role;
 use crate::api::auth::{Principal, authenticate_page};
 use crate::api::objects::{ListQuery, page};
-use crate::api::{Api, collection};
+use crate::api::{Api, collection, segment as seg};
 
 const SCRIPT: &str = include_str!("app.js");
 const STYLE: &str = include_str!("style.css");
@@ -89,20 +89,6 @@ async fn secure_headers(mut response: Response) -> Response {
 
 /// A page for a signed-in account, or the way to the login page.
 type Page = Result<Html<String>, Response>;
-
-/// `text` as one segment of a URL path or a query value: everything but the unreserved
-/// characters percent-encoded (a pool named `A#1` is not the pool `A`).
-fn seg(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
 
 fn to_login(uri: &Uri) -> Response {
     let next = uri.path_and_query().map_or("/ui/", |p| p.as_str());
