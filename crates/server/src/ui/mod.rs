@@ -107,6 +107,17 @@ fn problem_page(status: StatusCode, detail: &str) -> Response {
     (status, Html(html! { (DOCTYPE) html lang="en" { head { meta charset="utf-8"; title { "phoneboot" } link rel="stylesheet" href="/ui/style.css"; } body { main { h1 { (status) } p.error { (detail) } p { a href="/ui/" { "Back to the dashboard" } } } } } }.into_string())).into_response()
 }
 
+/// The database, or the page that says there is none.
+fn database(api: &Api) -> Result<crate::db::Database, Response> {
+    api.database().map_err(IntoResponse::into_response)
+}
+
+/// A page saying the database did not answer.
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(unavailable)`
+fn unavailable(e: impl std::fmt::Display) -> Response {
+    problem_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
+}
+
 /// The session's CSRF token, for the page's script.
 async fn csrf(api: &Api, principal: &Principal) -> String {
     let (Some(digest), Some(db)) = (&principal.session, api.admin.database.get()) else {
@@ -283,7 +294,7 @@ async fn devices(
     Query(search): Query<Search>,
 ) -> Page {
     let principal = signed_in(principal, &uri)?;
-    let db = api.database().map_err(|p| p.into_response())?;
+    let db = database(&api)?;
     let query = ListQuery {
         q: search.q.clone().filter(|q| !q.is_empty()),
         cursor: search.cursor.clone(),
@@ -405,11 +416,11 @@ fn device_fields(fields: &Value, pools: &[String], models: &[String]) -> Markup 
 }
 
 async fn choices(api: &Api) -> Result<(Vec<String>, Vec<String>), Response> {
-    let db = api.database().map_err(|p| p.into_response())?;
+    let db = database(api)?;
     let pools = db
         .list(Kind::DevicePool)
         .await
-        .map_err(|e| problem_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()))?
+        .map_err(unavailable)?
         .into_iter()
         .map(|s| s.object.key().to_owned())
         .collect();
@@ -444,7 +455,7 @@ async fn device(
     Path(name): Path<String>,
 ) -> Page {
     let principal = signed_in(principal, &uri)?;
-    let db = api.database().map_err(|p| p.into_response())?;
+    let db = database(&api)?;
     let stored = db
         .get(Kind::Device, &name)
         .await
@@ -566,12 +577,8 @@ async fn files(
     uri: Uri,
 ) -> Page {
     let principal = signed_in(principal, &uri)?;
-    let db = api.database().map_err(|p| p.into_response())?;
-    let (stored, _) = db
-        .store()
-        .files()
-        .await
-        .map_err(|e| problem_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()))?;
+    let db = database(&api)?;
+    let (stored, _) = db.store().files().await.map_err(unavailable)?;
     let body = html! {
         form id="upload" {
             label for="upload-file" { "File" }
@@ -605,7 +612,7 @@ async fn audit(
     uri: Uri,
 ) -> Page {
     let principal = signed_in(principal, &uri)?;
-    let db = api.database().map_err(|p| p.into_response())?;
+    let db = database(&api)?;
     let entries = db
         .store()
         .audit(&phoneboot_store::AuditQuery {
@@ -613,7 +620,7 @@ async fn audit(
             ..Default::default()
         })
         .await
-        .map_err(|e| problem_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()))?;
+        .map_err(unavailable)?;
     let body = html! { (audit_table(&entries)) p.muted { "The 200 newest entries; GET /api/v1/audit pages through all of them, with before and after." } };
     Ok(layout(&api, &principal, "/ui/audit", "Audit log", body).await)
 }
@@ -630,12 +637,8 @@ async fn accounts(
             "accounts are managed by admins",
         ));
     }
-    let db = api.database().map_err(|p| p.into_response())?;
-    let all = db
-        .store()
-        .accounts()
-        .await
-        .map_err(|e| problem_page(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()))?;
+    let db = database(&api)?;
+    let all = db.store().accounts().await.map_err(unavailable)?;
     let body = html! {
         div.scroll {
             table {
@@ -686,7 +689,7 @@ async fn objects(
         )
         .await;
     }
-    let db = api.database().map_err(|p| p.into_response())?;
+    let db = database(&api)?;
     let query = ListQuery {
         limit: Some(1000),
         ..ListQuery::default()
@@ -729,7 +732,7 @@ async fn object(
     let principal = signed_in(principal, &uri)?;
     let kind = kind_of(&slug)
         .ok_or_else(|| problem_page(StatusCode::NOT_FOUND, "no such kind of object"))?;
-    let db = api.database().map_err(|p| p.into_response())?;
+    let db = database(&api)?;
     let stored = db
         .get(kind, &name)
         .await
