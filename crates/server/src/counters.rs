@@ -386,9 +386,9 @@ pub const DEFS: &[Def] = &[
     def(
         Counter::BuildSignCount,
         "BuildSignCount",
-        "phoneboot_build_sign_count",
-        "Files signed by the last full build (phoneboot does not sign yet: always 0).",
-        Kind::Gauge,
+        "phoneboot_build_sign_count_total",
+        "Signed files made (.sgn): each built file at every full build, a custom file at its first request and when it changes; never per request.",
+        Kind::Cumulative,
     ),
     def(
         Counter::BuildDuration,
@@ -443,7 +443,7 @@ pub const DEFS: &[Def] = &[
         Counter::EncryptCount,
         "EncryptCount",
         "phoneboot_encrypt_count_total",
-        "Configuration files encrypted (phoneboot does not encrypt yet: always 0).",
+        "Encrypted configuration files made (SEP<MAC>.cnf.xml.enc.sgn): once per device and content, never per request.",
         Kind::Cumulative,
     ),
     def(

@@ -9,12 +9,17 @@
 //! fetched, each checked against its digest by the store. Every file on disk carries its
 //! commit time, so every node sends the same Last-Modified, and its ETag is its content
 //! hash: one file, not one per node. When the database is gone the mirror goes on serving.
+//!
+//! The mirror is this process's own directory, written only by [`StoredFiles::sync`], so the
+//! names it holds are known without asking the disk: a request for any other name (most of a
+//! boot storm's, which the disk roots or the database answer) passes to the next source
+//! without a `stat`.
 
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use phoneboot_source::dir::{DirSource, FileRoots, Probe};
@@ -40,6 +45,9 @@ pub struct StoredFiles {
     /// (lower-case name, digest) of stored files that could not be mirrored: not tried again
     /// until they change.
     failed: Mutex<HashSet<(String, String)>>,
+    /// Lower-case names of the files in the mirror: what was there at open, then what each
+    /// sync wrote, less what it removed.
+    held: RwLock<HashSet<String>>,
 }
 
 /// What a sync did.
@@ -58,6 +66,7 @@ impl StoredFiles {
         std::fs::create_dir_all(dir)
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
         let roots = Arc::new(FileRoots::new(&[dir.to_path_buf()], true, MEMORY)?);
+        let held = RwLock::new(listed(&roots));
         Ok(Self {
             mirror: dir.to_path_buf(),
             disk: DirSource::new(Arc::clone(&roots)),
@@ -65,6 +74,7 @@ impl StoredFiles {
             serial: AtomicI64::new(-1),
             known: Mutex::default(),
             failed: Mutex::default(),
+            held,
         })
     }
 
@@ -111,7 +121,9 @@ impl StoredFiles {
             }
             match self.fetch(store, file, when).await {
                 Ok(true) => {
-                    self.known_lock().insert(key, file.digest.clone());
+                    self.known_lock().insert(key.clone(), file.digest.clone());
+                    // Servable at once, not only after the whole sync.
+                    self.held_write().insert(key);
                     synced.fetched += 1;
                 }
                 // Replaced or removed since the listing: the next sync sees the new state.
@@ -127,12 +139,16 @@ impl StoredFiles {
         }
         let wanted: HashSet<String> = files.iter().map(|f| f.name.to_lowercase()).collect();
         for gone in local.keys().filter(|name| !wanted.contains(*name)) {
+            // Unknown first, then removed: never a name held without its file being looked at.
+            self.held_write().remove(gone);
             if let Ok(name) = FileName::parse(gone.as_bytes())
                 && self.roots.remove(0, &name).is_ok()
             {
                 synced.removed += 1;
             }
         }
+        // What the mirror holds now, whatever this sync managed or failed to do.
+        *self.held_write() = listed(&self.roots);
         self.known_lock().retain(|name, _| wanted.contains(name));
         self.failed_lock().retain(|(name, digest)| {
             files
@@ -179,6 +195,17 @@ impl StoredFiles {
         self.failed.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn held_write(&self) -> std::sync::RwLockWriteGuard<'_, HashSet<String>> {
+        self.held.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// False when the mirror certainly has no file of this name (no `stat` needed).
+    fn may_hold(&self, name: &FileName) -> bool {
+        let held = self.held.read().unwrap_or_else(|p| p.into_inner());
+        // Most clusters store no files: no key built for them.
+        !held.is_empty() && held.contains(&name.display().to_lowercase())
+    }
+
     fn known_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
         self.known.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -211,6 +238,15 @@ impl StoredFiles {
     }
 }
 
+/// The lower-case names of the files in the mirror.
+fn listed(roots: &FileRoots) -> HashSet<String> {
+    roots
+        .list()
+        .into_iter()
+        .map(|l| l.name.to_lowercase())
+        .collect()
+}
+
 /// A stored file's commit time, as its mirror copy's modification time.
 fn stamp(file: &StoredFile) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(file.at).unwrap_or(0))
@@ -240,10 +276,16 @@ impl Source for StoredFiles {
     }
 
     fn try_now(&self, query: &Query) -> Option<Lookup> {
+        if !self.may_hold(&query.name) {
+            return Some(Lookup::Skip);
+        }
         self.disk.try_now(query)
     }
 
     fn lookup<'a>(&'a self, query: &'a Query) -> LookupFuture<'a> {
+        if !self.may_hold(&query.name) {
+            return Box::pin(std::future::ready(Lookup::Skip));
+        }
         self.disk.lookup(query)
     }
 }

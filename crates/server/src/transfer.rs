@@ -88,15 +88,17 @@ pub(crate) fn spawn(shared: Arc<Shared>, job: Job) {
             ..Report::default()
         };
         let content = serving.file.content.clone();
-        let end = serve(
+        // On the heap: the transfer's state (about 5 KB, its receive buffer included) would
+        // otherwise be copied whole into the task at spawn and out of it at the end.
+        let sending = Box::pin(serve(
             &shared,
             (client, &reply),
             &request,
             content,
             (&claim, &mut serving),
             &mut report,
-        )
-        .await;
+        ));
+        let end = sending.await;
         let outcome = match &end {
             End::Transfer(o) if o.is_success() => decision::Outcome::Processed,
             End::Transfer(Outcome::OptionsRejected { .. }) => decision::Outcome::OptionProbe,

@@ -234,3 +234,61 @@ async fn a_stored_file_that_cannot_be_mirrored_holds_back_no_other_and_escapes_n
         "in step: nothing to do"
     );
 }
+
+/// What the stored-files source answers for `name`: found (with the content), or passed on.
+async fn stored_lookup(
+    files: &phoneboot_server::stored::StoredFiles,
+    name: &str,
+) -> Option<Vec<u8>> {
+    use phoneboot_source::{FileName, Lookup, Query, Source as _, Transport};
+    let query = Query::new(
+        FileName::parse(name.as_bytes()).unwrap(),
+        "127.0.0.1:5000".parse().unwrap(),
+        Transport::Tftp,
+    );
+    match files.lookup(&query).await {
+        Lookup::Found(file) => Some(file.content.in_memory().unwrap().to_vec()),
+        Lookup::Skip => None,
+        other => panic!("{name}: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_mirror_serves_what_it_held_at_open_and_what_syncs_wrote_never_a_stray() {
+    let (dir, _config, db) = database().await;
+    let store = db.store();
+    let mirror = dir.path().join("state/files");
+    std::fs::create_dir_all(&mirror).unwrap();
+    // What an earlier run left is served from the start, whatever the database says.
+    std::fs::write(mirror.join("Earlier.xml"), b"earlier").unwrap();
+    let files = phoneboot_server::stored::StoredFiles::open(&mirror).unwrap();
+    assert_eq!(
+        stored_lookup(&files, "earlier.xml").await.as_deref(),
+        Some(&b"earlier"[..])
+    );
+    store
+        .put_file("Ringtones/good.raw", b"inside", None)
+        .await
+        .unwrap();
+    files.sync(&**store).await.unwrap().unwrap();
+    assert_eq!(
+        stored_lookup(&files, "ringtones/GOOD.RAW").await.as_deref(),
+        Some(&b"inside"[..])
+    );
+    assert_eq!(
+        stored_lookup(&files, "Earlier.xml").await,
+        None,
+        "not in the database"
+    );
+    // The mirror is the syncs' own: a file put there by hand is not a stored file (the names
+    // held are known without a stat of the disk).
+    std::fs::write(mirror.join("Stray.xml"), b"stray").unwrap();
+    assert_eq!(stored_lookup(&files, "Stray.xml").await, None);
+    store
+        .remove_file("Ringtones/good.raw")
+        .await
+        .unwrap()
+        .unwrap();
+    files.sync(&**store).await.unwrap().unwrap();
+    assert_eq!(stored_lookup(&files, "Ringtones/good.raw").await, None);
+}

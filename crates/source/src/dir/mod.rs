@@ -383,12 +383,18 @@ impl FileRoots {
             Err(_) => {}
         }
         let mut path = root.to_path_buf();
-        for component in &name.components {
+        // While every component so far was spelled as asked, the last one as asked is the
+        // exact path just found missing: no second `stat` for it.
+        let mut spelled_as_asked = true;
+        let last = name.components.len().saturating_sub(1);
+        for (index, component) in name.components.iter().enumerate() {
             let candidate = path.join(component);
-            if std::fs::symlink_metadata(&candidate).is_ok() {
+            let known_missing = spelled_as_asked && index == last;
+            if !known_missing && std::fs::symlink_metadata(&candidate).is_ok() {
                 path = candidate;
                 continue;
             }
+            spelled_as_asked = false;
             let actual = self.find_in_listing(&path, component)?;
             path.push(actual);
         }
