@@ -380,7 +380,7 @@ fn elements(bytes: &[u8]) -> Vec<(u8, &[u8])> {
 
 /// The `.enc.sgn`'s AES key opened by `openssl pkeyutl`, its payload by `openssl enc`, the
 /// `\r` padding dropped: the plain XML. The IV and key are found by walking the header as
-/// spec §1.10 lays it out (tag 16 holds 17 {18, 19 IV, 20 pad} and 21 {…, 25 key}).
+/// CERTU's enccnf lays it out (tag 16 holds 17 {18, 19 IV, 20 pad}, 21 {…, 25 key}, 26, 27).
 fn decrypt_with_openssl(file: &[u8], key_pem: &str) -> Vec<u8> {
     let header_len = usize::from(u16::from_be_bytes([file[8], file[9]]));
     let (mut iv, mut pad, mut wrapped) = (Vec::new(), 0usize, Vec::new());
@@ -389,6 +389,9 @@ fn decrypt_with_openssl(file: &[u8], key_pem: &str) -> Vec<u8> {
             continue;
         }
         for (block, block_value) in elements(value) {
+            if !matches!(block, 17 | 21) {
+                continue; // 26 and 27: the plain text's hash
+            }
             for (tag, v) in elements(block_value) {
                 match (block, tag) {
                     (17, 19) => iv = v.to_vec(),

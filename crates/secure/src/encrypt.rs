@@ -1,7 +1,8 @@
 //! The encrypted configuration, `SEP<MAC>.cnf.xml.enc.sgn` (spec §1.10): a header of
-//! version 2.0 whose encryption block carries the IV, the pad count and the AES-128 key
-//! encrypted to the phone's certificate, then the hash of the plain XML; the payload is the
-//! XML padded with 1 to 16 `\r` bytes to a whole block and encrypted with AES-128-CBC.
+//! version 2.0 whose encryption block (tag 16, after the timestamp) carries the IV, the pad
+//! count, the AES-128 key encrypted to the phone's certificate and the hash of the plain XML;
+//! the payload is the XML padded with 1 to 16 `\r` bytes to a whole block and encrypted with
+//! AES-128-CBC. The block's place and contents are those CERTU's `enccnf` writes.
 
 use aes::cipher::block_padding::NoPadding;
 use aes::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
@@ -77,10 +78,10 @@ pub fn encrypt_with(
                 w.u16(KEY_SIZE, 128)?;
                 w.u8(KEY_ALGORITHM, 1)?;
                 w.put(ENCRYPTED_KEY, &encrypted_key)
-            })
-        })?;
-        w.u8(PLAIN_HASH_ALG, signer.hash.code())?;
-        w.put(PLAIN_HASH, &plain_hash)
+            })?;
+            w.u8(PLAIN_HASH_ALG, signer.hash.code())?;
+            w.put(PLAIN_HASH, &plain_hash)
+        })
     };
     let mut file = signed::write_header(
         signer,
@@ -134,6 +135,19 @@ pub fn decrypt_config(phone: &Identity, file: &SignedFile<'_>) -> Result<Vec<u8>
     Ok(body)
 }
 
+/// Tag 26 (the plain text's hash algorithm) or 27 (its hash).
+pub(crate) fn read_plain_hash(
+    info: &mut EncryptionInfo,
+    element: &Element<'_>,
+) -> Result<(), Error> {
+    if element.tag == PLAIN_HASH_ALG {
+        info.plain_hash_alg = HashAlg::from_code(element.u8("tag 26")?);
+    } else {
+        info.plain_hash = element.value.to_vec();
+    }
+    Ok(())
+}
+
 pub(crate) fn read_info(bytes: &[u8], element: &Element<'_>) -> Result<EncryptionInfo, Error> {
     let mut info = EncryptionInfo {
         iv: [0; BLOCK],
@@ -145,6 +159,13 @@ pub(crate) fn read_info(bytes: &[u8], element: &Element<'_>) -> Result<Encryptio
     };
     for block in Reader::inside(bytes, element) {
         let block = block?;
+        if matches!(block.tag, PLAIN_HASH_ALG | PLAIN_HASH) {
+            read_plain_hash(&mut info, &block)?;
+            continue;
+        }
+        if !matches!(block.tag, IV_BLOCK | KEY_BLOCK) {
+            continue; // a tag this reader does not know
+        }
         for inner in Reader::inside(bytes, &block) {
             let inner = inner?;
             match (block.tag, inner.tag) {

@@ -2,9 +2,13 @@
 //!
 //! ```text
 //! 1 version · 2 header length · [28 signer version] · 3 {4 signer, 5 serial, 6 issuer}
-//! · 7 {8 hash, 9 {10 algorithm = RSA, 11 modulus size code}} · [16 encryption, 26, 27]
-//! · 12 signature · 14 file name · 15 timestamp · 13 padding to a multiple of 4
+//! · 7 {8 hash, 9 {10 algorithm = RSA, 11 modulus size code}} · 12 signature · 14 file name
+//! · 15 timestamp · [16 {17 IV block, 21 key block, 26 hash algorithm, 27 plain hash}]
+//! · 13 padding to a multiple of 4
 //! ```
+//!
+//! The encryption block's place (after the timestamp, the plain text's hash inside it) is
+//! the one CERTU's `enccnf` writes, the tool used to make encrypted files for real phones.
 //!
 //! The signature is RSA PKCS#1 v1.5 over the whole file with the signature element (tag 12,
 //! its length and value) taken out; the header length counts the signature and padding,
@@ -54,7 +58,7 @@ pub(crate) struct Header<'a> {
     pub signer_version: Option<[u8; 2]>,
     pub file_name: &'a str,
     pub timestamp: u32,
-    /// Tags 16, 26 and 27 of an `.enc.sgn`, written by [`crate::encrypt`].
+    /// Tag 16 of an `.enc.sgn` (26 and 27 inside it), written by [`crate::encrypt`].
     pub encryption: Option<&'a WriteBlock<'a>>,
 }
 
@@ -127,12 +131,12 @@ pub(crate) fn write_header(
             w.u8(MODULUS, modulus_code)
         })
     })?;
-    if let Some(encryption) = header.encryption {
-        encryption(&mut before)?;
-    }
     let mut after = Writer::default();
     after.text(FILE_NAME, header.file_name)?;
     after.u32(TIMESTAMP, header.timestamp)?;
+    if let Some(encryption) = header.encryption {
+        encryption(&mut after)?;
+    }
     let signature_len = 3 + key_bytes;
     while !(before.len() + signature_len + after.len()).is_multiple_of(4) {
         after.pad();
@@ -272,15 +276,12 @@ impl<'a> SignedFile<'a> {
                 ENCRYPTION => {
                     file.encryption = Some(crate::encrypt::read_info(bytes, &element)?);
                 }
+                // Beside tag 16 rather than in it, as an earlier reading of the layout had it.
                 PLAIN_HASH_ALG | PLAIN_HASH => {
                     let info = file.encryption.as_mut().ok_or_else(|| {
                         Error::malformed("the plain text's hash", "comes before tag 16")
                     })?;
-                    if element.tag == PLAIN_HASH_ALG {
-                        info.plain_hash_alg = HashAlg::from_code(element.u8("tag 26")?);
-                    } else {
-                        info.plain_hash = element.value.to_vec();
-                    }
+                    crate::encrypt::read_plain_hash(info, &element)?;
                 }
                 SIGNATURE => {
                     file.signature = element.span();
