@@ -27,7 +27,8 @@ pub struct Fetch {
     pub transport: &'static str,
     /// The `versionStamp` of what was served, for the files that carry one.
     pub version_stamp: Option<String>,
-    /// SHA-256 of what was served.
+    /// SHA-256 of what was served, for the files without a `versionStamp` (the stamp tells
+    /// the others' versions apart).
     pub sha256: Option<String>,
 }
 
@@ -79,6 +80,13 @@ impl Fetches {
             _ => return None,
         };
         let content = file.content.in_memory();
+        let version_stamp = content.and_then(|c| version_stamp(c));
+        // The stamp tells versions apart; hashing the file (rendered anew for each request)
+        // at every fetch of a storm would be paid for nothing.
+        let sha256 = match version_stamp {
+            Some(_) => None,
+            None => file.digest_known().map(|d| d.to_string()),
+        };
         Some(Pending {
             mac,
             fetch: Fetch {
@@ -91,8 +99,8 @@ impl Fetches {
                     Transport::Tftp => "tftp",
                     Transport::Http => "http",
                 },
-                version_stamp: content.and_then(|c| version_stamp(c)),
-                sha256: file.digest_known().map(|d| d.to_string()),
+                version_stamp,
+                sha256,
             },
         })
     }
@@ -213,5 +221,35 @@ mod tests {
         assert_eq!(version_stamp(&signed).as_deref(), Some("abc123"));
         assert_eq!(version_stamp(b"<device/>"), None);
         assert_eq!(version_stamp(b"<versionStamp>cut"), None);
+    }
+
+    fn fetch_of(name: &str, content: &'static [u8]) -> Fetch {
+        let query = Query::new(
+            phoneboot_source::FileName::parse(name.as_bytes()).unwrap(),
+            "127.0.0.1:5000".parse().unwrap(),
+            Transport::Tftp,
+        );
+        let file = File::new(
+            phoneboot_source::Content::Memory(bytes::Bytes::from_static(content)),
+            SystemTime::now(),
+            phoneboot_source::Origin::Cache,
+        );
+        Fetches::pending(&query, &file).unwrap().fetch
+    }
+
+    #[test]
+    fn a_stamped_file_is_told_by_its_stamp_and_only_an_unstamped_one_is_hashed() {
+        let stamped = fetch_of(
+            "SEP001122334455.cnf.xml",
+            b"<device><versionStamp>v1</versionStamp></device>",
+        );
+        assert_eq!(stamped.version_stamp.as_deref(), Some("v1"));
+        assert_eq!(stamped.sha256, None);
+        let plain = fetch_of("SIP001122334455.cnf", b"line1_name: 1001\n");
+        assert_eq!(plain.version_stamp, None);
+        assert_eq!(
+            plain.sha256,
+            Some(Digest::of(b"line1_name: 1001\n").to_string())
+        );
     }
 }
