@@ -8,6 +8,10 @@
 #
 #   bench/secure.sh                  # 10,000 phones, concurrency 1000
 #   PHONES=100000 bench/secure.sh    # the full build of 100,000 devices, signed
+#   ROUNDS=5 bench/secure.sh         # each storm 5 times (default 3)
+#
+# Each storm runs ROUNDS times, the three kinds interleaved (a slow phase of the VM then hits
+# every kind alike); the table shows, per kind, the round of median server CPU.
 #
 # Loopback only; stops every server it starts by PID.
 set -euo pipefail
@@ -56,24 +60,31 @@ echo "full build, $PHONES devices: unsigned $(took plain) ms, signing every file
 # from the storm tool's own work (which, for --secure, includes checking every signature).
 cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($14 + $15) * 1000 / hz }' "/proc/$1/stat"; }
 declare -A RESULT CPU
-storm() { # name address args...
-    local name=$1 addr=$2; shift 2
+ROUNDS=${ROUNDS:-3}
+storm() { # name round address args...
+    local name=$1 round=$2 addr=$3; shift 3
     local before; before=$(cpu_ms "${PID[$name]}")
+    local out=$WORK/$name.$round.storm
     "$PB" storm --machine --phones "$STORM_PHONES" --from-database "$WORK/$name.db" --http never \
         --running-load configured --concurrency "$CONCURRENCY" --server "$addr" "$@" \
-        > "$WORK/$name.storm" 2>"$WORK/$name.storm.err" || true
-    RESULT[$name]=$WORK/$name.storm
-    CPU[$name]=$(( $(cpu_ms "${PID[$name]}") - before ))
-    tr '\n' ' ' < "$WORK/$name.storm"; echo "server_cpu_ms ${CPU[$name]}"
+        > "$out" 2>"$out.err" || true
+    echo "$(( $(cpu_ms "${PID[$name]}") - before )) $out" >> "$WORK/$name.runs"
+    echo "$name, round $round: $(tr '\n' ' ' < "$out")server_cpu_ms $(( $(cpu_ms "${PID[$name]}") - before ))"
 }
-echo "== storm, unsigned"
-storm plain 127.0.0.1:16910
-echo "== storm, signed cluster, phones asking for the plain files (they fetch the ITL, nothing signed)"
 PID[signed-plain]=${PID[signed]}
 cp "$WORK/signed.db" "$WORK/signed-plain.db"
-storm signed-plain 127.0.0.1:16911
-echo "== storm, signed (phones check every signature)"
-storm signed 127.0.0.1:16911 --secure
+echo "== storms: unsigned; signed cluster, phones asking for the plain files (they fetch the ITL,"
+echo "   nothing signed); signed, phones checking every signature. $ROUNDS rounds, interleaved"
+for round in $(seq 1 "$ROUNDS"); do
+    storm plain "$round" 127.0.0.1:16910
+    storm signed-plain "$round" 127.0.0.1:16911
+    storm signed "$round" 127.0.0.1:16911 --secure
+done
+for s in plain signed-plain signed; do
+    median=$(sort -n "$WORK/$s.runs" | sed -n "$(( (ROUNDS + 1) / 2 ))p")
+    CPU[$s]=${median%% *}
+    RESULT[$s]=${median#* }
+done
 
 get() { awk -v k="$2" '$1 == k {print $2}' "${RESULT[$1]}"; }
 echo
@@ -93,5 +104,5 @@ for s in plain signed-plain signed; do
 done
 sgn=$(awk -v a="${CPU[signed]}" -v b="${CPU[signed-plain]}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
 echo
-echo "asking for .sgn instead of the plain files, same cluster: server CPU ${sgn}x"
+echo "asking for .sgn instead of the plain files, same cluster: server CPU ${sgn}x (medians of $ROUNDS rounds)"
 echo "$(nproc) cores; $(date -u +%F)"
