@@ -18,6 +18,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PHONES=${PHONES:-10000}
 CONCURRENCY=${CONCURRENCY:-1000}
+ROUNDS=${ROUNDS:-3}
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS must be a whole number of at least 1, not '$ROUNDS'" >&2; exit 1; }
 STORM_PHONES=${STORM_PHONES:-$(( PHONES < 10000 ? PHONES : 10000 ))}
 cargo build --release -q -p phoneboot
 PB=$PWD/target/release/phoneboot
@@ -60,7 +62,6 @@ echo "full build, $PHONES devices: unsigned $(took plain) ms, signing every file
 # from the storm tool's own work (which, for --secure, includes checking every signature).
 cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($14 + $15) * 1000 / hz }' "/proc/$1/stat"; }
 declare -A RESULT CPU
-ROUNDS=${ROUNDS:-3}
 storm() { # name round address args...
     local name=$1 round=$2 addr=$3; shift 3
     local before; before=$(cpu_ms "${PID[$name]}")
@@ -68,8 +69,10 @@ storm() { # name round address args...
     "$PB" storm --machine --phones "$STORM_PHONES" --from-database "$WORK/$name.db" --http never \
         --running-load configured --concurrency "$CONCURRENCY" --server "$addr" "$@" \
         > "$out" 2>"$out.err" || true
-    echo "$(( $(cpu_ms "${PID[$name]}") - before )) $out" >> "$WORK/$name.runs"
-    echo "$name, round $round: $(tr '\n' ' ' < "$out")server_cpu_ms $(( $(cpu_ms "${PID[$name]}") - before ))"
+    local after; after=$(cpu_ms "${PID[$name]}")
+    [ -n "$after" ] || { echo "the $name server is gone; its log:" >&2; cat "$WORK/$name.log" >&2; exit 1; }
+    echo "$(( after - before )) $out" >> "$WORK/$name.runs"
+    echo "$name, round $round: $(tr '\n' ' ' < "$out")server_cpu_ms $(( after - before ))"
 }
 PID[signed-plain]=${PID[signed]}
 cp "$WORK/signed.db" "$WORK/signed-plain.db"

@@ -136,10 +136,7 @@ pub fn decrypt_config(phone: &Identity, file: &SignedFile<'_>) -> Result<Vec<u8>
 }
 
 /// Tag 26 (the plain text's hash algorithm) or 27 (its hash).
-pub(crate) fn read_plain_hash(
-    info: &mut EncryptionInfo,
-    element: &Element<'_>,
-) -> Result<(), Error> {
+fn read_plain_hash(info: &mut EncryptionInfo, element: &Element<'_>) -> Result<(), Error> {
     if element.tag == PLAIN_HASH_ALG {
         info.plain_hash_alg = HashAlg::from_code(element.u8("tag 26")?);
     } else {

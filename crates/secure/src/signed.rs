@@ -276,13 +276,6 @@ impl<'a> SignedFile<'a> {
                 ENCRYPTION => {
                     file.encryption = Some(crate::encrypt::read_info(bytes, &element)?);
                 }
-                // Beside tag 16 rather than in it, as an earlier reading of the layout had it.
-                PLAIN_HASH_ALG | PLAIN_HASH => {
-                    let info = file.encryption.as_mut().ok_or_else(|| {
-                        Error::malformed("the plain text's hash", "comes before tag 16")
-                    })?;
-                    crate::encrypt::read_plain_hash(info, &element)?;
-                }
                 SIGNATURE => {
                     file.signature = element.span();
                     saw_signature = true;

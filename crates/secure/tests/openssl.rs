@@ -266,44 +266,47 @@ fn tags(bytes: &[u8]) -> Vec<(u8, std::ops::Range<usize>)> {
 fn an_encrypted_configuration_places_its_encryption_block_as_certu_enccnf_writes_it() {
     // CERTU's `enccnf` (the tool encrypted files for real phones are made with) writes tag 16
     // after the timestamp, with the plain text's hash algorithm and hash inside it.
-    let file = encrypt_config(
-        Signer {
-            identity: &identity("tftp"),
-            hash: HashAlg::Sha1,
-        },
-        &cert("phone"),
-        "SEP001122334455.cnf.xml.enc.sgn",
-        1_767_225_600,
-        XML,
-    )
-    .unwrap();
-    let header_len = usize::from(u16::from_be_bytes([file[8], file[9]]));
-    let header = &file[..header_len];
-    let top = tags(header);
-    let order: Vec<u8> = top.iter().map(|(t, _)| *t).filter(|&t| t != 13).collect();
-    assert_eq!(order, [1, 2, 3, 7, 12, 14, 15, 16]);
-    assert!(
-        top.iter()
-            .skip_while(|(t, _)| *t != 16)
-            .skip(1)
-            .all(|(t, _)| *t == 13),
-        "only padding after the encryption block"
-    );
-    assert_eq!(header_len % 4, 0, "padded to a multiple of 4");
-    let (_, block) = top.iter().find(|(t, _)| *t == 16).unwrap();
-    let inside = tags(&header[block.clone()]);
-    let inner: Vec<u8> = inside.iter().map(|(t, _)| *t).collect();
-    assert_eq!(inner, [17, 21, 26, 27]);
-    let hash_alg = &header[block.start..][inside[2].1.clone()];
-    assert_eq!(hash_alg, [1], "SHA-1, the file's own hash");
-    let plain_hash = &header[block.start..][inside[3].1.clone()];
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("plain.xml"), XML).unwrap();
-    let expected = openssl(dir.path(), &["dgst", "-sha1", "-binary", "plain.xml"]);
-    assert!(expected.status.success());
-    assert_eq!(
-        plain_hash,
-        &expected.stdout[..],
-        "the hash of the plain XML, unpadded"
-    );
+    for (hash, code) in [(HashAlg::Sha1, 1u8), (HashAlg::Sha512, 3)] {
+        let file = encrypt_config(
+            Signer {
+                identity: &identity("tftp"),
+                hash,
+            },
+            &cert("phone"),
+            "SEP001122334455.cnf.xml.enc.sgn",
+            1_767_225_600,
+            XML,
+        )
+        .unwrap();
+        let header_len = usize::from(u16::from_be_bytes([file[8], file[9]]));
+        let header = &file[..header_len];
+        let top = tags(header);
+        let order: Vec<u8> = top.iter().map(|(t, _)| *t).filter(|&t| t != 13).collect();
+        assert_eq!(order, [1, 2, 3, 7, 12, 14, 15, 16]);
+        assert!(
+            top.iter()
+                .skip_while(|(t, _)| *t != 16)
+                .skip(1)
+                .all(|(t, _)| *t == 13),
+            "only padding after the encryption block"
+        );
+        assert_eq!(header_len % 4, 0, "padded to a multiple of 4");
+        let (_, block) = top.iter().find(|(t, _)| *t == 16).unwrap();
+        let inside = tags(&header[block.clone()]);
+        let inner: Vec<u8> = inside.iter().map(|(t, _)| *t).collect();
+        assert_eq!(inner, [17, 21, 26, 27]);
+        let hash_alg = &header[block.start..][inside[2].1.clone()];
+        assert_eq!(hash_alg, [code], "the file's own hash algorithm");
+        let plain_hash = &header[block.start..][inside[3].1.clone()];
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("plain.xml"), XML).unwrap();
+        let algorithm = format!("-{}", hash.name());
+        let expected = openssl(dir.path(), &["dgst", &algorithm, "-binary", "plain.xml"]);
+        assert!(expected.status.success());
+        assert_eq!(
+            plain_hash,
+            &expected.stdout[..],
+            "the hash of the plain XML, unpadded"
+        );
+    }
 }

@@ -387,7 +387,7 @@ pub const DEFS: &[Def] = &[
         Counter::BuildSignCount,
         "BuildSignCount",
         "phoneboot_build_sign_count_total",
-        "Signed files made (.sgn): each built file at every full build, a custom file at its first request and when it changes; never per request.",
+        "Signed files made (.sgn): each built file whose content changed, at the full build; a custom file at its first request and when it changes; never per request.",
         Kind::Cumulative,
     ),
     def(

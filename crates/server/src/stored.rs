@@ -11,9 +11,10 @@
 //! hash: one file, not one per node. When the database is gone the mirror goes on serving.
 //!
 //! The mirror is this process's own directory, written only by [`StoredFiles::sync`], so the
-//! names it holds are known without asking the disk: a request for any other name (most of a
-//! boot storm's, which the disk roots or the database answer) passes to the next source
-//! without a `stat`.
+//! names it holds are known without asking the disk: a request for any other name (most of
+//! what reaches this source in a boot storm: loads, ring files and the misses) passes to the
+//! disk roots without a `stat`. A file put into the mirror by hand is not a stored file: it is
+//! not served, and the next sync removes it.
 
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -45,8 +46,8 @@ pub struct StoredFiles {
     /// (lower-case name, digest) of stored files that could not be mirrored: not tried again
     /// until they change.
     failed: Mutex<HashSet<(String, String)>>,
-    /// Lower-case names of the files in the mirror: what was there at open, then what each
-    /// sync wrote, less what it removed.
+    /// Lower-case names of the files in the mirror: listed at open and again at the end of
+    /// each sync; a file a sync writes is added at once, one it removes taken out first.
     held: RwLock<HashSet<String>>,
 }
 
@@ -122,8 +123,11 @@ impl StoredFiles {
             match self.fetch(store, file, when).await {
                 Ok(true) => {
                     self.known_lock().insert(key.clone(), file.digest.clone());
-                    // Servable at once, not only after the whole sync.
-                    self.held_write().insert(key);
+                    // Servable at once, not only after the whole sync; under the name a
+                    // request's lookup builds (the stored name normalised, as the file's path).
+                    if let Ok(name) = FileName::parse(file.name.as_bytes()) {
+                        self.held_write().insert(name.display().to_lowercase());
+                    }
                     synced.fetched += 1;
                 }
                 // Replaced or removed since the listing: the next sync sees the new state.

@@ -89,7 +89,7 @@ pub(crate) fn spawn(shared: Arc<Shared>, job: Job) {
         };
         let content = serving.file.content.clone();
         // On the heap: the transfer's state (about 5 KB, its receive buffer included) would
-        // otherwise be copied whole into the task at spawn and out of it at the end.
+        // otherwise make the task's future that large, copied whole into the task at spawn.
         let sending = Box::pin(serve(
             &shared,
             (client, &reply),

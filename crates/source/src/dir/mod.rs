@@ -377,14 +377,16 @@ impl FileRoots {
             .fold(root.to_path_buf(), |p, c| p.join(c));
         match std::fs::metadata(&exact) {
             Ok(meta) => return Some((exact, meta)),
-            // A dangling symlink, or a component that is a file: nothing to find by case.
+            // A component that is a file, a symlink loop, no permission: nothing to find by
+            // case. (A dangling symlink says NotFound, and is recognised below.)
             Err(e) if e.kind() != io::ErrorKind::NotFound => return None,
             Err(_) if !self.case_insensitive => return None,
             Err(_) => {}
         }
         let mut path = root.to_path_buf();
         // While every component so far was spelled as asked, the last one as asked is the
-        // exact path just found missing: no second `stat` for it.
+        // exact path just found missing (or a dangling symlink): no second `stat` for it
+        // unless the listing offers another spelling.
         let mut spelled_as_asked = true;
         let last = name.components.len().saturating_sub(1);
         for (index, component) in name.components.iter().enumerate() {
@@ -396,6 +398,14 @@ impl FileRoots {
             }
             spelled_as_asked = false;
             let actual = self.find_in_listing(&path, component)?;
+            // The exact path was missing as a file, but it may exist as a dangling symlink:
+            // then the name asked for is that link (unservable), not another spelling of it.
+            if known_missing
+                && actual.as_os_str() != component.as_str()
+                && std::fs::symlink_metadata(&candidate).is_ok()
+            {
+                return None;
+            }
             path.push(actual);
         }
         let meta = std::fs::metadata(&path).ok()?;
@@ -560,6 +570,19 @@ pub(crate) mod tests {
                 .contains("outside the root")
         );
         assert_eq!(get(&roots, "alias").unwrap(), "inside");
+    }
+
+    #[test]
+    fn a_dangling_symlink_is_not_served_under_another_spelling() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("RING.raw"), b"upper").unwrap();
+        std::os::unix::fs::symlink("gone", root.path().join("ring.raw")).unwrap();
+        let roots = FileRoots::new(&[root.path().into()], true, 1 << 20).unwrap();
+        // The name asked for exists as spelled (a broken link): it is that file, unservable,
+        // never the other file whose name differs only in case.
+        assert_eq!(get(&roots, "ring.raw").unwrap_err(), "not found");
+        assert_eq!(get(&roots, "RING.raw").unwrap(), "upper");
+        assert_eq!(get(&roots, "Ring.RAW").unwrap(), "upper");
     }
 
     #[test]
