@@ -157,21 +157,25 @@ fn a_trust_list_verifies_with_openssl_and_holds_each_certificate_as_openssl_read
     }
 }
 
+/// [`XML`] encrypted to the phone fixture's certificate, signed by the TFTP fixture.
+fn encrypted(hash: HashAlg) -> Vec<u8> {
+    encrypt_config(
+        Signer {
+            identity: &identity("tftp"),
+            hash,
+        },
+        &cert("phone"),
+        "SEP001122334455.cnf.xml.enc.sgn",
+        1_767_225_600,
+        XML,
+    )
+    .unwrap()
+}
+
 #[test]
 fn an_encrypted_configuration_verifies_and_decrypts_with_openssl_to_the_exact_xml() {
-    let tftp = identity("tftp");
     for hash in HASHES {
-        let file = encrypt_config(
-            Signer {
-                identity: &tftp,
-                hash,
-            },
-            &cert("phone"),
-            "SEP001122334455.cnf.xml.enc.sgn",
-            1_767_225_600,
-            XML,
-        )
-        .unwrap();
+        let file = encrypted(hash);
         let (signed, signature) = split_by_spec(&file);
         assert!(openssl_verifies("tftp", hash.name(), &signed, &signature));
 
@@ -267,17 +271,7 @@ fn an_encrypted_configuration_places_its_encryption_block_as_certu_enccnf_writes
     // CERTU's `enccnf` (the tool encrypted files for real phones are made with) writes tag 16
     // after the timestamp, with the plain text's hash algorithm and hash inside it.
     for (hash, code) in [(HashAlg::Sha1, 1u8), (HashAlg::Sha512, 3)] {
-        let file = encrypt_config(
-            Signer {
-                identity: &identity("tftp"),
-                hash,
-            },
-            &cert("phone"),
-            "SEP001122334455.cnf.xml.enc.sgn",
-            1_767_225_600,
-            XML,
-        )
-        .unwrap();
+        let file = encrypted(hash);
         let header_len = usize::from(u16::from_be_bytes([file[8], file[9]]));
         let header = &file[..header_len];
         let top = tags(header);
