@@ -349,6 +349,28 @@ fn an_encrypted_phone_boots_only_from_its_enc_sgn_which_openssl_decrypts() {
     let (booted, said) = emulate(&server, "001122334402", "7941", &key);
     assert!(booted, "{said}");
     assert!(said.contains("SEP001122334402.cnf.xml.enc.sgn"), "{said}");
+
+    // Has the phone taken the change: its last fetch, the .enc.sgn, carries the stamp of the
+    // configuration inside it, so the phone is current (not stale for want of a readable one).
+    let admin = server.admin.unwrap();
+    let standing = || -> serde_json::Value {
+        let report: serde_json::Value =
+            serde_json::from_str(&support::http_get(admin, "/devices/fetched")).unwrap();
+        report
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["device"] == "SEP001122334402")
+            .unwrap()
+            .clone()
+    };
+    wait_for("the encrypted fetch to be recorded", || {
+        standing()["last"]["file"] == "SEP001122334402.cnf.xml.enc.sgn"
+    });
+    let standing = standing();
+    assert_eq!(standing["state"], "current", "{standing}");
+    assert_eq!(standing["last"]["version_stamp"], standing["expected"]);
+
     let other = [
         "--phone-cert",
         &fixture("other.crt.pem"),

@@ -80,7 +80,10 @@ impl Fetches {
             _ => return None,
         };
         let content = file.content.in_memory();
-        let version_stamp = content.and_then(|c| version_stamp(c));
+        let version_stamp = match &file.carried_stamp {
+            Some(carried) => Some(carried.to_string()),
+            None => content.and_then(|c| version_stamp(c)),
+        };
         // The stamp tells versions apart; hashing the file (rendered anew for each request)
         // at every fetch of a storm would be paid for nothing.
         let sha256 = match version_stamp {
@@ -194,7 +197,7 @@ fn matches(last: &Fetch, expected: &Expected) -> bool {
 }
 
 /// The text of the first `<versionStamp>` element.
-fn version_stamp(bytes: &[u8]) -> Option<String> {
+pub(crate) fn version_stamp(bytes: &[u8]) -> Option<String> {
     const OPEN: &[u8] = b"<versionStamp>";
     const CLOSE: &[u8] = b"</versionStamp>";
     let start = find(bytes, OPEN)? + OPEN.len();

@@ -21,6 +21,9 @@ pub struct File {
     /// Computed on first use and shared by every copy handed out from one cache entry, so a
     /// file is hashed at most once per version, and never when no one asks (TFTP does not).
     digest: Arc<DigestCell>,
+    /// The `versionStamp` of the configuration this file carries where its own bytes cannot
+    /// show it: an encrypted configuration (`.enc.sgn`). `None` for every other file.
+    pub carried_stamp: Option<Arc<str>>,
 }
 
 /// A digest computed at most once for all the copies of a file, even when several ask at once
@@ -38,6 +41,7 @@ impl File {
             modified,
             origin,
             digest: Arc::default(),
+            carried_stamp: None,
         }
     }
 

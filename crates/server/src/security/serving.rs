@@ -280,7 +280,7 @@ impl SecureState {
     /// at once (a flight for another version of the file is another flight).
     async fn answer(self: &Arc<Self>, keys: Arc<Keys>, hash: HashAlg, job: Job) -> Lookup {
         if let Some(ready) = self.ready(&keys, hash, &job) {
-            return found(ready, job.modified);
+            return answered(ready, &job);
         }
         let stamp = Self::stamp(&keys, hash, &job);
         let key = format!("{}|{stamp:?}", job.signed_name.to_ascii_lowercase());
@@ -310,7 +310,7 @@ impl SecureState {
             }
         }
         match made.filter(|k| k.stamp == stamp) {
-            Some(kept) => found(kept.answer(&job.plain), job.modified),
+            Some(kept) => answered(kept.answer(&job.plain), &job),
             None => Lookup::Failed(format!("{} could not be signed", job.signed_name)),
         }
     }
@@ -376,6 +376,16 @@ fn signed(name: &Name) -> String {
 
 fn found(bytes: Bytes, modified: SystemTime) -> Lookup {
     Lookup::Found(File::new(bytes, modified, Origin::Cache))
+}
+
+/// What `job` made, as served. An encrypted configuration carries its plain file's
+/// `versionStamp` beside it: "has the phone taken the change" cannot read it inside.
+fn answered(bytes: Bytes, job: &Job) -> Lookup {
+    let mut file = File::new(bytes, job.modified, Origin::Cache);
+    if job.phone.is_some() {
+        file.carried_stamp = crate::fetches::version_stamp(&job.plain).map(Arc::from);
+    }
+    Lookup::Found(file)
 }
 
 fn unix_seconds(at: SystemTime) -> u32 {
@@ -717,7 +727,7 @@ impl Source for Secured {
                 Some(keys) => self
                     .state
                     .ready(keys, self.hash(), &job)
-                    .map(|bytes| found(bytes, job.modified)),
+                    .map(|bytes| answered(bytes, &job)),
                 None => Some(Lookup::Skip),
             },
             Plan::Sign {
