@@ -1683,3 +1683,33 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_throttled_and_logged_and
     .await;
     assert_eq!(log.body["items"][0]["from"], "192.0.2.50");
 }
+
+#[tokio::test]
+async fn every_page_sends_a_caller_without_a_session_to_the_login_and_back() {
+    let f = fixture().await;
+    for page in [
+        "/ui/",
+        "/ui/devices?q=4401",
+        "/ui/devices/new",
+        "/ui/devices/SEP001122334401",
+        "/ui/import",
+        "/ui/files",
+        "/ui/audit",
+        "/ui/accounts",
+        "/ui/objects/pools",
+        "/ui/objects/params",
+        "/ui/objects/pools/Default",
+    ] {
+        let answer = send(&f.router, request(Method::GET, page, None, None)).await;
+        assert!(answer.status.is_redirection(), "{page}: {}", answer.status);
+        let to = answer.headers[header::LOCATION].to_str().unwrap();
+        let path = page.split('?').next().unwrap();
+        assert!(
+            to.starts_with("/ui/login?next=") && to.contains(path),
+            "{page}: {to}"
+        );
+    }
+    // The login page itself needs no session.
+    let login = send(&f.router, request(Method::GET, "/ui/login", None, None)).await;
+    assert_eq!(login.status, StatusCode::OK);
+}

@@ -96,11 +96,22 @@ fn to_login(uri: &Uri) -> Response {
     Redirect::to(&format!("/ui/login?next={next}")).into_response()
 }
 
-fn signed_in(
-    principal: Option<axum::Extension<Principal>>,
-    uri: &Uri,
-) -> Result<Principal, Response> {
-    principal.map(|p| p.0).ok_or_else(|| to_login(uri))
+/// The account a page is shown to; without one, the page is the login form, which comes
+/// back to the page asked for.
+struct SignedIn(Principal);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match parts.extensions.get::<Principal>() {
+            Some(principal) => Ok(Self(principal.clone())),
+            None => Err(to_login(&parts.uri)),
+        }
+    }
 }
 
 fn problem_page(status: StatusCode, detail: &str) -> Response {
@@ -215,12 +226,7 @@ async fn login() -> Html<String> {
     )
 }
 
-async fn dashboard(
-    State(api): State<Api>,
-    principal: Option<axum::Extension<Principal>>,
-    uri: Uri,
-) -> Page {
-    let principal = signed_in(principal, &uri)?;
+async fn dashboard(State(api): State<Api>, SignedIn(principal): SignedIn) -> Page {
     let recent = match api.admin.database.get() {
         Some(db) => db
             .store()
@@ -289,11 +295,9 @@ struct Search {
 
 async fn devices(
     State(api): State<Api>,
-    principal: Option<axum::Extension<Principal>>,
-    uri: Uri,
+    SignedIn(principal): SignedIn,
     Query(search): Query<Search>,
 ) -> Page {
-    let principal = signed_in(principal, &uri)?;
     let db = database(&api)?;
     let query = ListQuery {
         q: search.q.clone().filter(|q| !q.is_empty()),
@@ -428,12 +432,7 @@ async fn choices(api: &Api) -> Result<(Vec<String>, Vec<String>), Response> {
     Ok((pools, models))
 }
 
-async fn new_device(
-    State(api): State<Api>,
-    principal: Option<axum::Extension<Principal>>,
-    uri: Uri,
-) -> Page {
-    let principal = signed_in(principal, &uri)?;
+async fn new_device(State(api): State<Api>, SignedIn(principal): SignedIn) -> Page {
     let (pools, models) = choices(&api).await?;
     let body = html! {
         form data-api="/api/v1/devices" data-method="POST" data-next="location" {
@@ -450,11 +449,9 @@ async fn new_device(
 
 async fn device(
     State(api): State<Api>,
-    principal: Option<axum::Extension<Principal>>,
-    uri: Uri,
+    SignedIn(principal): SignedIn,
     Path(name): Path<String>,
 ) -> Page {
-    let principal = signed_in(principal, &uri)?;
     let db = database(&api)?;
     let stored = db
         .get(Kind::Device, &name)
@@ -547,12 +544,7 @@ async fn device(
     Ok(layout(&api, &principal, "/ui/devices", &key, body).await)
 }
 
-async fn import(
-    State(api): State<Api>,
-    principal: Option<axum::Extension<Principal>>,
-    uri: Uri,
-) -> Page {
-    let principal = signed_in(principal, &uri)?;
+async fn import(State(api): State<Api>, SignedIn(principal): SignedIn) -> Page {
     let body = html! {
         @if principal.role != Role::Admin { p.error { "Importing needs the admin role." } }
         form id="import" {
@@ -571,12 +563,7 @@ async fn import(
     Ok(layout(&api, &principal, "/ui/import", "Import", body).await)
 }
 
-async fn files(
-    State(api): State<Api>,
-    principal: Option<axum::Extension<Principal>>,
-    uri: Uri,
-) -> Page {
-    let principal = signed_in(principal, &uri)?;
+async fn files(State(api): State<Api>, SignedIn(principal): SignedIn) -> Page {
     let db = database(&api)?;
     let (stored, _) = db.store().files().await.map_err(unavailable)?;
     let body = html! {
@@ -606,12 +593,7 @@ async fn files(
     Ok(layout(&api, &principal, "/ui/files", "Custom files", body).await)
 }
 
-async fn audit(
-    State(api): State<Api>,
-    principal: Option<axum::Extension<Principal>>,
-    uri: Uri,
-) -> Page {
-    let principal = signed_in(principal, &uri)?;
+async fn audit(State(api): State<Api>, SignedIn(principal): SignedIn) -> Page {
     let db = database(&api)?;
     let entries = db
         .store()
@@ -625,12 +607,7 @@ async fn audit(
     Ok(layout(&api, &principal, "/ui/audit", "Audit log", body).await)
 }
 
-async fn accounts(
-    State(api): State<Api>,
-    principal: Option<axum::Extension<Principal>>,
-    uri: Uri,
-) -> Page {
-    let principal = signed_in(principal, &uri)?;
+async fn accounts(State(api): State<Api>, SignedIn(principal): SignedIn) -> Page {
     if principal.role != Role::Admin {
         return Err(problem_page(
             StatusCode::FORBIDDEN,
@@ -673,21 +650,13 @@ fn kind_of(slug: &str) -> Option<Kind> {
 
 async fn objects(
     State(api): State<Api>,
-    principal: Option<axum::Extension<Principal>>,
-    uri: Uri,
+    SignedIn(principal): SignedIn,
     Path(slug): Path<String>,
 ) -> Page {
-    let principal = signed_in(principal, &uri)?;
     let kind = kind_of(&slug)
         .ok_or_else(|| problem_page(StatusCode::NOT_FOUND, "no such kind of object"))?;
     if kind == Kind::Params {
-        return object(
-            State(api),
-            Some(axum::Extension(principal)),
-            uri,
-            Path((slug, String::new())),
-        )
-        .await;
+        return object(State(api), SignedIn(principal), Path((slug, String::new()))).await;
     }
     let db = database(&api)?;
     let query = ListQuery {
@@ -725,11 +694,9 @@ async fn objects(
 
 async fn object(
     State(api): State<Api>,
-    principal: Option<axum::Extension<Principal>>,
-    uri: Uri,
+    SignedIn(principal): SignedIn,
     Path((slug, name)): Path<(String, String)>,
 ) -> Page {
-    let principal = signed_in(principal, &uri)?;
     let kind = kind_of(&slug)
         .ok_or_else(|| problem_page(StatusCode::NOT_FOUND, "no such kind of object"))?;
     let db = database(&api)?;
