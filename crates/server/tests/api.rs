@@ -568,6 +568,21 @@ async fn login(f: &Fixture, name: &str, password: &str) -> Answer {
     .await
 }
 
+/// The session cookie (`name=value`) a login answer sets.
+fn session_cookie(answer: &Answer) -> String {
+    let set_cookie = answer.headers[header::SET_COOKIE].to_str().unwrap();
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
+/// `GET /api/v1/session` with the session cookie `cookie`.
+async fn who_am_i(f: &Fixture, cookie: &str) -> Answer {
+    send(
+        &f.router,
+        session_request(Method::GET, "/api/v1/session", cookie, None, None),
+    )
+    .await
+}
+
 fn session_request(
     method: Method,
     uri: &str,
@@ -604,16 +619,12 @@ async fn a_browser_session_needs_its_csrf_token_for_every_change_and_ends_at_log
         assert!(set_cookie.contains(attribute), "{set_cookie}");
     }
     assert!(!set_cookie.contains("Secure"), "no TLS here: {set_cookie}");
-    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let cookie = session_cookie(&answer);
     let csrf = answer.body["csrf"].as_str().unwrap().to_owned();
     assert_eq!(answer.body["role"], "operator");
 
     // Reading needs no token; changing does, and a wrong one is refused.
-    let me = send(
-        &f.router,
-        session_request(Method::GET, "/api/v1/session", &cookie, None, None),
-    )
-    .await;
+    let me = who_am_i(&f, &cookie).await;
     assert_eq!(
         (me.status, me.body["csrf"].as_str()),
         (StatusCode::OK, Some(csrf.as_str()))
@@ -664,11 +675,7 @@ async fn a_browser_session_needs_its_csrf_token_for_every_change_and_ends_at_log
             .unwrap()
             .contains("Max-Age=0")
     );
-    let after = send(
-        &f.router,
-        session_request(Method::GET, "/api/v1/session", &cookie, None, None),
-    )
-    .await;
+    let after = who_am_i(&f, &cookie).await;
     assert_eq!(after.status, StatusCode::UNAUTHORIZED);
 
     // The audit log has the login, the write made through the session and the logout.
@@ -1037,18 +1044,8 @@ async fn lists_page_by_cursor_in_either_order_without_loss_or_repeat() {
 async fn a_new_password_ends_the_sessions_and_one_login_buys_no_more_guesses() {
     let f = fixture().await;
     let session = login(&f, "viewer1", "a long enough password").await;
-    let cookie = session.headers[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let me = send(
-        &f.router,
-        session_request(Method::GET, "/api/v1/session", &cookie, None, None),
-    )
-    .await;
+    let cookie = session_cookie(&session);
+    let me = who_am_i(&f, &cookie).await;
     assert_eq!(me.status, StatusCode::OK);
     let changed = call(
         &f,
@@ -1059,11 +1056,7 @@ async fn a_new_password_ends_the_sessions_and_one_login_buys_no_more_guesses() {
     )
     .await;
     assert_eq!(changed.status, StatusCode::OK);
-    let after = send(
-        &f.router,
-        session_request(Method::GET, "/api/v1/session", &cookie, None, None),
-    )
-    .await;
+    let after = who_am_i(&f, &cookie).await;
     assert_eq!(
         after.status,
         StatusCode::UNAUTHORIZED,
