@@ -206,23 +206,31 @@ fn whose(principal: &Principal, asked: Option<String>) -> ApiResult<String> {
     }
 }
 
+/// The account asked about (the caller's own unless an admin names another) and its API
+/// tokens.
+async fn tokens_of(
+    db: &crate::db::Database,
+    principal: &Principal,
+    asked: Option<String>,
+) -> ApiResult<(String, Vec<Credential>)> {
+    let account = whose(principal, asked)?;
+    let mut all = db
+        .store()
+        .credentials(&account)
+        .await
+        .map_err(|e| Problem::store(&e))?;
+    all.retain(|c| c.kind == CredentialKind::Token);
+    Ok((account, all))
+}
+
 async fn list_tokens(
     State(api): State<Api>,
     axum::Extension(principal): axum::Extension<Principal>,
     Query(q): Query<Whose>,
 ) -> ApiResult<axum::Json<Value>> {
     let db = api.database()?;
-    let account = whose(&principal, q.account)?;
-    let all = db
-        .store()
-        .credentials(&account)
-        .await
-        .map_err(|e| Problem::store(&e))?;
-    let tokens: Vec<Value> = all
-        .iter()
-        .filter(|c| c.kind == CredentialKind::Token)
-        .map(token_shown)
-        .collect();
+    let (_, tokens) = tokens_of(&db, &principal, q.account).await?;
+    let tokens: Vec<Value> = tokens.iter().map(token_shown).collect();
     Ok(axum::Json(json!({ "items": tokens })))
 }
 
@@ -280,15 +288,10 @@ async fn remove_token(
     Query(q): Query<Whose>,
 ) -> ApiResult<StatusCode> {
     let db = api.database()?;
-    let account = whose(&principal, q.account)?;
-    let all = db
-        .store()
-        .credentials(&account)
-        .await
-        .map_err(|e| Problem::store(&e))?;
-    let Some(token) = all
+    let (account, tokens) = tokens_of(&db, &principal, q.account).await?;
+    let Some(token) = tokens
         .iter()
-        .find(|c| c.kind == CredentialKind::Token && token_id(c).eq_ignore_ascii_case(&id))
+        .find(|c| token_id(c).eq_ignore_ascii_case(&id))
     else {
         return Err(Problem::not_found(format!(
             "account {account:?} has no token {id:?} (GET /api/v1/tokens lists them)"
